@@ -1,0 +1,58 @@
+#include "cli.hpp"
+
+#include <cstdio>
+#include <iostream>
+
+#include "linac/core/mask.hpp"
+
+namespace linac::cli {
+
+bool parse(const std::string& command, const std::string& usage, po::options_description& options,
+           const po::positional_options_description& positional,
+           const std::vector<std::string>& args, po::variables_map& vm) {
+  options.add_options()("json", "machine-readable JSON output on stdout")("help,h",
+                                                                          "show this help");
+  po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+  if (vm.count("help") != 0) {
+    std::cout << "usage: linac " << command << " " << usage << "\n\n" << options << "\n";
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+nlohmann::json case_summary_json(const Case& c) {
+  const Grid& g = c.ct.grid();
+  nlohmann::json j;
+  j["case"] = c.name;
+  j["patient_position"] = iec::to_string(c.patient_position);
+  j["image"] = {{"dims", {g.dims[0], g.dims[1], g.dims[2]}},
+                {"spacing_mm", {g.spacing_mm.x(), g.spacing_mm.y(), g.spacing_mm.z()}},
+                {"origin_mm", {g.origin_mm.x(), g.origin_mm.y(), g.origin_mm.z()}}};
+  j["structures"] = nlohmann::json::array();
+  for (const auto& s : c.structures) {
+    j["structures"].push_back({{"name", s.name},
+                               {"role", s.role},
+                               {"voxels", count_voxels(s.mask)},
+                               {"volume_cm3", volume_cm3(s.mask)}});
+  }
+  return j;
+}
+
+void print_case_summary(const Case& c) {
+  const Grid& g = c.ct.grid();
+  std::printf("case %s (%s)\n", c.name.c_str(), iec::to_string(c.patient_position).c_str());
+  std::printf(
+      "grid %lld x %lld x %lld voxels, spacing %.3g x %.3g x %.3g mm, origin (%.2f, %.2f, "
+      "%.2f) mm\n",
+      static_cast<long long>(g.dims[0]), static_cast<long long>(g.dims[1]),
+      static_cast<long long>(g.dims[2]), g.spacing_mm.x(), g.spacing_mm.y(), g.spacing_mm.z(),
+      g.origin_mm.x(), g.origin_mm.y(), g.origin_mm.z());
+  std::printf("%-16s %-9s %10s %12s\n", "structure", "role", "voxels", "volume_cm3");
+  for (const auto& s : c.structures) {
+    std::printf("%-16s %-9s %10zu %12.1f\n", s.name.c_str(), s.role.c_str(), count_voxels(s.mask),
+                volume_cm3(s.mask));
+  }
+}
+
+}  // namespace linac::cli

@@ -1,0 +1,37 @@
+#pragma once
+// Shared pieces of the `linac` command line: command table, option parsing, output helpers.
+#include <boost/program_options.hpp>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "linac/core/case_io.hpp"
+
+namespace linac::cli {
+
+namespace po = boost::program_options;
+
+enum ExitCode : int { kOk = 0, kInternalError = 1, kBadInput = 2 };
+
+struct Command {
+  std::string name;     // e.g. "case make"
+  std::string summary;  // one line for `linac --help`
+  std::function<int(const std::vector<std::string>& args)> run;
+};
+
+/// Parses `args` against `options` (plus --help and --json) and positional names.
+/// Returns false when --help was given (help already printed).
+bool parse(const std::string& command, const std::string& usage, po::options_description& options,
+           const po::positional_options_description& positional,
+           const std::vector<std::string>& args, po::variables_map& vm);
+
+/// Every structure of a case with its voxel count and volume; the grid of its CT.
+nlohmann::json case_summary_json(const Case& c);
+void print_case_summary(const Case& c);
+
+int cmd_case_make(const std::vector<std::string>& args);
+int cmd_info(const std::vector<std::string>& args);
+int cmd_convert(const std::vector<std::string>& args);
+
+}  // namespace linac::cli

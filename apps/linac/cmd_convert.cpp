@@ -1,0 +1,38 @@
+// `linac convert IN OUT`: plan files between JSON and binary Protobuf, checked on the way in.
+#include <iostream>
+
+#include "cli.hpp"
+#include "linac/core/plan_io.hpp"
+
+namespace linac::cli {
+
+int cmd_convert(const std::vector<std::string>& args) {
+  po::options_description opts("options");
+  std::string in;
+  std::string out;
+  opts.add_options()("input", po::value(&in)->required(), "plan file (.json, or binary .pb)")(
+      "output", po::value(&out)->required(), "plan file to write (.json, or binary .pb)");
+  po::positional_options_description pos;
+  pos.add("input", 1).add("output", 1);
+  po::variables_map vm;
+  if (!parse("convert", "IN OUT [--json]", opts, pos, args, vm)) return kOk;
+  const Plan plan = read_plan(in);
+  write_plan(out, plan);
+  std::size_t cps = 0;
+  for (const auto& b : plan.beams) cps += b.control_points.size();
+  if (vm.count("json") != 0) {
+    nlohmann::json j = {{"input", in},
+                        {"output", out},
+                        {"plan_label", plan.label},
+                        {"beams", plan.beams.size()},
+                        {"control_points", cps},
+                        {"total_mu", plan.total_mu()}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << "converted " << in << " -> " << out << ": " << plan.beams.size() << " beams, "
+              << cps << " control points, " << plan.total_mu() << " MU\n";
+  }
+  return kOk;
+}
+
+}  // namespace linac::cli

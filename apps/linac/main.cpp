@@ -1,0 +1,90 @@
+// linac: the command line of the linac delivery and IGRT software.
+#include <google/protobuf/stubs/common.h>
+
+#include <cstring>
+#include <exception>
+#include <iostream>
+
+#include "cli.hpp"
+#include "linac/core/error.hpp"
+
+#ifndef LINAC_VERSION
+#define LINAC_VERSION "0.0.0"
+#endif
+
+namespace {
+
+using linac::cli::Command;
+
+// Errors print as one line whatever the library wrote.
+std::string one_line(std::string s) {
+  for (auto& c : s) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> kCommands = {
+      {"case make", "write the built-in patient as a case folder", linac::cli::cmd_case_make},
+      {"info", "grid and structure volumes of a case, an image, or the built-in patient",
+       linac::cli::cmd_info},
+      {"convert", "convert a plan file between JSON and binary Protobuf", linac::cli::cmd_convert},
+  };
+  return kCommands;
+}
+
+void print_help() {
+  std::cout << "usage: linac <command> [options]\n"
+               "       linac <command> --help\n"
+               "       linac --version\n\n"
+               "Linac delivery and IGRT software for a Clinac iX-class machine.\n\ncommands:\n";
+  for (const auto& c : commands()) std::printf("  %-12s %s\n", c.name.c_str(), c.summary.c_str());
+  std::cout << "\nexit codes: 0 ok, 2 bad input, 1 internal error\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> all(argv + 1, argv + argc);
+  if (all.empty() || all[0] == "--help" || all[0] == "-h" || all[0] == "help") {
+    print_help();
+    return all.empty() ? linac::cli::kBadInput : linac::cli::kOk;
+  }
+  if (all[0] == "--version") {
+    std::cout << "linac " << LINAC_VERSION << "\n";
+    return linac::cli::kOk;
+  }
+  const Command* chosen = nullptr;
+  std::size_t used = 0;
+  for (const auto& c : commands()) {
+    // A command name is one or two words ("info", "case make").
+    const auto space = c.name.find(' ');
+    if (space == std::string::npos) {
+      if (all[0] == c.name) chosen = &c, used = 1;
+    } else if (all.size() >= 2 && all[0] == c.name.substr(0, space) &&
+               all[1] == c.name.substr(space + 1)) {
+      chosen = &c, used = 2;
+    }
+  }
+  if (chosen == nullptr) {
+    std::cerr << "linac: unknown command '" << all[0] << (all.size() > 1 ? " " + all[1] : "")
+              << "'; see 'linac --help'\n";
+    return linac::cli::kBadInput;
+  }
+  const std::vector<std::string> args(all.begin() + static_cast<std::ptrdiff_t>(used), all.end());
+  try {
+    return chosen->run(args);
+  } catch (const linac::InputError& e) {
+    std::cerr << "linac " << chosen->name << ": error: " << one_line(e.what()) << "\n";
+    return linac::cli::kBadInput;
+  } catch (const boost::program_options::error& e) {
+    std::cerr << "linac " << chosen->name << ": error: " << one_line(e.what()) << " (see 'linac "
+              << chosen->name << " --help')\n";
+    return linac::cli::kBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "linac " << chosen->name << ": internal error: " << one_line(e.what()) << "\n";
+    return linac::cli::kInternalError;
+  }
+}

@@ -1,0 +1,46 @@
+#pragma once
+// A case folder: a planning CT (.mha, HU) and one mask (.mha) per structure, listed by
+// case.json. The built-in patient is written this way, so cases from elsewhere load the same.
+//
+// case.json:
+//   {"format": "linac-case", "format_version": 1, "name": "...", "patient_position": "HFS",
+//    "ct": "ct.mha",
+//    "structures": [{"name": "liver", "file": "liver.mha", "role": "organ"}, ...],
+//    "metadata": {...}}
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "linac/core/iec61217.hpp"
+#include "linac/core/volume.hpp"
+
+namespace linac {
+
+struct Structure {
+  std::string name;
+  std::string role;  // "external", "organ", "target"
+  Mask mask;
+};
+
+struct Case {
+  std::string name;
+  iec::PatientPosition patient_position = iec::PatientPosition::kHFS;
+  ImageHU ct;
+  std::vector<Structure> structures;
+  std::map<std::string, std::string> metadata;  // free text, e.g. generator and seed
+
+  /// The structure called `name`, or nullptr.
+  [[nodiscard]] const Structure* find(const std::string& structure_name) const;
+  /// The structure called `name`; throws InputError listing the names that exist.
+  [[nodiscard]] const Structure& get(const std::string& structure_name) const;
+};
+
+/// Reads case.json in `dir` and every file it lists; masks must share the CT's grid.
+/// Throws InputError naming the file and what is wrong.
+Case load_case(const std::filesystem::path& dir);
+
+/// Writes the case folder (creating it). Images are written zlib-compressed when `compress`.
+void save_case(const Case& c, const std::filesystem::path& dir, bool compress = true);
+
+}  // namespace linac

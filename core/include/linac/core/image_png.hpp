@@ -1,0 +1,24 @@
+#pragma once
+// Slices of volumes as 8-bit PNG pictures (OpenCV), for previews and reports.
+#include <filesystem>
+#include <vector>
+
+#include "linac/core/volume.hpp"
+
+namespace linac {
+
+enum class SliceAxis { kAxial, kCoronal, kSagittal };
+
+struct Overlay {
+  const Mask* mask = nullptr;
+  std::array<std::uint8_t, 3> rgb{255, 0, 0};
+};
+
+/// Writes the slice through index `index` along `axis` with a window (centre, width in HU) and
+/// the outlines of `overlays`; rows are flipped so that anterior/superior is up. Pixel aspect
+/// follows the grid spacing.
+void write_slice_png(const std::filesystem::path& path, const ImageHU& ct, SliceAxis axis,
+                     std::int64_t index, double window_centre, double window_width,
+                     const std::vector<Overlay>& overlays = {});
+
+}  // namespace linac

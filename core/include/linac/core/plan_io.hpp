@@ -1,0 +1,37 @@
+#pragma once
+// The project's plan file (proto/linac/plan.proto) as binary Protobuf or JSON, converted to and
+// from the plan model at this edge and checked on the way in: sizes, ranges, finite numbers.
+// Machine limits (leaf travel, speeds, MU per degree) are the delivery validator's business.
+#include <filesystem>
+#include <string>
+
+#include "linac/core/plan.hpp"
+
+namespace linac {
+
+namespace pb {
+class Plan;
+}
+
+struct PlanReadOptions {
+  int leaf_pairs = kMillennium120LeafPairs;
+};
+
+/// Structural check of a plan; throws InputError naming `where`, beam, control point and field.
+void check_plan_structure(const Plan& plan, const std::string& where,
+                          const PlanReadOptions& options = {});
+
+Plan plan_from_proto(const pb::Plan& msg, const std::string& where,
+                     const PlanReadOptions& options = {});
+void plan_to_proto(const Plan& plan, pb::Plan* msg);
+
+Plan plan_from_json(const std::string& json, const std::string& where,
+                    const PlanReadOptions& options = {});
+std::string plan_to_json(const Plan& plan);
+
+/// `.json` is read as JSON, anything else as binary Protobuf. Throws InputError.
+Plan read_plan(const std::filesystem::path& path, const PlanReadOptions& options = {});
+/// `.json` is written as JSON, anything else as binary Protobuf.
+void write_plan(const std::filesystem::path& path, const Plan& plan);
+
+}  // namespace linac

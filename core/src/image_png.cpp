@@ -1,0 +1,106 @@
+#include "linac/core/image_png.hpp"
+
+#include <algorithm>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <stdexcept>
+
+namespace linac {
+namespace {
+
+struct SliceGeometry {
+  int rows = 0;
+  int cols = 0;
+  double row_mm = 1.0;
+  double col_mm = 1.0;
+};
+
+// Voxel of slice pixel (r, c): rows run anterior->posterior (axial) or superior->inferior.
+template <typename T>
+cv::Mat extract(const Volume<T>& v, SliceAxis axis, std::int64_t index, SliceGeometry& geo,
+                int cv_type) {
+  const Grid& g = v.grid();
+  const auto& d = g.dims;
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+  switch (axis) {
+    case SliceAxis::kAxial:
+      rows = d[1], cols = d[0], geo.row_mm = g.spacing_mm[1], geo.col_mm = g.spacing_mm[0];
+      break;
+    case SliceAxis::kCoronal:
+      rows = d[2], cols = d[0], geo.row_mm = g.spacing_mm[2], geo.col_mm = g.spacing_mm[0];
+      break;
+    case SliceAxis::kSagittal:
+      rows = d[2], cols = d[1], geo.row_mm = g.spacing_mm[2], geo.col_mm = g.spacing_mm[1];
+      break;
+  }
+  geo.rows = static_cast<int>(rows);
+  geo.cols = static_cast<int>(cols);
+  cv::Mat m(geo.rows, geo.cols, cv_type);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t c = 0; c < cols; ++c) {
+      T value{};
+      switch (axis) {
+        case SliceAxis::kAxial:
+          value = v.at(c, r, index);
+          break;
+        case SliceAxis::kCoronal:
+          value = v.at(c, index, rows - 1 - r);
+          break;
+        case SliceAxis::kSagittal:
+          value = v.at(index, c, rows - 1 - r);
+          break;
+      }
+      if (cv_type == CV_32F) {
+        m.at<float>(static_cast<int>(r), static_cast<int>(c)) = static_cast<float>(value);
+      } else {
+        m.at<std::uint8_t>(static_cast<int>(r), static_cast<int>(c)) = value != 0 ? 255 : 0;
+      }
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
+void write_slice_png(const std::filesystem::path& path, const ImageHU& ct, SliceAxis axis,
+                     std::int64_t index, double window_centre, double window_width,
+                     const std::vector<Overlay>& overlays) {
+  const int axis_n = axis == SliceAxis::kAxial ? 2 : axis == SliceAxis::kCoronal ? 1 : 0;
+  if (index < 0 || index >= ct.grid().dims[axis_n]) {
+    throw std::invalid_argument("slice index " + std::to_string(index) + " outside the image");
+  }
+  SliceGeometry geo;
+  cv::Mat hu = extract(ct, axis, index, geo, CV_32F);
+  const double lo = window_centre - window_width / 2.0;
+  cv::Mat gray;
+  hu.convertTo(gray, CV_8U, 255.0 / window_width, -lo * 255.0 / window_width);
+  // Square pixels of the finer spacing, or finer still so that the picture is about 600 px wide.
+  const double px_mm = std::min(
+      {geo.row_mm, geo.col_mm, geo.cols * geo.col_mm / 600.0, geo.rows * geo.row_mm / 600.0});
+  const cv::Size size(static_cast<int>(std::lround(geo.cols * geo.col_mm / px_mm)),
+                      static_cast<int>(std::lround(geo.rows * geo.row_mm / px_mm)));
+  cv::Mat scaled;
+  cv::resize(gray, scaled, size, 0, 0, cv::INTER_LINEAR);
+  cv::Mat colour;
+  cv::cvtColor(scaled, colour, cv::COLOR_GRAY2BGR);
+  for (const auto& ov : overlays) {
+    if (ov.mask == nullptr) continue;
+    if (!ov.mask->grid().same_as(ct.grid())) {
+      throw std::invalid_argument("overlay mask is not on the CT grid");
+    }
+    SliceGeometry mgeo;
+    cv::Mat m = extract(*ov.mask, axis, index, mgeo, CV_8U);
+    cv::Mat ms;
+    cv::resize(m, ms, size, 0, 0, cv::INTER_NEAREST);
+    std::vector<std::vector<cv::Point>> contours;
+    cv::findContours(ms, contours, cv::RETR_LIST, cv::CHAIN_APPROX_SIMPLE);
+    cv::drawContours(colour, contours, -1, cv::Scalar(ov.rgb[2], ov.rgb[1], ov.rgb[0]), 1,
+                     cv::LINE_AA);
+  }
+  if (!cv::imwrite(path.string(), colour)) {
+    throw std::runtime_error(path.string() + ": cannot write PNG");
+  }
+}
+
+}  // namespace linac

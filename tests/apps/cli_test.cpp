@@ -1,0 +1,148 @@
+// The `linac` command line, run as a separate process: help, exit codes, JSON, bad input.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "linac/core/metaimage.hpp"
+#include "linac/core/plan_io.hpp"
+#include "test_support.hpp"
+
+namespace linac {
+namespace {
+
+using nlohmann::json;
+using test::run;
+using test::TempDir;
+
+const std::string kLinac = LINAC_EXE;
+
+test::RunResult linac(std::vector<std::string> args) {
+  args.insert(args.begin(), kLinac);
+  return run(args);
+}
+
+// One line on stderr that names `what`, exit code 2, nothing on stdout.
+void expect_bad_input(const test::RunResult& r, const std::string& what) {
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+TEST(Cli, HelpAndVersion) {
+  const auto help = linac({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("case make"), std::string::npos);
+  EXPECT_NE(help.out.find("info"), std::string::npos);
+  const auto sub = linac({"info", "--help"});
+  EXPECT_EQ(sub.exit_code, 0);
+  EXPECT_NE(sub.out.find("--structure"), std::string::npos);
+  EXPECT_NE(sub.out.find("--json"), std::string::npos);
+  const auto version = linac({"--version"});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_EQ(version.out.rfind("linac ", 0), 0u);
+  EXPECT_EQ(linac({}).exit_code, 2);
+}
+
+TEST(Cli, UnknownCommandsAndOptionsAreBadInput) {
+  expect_bad_input(linac({"frobnicate"}), "unknown command 'frobnicate'");
+  expect_bad_input(linac({"info", "--no-such-option"}), "no-such-option");
+  expect_bad_input(linac({"case", "make"}), "--out");
+  expect_bad_input(linac({"info", "--spacing-mm", "0.01"}), "--spacing-mm");
+}
+
+TEST(Cli, InfoOnTheBuiltInPatientReportsTheReferenceLiver) {
+  const auto r = linac({"info", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["image"]["dims"].size(), 3u);
+  EXPECT_DOUBLE_EQ(j["image"]["spacing_mm"][0].get<double>(), 2.5);
+  bool found = false;
+  for (const auto& s : j["structures"]) {
+    if (s["name"] == "liver") {
+      found = true;
+      EXPECT_NEAR(s["volume_cm3"].get<double>(), 3593.0, 0.02 * 3593.0);
+      EXPECT_NEAR(s["voxels"].get<double>() * 2.5 * 2.5 * 2.5 / 1000.0,
+                  s["volume_cm3"].get<double>(), 1e-6);
+    }
+  }
+  EXPECT_TRUE(found);
+  const auto text = linac({"info"});
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.out.find("liver"), std::string::npos);
+}
+
+TEST(Cli, CaseMakeWritesAFolderThatInfoReadsBack) {
+  TempDir dir;
+  const auto out = dir / "case";
+  const auto made = linac({"case", "make", "--out", out.string(), "--spacing-mm", "5", "--json"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const json m = json::parse(made.out);
+  EXPECT_TRUE(std::filesystem::exists(out / "case.json"));
+  EXPECT_TRUE(std::filesystem::exists(out / "preview_axial.png"));
+  const auto info = linac({"info", out.string(), "--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  const json i = json::parse(info.out);
+  EXPECT_EQ(i["structures"], m["structures"]);
+  EXPECT_EQ(i["image"], m["image"]);
+  // --structure narrows the report; an unknown one is bad input naming what exists.
+  const auto one = linac({"info", out.string(), "--structure", "GTV", "--json"});
+  ASSERT_EQ(one.exit_code, 0);
+  EXPECT_EQ(json::parse(one.out)["structures"].size(), 1u);
+  expect_bad_input(linac({"info", out.string(), "--structure", "pancreas"}),
+                   "unknown structure 'pancreas'");
+  // A single image.
+  const auto img = linac({"info", (out / "liver.mha").string(), "--json"});
+  ASSERT_EQ(img.exit_code, 0) << img.err;
+  EXPECT_EQ(json::parse(img.out)["structures"][0]["name"], "liver");
+}
+
+TEST(Cli, BadFilesGiveOneLineAndExitTwo) {
+  TempDir dir;
+  expect_bad_input(linac({"info", (dir / "nothing").string()}), "no such folder");
+
+  // A truncated image and one whose header lies about its size.
+  Volume<std::int16_t> v(Grid{{10, 10, 10},
+                              Eigen::Vector3d::Ones(),
+                              Eigen::Vector3d::Zero(),
+                              Eigen::Matrix3d::Identity()},
+                         5);
+  write_metaimage(dir / "img.mha", v);
+  const std::string bytes = test::read_text(dir / "img.mha");
+  test::write_text(dir / "cut.mha", bytes.substr(0, bytes.size() - 10));
+  expect_bad_input(linac({"info", (dir / "cut.mha").string()}), "cut.mha: truncated");
+  std::string lie = bytes;
+  lie.replace(lie.find("DimSize = 10 10 10"), 18, "DimSize = 10 10 90");
+  test::write_text(dir / "lie.mha", lie);
+  expect_bad_input(linac({"info", (dir / "lie.mha").string()}), "lie.mha: truncated");
+
+  // A case folder with bad JSON.
+  std::filesystem::create_directory(dir / "badcase");
+  test::write_text(dir / "badcase" / "case.json", "{\"format\": \"linac-case\", ");
+  expect_bad_input(linac({"info", (dir / "badcase").string()}), "case.json: bad JSON");
+}
+
+TEST(Cli, ConvertRoundTripsPlansAndRefusesBadOnes) {
+  TempDir dir;
+  write_plan(dir / "plan.json", test::make_test_plan());
+  const auto to_pb =
+      linac({"convert", (dir / "plan.json").string(), (dir / "plan.pb").string(), "--json"});
+  ASSERT_EQ(to_pb.exit_code, 0) << to_pb.err;
+  EXPECT_DOUBLE_EQ(json::parse(to_pb.out)["total_mu"].get<double>(), 412.5);
+  const auto back = linac({"convert", (dir / "plan.pb").string(), (dir / "back.json").string()});
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_EQ(test::read_text(dir / "back.json"), test::read_text(dir / "plan.json"));
+
+  test::write_text(dir / "bad.json", "{\"schema_version\": 1, \"beams\": [}");
+  expect_bad_input(linac({"convert", (dir / "bad.json").string(), (dir / "o.pb").string()}),
+                   "bad.json: bad plan JSON");
+  EXPECT_FALSE(std::filesystem::exists(dir / "o.pb"));
+  std::string nan_plan = test::read_text(dir / "plan.json");
+  nan_plan.replace(nan_plan.find("\"gantry_angle_deg\": 181"), 23, "\"gantry_angle_deg\": \"NaN\"");
+  test::write_text(dir / "nan.json", nan_plan);
+  expect_bad_input(linac({"convert", (dir / "nan.json").string(), (dir / "o.pb").string()}),
+                   "control point 0: gantry_angle_deg = nan is not a finite number");
+}
+
+}  // namespace
+}  // namespace linac

@@ -1,0 +1,133 @@
+#include "test_support.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace linac::test {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  std::random_device rd;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const fs::path p = fs::temp_directory_path() / ("linac-test-" + std::to_string(rd()));
+    if (fs::create_directory(p)) {
+      path_ = p;
+      return;
+    }
+  }
+  throw std::runtime_error("cannot create a temporary folder");
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+RunResult run(const std::vector<std::string>& argv) {
+  TempDir io;
+  const fs::path out_path = io / "stdout";
+  const fs::path err_path = io / "stderr";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  std::vector<char*> args;
+  args.reserve(argv.size() + 1);
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+  }
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_text(out_path);
+  r.err = read_text(err_path);
+  return r;
+}
+
+bool on_path(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  if (path == nullptr) return false;
+  std::stringstream ss(path);
+  std::string dir;
+  while (std::getline(ss, dir, ':')) {
+    if (!dir.empty() && ::access((fs::path(dir) / program).c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+Plan make_test_plan() {
+  Plan plan;
+  plan.label = "test";
+  plan.patient_id = "TEST-1";
+  plan.treatment_machine_name = "ClinacIX";
+  plan.prescription = {"PTV", 20.0, 5};
+  auto cp = [](double gantry, double weight, double opening) {
+    ControlPoint c;
+    c.gantry_deg = gantry;
+    c.gantry_direction = RotationDirection::kClockwise;
+    c.collimator_deg = 30.0;
+    c.cumulative_meterset_weight = weight;
+    c.leaf_a_mm.assign(kMillennium120LeafPairs, opening);
+    c.leaf_b_mm.assign(kMillennium120LeafPairs, -opening);
+    c.jaw_x1_mm = -50.0;
+    c.jaw_x2_mm = 50.0;
+    c.jaw_y1_mm = -60.0;
+    c.jaw_y2_mm = 60.0;
+    return c;
+  };
+  Beam arc;
+  arc.number = 1;
+  arc.name = "Arc1";
+  arc.type = BeamType::kArc;
+  arc.meterset_mu = 312.5;
+  arc.treatment_machine_name = "ClinacIX";
+  arc.control_points = {cp(181.0, 0.0, 20.0), cp(240.0, 0.3, 25.0), cp(300.0, 0.7, 15.0),
+                        cp(359.0, 1.0, 10.0)};
+  arc.control_points.back().gantry_direction = RotationDirection::kNone;
+  Beam field;
+  field.number = 2;
+  field.name = "AP";
+  field.type = BeamType::kStatic;
+  field.meterset_mu = 100.0;
+  field.treatment_machine_name = "ClinacIX";
+  field.control_points = {cp(0.0, 0.0, 40.0), cp(0.0, 1.0, 40.0)};
+  for (auto& c : field.control_points) {
+    c.gantry_direction = RotationDirection::kNone;
+    c.dose_rate_mu_per_min = 600.0;
+  }
+  plan.beams = {arc, field};
+  return plan;
+}
+
+}  // namespace linac::test
