@@ -85,6 +85,7 @@ int cmd_info(const std::vector<std::string>& args) {
   Case c = path.empty() ? sim::make_builtin_patient(phantom) : load_case(path);
   if (!only.empty()) {
     std::vector<Structure> kept;
+    kept.reserve(only.size());
     for (const auto& name : only) kept.push_back(c.get(name));
     c.structures = std::move(kept);
   }

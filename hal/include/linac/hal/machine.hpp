@@ -1,0 +1,31 @@
+#pragma once
+// A Machine bundles the devices and a clock. Whoever builds it (a simulator, the ZeroMQ client,
+// a driver) owns the devices; code above the HAL sees only these interfaces.
+#include <optional>
+#include <vector>
+
+#include "linac/hal/clock.hpp"
+#include "linac/hal/devices.hpp"
+
+namespace linac::hal {
+
+struct Machine {
+  Clock* clock = nullptr;
+  Mlc* mlc = nullptr;
+  Jaws* jaws = nullptr;
+  RotationAxis* gantry = nullptr;
+  RotationAxis* collimator = nullptr;
+  Couch* couch = nullptr;
+  BeamControl* beam = nullptr;
+  DoseMonitor* dose = nullptr;
+
+  [[nodiscard]] std::vector<Device*> devices() const;
+  /// Configures then activates every device; the first fault stops it and is returned.
+  std::optional<Fault> bring_up(const MachineProfile& profile);
+  void shut_down();
+  void read_all(double t_s);
+  void write_all(double t_s);
+  std::vector<Fault> take_faults();
+};
+
+}  // namespace linac::hal

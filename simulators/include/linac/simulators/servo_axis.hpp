@@ -1,0 +1,73 @@
+#pragma once
+// One simulated motion axis: a position servo with first-order lag, speed and acceleration
+// limits, integrated in sub-steps of at most 1 ms, with hooks for injected faults.
+#include <algorithm>
+#include <cmath>
+
+namespace linac::sim {
+
+struct ServoLimits {
+  double min = 0.0;
+  double max = 0.0;
+  double max_speed_per_s = 1.0;
+  double max_acceleration_per_s2 = 10.0;
+  double time_constant_s = 0.05;
+};
+
+class ServoAxis {
+ public:
+  ServoAxis() = default;
+  ServoAxis(const ServoLimits& limits, double position) : limits_(limits), position_(position) {
+    target_ = position;
+  }
+
+  /// New set-point; `speed_limit_per_s` <= 0 means the axis maximum.
+  void set_target(double target, double speed_limit_per_s = 0.0) {
+    target_ = target;
+    speed_limit_ = speed_limit_per_s > 0.0 ? std::min(speed_limit_per_s, limits_.max_speed_per_s)
+                                           : limits_.max_speed_per_s;
+  }
+
+  /// Advances the physics by dt_s.
+  void step(double dt_s) {
+    const double max_step = 1e-3;
+    while (dt_s > 1e-12) {
+      const double dt = std::min(dt_s, max_step);
+      dt_s -= dt;
+      if (stuck_) {
+        velocity_ = 0.0;
+        continue;
+      }
+      const double vmax = speed_limit_ * speed_factor_;
+      const double wanted =
+          std::clamp((target_ + offset_ - position_) / limits_.time_constant_s, -vmax, vmax);
+      const double dv_max = limits_.max_acceleration_per_s2 * dt * std::max(1.0, speed_factor_);
+      velocity_ += std::clamp(wanted - velocity_, -dv_max, dv_max);
+      position_ += (velocity_ + drift_per_s_) * dt;
+    }
+  }
+
+  [[nodiscard]] double position() const { return position_; }
+  [[nodiscard]] double velocity() const { return velocity_; }
+  [[nodiscard]] double target() const { return target_; }
+  [[nodiscard]] const ServoLimits& limits() const { return limits_; }
+
+  // Injected faults.
+  void set_stuck(bool stuck) { stuck_ = stuck; }
+  void set_drift(double per_s) { drift_per_s_ = per_s; }
+  void set_speed_factor(double f) { speed_factor_ = f; }  // < 1 slow, > 1 overspeed
+  void set_offset(double offset) { offset_ = offset; }    // settles this far off the target
+
+ private:
+  ServoLimits limits_;
+  double position_ = 0.0;
+  double velocity_ = 0.0;
+  double target_ = 0.0;
+  double speed_limit_ = 1.0;
+  bool stuck_ = false;
+  double drift_per_s_ = 0.0;
+  double speed_factor_ = 1.0;
+  double offset_ = 0.0;
+};
+
+}  // namespace linac::sim
