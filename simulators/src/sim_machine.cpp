@@ -397,8 +397,8 @@ class SimCouch final : public SimDevice, public hal::Couch {
     for (auto& a : axes_) a.step(dt_s);
   }
   void measure() override {
-    const double mm = profile_.couch.position_tolerance_mm / 10.0;
-    const double deg = profile_.couch.position_tolerance_deg / 10.0;
+    const double mm = profile_.couch.position_tolerance_mm / 20.0;
+    const double deg = profile_.couch.position_tolerance_deg / 20.0;
     state_ = {axes_[0].position() + noise(mm),  axes_[1].position() + noise(mm),
               axes_[2].position() + noise(mm),  axes_[3].position() + noise(deg),
               axes_[4].position() + noise(deg), axes_[5].position() + noise(deg)};
