@@ -1,0 +1,120 @@
+#include "linac/simulators/machine_service.hpp"
+
+#include <cmath>
+
+#include "linac/machine.pb.h"
+
+namespace linac::sim {
+
+MachineService::MachineService(SimulatedMachine& machine) : sim_(machine) {}
+
+namespace {
+
+void add_fault(const hal::Fault& f, pb::Response* r) {
+  auto* m = r->add_faults();
+  m->set_code(hal::to_string(f.code));
+  m->set_device(f.device);
+  m->set_element(f.element);
+  m->set_value(f.value);
+  m->set_limit(f.limit);
+  m->set_time_s(f.time_s);
+  m->set_message(f.message);
+}
+
+void apply(const pb::Command& c, hal::Machine& m) {
+  if (c.has_mlc()) {
+    hal::MlcCommand cmd;
+    cmd.leaf_a_mm.assign(c.mlc().leaf_a_mm().begin(), c.mlc().leaf_a_mm().end());
+    cmd.leaf_b_mm.assign(c.mlc().leaf_b_mm().begin(), c.mlc().leaf_b_mm().end());
+    (void)m.mlc->command(cmd);
+  }
+  if (c.has_jaws()) {
+    (void)m.jaws->command({c.jaws().x1_mm(), c.jaws().x2_mm(), c.jaws().y1_mm(), c.jaws().y2_mm()});
+  }
+  if (c.has_gantry()) {
+    (void)m.gantry->command({c.gantry().angle_deg(), c.gantry().max_speed_deg_per_s()});
+  }
+  if (c.has_collimator()) {
+    (void)m.collimator->command({c.collimator().angle_deg(), c.collimator().max_speed_deg_per_s()});
+  }
+  if (c.has_couch()) {
+    const auto& p = c.couch();
+    (void)m.couch->command({p.lateral_mm(), p.longitudinal_mm(), p.vertical_mm(), p.rotation_deg(),
+                            p.pitch_deg(), p.roll_deg()});
+  }
+  if (c.reset_dose_counts()) m.dose->reset_counts();
+  if (c.has_beam()) {
+    const auto& b = c.beam();
+    (void)m.beam->command({b.beam_on(), b.dose_rate_mu_per_min(), b.energy_mv(), b.preset_mu()});
+  }
+}
+
+void fill_telemetry(const hal::Machine& m, double t_s, pb::Telemetry* t) {
+  t->set_time_s(t_s);
+  for (const double x : m.mlc->state().leaf_a_mm) t->add_leaf_a_mm(x);
+  for (const double x : m.mlc->state().leaf_b_mm) t->add_leaf_b_mm(x);
+  const auto& j = m.jaws->state();
+  t->mutable_jaws()->set_x1_mm(j.x1_mm);
+  t->mutable_jaws()->set_x2_mm(j.x2_mm);
+  t->mutable_jaws()->set_y1_mm(j.y1_mm);
+  t->mutable_jaws()->set_y2_mm(j.y2_mm);
+  t->set_gantry_deg(m.gantry->state().angle_deg);
+  t->set_gantry_speed_deg_per_s(m.gantry->state().speed_deg_per_s);
+  t->set_collimator_deg(m.collimator->state().angle_deg);
+  const auto& c = m.couch->state();
+  auto* tc = t->mutable_couch();
+  tc->set_lateral_mm(c.lateral_mm);
+  tc->set_longitudinal_mm(c.longitudinal_mm);
+  tc->set_vertical_mm(c.vertical_mm);
+  tc->set_rotation_deg(c.rotation_deg);
+  tc->set_pitch_deg(c.pitch_deg);
+  tc->set_roll_deg(c.roll_deg);
+  t->set_beam_on(m.beam->state().beam_on);
+  t->set_dose_rate_mu_per_min(m.beam->state().dose_rate_mu_per_min);
+  t->set_primary_mu(m.dose->counts().primary_mu);
+  t->set_secondary_mu(m.dose->counts().secondary_mu);
+}
+
+}  // namespace
+
+std::string MachineService::handle(std::string_view bytes) {
+  pb::Response response;
+  auto refuse = [&](const std::string& why) {
+    ++refused_;
+    response.set_accepted(false);
+    response.set_error(why);
+    return response.SerializeAsString();
+  };
+  if (bytes.size() > kMaxRequestBytes) {
+    return refuse("request of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
+                  std::to_string(kMaxRequestBytes));
+  }
+  pb::Request request;
+  if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return refuse("malformed request (" + std::to_string(bytes.size()) + " bytes)");
+  }
+  response.set_sequence(request.sequence());
+  if (request.sequence() <= last_sequence_) {
+    return refuse("sequence " + std::to_string(request.sequence()) +
+                  " replayed or out of order (last " + std::to_string(last_sequence_) + ")");
+  }
+  const double now = sim_.clock().now_s();
+  if (!std::isfinite(request.time_s()) || request.time_s() < now || request.time_s() > now + 60.0) {
+    return refuse("time_s must be finite, not before " + std::to_string(now) +
+                  " s and at most 60 s ahead");
+  }
+  if (request.body_case() == pb::Request::BODY_NOT_SET) return refuse("request without a body");
+  last_sequence_ = request.sequence();
+  hal::Machine& m = sim_.machine();
+  if (request.has_command()) apply(request.command(), m);
+  m.write_all(now);
+  sim_.clock().advance_to(request.time_s());
+  m.read_all(request.time_s());
+  ++served_;
+  response.set_accepted(true);
+  fill_telemetry(m, request.time_s(), response.mutable_telemetry());
+  for (const auto& f : m.take_faults()) add_fault(f, &response);
+  return response.SerializeAsString();
+}
+
+}  // namespace linac::sim

@@ -1,0 +1,131 @@
+// The daemon's message handling: valid cycles, refusal of oversized, malformed, replayed and
+// hostile requests, and a bounded random-message run after which it still serves.
+#include "linac/simulators/machine_service.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "linac/core/random.hpp"
+#include "linac/machine.pb.h"
+
+namespace linac::sim {
+namespace {
+
+class MachineServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_FALSE(sim_.machine().bring_up(default_machine_profile())); }
+  pb::Response send(const pb::Request& r) {
+    pb::Response out;
+    EXPECT_TRUE(out.ParseFromString(service_.handle(r.SerializeAsString())));
+    return out;
+  }
+  pb::Request cycle(std::uint64_t seq, double t) {
+    pb::Request r;
+    r.set_sequence(seq);
+    r.set_time_s(t);
+    r.set_heartbeat(true);
+    return r;
+  }
+  SimulatedMachine sim_{5};
+  MachineService service_{sim_};
+};
+
+TEST_F(MachineServiceTest, CommandsMoveTheMachineAndTelemetryComesBack) {
+  pb::Request r = cycle(1, 0.02);
+  auto* c = r.mutable_command();
+  for (int n = 0; n < 60; ++n) {
+    c->mutable_mlc()->add_leaf_a_mm(10.0);
+    c->mutable_mlc()->add_leaf_b_mm(-10.0);
+  }
+  c->mutable_gantry()->set_angle_deg(30.0);
+  pb::Response resp = send(r);
+  ASSERT_TRUE(resp.accepted()) << resp.error();
+  EXPECT_EQ(resp.sequence(), 1u);
+  for (std::uint64_t s = 2; s <= 100; ++s) resp = send(cycle(s, 0.02 * static_cast<double>(s)));
+  ASSERT_TRUE(resp.accepted());
+  EXPECT_NEAR(resp.telemetry().time_s(), 2.0, 1e-9);
+  ASSERT_EQ(resp.telemetry().leaf_a_mm_size(), 60);
+  EXPECT_NEAR(resp.telemetry().leaf_a_mm(20), 10.0, 0.1);
+  // 2 s at up to 4.8 deg/s after accelerating at 5 deg/s^2: 9.6 - 4.8^2 / (2 x 5) = 7.3 deg.
+  EXPECT_NEAR(resp.telemetry().gantry_deg(), 7.3, 0.3);
+  EXPECT_EQ(resp.faults_size(), 0);
+}
+
+TEST_F(MachineServiceTest, RefusesReplayedOversizedMalformedAndTimeReversingRequests) {
+  ASSERT_TRUE(send(cycle(5, 0.1)).accepted());
+  auto replay = send(cycle(5, 0.2));
+  EXPECT_FALSE(replay.accepted());
+  EXPECT_NE(replay.error().find("replayed"), std::string::npos);
+  EXPECT_FALSE(send(cycle(4, 0.3)).accepted());
+  auto back = send(cycle(6, 0.05));
+  EXPECT_FALSE(back.accepted());
+  EXPECT_NE(back.error().find("time_s"), std::string::npos);
+  EXPECT_FALSE(send(cycle(7, std::nan(""))).accepted());
+  EXPECT_FALSE(send(cycle(8, 1e308)).accepted());
+  pb::Response big;
+  ASSERT_TRUE(big.ParseFromString(service_.handle(std::string(kMaxRequestBytes + 1, 'x'))));
+  EXPECT_FALSE(big.accepted());
+  EXPECT_NE(big.error().find("exceeds the limit"), std::string::npos);
+  pb::Response junk;
+  ASSERT_TRUE(junk.ParseFromString(service_.handle("\xff\xff\xff\xff garbage")));
+  EXPECT_FALSE(junk.accepted());
+  EXPECT_NE(junk.error().find("malformed"), std::string::npos);
+  // A refused request does not consume its sequence number, and service goes on.
+  EXPECT_TRUE(send(cycle(6, 0.2)).accepted());
+  EXPECT_EQ(service_.refused(), 7u);
+}
+
+TEST_F(MachineServiceTest, HostileValuesAreRefusedByTheDevicesAsFaults) {
+  pb::Request r = cycle(1, 0.02);
+  auto* c = r.mutable_command();
+  for (int n = 0; n < 60; ++n) {
+    c->mutable_mlc()->add_leaf_a_mm(n == 3 ? std::nan("") : 10.0);
+    c->mutable_mlc()->add_leaf_b_mm(-10.0);
+  }
+  c->mutable_gantry()->set_angle_deg(1e308);
+  c->mutable_beam()->set_beam_on(true);
+  c->mutable_beam()->set_dose_rate_mu_per_min(-5.0);
+  const pb::Response resp = send(r);
+  ASSERT_TRUE(resp.accepted());
+  ASSERT_EQ(resp.faults_size(), 3);
+  EXPECT_EQ(resp.faults(0).code(), "command_invalid");
+  EXPECT_EQ(resp.faults(0).element(), 3);
+  EXPECT_EQ(resp.faults(1).code(), "command_out_of_range");
+  EXPECT_EQ(resp.faults(1).device(), "gantry");
+  EXPECT_EQ(resp.faults(2).device(), "beam");
+  EXPECT_FALSE(resp.telemetry().beam_on());
+}
+
+TEST_F(MachineServiceTest, RandomAndMutatedMessagesNeverCrashIt) {
+  Rng rng(2026);
+  pb::Request valid = cycle(1, 0.02);
+  for (int n = 0; n < 60; ++n) {
+    valid.mutable_command()->mutable_mlc()->add_leaf_a_mm(5.0);
+    valid.mutable_command()->mutable_mlc()->add_leaf_b_mm(-5.0);
+  }
+  const std::string base = valid.SerializeAsString();
+  for (int i = 0; i < 20000; ++i) {
+    std::string msg;
+    if (i % 2 == 0) {
+      msg.resize(static_cast<std::size_t>(rng.uniform() * 300.0));
+      for (auto& ch : msg) ch = static_cast<char>(rng.next_u64() & 0xFF);
+    } else {
+      msg = base;
+      const int flips = 1 + static_cast<int>(rng.uniform() * 8.0);
+      for (int f = 0; f < flips; ++f) {
+        msg[static_cast<std::size_t>(rng.uniform() * static_cast<double>(msg.size()))] =
+            static_cast<char>(rng.next_u64() & 0xFF);
+      }
+    }
+    pb::Response r;
+    ASSERT_TRUE(r.ParseFromString(service_.handle(msg))) << "iteration " << i;
+  }
+  // Still serving: a fresh, well-formed request with a higher sequence is accepted.
+  const auto ok = send(cycle(~std::uint64_t{0}, sim_.clock().now_s() + 0.02));
+  EXPECT_TRUE(ok.accepted()) << ok.error();
+  EXPECT_GT(service_.refused(), 10000u);
+}
+
+}  // namespace
+}  // namespace linac::sim
