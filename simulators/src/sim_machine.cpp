@@ -9,6 +9,7 @@
 #include "linac/core/error.hpp"
 #include "linac/core/file_util.hpp"
 #include "linac/core/random.hpp"
+#include "linac/hal/command_checks.hpp"
 #include "linac/simulators/servo_axis.hpp"
 
 namespace linac::sim {
@@ -76,18 +77,14 @@ class SimDevice : public virtual hal::Device {
     faults_.push_back(f);
     return f;
   }
-  /// Refusal of a command: inactive device, NaN, or a value beyond [lo, hi].
-  std::optional<Fault> check_value(double v, double lo, double hi, int element,
-                                   const std::string& field) {
-    if (!std::isfinite(v)) {
-      return raise(FaultCode::kCommandInvalid, element, v, 0.0, field + " is not finite");
-    }
-    if (v < lo || v > hi) {
-      return raise(FaultCode::kCommandOutOfRange, element, v, v < lo ? lo : hi,
-                   field + " = " + num(v) + " outside [" + num(lo) + ", " + num(hi) + "]");
-    }
-    return std::nullopt;
+  /// Queues a refusal found by the shared command checks, stamped with the device's time.
+  std::optional<Fault> refuse(std::optional<Fault> f) {
+    if (!f) return f;
+    f->time_s = time_s_;
+    queue(*f);
+    return f;
   }
+  void queue(const Fault& f) { faults_.push_back(f); }
   std::optional<Fault> check_active() {
     if (state_ != hal::LifecycleState::kActive) {
       return raise(FaultCode::kNotActive, -1, 0.0, 0.0, "command refused: device not active");
@@ -125,38 +122,7 @@ class SimMlc final : public SimDevice, public hal::Mlc {
 
   std::optional<Fault> command(const hal::MlcCommand& cmd) override {
     if (auto f = check_active()) return f;
-    const auto& m = profile_.mlc;
-    const auto pairs = static_cast<std::size_t>(m.leaf_pairs);
-    if (cmd.leaf_a_mm.size() != pairs || cmd.leaf_b_mm.size() != pairs) {
-      return raise(FaultCode::kCommandInvalid, -1, static_cast<double>(cmd.leaf_a_mm.size()),
-                   static_cast<double>(pairs), "command must hold one position per leaf pair");
-    }
-    for (std::size_t n = 0; n < pairs; ++n) {
-      const int a = static_cast<int>(n);
-      const int b = static_cast<int>(n + pairs);
-      if (auto f = check_value(cmd.leaf_a_mm[n], -m.max_extension_past_cax_mm, m.max_retraction_mm,
-                               a, "leaf A" + std::to_string(n + 1))) {
-        return f;
-      }
-      if (auto f = check_value(cmd.leaf_b_mm[n], -m.max_retraction_mm, m.max_extension_past_cax_mm,
-                               b, "leaf B" + std::to_string(n + 1))) {
-        return f;
-      }
-      const double gap = cmd.leaf_a_mm[n] - cmd.leaf_b_mm[n];
-      if (gap < m.min_dynamic_gap_mm) {
-        return raise(FaultCode::kCommandCollision, a, gap, m.min_dynamic_gap_mm,
-                     "leaf pair " + std::to_string(n + 1) + " gap " + num(gap) +
-                         " mm below the minimum " + num(m.min_dynamic_gap_mm) + " mm");
-      }
-    }
-    for (const auto* bank : {&cmd.leaf_a_mm, &cmd.leaf_b_mm}) {
-      const auto [lo, hi] = std::minmax_element(bank->begin(), bank->end());
-      if (*hi - *lo > m.max_bank_span_mm) {
-        return raise(FaultCode::kCommandOutOfRange, -1, *hi - *lo, m.max_bank_span_mm,
-                     std::string("bank ") + (bank == &cmd.leaf_a_mm ? "A" : "B") + " span " +
-                         num(*hi - *lo) + " mm exceeds " + num(m.max_bank_span_mm) + " mm");
-      }
-    }
+    if (auto f = refuse(hal::check_mlc_command(profile_, cmd))) return f;
     pending_ = cmd;
     return std::nullopt;
   }
@@ -230,14 +196,7 @@ class SimJaws final : public SimDevice, public hal::Jaws {
   const hal::JawState& state() const override { return state_; }
   std::optional<Fault> command(const hal::JawCommand& c) override {
     if (auto f = check_active()) return f;
-    const auto& j = profile_.jaws;
-    if (auto f = check_value(c.x1_mm, -j.x_max_open_mm, j.x_max_overtravel_mm, 0, "X1")) return f;
-    if (auto f = check_value(c.x2_mm, -j.x_max_overtravel_mm, j.x_max_open_mm, 1, "X2")) return f;
-    if (auto f = check_value(c.y1_mm, -j.y_max_open_mm, j.y_max_overtravel_mm, 2, "Y1")) return f;
-    if (auto f = check_value(c.y2_mm, -j.y_max_overtravel_mm, j.y_max_open_mm, 3, "Y2")) return f;
-    if (c.x1_mm > c.x2_mm || c.y1_mm > c.y2_mm) {
-      return raise(FaultCode::kCommandCollision, -1, 0.0, 0.0, "opposing jaws would cross");
-    }
+    if (auto f = refuse(hal::check_jaw_command(profile_, c))) return f;
     pending_ = c;
     return std::nullopt;
   }
@@ -286,12 +245,7 @@ class SimAxis final : public SimDevice, public hal::RotationAxis {
   const hal::AxisState& state() const override { return state_; }
   std::optional<Fault> command(const hal::AxisCommand& c) override {
     if (auto f = check_active()) return f;
-    const auto& a = axis_profile();
-    if (auto f = check_value(c.angle_deg, a.min_deg, a.max_deg, -1, "angle_deg")) return f;
-    if (auto f = check_value(c.max_speed_deg_per_s, 0.0, a.max_speed_deg_per_s, -1,
-                             "max_speed_deg_per_s")) {
-      return f;
-    }
+    if (auto f = refuse(hal::check_axis_command(axis_profile(), name(), c))) return f;
     pending_ = c;
     return std::nullopt;
   }
@@ -358,17 +312,7 @@ class SimCouch final : public SimDevice, public hal::Couch {
   const hal::CouchPose& state() const override { return state_; }
   std::optional<Fault> command(const hal::CouchPose& p) override {
     if (auto f = check_active()) return f;
-    const auto& c = profile_.couch;
-    const std::array<double, 6> v = {p.lateral_mm,   p.longitudinal_mm, p.vertical_mm,
-                                     p.rotation_deg, p.pitch_deg,       p.roll_deg};
-    const std::array<double, 6> r = {c.lateral_range_mm,  c.longitudinal_range_mm,
-                                     c.vertical_range_mm, c.rotation_range_deg,
-                                     c.pitch_range_deg,   c.roll_range_deg};
-    static const char* const kNames[] = {"lateral_mm",   "longitudinal_mm", "vertical_mm",
-                                         "rotation_deg", "pitch_deg",       "roll_deg"};
-    for (int n = 0; n < 6; ++n) {
-      if (auto f = check_value(v[n], -r[n], r[n], n, kNames[n])) return f;
-    }
+    if (auto f = refuse(hal::check_couch_command(profile_, p))) return f;
     pending_ = p;
     return std::nullopt;
   }
@@ -421,24 +365,7 @@ class SimBeam final : public SimDevice, public hal::BeamControl, public hal::Dos
   const hal::DoseState& counts() const override { return dose_; }
   std::optional<Fault> command(const hal::BeamCommand& c) override {
     if (auto f = check_active()) return f;
-    const auto& d = profile_.dose;
-    if (auto f = check_value(c.dose_rate_mu_per_min, 0.0, d.max_dose_rate_mu_per_min, -1,
-                             "dose_rate_mu_per_min")) {
-      return f;
-    }
-    if (auto f = check_value(c.preset_mu, 0.0, 1.0e4, -1, "preset_mu")) return f;
-    if (c.beam_on) {
-      const bool known = std::any_of(d.nominal_energies_mv.begin(), d.nominal_energies_mv.end(),
-                                     [&](double e) { return std::abs(e - c.energy_mv) < 1e-6; });
-      if (!known || !std::isfinite(c.energy_mv)) {
-        return raise(FaultCode::kCommandOutOfRange, -1, c.energy_mv, 0.0,
-                     "energy " + num(c.energy_mv) + " MV is not available on this machine");
-      }
-      if (c.preset_mu <= 0.0) {
-        return raise(FaultCode::kCommandOutOfRange, -1, c.preset_mu, 0.0,
-                     "beam on without a preset");
-      }
-    }
+    if (auto f = refuse(hal::check_beam_command(profile_, c))) return f;
     pending_ = c;
     return std::nullopt;
   }
