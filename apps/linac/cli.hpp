@@ -33,5 +33,7 @@ void print_case_summary(const Case& c);
 int cmd_case_make(const std::vector<std::string>& args);
 int cmd_info(const std::vector<std::string>& args);
 int cmd_convert(const std::vector<std::string>& args);
+int cmd_sim(const std::vector<std::string>& args);
+int cmd_sim_keygen(const std::vector<std::string>& args);
 
 }  // namespace linac::cli

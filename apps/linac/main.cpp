@@ -31,6 +31,9 @@ const std::vector<Command>& commands() {
       {"info", "grid and structure volumes of a case, an image, or the built-in patient",
        linac::cli::cmd_info},
       {"convert", "convert a plan file between JSON and binary Protobuf", linac::cli::cmd_convert},
+      {"sim", "run the simulated Clinac iX as a daemon over ZeroMQ (CurveZMQ)",
+       linac::cli::cmd_sim},
+      {"sim keygen", "make a CurveZMQ key pair for the machine link", linac::cli::cmd_sim_keygen},
   };
   return kCommands;
 }

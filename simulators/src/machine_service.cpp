@@ -113,8 +113,21 @@ std::string MachineService::handle(std::string_view bytes) {
   ++served_;
   response.set_accepted(true);
   fill_telemetry(m, request.time_s(), response.mutable_telemetry());
+  for (const auto& f : pending_faults_) add_fault(f, &response);
+  pending_faults_.clear();
   for (const auto& f : m.take_faults()) add_fault(f, &response);
   return response.SerializeAsString();
+}
+
+void MachineService::on_controller_silent(double silent_s, double limit_s) {
+  hal::Machine& m = sim_.machine();
+  if (!m.beam->state().beam_on) return;
+  const hal::BeamState b = m.beam->state();
+  (void)m.beam->command({false, 0.0, b.energy_mv, b.preset_mu});
+  m.write_all(sim_.clock().now_s());
+  pending_faults_.push_back(
+      {hal::FaultCode::kLinkLost, "link", -1, silent_s, limit_s, sim_.clock().now_s(),
+       "controller silent for " + std::to_string(silent_s) + " s: beam ended by the machine"});
 }
 
 }  // namespace linac::sim

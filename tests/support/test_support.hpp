@@ -1,6 +1,7 @@
 #pragma once
 // Helpers for the test suites: temporary folders, running programs, small plans.
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,29 @@ struct RunResult {
 
 /// Runs `argv` (argv[0] a path or a name on PATH) without a shell and waits for it.
 RunResult run(const std::vector<std::string>& argv);
+
+/// A child process with its stdout on a pipe (read line by line) and stderr in a file.
+class Process {
+ public:
+  explicit Process(const std::vector<std::string>& argv);
+  ~Process();  // kills the process if it still runs
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  /// The next line of stdout without its newline, or nothing after `timeout_s`.
+  std::optional<std::string> read_line(double timeout_s);
+  void signal(int sig);
+  /// Waits up to `timeout_s` for the exit; returns the exit code (128 + signal), or -1.
+  int wait(double timeout_s);
+  [[nodiscard]] std::string stderr_text() const;
+  [[nodiscard]] int pid() const { return pid_; }
+
+ private:
+  int pid_ = -1;
+  int out_fd_ = -1;
+  std::string buffer_;
+  TempDir dir_;
+  int exit_code_ = -1;
+};
 
 /// True when `program` is found on PATH.
 bool on_path(const std::string& program);

@@ -20,6 +20,10 @@ class MachineService {
 
   std::string handle(std::string_view request_bytes);
 
+  /// The controller has been silent for `silent_s` (real time), past the heartbeat limit
+  /// `limit_s`: the machine ends any beam (fail safe) and the next response reports link_lost.
+  void on_controller_silent(double silent_s, double limit_s);
+
   [[nodiscard]] std::uint64_t refused() const { return refused_; }
   [[nodiscard]] std::uint64_t served() const { return served_; }
 
@@ -28,6 +32,7 @@ class MachineService {
   std::uint64_t last_sequence_ = 0;
   std::uint64_t refused_ = 0;
   std::uint64_t served_ = 0;
+  std::vector<hal::Fault> pending_faults_;
 };
 
 }  // namespace linac::sim

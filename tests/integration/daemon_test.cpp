@@ -1,0 +1,285 @@
+// The simulator daemon as a separate process on loopback, driven through the HAL's ZeroMQ
+// client: the same device behaviour as in-process, injected faults, heartbeat loss,
+// authentication, and refusal of malformed, oversized, replayed and hostile messages.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cmath>
+#include <zmq.hpp>
+
+#include "linac/core/random.hpp"
+#include "linac/hal/remote_machine.hpp"
+#include "linac/machine.pb.h"
+#include "test_support.hpp"
+
+namespace linac {
+namespace {
+
+using test::TempDir;
+
+const std::string kLinac = LINAC_EXE;
+
+class Daemon {
+ public:
+  explicit Daemon(const std::vector<std::string>& extra = {}) {
+    make_keys("server");
+    make_keys("client");
+    make_keys("stranger");
+    std::vector<std::string> argv = {kLinac,
+                                     "sim",
+                                     "--bind",
+                                     "tcp://127.0.0.1:*",
+                                     "--server-key",
+                                     (dir_ / "server.key").string(),
+                                     "--authorized-key",
+                                     (dir_ / "client.pub").string(),
+                                     "--seed",
+                                     "42"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    process_ = std::make_unique<test::Process>(argv);
+    const auto line = process_->read_line(20.0);
+    if (!line || line->rfind("serving ", 0) != 0) {
+      throw std::runtime_error("daemon did not start: " + process_->stderr_text());
+    }
+    endpoint_ = line->substr(8);
+  }
+  hal::RemoteMachineOptions client_options(const std::string& who = "client") const {
+    hal::RemoteMachineOptions o;
+    o.endpoint = endpoint_;
+    o.server_public_key = hal::read_curve_public_key(dir_ / "server.pub");
+    o.client_keys = hal::read_curve_keypair(dir_ / (who + ".key"));
+    o.reply_timeout_s = 0.5;  // generous on a loaded CI machine; heartbeat tests set their own
+    return o;
+  }
+  test::Process& process() { return *process_; }
+  const TempDir& dir() const { return dir_; }
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  void make_keys(const std::string& name) {
+    const auto r = test::run({kLinac, "sim", "keygen", "--out", (dir_ / name).string()});
+    if (r.exit_code != 0) throw std::runtime_error("keygen: " + r.err);
+  }
+  TempDir dir_;
+  std::unique_ptr<test::Process> process_;
+  std::string endpoint_;
+};
+
+const MachineProfile& profile() {
+  static const MachineProfile p = default_machine_profile();
+  return p;
+}
+
+// Runs 20 ms cycles of the controller loop until t_end_s.
+template <typename F>
+void run_until(hal::RemoteMachine& rm, double& t, double t_end_s, F each) {
+  while (t + 1e-9 < t_end_s) {
+    t += 0.02;
+    rm.clock().advance_to(t);
+    rm.machine().read_all(t);
+    each(t);
+    rm.machine().write_all(t);
+  }
+}
+
+hal::MlcCommand open_field(double half_mm) {
+  hal::MlcCommand c;
+  c.leaf_a_mm.assign(60, half_mm);
+  c.leaf_b_mm.assign(60, -half_mm);
+  return c;
+}
+
+TEST(Daemon, SameDeviceBehaviourThroughTheClient) {
+  Daemon d;
+  hal::RemoteMachine rm(d.client_options());
+  auto& m = rm.machine();
+  ASSERT_FALSE(m.bring_up(profile()));
+  double t = 0.0;
+  ASSERT_FALSE(m.mlc->command(open_field(20.25)));
+  ASSERT_FALSE(m.gantry->command({180.0, 0.0}));
+  m.write_all(t);
+  double leaf_arrived = -1.0;
+  double gantry_arrived = -1.0;
+  run_until(rm, t, 45.0, [&](double now) {
+    if (leaf_arrived < 0 && std::abs(m.mlc->state().leaf_a_mm[30] - 20.25) < 0.1)
+      leaf_arrived = now;
+    if (gantry_arrived < 0 && std::abs(m.gantry->state().angle_deg - 180.0) < 0.2)
+      gantry_arrived = now;
+  });
+  EXPECT_GE(leaf_arrived, 20.0 / 25.0);
+  EXPECT_LT(leaf_arrived, 20.0 / 25.0 + 0.5);
+  EXPECT_GE(gantry_arrived, 180.0 / 4.8);
+  EXPECT_LT(gantry_arrived, 180.0 / 4.8 + 3.0);
+  EXPECT_FALSE(rm.link_lost());
+  // Refused on the client side exactly as by an in-process device.
+  auto bad = open_field(10.0);
+  bad.leaf_a_mm[7] = -3.0;
+  bad.leaf_b_mm[7] = -2.8;
+  const auto f = m.mlc->command(bad);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->code, hal::FaultCode::kCommandCollision);
+  // A beam of 20 MU ends at its preset on the primary channel.
+  m.dose->reset_counts();
+  ASSERT_FALSE(m.beam->command({true, 600.0, 6.0, 20.0}));
+  run_until(rm, t, t + 4.0, [](double) {});
+  EXPECT_FALSE(m.beam->state().beam_on);
+  EXPECT_NEAR(m.dose->counts().primary_mu, 20.0, 0.02);
+  EXPECT_NEAR(m.dose->counts().secondary_mu, 20.0, 0.2);
+  // SIGTERM stops the daemon cleanly.
+  d.process().signal(SIGTERM);
+  EXPECT_EQ(d.process().wait(10.0), 0);
+  EXPECT_NE(d.process().stderr_text().find("stopping: served"), std::string::npos);
+}
+
+TEST(Daemon, InjectedFaultsFromAFileAppearAtTheirOnset) {
+  TempDir tmp;
+  test::write_text(tmp / "faults.json",
+                   R"({"faults": [{"kind": "leaf_stuck", "element": 12, "onset_s": 0.5},
+                                  {"kind": "gantry_stall", "onset_s": 2.0}]})");
+  Daemon d({"--faults", (tmp / "faults.json").string()});
+  hal::RemoteMachine rm(d.client_options());
+  auto& m = rm.machine();
+  ASSERT_FALSE(m.bring_up(profile()));
+  ASSERT_FALSE(m.mlc->command(open_field(20.0)));
+  ASSERT_FALSE(m.gantry->command({90.0, 0.0}));
+  m.write_all(0.0);
+  double t = 0.0;
+  double at_onset = 0.0;
+  std::vector<hal::Fault> faults;
+  run_until(rm, t, 4.0, [&](double now) {
+    if (std::abs(now - 0.52) < 1e-6) at_onset = m.mlc->state().leaf_a_mm[12];
+    for (auto& f : m.take_faults()) faults.push_back(f);
+  });
+  EXPECT_GT(at_onset, 5.0);
+  EXPECT_NEAR(m.mlc->state().leaf_a_mm[12], at_onset, 0.1);
+  EXPECT_NEAR(m.mlc->state().leaf_a_mm[13], 20.0, 0.1);
+  ASSERT_EQ(faults.size(), 1u);
+  EXPECT_EQ(faults[0].code, hal::FaultCode::kStall);
+  EXPECT_GE(faults[0].time_s, 2.0);
+  EXPECT_LT(faults[0].time_s, 2.5);
+}
+
+TEST(Daemon, LostHeartbeatIsSeenWithinThreeCyclesAndTheLinkResumes) {
+  Daemon d;
+  auto options = d.client_options();
+  options.reply_timeout_s = 0.0;  // the profile's cycle: 20 ms
+  hal::RemoteMachine rm(options);
+  auto& m = rm.machine();
+  ASSERT_FALSE(m.bring_up(profile()));
+  double t = 0.0;
+  // Warm up the connection (CURVE handshake) before measuring.
+  for (int i = 0; i < 200 && (t < 0.2 || rm.missed_cycles() != 0); ++i) {
+    run_until(rm, t, t + 0.02, [](double) {});
+  }
+  ASSERT_EQ(rm.missed_cycles(), 0);
+  d.process().signal(SIGSTOP);  // the link goes silent
+  int cycles = 0;
+  bool lost = false;
+  while (cycles < 10 && !lost) {
+    run_until(rm, t, t + 0.02, [](double) {});
+    ++cycles;
+    for (const auto& f : m.take_faults()) lost = lost || f.code == hal::FaultCode::kLinkLost;
+  }
+  EXPECT_TRUE(lost);
+  EXPECT_LE(cycles, profile().interlocks.heartbeat_loss_cycles);
+  d.process().signal(SIGCONT);
+  for (int i = 0; i < 200 && rm.link_lost(); ++i) run_until(rm, t, t + 0.02, [](double) {});
+  EXPECT_FALSE(rm.link_lost());
+}
+
+TEST(Daemon, UnauthenticatedClientGetsNothingAndIsLogged) {
+  Daemon d;
+  hal::RemoteMachine stranger(d.client_options("stranger"));
+  auto& m = stranger.machine();
+  ASSERT_FALSE(m.bring_up(profile()));
+  double t = 0.0;
+  run_until(stranger, t, 0.1, [](double) {});
+  EXPECT_TRUE(stranger.link_lost());
+  EXPECT_TRUE(m.mlc->state().leaf_a_mm.empty());  // no state was ever served
+  // The daemon logged the refusal and still serves its authorized client.
+  hal::RemoteMachine friendly(d.client_options());
+  ASSERT_FALSE(friendly.machine().bring_up(profile()));
+  double t2 = 0.0;
+  run_until(friendly, t2, 0.1, [](double) {});
+  EXPECT_FALSE(friendly.link_lost());
+  EXPECT_EQ(friendly.machine().mlc->state().leaf_a_mm.size(), 60u);
+  EXPECT_NE(d.process().stderr_text().find("refused unauthenticated client"), std::string::npos);
+}
+
+TEST(Daemon, RefusesBadMessagesAndKeepsServing) {
+  Daemon d;
+  const auto o = d.client_options();
+  zmq::context_t ctx(1);
+  zmq::socket_t s(ctx, zmq::socket_type::req);
+  s.set(zmq::sockopt::linger, 0);
+  s.set(zmq::sockopt::rcvtimeo, 5000);
+  s.set(zmq::sockopt::curve_serverkey, o.server_public_key);
+  s.set(zmq::sockopt::curve_publickey, o.client_keys.public_z85);
+  s.set(zmq::sockopt::curve_secretkey, o.client_keys.secret_z85);
+  s.connect(d.endpoint());
+  auto exchange = [&](const std::string& bytes) {
+    s.send(zmq::buffer(bytes), zmq::send_flags::none);
+    zmq::message_t reply;
+    if (!s.recv(reply)) throw std::runtime_error("no reply");
+    pb::Response r;
+    if (!r.ParseFromArray(reply.data(), static_cast<int>(reply.size()))) {
+      throw std::runtime_error("bad reply");
+    }
+    return r;
+  };
+  pb::Request ok;
+  ok.set_sequence(10);
+  ok.set_time_s(0.02);
+  ok.set_heartbeat(true);
+  EXPECT_TRUE(exchange(ok.SerializeAsString()).accepted());
+  EXPECT_FALSE(exchange(ok.SerializeAsString()).accepted());                          // replayed
+  EXPECT_FALSE(exchange("\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff").accepted());  // malformed
+  EXPECT_FALSE(exchange(std::string(100 * 1024, '\x01')).accepted());                 // oversized
+  // Hostile values inside a well-formed command: refused by the devices as faults.
+  pb::Request hostile;
+  hostile.set_sequence(11);
+  hostile.set_time_s(0.04);
+  for (int n = 0; n < 60; ++n) {
+    hostile.mutable_command()->mutable_mlc()->add_leaf_a_mm(n == 0 ? 1e308 : 10.0);
+    hostile.mutable_command()->mutable_mlc()->add_leaf_b_mm(-10.0);
+  }
+  hostile.mutable_command()->mutable_couch()->set_pitch_deg(std::nan(""));
+  const auto r = exchange(hostile.SerializeAsString());
+  ASSERT_TRUE(r.accepted());
+  ASSERT_EQ(r.faults_size(), 2);
+  EXPECT_EQ(r.faults(0).code(), "command_out_of_range");
+  EXPECT_EQ(r.faults(1).code(), "command_invalid");
+  // A bounded random-message run over the wire.
+  Rng rng(11);
+  for (int i = 0; i < 2000; ++i) {
+    std::string junk(static_cast<std::size_t>(rng.uniform() * 200.0), '\0');
+    for (auto& ch : junk) ch = static_cast<char>(rng.next_u64() & 0xFF);
+    (void)exchange(junk);
+  }
+  pb::Request after;
+  after.set_sequence(1u << 30);
+  after.set_time_s(1.0);
+  after.set_heartbeat(true);
+  const auto last = exchange(after.SerializeAsString());
+  EXPECT_TRUE(last.accepted()) << last.error();
+  EXPECT_EQ(last.telemetry().leaf_a_mm_size(), 60);
+  EXPECT_EQ(d.process().wait(0.1), -1);  // still running
+}
+
+TEST(Daemon, BadStartIsBadInput) {
+  TempDir tmp;
+  const auto r =
+      test::run({kLinac, "sim", "--bind", "tcp://127.0.0.1:*", "--server-key",
+                 (tmp / "none.key").string(), "--authorized-key", (tmp / "none.pub").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("none.key: no such file"), std::string::npos) << r.err;
+  test::write_text(tmp / "k.key", "public abc\n");
+  const auto r2 =
+      test::run({kLinac, "sim", "--bind", "tcp://127.0.0.1:*", "--server-key",
+                 (tmp / "k.key").string(), "--authorized-key", (tmp / "k.key").string()});
+  EXPECT_EQ(r2.exit_code, 2);
+  EXPECT_NE(r2.err.find("no valid public key"), std::string::npos) << r2.err;
+}
+
+}  // namespace
+}  // namespace linac
