@@ -80,8 +80,16 @@ int run_daemon(const DaemonOptions& o, const std::atomic<bool>& stop,
   if (auto f = sim.machine().bring_up(o.profile)) {
     throw std::runtime_error("machine bring-up failed: " + f->describe());
   }
-  for (const auto& f : o.faults) sim.inject(f);
   MachineService service(sim);
+  for (const auto& f : o.faults) {
+    if (f.kind == FaultKind::kLinkLoss) {
+      service.inject_link_loss(f.onset_s, f.magnitude);
+    } else {
+      sim.inject(f);
+    }
+  }
+  const auto started = Clock::now();
+  auto real_s = [&] { return std::chrono::duration<double>(Clock::now() - started).count(); };
 
   zmq::context_t context(1);
   // The ZAP handler must be bound before any CURVE server socket binds.
@@ -93,9 +101,10 @@ int run_daemon(const DaemonOptions& o, const std::atomic<bool>& stop,
   std::atomic<bool> zap_stop{false};
   std::thread zap_thread([&] { zap_handler(zap, authorized, zap_stop, log); });
 
-  int rc = 0;
   try {
-    zmq::socket_t server(context, zmq::socket_type::rep);
+    // ROUTER rather than REP: a request may go unanswered (injected link loss) without wedging
+    // the socket. Clients are REQ sockets; the envelope frames are echoed back as they came.
+    zmq::socket_t server(context, zmq::socket_type::router);
     server.set(zmq::sockopt::linger, 0);
     server.set(zmq::sockopt::curve_server, 1);
     server.set(zmq::sockopt::curve_secretkey, o.server_keys.secret_z85);
@@ -132,8 +141,17 @@ int run_daemon(const DaemonOptions& o, const std::atomic<bool>& stop,
         }
         continue;
       }
-      zmq::message_t request;
-      if (!server.recv(request, zmq::recv_flags::dontwait)) continue;
+      std::vector<zmq::message_t> frames;
+      while (true) {
+        zmq::message_t f;
+        if (!server.recv(f, zmq::recv_flags::dontwait)) break;
+        const bool more = f.more();
+        frames.push_back(std::move(f));
+        if (!more) break;
+      }
+      if (frames.size() < 2) continue;            // not a REQ envelope: ignore
+      if (service.link_down(real_s())) continue;  // injected link loss: no answer
+      const zmq::message_t& request = frames.back();
       last_request = Clock::now();
       silence_reported = false;
       const std::uint64_t refused_before = service.refused();
@@ -146,6 +164,9 @@ int run_daemon(const DaemonOptions& o, const std::atomic<bool>& stop,
                    std::to_string(request.size()) + " bytes");
         }
       }
+      for (std::size_t f = 0; f + 1 < frames.size(); ++f) {
+        server.send(frames[f], zmq::send_flags::sndmore);
+      }
       server.send(zmq::buffer(reply), zmq::send_flags::none);
     }
     log.line("stopping: served " + std::to_string(service.served()) + " requests, refused " +
@@ -157,7 +178,7 @@ int run_daemon(const DaemonOptions& o, const std::atomic<bool>& stop,
   }
   zap_stop = true;
   zap_thread.join();
-  return rc;
+  return 0;
 }
 
 }  // namespace linac::sim

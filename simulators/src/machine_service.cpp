@@ -119,6 +119,19 @@ std::string MachineService::handle(std::string_view bytes) {
   return response.SerializeAsString();
 }
 
+void MachineService::inject_link_loss(double onset_s, double duration_s) {
+  link_losses_.push_back({onset_s, duration_s, -1.0});
+}
+
+bool MachineService::link_down(double real_now_s) {
+  const double now = sim_.clock().now_s();
+  for (auto& l : link_losses_) {
+    if (l.started_real_s < 0.0 && now >= l.onset_s) l.started_real_s = real_now_s;
+    if (l.started_real_s >= 0.0 && real_now_s < l.started_real_s + l.duration_s) return true;
+  }
+  return false;
+}
+
 void MachineService::on_controller_silent(double silent_s, double limit_s) {
   hal::Machine& m = sim_.machine();
   if (!m.beam->state().beam_on) return;

@@ -519,6 +519,8 @@ void SimulatedMachine::inject(const InjectedFault& f) {
     case FaultKind::kCouchNotAtPosition:
       devices_->couch.inject(f);
       break;
+    case FaultKind::kLinkLoss:
+      break;  // the daemon handles it
   }
 }
 
@@ -535,7 +537,8 @@ const std::map<std::string, FaultKind>& fault_names() {
       {"dose_rate_dropout", FaultKind::kDoseRateDropout},
       {"dose_rate_excess", FaultKind::kDoseRateExcess},
       {"jaw_not_at_position", FaultKind::kJawNotAtPosition},
-      {"couch_not_at_position", FaultKind::kCouchNotAtPosition}};
+      {"couch_not_at_position", FaultKind::kCouchNotAtPosition},
+      {"link_loss", FaultKind::kLinkLoss}};
   return kNames;
 }
 }  // namespace

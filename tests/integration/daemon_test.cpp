@@ -187,6 +187,37 @@ TEST(Daemon, LostHeartbeatIsSeenWithinThreeCyclesAndTheLinkResumes) {
   EXPECT_FALSE(rm.link_lost());
 }
 
+TEST(Daemon, InjectedLinkLossIsSeenWithinThreeCyclesOfItsOnset) {
+  TempDir tmp;
+  test::write_text(tmp / "faults.json",
+                   R"({"faults": [{"kind": "link_loss", "onset_s": 0.5, "magnitude": 0.3}]})");
+  Daemon d({"--faults", (tmp / "faults.json").string()});
+  auto options = d.client_options();
+  options.reply_timeout_s = 0.0;  // the profile's 20 ms cycle
+  hal::RemoteMachine rm(options);
+  auto& m = rm.machine();
+  ASSERT_FALSE(m.bring_up(profile()));
+  double t = 0.0;
+  double lost_at = -1.0;
+  double last_answered = 0.0;
+  int lost_faults = 0;
+  run_until(rm, t, 3.0, [&](double now) {
+    if (rm.missed_cycles() == 0) last_answered = now;
+    for (const auto& f : m.take_faults()) {
+      if (f.code == hal::FaultCode::kLinkLost) {
+        ++lost_faults;
+        if (lost_at < 0.0) lost_at = now;
+      }
+    }
+  });
+  // A slow first handshake may cost early cycles; the injected loss starts at 0.5 s.
+  ASSERT_GE(lost_faults, 1);
+  EXPECT_GE(lost_at, 0.5);
+  EXPECT_LE(lost_at, 0.5 + 0.02 * (profile().interlocks.heartbeat_loss_cycles + 1) + 1e-9);
+  EXPECT_FALSE(rm.link_lost());           // it came back
+  EXPECT_NEAR(last_answered, 3.0, 1e-9);  // and serves to the end
+}
+
 TEST(Daemon, UnauthenticatedClientGetsNothingAndIsLogged) {
   Daemon d;
   hal::RemoteMachine stranger(d.client_options("stranger"));

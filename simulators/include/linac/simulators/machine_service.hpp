@@ -20,6 +20,12 @@ class MachineService {
 
   std::string handle(std::string_view request_bytes);
 
+  /// Schedules a link loss: from virtual time `onset_s`, requests go unanswered for
+  /// `duration_s` seconds of real time.
+  void inject_link_loss(double onset_s, double duration_s);
+  /// True while an injected link loss holds (the daemon then drops requests unanswered).
+  bool link_down(double real_now_s);
+
   /// The controller has been silent for `silent_s` (real time), past the heartbeat limit
   /// `limit_s`: the machine ends any beam (fail safe) and the next response reports link_lost.
   void on_controller_silent(double silent_s, double limit_s);
@@ -33,6 +39,12 @@ class MachineService {
   std::uint64_t refused_ = 0;
   std::uint64_t served_ = 0;
   std::vector<hal::Fault> pending_faults_;
+  struct LinkLoss {
+    double onset_s;
+    double duration_s;
+    double started_real_s;  // < 0 until it starts
+  };
+  std::vector<LinkLoss> link_losses_;
 };
 
 }  // namespace linac::sim

@@ -23,6 +23,7 @@ enum class FaultKind {
   kDoseRateExcess,      // magnitude: factor on the commanded dose rate
   kJawNotAtPosition,    // element: 0 X1, 1 X2, 2 Y1, 3 Y2; magnitude: offset mm
   kCouchNotAtPosition,  // element: 0 lat, 1 long, 2 vert, 3 rot, 4 pitch, 5 roll; magnitude
+  kLinkLoss,            // the daemon stops answering for `magnitude` seconds of real time
 };
 
 struct InjectedFault {
@@ -49,7 +50,8 @@ class SimulatedMachine {
   /// The HAL view, on the machine's own virtual clock.
   hal::Machine& machine();
   hal::VirtualClock& clock();
-  /// Adds a fault that takes effect at its onset time (configuration or run time).
+  /// Adds a fault that takes effect at its onset time (configuration or run time). Link loss
+  /// concerns the transport: the daemon (MachineService) handles it, the devices ignore it.
   void inject(const InjectedFault& fault);
 
  private:
