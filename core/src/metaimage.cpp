@@ -346,6 +346,14 @@ Volume<T> read_metaimage(const fs::path& path) {
                                   std::to_string(bytes.size()));
     }
     if (h.compressed_size != 0) bytes.resize(h.compressed_size);
+    // zlib cannot expand by more than about 1032:1; a header promising more is lying, and
+    // believing it would allocate memory the data can never fill.
+    constexpr std::size_t kMaxDeflateRatio = 1032;
+    if (expected / kMaxDeflateRatio > bytes.size() + 64) {
+      throw InputError(where, "the header calls for " + std::to_string(expected) +
+                                  " bytes, more than " + std::to_string(bytes.size()) +
+                                  " bytes of compressed data can hold");
+    }
     bytes = inflate_all(bytes, expected, where);
   } else if (bytes.size() < expected) {
     throw InputError(where, "truncated: " + std::to_string(bytes.size()) +

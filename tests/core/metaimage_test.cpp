@@ -129,6 +129,12 @@ TEST(MetaImage, BadFilesGiveAClearError) {
   test::write_text(dir / "lie_z.mha", lie_z);
   expect_input_error(dir / "lie_z.mha", {"lie_z.mha", "more than"});
 
+  // A tiny compressed file whose header promises gigabytes is refused before any allocation.
+  std::string huge = goodz;
+  huge.replace(huge.find("DimSize = 17 13 11"), 18, "DimSize = 2000 2000 500");
+  test::write_text(dir / "huge.mha", huge);
+  expect_input_error(dir / "huge.mha", {"huge.mha", "compressed data can hold"});
+
   std::string bad_type = good;
   bad_type.replace(bad_type.find("MET_SHORT"), 9, "MET_QUUX_");
   test::write_text(dir / "bad_type.mha", bad_type);
