@@ -8,6 +8,7 @@
 #include "linac/core/error.hpp"
 #include "linac/hal/curve_keys.hpp"
 #include "linac/simulators/daemon.hpp"
+#include "linac/simulators/kv_projector.hpp"
 
 namespace linac::cli {
 namespace {
@@ -38,6 +39,7 @@ int cmd_sim(const std::vector<std::string>& args) {
   std::string faults;
   std::string profile_path;
   std::uint64_t seed = 1;
+  std::string subject;
   opts.add_options()("bind", po::value(&bind)->required(),
                      "endpoint to serve, e.g. tcp://127.0.0.1:5555 (port * picks a free one)")(
       "server-key", po::value(&server_key)->required(), "the daemon's key pair (.key)")(
@@ -45,7 +47,8 @@ int cmd_sim(const std::vector<std::string>& args) {
       "public key (.pub) of a client allowed to connect; repeatable")(
       "faults", po::value(&faults), "fault-injection file (JSON)")(
       "profile", po::value(&profile_path), "machine profile (default: machines/clinac-ix.json)")(
-      "seed", po::value(&seed)->default_value(1), "noise seed");
+      "seed", po::value(&seed)->default_value(1), "noise seed")(
+      "subject", po::value(&subject), "case folder whose CT the kV imager sees (isocentre at 0)");
   po::variables_map vm;
   if (!parse("sim", "--bind ENDPOINT --server-key FILE --authorized-key FILE... [--faults FILE]",
              opts, {}, args, vm)) {
@@ -59,6 +62,11 @@ int cmd_sim(const std::vector<std::string>& args) {
   o.profile = profile_path.empty() ? default_machine_profile() : load_machine_profile(profile_path);
   if (!faults.empty()) o.faults = sim::load_fault_file(faults);
   o.seed = seed;
+  if (!subject.empty()) {
+    const Case c = load_case(subject);
+    o.imaging_subject = std::make_shared<Volume<float>>(sim::attenuation_from_hu(c.ct));
+    o.patient_position = c.patient_position;
+  }
   const bool json = vm.count("json") != 0;
   install_stop_handlers();
   try {

@@ -132,4 +132,17 @@ std::optional<Fault> check_beam_command(const MachineProfile& profile, const Bea
   return std::nullopt;
 }
 
+std::optional<Fault> check_kv_request(const MachineProfile& profile, const KvRequest& req) {
+  if (req.binning != 1 && req.binning != 2 && req.binning != 4 && req.binning != 8) {
+    return fault(FaultCode::kCommandOutOfRange, "imager", -1, req.binning, 8.0,
+                 "binning " + std::to_string(req.binning) + " is not 1, 2, 4 or 8");
+  }
+  if (profile.imager.panel_columns % req.binning != 0 ||
+      profile.imager.panel_rows % req.binning != 0) {
+    return fault(FaultCode::kCommandOutOfRange, "imager", -1, req.binning, 0.0,
+                 "binning does not divide the panel");
+  }
+  return value_in(req.photons_per_pixel, 0.0, 1.0e9, "imager", -1, "photons_per_pixel");
+}
+
 }  // namespace linac::hal

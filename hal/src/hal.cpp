@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <sstream>
 #include <thread>
 
@@ -63,8 +64,9 @@ void RealTimeClock::advance_to(double t_s) {
 std::vector<Device*> Machine::devices() const {
   std::vector<Device*> out;
   for (Device* d :
-       std::initializer_list<Device*>{mlc, jaws, gantry, collimator, couch, beam, dose}) {
-    if (d != nullptr) out.push_back(d);
+       std::initializer_list<Device*>{mlc, jaws, gantry, collimator, couch, beam, dose, imager}) {
+    // One object may implement several interfaces (beam control and dose monitor).
+    if (d != nullptr && std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
   }
   return out;
 }

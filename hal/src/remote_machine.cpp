@@ -23,6 +23,7 @@ class Link {
   [[nodiscard]] const MachineProfile& profile() const { return profile_; }
   pb::Command& outbox() { return outbox_; }
   [[nodiscard]] const pb::Telemetry& telemetry() const { return telemetry_; }
+  std::optional<KvProjection>& projection() { return projection_; }
   std::vector<Fault>& faults(const std::string& device) { return faults_[device]; }
   [[nodiscard]] int missed() const { return missed_; }
   [[nodiscard]] bool lost() const { return lost_; }
@@ -75,6 +76,21 @@ class Link {
     }
     outbox_.Clear();
     telemetry_ = resp.telemetry();
+    if (resp.has_projection()) {
+      const auto& p = resp.projection();
+      KvProjection k;
+      k.time_s = p.time_s();
+      k.gantry_deg = p.gantry_deg();
+      k.kv_source_angle_deg = p.kv_source_angle_deg();
+      k.source_axis_distance_mm = p.source_axis_distance_mm();
+      k.source_imager_distance_mm = p.source_imager_distance_mm();
+      k.pixel_pitch_mm = p.pixel_pitch_mm();
+      k.detector_offset_mm = p.detector_offset_mm();
+      k.columns = p.columns();
+      k.rows = p.rows();
+      k.line_integral.assign(p.line_integral().begin(), p.line_integral().end());
+      projection_ = std::move(k);
+    }
     for (const auto& f : resp.faults()) {
       faults_[f.device()].push_back({parse_code(f.code()), f.device(), f.element(), f.value(),
                                      f.limit(), f.time_s(), f.message()});
@@ -109,6 +125,7 @@ class Link {
   bool configured_ = false;
   pb::Command outbox_;
   pb::Telemetry telemetry_;
+  std::optional<KvProjection> projection_;
   std::map<std::string, std::vector<Fault>> faults_;
   std::uint64_t sequence_ = 0;
   double synced_t_s_ = -1.0;
@@ -358,6 +375,34 @@ class BeamProxy final : public Proxy, public BeamControl, public DoseMonitor {
   std::optional<BeamCommand> pending_;
 };
 
+class ImagerProxy final : public Proxy, public KvImager {
+ public:
+  explicit ImagerProxy(Link& l) : Proxy("imager", l) {}
+  std::optional<Fault> request(const KvRequest& req) override {
+    if (auto f =
+            admit(link_.configured() ? check_kv_request(link_.profile(), req) : std::nullopt)) {
+      return f;
+    }
+    pending_ = req;
+    return std::nullopt;
+  }
+  std::optional<KvProjection> take_projection() override {
+    return std::exchange(link_.projection(), {});
+  }
+
+ private:
+  void refresh() override {}
+  void flush() override {
+    if (!pending_) return;
+    auto* r = link_.outbox().mutable_imager();
+    r->set_binning(pending_->binning);
+    r->set_half_fan(pending_->half_fan);
+    r->set_photons_per_pixel(pending_->photons_per_pixel);
+    pending_.reset();
+  }
+  std::optional<KvRequest> pending_;
+};
+
 }  // namespace
 
 struct RemoteMachine::Impl {
@@ -368,7 +413,8 @@ struct RemoteMachine::Impl {
         gantry("gantry", link),
         collimator("collimator", link),
         couch(link),
-        beam(link) {
+        beam(link),
+        imager(link) {
     machine.clock = &clock;
     machine.mlc = &mlc;
     machine.jaws = &jaws;
@@ -377,6 +423,7 @@ struct RemoteMachine::Impl {
     machine.couch = &couch;
     machine.beam = &beam;
     machine.dose = &beam;
+    machine.imager = &imager;
   }
   Link link;
   MlcProxy mlc;
@@ -385,6 +432,7 @@ struct RemoteMachine::Impl {
   AxisProxy collimator;
   CouchProxy couch;
   BeamProxy beam;
+  ImagerProxy imager;
   VirtualClock clock;
   Machine machine;
 };

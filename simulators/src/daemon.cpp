@@ -80,6 +80,7 @@ int run_daemon(const DaemonOptions& o, const std::atomic<bool>& stop,
   if (auto f = sim.machine().bring_up(o.profile)) {
     throw std::runtime_error("machine bring-up failed: " + f->describe());
   }
+  if (o.imaging_subject) sim.set_imaging_subject(o.imaging_subject, o.patient_position);
   MachineService service(sim);
   for (const auto& f : o.faults) {
     if (f.kind == FaultKind::kLinkLoss) {

@@ -43,6 +43,10 @@ void apply(const pb::Command& c, hal::Machine& m) {
                             p.pitch_deg(), p.roll_deg()});
   }
   if (c.reset_dose_counts()) m.dose->reset_counts();
+  if (c.has_imager()) {
+    (void)m.imager->request(
+        {c.imager().binning(), c.imager().half_fan(), c.imager().photons_per_pixel()});
+  }
   if (c.has_beam()) {
     const auto& b = c.beam();
     (void)m.beam->command({b.beam_on(), b.dose_rate_mu_per_min(), b.energy_mv(), b.preset_mu()});
@@ -113,6 +117,19 @@ std::string MachineService::handle(std::string_view bytes) {
   ++served_;
   response.set_accepted(true);
   fill_telemetry(m, request.time_s(), response.mutable_telemetry());
+  if (auto p = m.imager->take_projection()) {
+    auto* out = response.mutable_projection();
+    out->set_time_s(p->time_s);
+    out->set_gantry_deg(p->gantry_deg);
+    out->set_kv_source_angle_deg(p->kv_source_angle_deg);
+    out->set_source_axis_distance_mm(p->source_axis_distance_mm);
+    out->set_source_imager_distance_mm(p->source_imager_distance_mm);
+    out->set_pixel_pitch_mm(p->pixel_pitch_mm);
+    out->set_detector_offset_mm(p->detector_offset_mm);
+    out->set_columns(p->columns);
+    out->set_rows(p->rows);
+    out->mutable_line_integral()->Assign(p->line_integral.begin(), p->line_integral.end());
+  }
   for (const auto& f : pending_faults_) add_fault(f, &response);
   pending_faults_.clear();
   for (const auto& f : m.take_faults()) add_fault(f, &response);

@@ -10,6 +10,7 @@
 #include "linac/core/file_util.hpp"
 #include "linac/core/random.hpp"
 #include "linac/hal/command_checks.hpp"
+#include "linac/simulators/kv_projector.hpp"
 #include "linac/simulators/servo_axis.hpp"
 
 namespace linac::sim {
@@ -458,6 +459,57 @@ class SimBeam final : public SimDevice, public hal::BeamControl, public hal::Dos
   bool dropout_ = false;
 };
 
+// --- kV imager ----------------------------------------------------------------------------------
+class SimImager final : public SimDevice, public hal::KvImager {
+ public:
+  SimImager(std::uint64_t seed, const hal::RotationAxis& gantry, const hal::Couch& couch)
+      : SimDevice("imager", seed), gantry_(gantry), couch_(couch) {}
+  void set_subject(std::shared_ptr<const Volume<float>> mu, iec::PatientPosition position) {
+    subject_ = std::move(mu);
+    position_ = position;
+  }
+  std::optional<Fault> request(const hal::KvRequest& req) override {
+    if (auto f = check_active()) return f;
+    if (auto f = refuse(hal::check_kv_request(profile_, req))) return f;
+    if (!subject_) {
+      return refuse(Fault{FaultCode::kCommandInvalid, name(), -1, 0.0, 0.0, 0.0,
+                          "no imaging subject loaded"});
+    }
+    pending_ = req;
+    return std::nullopt;
+  }
+  std::optional<hal::KvProjection> take_projection() override { return std::exchange(ready_, {}); }
+
+ private:
+  void on_configure() override {}
+  void apply_command() override {
+    if (pending_) requested_ = std::exchange(pending_, {});
+  }
+  void simulate(double /*dt_s*/) override {}
+  void measure() override {
+    if (!requested_ || !subject_) return;
+    const auto& c = couch_.state();
+    iec::CouchState couch;
+    couch.translation_mm = Eigen::Vector3d(c.lateral_mm, c.longitudinal_mm, c.vertical_mm);
+    couch.rotation_deg = c.rotation_deg;
+    couch.pitch_deg = c.pitch_deg;
+    couch.roll_deg = c.roll_deg;
+    ready_ = project_kv(*subject_, iec::patient_to_fixed(position_, couch), profile_.imager,
+                        gantry_.state().angle_deg, *requested_, &rng_);
+    ready_->time_s = time_s_;
+    requested_.reset();
+  }
+  void start_fault(const InjectedFault& /*f*/) override {}
+
+  const hal::RotationAxis& gantry_;
+  const hal::Couch& couch_;
+  std::shared_ptr<const Volume<float>> subject_;
+  iec::PatientPosition position_ = iec::PatientPosition::kHFS;
+  std::optional<hal::KvRequest> pending_;
+  std::optional<hal::KvRequest> requested_;
+  std::optional<hal::KvProjection> ready_;
+};
+
 }  // namespace
 
 struct SimulatedMachine::Devices {
@@ -467,13 +519,15 @@ struct SimulatedMachine::Devices {
         gantry("gantry", true, seed * 8 + 3),
         collimator("collimator", false, seed * 8 + 4),
         couch(seed * 8 + 5),
-        beam(seed * 8 + 6) {}
+        beam(seed * 8 + 6),
+        imager(seed * 8 + 7, gantry, couch) {}
   SimMlc mlc;
   SimJaws jaws;
   SimAxis gantry;
   SimAxis collimator;
   SimCouch couch;
   SimBeam beam;
+  SimImager imager;
 };
 
 SimulatedMachine::SimulatedMachine(std::uint64_t seed) : devices_(std::make_unique<Devices>(seed)) {
@@ -485,6 +539,12 @@ SimulatedMachine::SimulatedMachine(std::uint64_t seed) : devices_(std::make_uniq
   machine_.couch = &devices_->couch;
   machine_.beam = &devices_->beam;
   machine_.dose = &devices_->beam;
+  machine_.imager = &devices_->imager;
+}
+
+void SimulatedMachine::set_imaging_subject(std::shared_ptr<const Volume<float>> mu_per_mm,
+                                           iec::PatientPosition position) {
+  devices_->imager.set_subject(std::move(mu_per_mm), position);
 }
 
 SimulatedMachine::~SimulatedMachine() = default;

@@ -297,6 +297,35 @@ TEST(Daemon, RefusesBadMessagesAndKeepsServing) {
   EXPECT_EQ(d.process().wait(0.1), -1);  // still running
 }
 
+TEST(Daemon, KvProjectionOfTheBuiltInPatientThroughTheLink) {
+  TempDir tmp;
+  const auto made =
+      test::run({kLinac, "case", "make", "--out", (tmp / "case").string(), "--spacing-mm", "5"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  Daemon d({"--subject", (tmp / "case").string()});
+  hal::RemoteMachine rm(d.client_options());
+  auto& m = rm.machine();
+  ASSERT_FALSE(m.bring_up(profile()));
+  double t = 0.0;
+  run_until(rm, t, 0.1, [](double) {});
+  ASSERT_FALSE(m.imager->request({8, true, 0.0}));
+  std::optional<hal::KvProjection> p;
+  run_until(rm, t, 0.2, [&](double) {
+    if (auto q = m.imager->take_projection()) p = std::move(q);
+  });
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->columns, 128);
+  EXPECT_EQ(p->rows, 96);
+  EXPECT_DOUBLE_EQ(p->detector_offset_mm, 148.0);
+  ASSERT_EQ(p->line_integral.size(), 128u * 96u);
+  // Lateral rays through about 300 mm of abdomen: line integrals of several units; air is 0.
+  const float peak = *std::max_element(p->line_integral.begin(), p->line_integral.end());
+  const float low = *std::min_element(p->line_integral.begin(), p->line_integral.end());
+  EXPECT_GT(peak, 4.0F);
+  EXPECT_LT(peak, 12.0F);
+  EXPECT_LT(low, 0.5F);
+}
+
 TEST(Daemon, BadStartIsBadInput) {
   TempDir tmp;
   const auto r =

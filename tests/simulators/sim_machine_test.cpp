@@ -70,14 +70,18 @@ TEST_F(SimMachineTest, GantryHalfTurnTakesAtLeastAngleOverMaxSpeed) {
   ASSERT_FALSE(m().gantry->command({180.0, 0.0}).has_value());
   double arrived = -1.0;
   double max_speed = 0.0;
+  double max_angle = 0.0;
   run_until(60.0, [&](double t) {
     max_speed = std::max(max_speed, std::abs(m().gantry->state().speed_deg_per_s));
+    max_angle = std::max(max_angle, m().gantry->state().angle_deg);
     if (arrived < 0.0 && std::abs(m().gantry->state().angle_deg - 180.0) < 0.2) arrived = t;
   });
   ASSERT_GT(arrived, 0.0);
   EXPECT_GE(arrived, 180.0 / 4.8);
   EXPECT_LT(arrived, 180.0 / 4.8 + 3.0);
   EXPECT_LE(max_speed, 4.8 + 1e-9);
+  EXPECT_LT(max_angle, 180.0 + 0.1);  // brakes in time: no overshoot beyond encoder noise
+  EXPECT_NEAR(m().gantry->state().angle_deg, 180.0, 0.1);
   EXPECT_TRUE(m().take_faults().empty());
 }
 

@@ -16,5 +16,6 @@ std::optional<Fault> check_axis_command(const AxisProfile& axis, const std::stri
                                         const AxisCommand& cmd);
 std::optional<Fault> check_couch_command(const MachineProfile& profile, const CouchPose& cmd);
 std::optional<Fault> check_beam_command(const MachineProfile& profile, const BeamCommand& cmd);
+std::optional<Fault> check_kv_request(const MachineProfile& profile, const KvRequest& req);
 
 }  // namespace linac::hal

@@ -125,4 +125,33 @@ class DoseMonitor : public virtual Device {
   virtual void reset_counts() = 0;
 };
 
+// --- kV imager (On-Board Imager) ---------------------------------------------------------------
+// The kV source sits 90 degrees from the MV source: kv_source_angle_deg = gantry_deg + 90. The
+// flat panel faces the source at SID; u runs along the panel's columns (the gantry's rotation
+// direction), v along its rows (towards the gantry, IEC Y). A projection is taken at the
+// gantry's actual angle at the read() after it was requested.
+struct KvRequest {
+  int binning = 4;                 // 1, 2, 4 or 8: pixels combined per side
+  bool half_fan = false;           // panel shifted laterally by the profile's half-fan offset
+  double photons_per_pixel = 0.0;  // quantum noise at this fluence per unbinned pixel; 0: none
+};
+struct KvProjection {
+  double time_s = 0.0;
+  double gantry_deg = 0.0;
+  double kv_source_angle_deg = 0.0;
+  double source_axis_distance_mm = 0.0;
+  double source_imager_distance_mm = 0.0;
+  double pixel_pitch_mm = 0.0;      // after binning
+  double detector_offset_mm = 0.0;  // lateral shift of the panel centre along u
+  int columns = 0;
+  int rows = 0;
+  std::vector<float> line_integral;  // -ln(I / I0), row-major, row 0 at -v
+};
+class KvImager : public virtual Device {
+ public:
+  virtual std::optional<Fault> request(const KvRequest& req) = 0;
+  /// The projection taken since the last call, if any.
+  virtual std::optional<KvProjection> take_projection() = 0;
+};
+
 }  // namespace linac::hal

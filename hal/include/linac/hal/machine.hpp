@@ -18,6 +18,7 @@ struct Machine {
   Couch* couch = nullptr;
   BeamControl* beam = nullptr;
   DoseMonitor* dose = nullptr;
+  KvImager* imager = nullptr;
 
   [[nodiscard]] std::vector<Device*> devices() const;
   /// Configures then activates every device; the first fault stops it and is returned.

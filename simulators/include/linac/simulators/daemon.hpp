@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -21,6 +22,8 @@ struct DaemonOptions {
   MachineProfile profile;
   std::vector<InjectedFault> faults;
   std::uint64_t seed = 1;
+  std::shared_ptr<const Volume<float>> imaging_subject;  // attenuation for the kV imager
+  iec::PatientPosition patient_position = iec::PatientPosition::kHFS;
 };
 
 /// Serves until `stop` becomes true. Calls `on_ready(endpoint)` once bound (the actual endpoint

@@ -38,10 +38,14 @@ class ServoAxis {
         velocity_ = 0.0;
         continue;
       }
-      const double vmax = speed_limit_ * speed_factor_;
-      const double wanted =
-          std::clamp((target_ + offset_ - position_) / limits_.time_constant_s, -vmax, vmax);
-      const double dv_max = limits_.max_acceleration_per_s2 * dt * std::max(1.0, speed_factor_);
+      // Proportional servo with lag, limited by the speed and by the speed from which the axis
+      // can still brake to a stop at the target (so it does not overshoot).
+      const double accel = limits_.max_acceleration_per_s2 * std::max(1.0, speed_factor_);
+      const double error = target_ + offset_ - position_;
+      const double vmax =
+          std::min(speed_limit_ * speed_factor_, std::sqrt(2.0 * accel * std::abs(error)));
+      const double wanted = std::clamp(error / limits_.time_constant_s, -vmax, vmax);
+      const double dv_max = accel * dt;
       velocity_ += std::clamp(wanted - velocity_, -dv_max, dv_max);
       position_ += (velocity_ + drift_per_s_) * dt;
     }

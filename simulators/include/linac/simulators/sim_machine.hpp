@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "linac/core/iec61217.hpp"
+#include "linac/core/volume.hpp"
 #include "linac/hal/machine.hpp"
 
 namespace linac::sim {
@@ -50,6 +52,11 @@ class SimulatedMachine {
   /// The HAL view, on the machine's own virtual clock.
   hal::Machine& machine();
   hal::VirtualClock& clock();
+  /// The patient the kV imager sees: attenuation (1/mm) in DICOM patient coordinates with the
+  /// isocentre at the origin, placed on the couch in `position`. Without one, the imager refuses
+  /// requests.
+  void set_imaging_subject(std::shared_ptr<const Volume<float>> mu_per_mm,
+                           iec::PatientPosition position = iec::PatientPosition::kHFS);
   /// Adds a fault that takes effect at its onset time (configuration or run time). Link loss
   /// concerns the transport: the daemon (MachineService) handles it, the devices ignore it.
   void inject(const InjectedFault& fault);

@@ -1,0 +1,24 @@
+#pragma once
+// Ray-driven forward projection for the simulated kV imager: line integrals of the linear
+// attenuation coefficient through the patient, in the On-Board Imager geometry of the profile.
+#include "linac/core/iec61217.hpp"
+#include "linac/core/machine_profile.hpp"
+#include "linac/core/random.hpp"
+#include "linac/core/volume.hpp"
+#include "linac/hal/devices.hpp"
+
+namespace linac::sim {
+
+/// Linear attenuation (1/mm) from CT numbers, mono-energetic at the kV beam's effective energy:
+/// mu = mu_water * (1 + HU / 1000), never negative. 0.0206/mm is water near 60 keV.
+Volume<float> attenuation_from_hu(const ImageHU& ct, double mu_water_per_mm = 0.0206);
+
+/// Projects `mu_per_mm` (DICOM patient coordinates, isocentre at the origin) placed in the room
+/// by `patient_to_fixed`, at gantry angle `gantry_deg`. Each ray is marched in steps of half the
+/// finest voxel spacing with trilinear sampling; multi-threaded over panel rows. With `noise`
+/// and request.photons_per_pixel > 0, quantum (Poisson) noise is added.
+hal::KvProjection project_kv(const Volume<float>& mu_per_mm, const RigidTransform& patient_to_fixed,
+                             const ImagerProfile& imager, double gantry_deg,
+                             const hal::KvRequest& request, Rng* noise = nullptr);
+
+}  // namespace linac::sim

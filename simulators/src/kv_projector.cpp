@@ -1,0 +1,127 @@
+#include "linac/simulators/kv_projector.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "linac/core/resample.hpp"
+#include "linac/core/units.hpp"
+
+namespace linac::sim {
+
+Volume<float> attenuation_from_hu(const ImageHU& ct, double mu_water_per_mm) {
+  return ct.map<float>([mu_water_per_mm](std::int16_t hu) {
+    return static_cast<float>(std::max(0.0, mu_water_per_mm * (1.0 + hu / 1000.0)));
+  });
+}
+
+namespace {
+
+// Parametric interval [t0, t1] of a + t (b - a), t in [0, 1], inside the box [lo, hi].
+bool clip(const Eigen::Vector3d& a, const Eigen::Vector3d& b, const Eigen::Vector3d& lo,
+          const Eigen::Vector3d& hi, double& t0, double& t1) {
+  t0 = 0.0;
+  t1 = 1.0;
+  const Eigen::Vector3d d = b - a;
+  for (int k = 0; k < 3; ++k) {
+    if (std::abs(d[k]) < 1e-12) {
+      if (a[k] < lo[k] || a[k] > hi[k]) return false;
+      continue;
+    }
+    double ta = (lo[k] - a[k]) / d[k];
+    double tb = (hi[k] - a[k]) / d[k];
+    if (ta > tb) std::swap(ta, tb);
+    t0 = std::max(t0, ta);
+    t1 = std::min(t1, tb);
+    if (t0 >= t1) return false;
+  }
+  return true;
+}
+
+double poisson(Rng& rng, double mean) {
+  if (mean > 50.0) return std::max(0.0, std::round(rng.normal(mean, std::sqrt(mean))));
+  const double limit = std::exp(-mean);
+  double p = 1.0;
+  double k = 0.0;
+  do {
+    p *= rng.uniform();
+    k += 1.0;
+  } while (p > limit);
+  return k - 1.0;
+}
+
+}  // namespace
+
+hal::KvProjection project_kv(const Volume<float>& mu, const RigidTransform& patient_to_fixed,
+                             const ImagerProfile& imager, double gantry_deg,
+                             const hal::KvRequest& request, Rng* noise) {
+  hal::KvProjection p;
+  const int bin = std::max(1, request.binning);
+  p.gantry_deg = gantry_deg;
+  p.kv_source_angle_deg = gantry_deg + 90.0;
+  p.source_axis_distance_mm = imager.source_axis_distance_mm;
+  p.source_imager_distance_mm = imager.source_imager_distance_mm;
+  p.pixel_pitch_mm = imager.pixel_pitch_mm * bin;
+  p.columns = imager.panel_columns / bin;
+  p.rows = imager.panel_rows / bin;
+  p.detector_offset_mm = request.half_fan ? imager.half_fan_offset_mm : 0.0;
+  p.line_integral.assign(static_cast<std::size_t>(p.columns) * static_cast<std::size_t>(p.rows),
+                         0.0F);
+
+  const Eigen::Matrix3d r =
+      Eigen::AngleAxisd(units::deg_to_rad(p.kv_source_angle_deg), Eigen::Vector3d::UnitY())
+          .toRotationMatrix();
+  const Eigen::Vector3d source = r * Eigen::Vector3d(0.0, 0.0, p.source_axis_distance_mm);
+  const Eigen::Vector3d u_axis = r * Eigen::Vector3d::UnitX();
+  const Eigen::Vector3d v_axis = Eigen::Vector3d::UnitY();
+  const Eigen::Vector3d panel_centre =
+      r * Eigen::Vector3d(p.detector_offset_mm, 0.0,
+                          -(p.source_imager_distance_mm - p.source_axis_distance_mm));
+  // Into the image's continuous index space.
+  const RigidTransform fixed_to_patient = patient_to_fixed.inverse();
+  const Grid& g = mu.grid();
+  auto to_index = [&](const Eigen::Vector3d& fixed_mm) {
+    return g.world_mm_to_index(fixed_to_patient.apply(fixed_mm));
+  };
+  const Eigen::Vector3d a = to_index(source);
+  const Eigen::Vector3d lo = Eigen::Vector3d::Constant(-0.5);
+  const Eigen::Vector3d hi(static_cast<double>(g.dims[0]) - 0.5,
+                           static_cast<double>(g.dims[1]) - 0.5,
+                           static_cast<double>(g.dims[2]) - 0.5);
+  const double step_mm = 0.5 * g.spacing_mm.minCoeff();
+
+#pragma omp parallel for schedule(dynamic, 4)
+  for (int row = 0; row < p.rows; ++row) {
+    const double v = (row - (p.rows - 1) / 2.0) * p.pixel_pitch_mm;
+    for (int col = 0; col < p.columns; ++col) {
+      const double u = (col - (p.columns - 1) / 2.0) * p.pixel_pitch_mm;
+      const Eigen::Vector3d pixel = panel_centre + u * u_axis + v * v_axis;
+      const Eigen::Vector3d b = to_index(pixel);
+      double t0 = 0.0;
+      double t1 = 0.0;
+      double sum = 0.0;
+      if (clip(a, b, lo, hi, t0, t1)) {
+        const double length_mm = (pixel - source).norm();
+        const double dt = step_mm / length_mm;
+        const auto steps = static_cast<int>(std::ceil((t1 - t0) / dt));
+        const double real_dt = (t1 - t0) / std::max(1, steps);
+        for (int s = 0; s < steps; ++s) {
+          const double t = t0 + (s + 0.5) * real_dt;
+          sum += sample(mu, a + t * (b - a), Interpolation::kLinear, 0.0);
+        }
+        sum *= real_dt * length_mm;
+      }
+      p.line_integral[static_cast<std::size_t>(row) * static_cast<std::size_t>(p.columns) +
+                      static_cast<std::size_t>(col)] = static_cast<float>(sum);
+    }
+  }
+  if (noise != nullptr && request.photons_per_pixel > 0.0) {
+    const double n0 = request.photons_per_pixel * bin * bin;
+    for (auto& l : p.line_integral) {
+      const double counts = poisson(*noise, n0 * std::exp(-static_cast<double>(l)));
+      l = static_cast<float>(-std::log(std::max(counts, 0.5) / n0));
+    }
+  }
+  return p;
+}
+
+}  // namespace linac::sim
