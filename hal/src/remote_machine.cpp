@@ -22,6 +22,11 @@ class Link {
   [[nodiscard]] bool configured() const { return configured_; }
   [[nodiscard]] const MachineProfile& profile() const { return profile_; }
   pb::Command& outbox() { return outbox_; }
+  /// Marks the outbox as carrying a one-shot action (dose-count reset, projection); the daemon
+  /// performs it once however often the command is sent again.
+  void mark_action() {
+    if (outbox_.action_id() == 0) outbox_.set_action_id(++next_action_id_);
+  }
   [[nodiscard]] const pb::Telemetry& telemetry() const { return telemetry_; }
   std::optional<KvProjection>& projection() { return projection_; }
   std::vector<Fault>& faults(const std::string& device) { return faults_[device]; }
@@ -35,6 +40,7 @@ class Link {
     pb::Request req;
     req.set_sequence(++sequence_);
     req.set_time_s(t_s);
+    req.set_acknowledged_sequence(acknowledged_);
     if (outbox_.ByteSizeLong() > 0) {
       *req.mutable_command() = outbox_;
     } else {
@@ -75,8 +81,10 @@ class Link {
       return;
     }
     outbox_.Clear();
+    acknowledged_ = resp.sequence();
     telemetry_ = resp.telemetry();
-    if (resp.has_projection()) {
+    if (resp.has_projection() && resp.projection().time_s() != last_projection_time_s_) {
+      last_projection_time_s_ = resp.projection().time_s();
       const auto& p = resp.projection();
       KvProjection k;
       k.time_s = p.time_s();
@@ -128,6 +136,9 @@ class Link {
   std::optional<KvProjection> projection_;
   std::map<std::string, std::vector<Fault>> faults_;
   std::uint64_t sequence_ = 0;
+  std::uint64_t acknowledged_ = 0;
+  std::uint64_t next_action_id_ = 0;
+  double last_projection_time_s_ = -1.0;
   double synced_t_s_ = -1.0;
   int missed_ = 0;
   bool lost_ = false;
@@ -349,6 +360,7 @@ class BeamProxy final : public Proxy, public BeamControl, public DoseMonitor {
   }
   void reset_counts() override {
     link_.outbox().set_reset_dose_counts(true);
+    link_.mark_action();
     dose_ = {};
   }
 
@@ -394,6 +406,7 @@ class ImagerProxy final : public Proxy, public KvImager {
   void refresh() override {}
   void flush() override {
     if (!pending_) return;
+    link_.mark_action();
     auto* r = link_.outbox().mutable_imager();
     r->set_binning(pending_->binning);
     r->set_half_fan(pending_->half_fan);

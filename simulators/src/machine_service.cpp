@@ -21,7 +21,8 @@ void add_fault(const hal::Fault& f, pb::Response* r) {
   m->set_message(f.message);
 }
 
-void apply(const pb::Command& c, hal::Machine& m) {
+// Set-points are idempotent; one-shot actions run only when `run_actions` is true.
+void apply(const pb::Command& c, hal::Machine& m, bool run_actions) {
   if (c.has_mlc()) {
     hal::MlcCommand cmd;
     cmd.leaf_a_mm.assign(c.mlc().leaf_a_mm().begin(), c.mlc().leaf_a_mm().end());
@@ -42,8 +43,8 @@ void apply(const pb::Command& c, hal::Machine& m) {
     (void)m.couch->command({p.lateral_mm(), p.longitudinal_mm(), p.vertical_mm(), p.rotation_deg(),
                             p.pitch_deg(), p.roll_deg()});
   }
-  if (c.reset_dose_counts()) m.dose->reset_counts();
-  if (c.has_imager()) {
+  if (run_actions && c.reset_dose_counts()) m.dose->reset_counts();
+  if (run_actions && c.has_imager()) {
     (void)m.imager->request(
         {c.imager().binning(), c.imager().half_fan(), c.imager().photons_per_pixel()});
   }
@@ -110,29 +111,51 @@ std::string MachineService::handle(std::string_view bytes) {
   if (request.body_case() == pb::Request::BODY_NOT_SET) return refuse("request without a body");
   last_sequence_ = request.sequence();
   hal::Machine& m = sim_.machine();
-  if (request.has_command()) apply(request.command(), m);
+  if (request.has_command()) {
+    const std::uint64_t id = request.command().action_id();
+    const bool run_actions = id == 0 || id > last_action_id_;
+    if (id > last_action_id_) last_action_id_ = id;
+    apply(request.command(), m, run_actions);
+  }
   m.write_all(now);
   sim_.clock().advance_to(request.time_s());
   m.read_all(request.time_s());
   ++served_;
   response.set_accepted(true);
   fill_telemetry(m, request.time_s(), response.mutable_telemetry());
-  if (auto p = m.imager->take_projection()) {
-    auto* out = response.mutable_projection();
-    out->set_time_s(p->time_s);
-    out->set_gantry_deg(p->gantry_deg);
-    out->set_kv_source_angle_deg(p->kv_source_angle_deg);
-    out->set_source_axis_distance_mm(p->source_axis_distance_mm);
-    out->set_source_imager_distance_mm(p->source_imager_distance_mm);
-    out->set_pixel_pitch_mm(p->pixel_pitch_mm);
-    out->set_detector_offset_mm(p->detector_offset_mm);
-    out->set_columns(p->columns);
-    out->set_rows(p->rows);
-    out->mutable_line_integral()->Assign(p->line_integral.begin(), p->line_integral.end());
+  // This cycle's faults and projection join the unacknowledged ones; the response carries them
+  // all, so a reply lost on the way is made good by the next one.
+  while (!unacked_.empty() && unacked_.front().sequence <= request.acknowledged_sequence()) {
+    unacked_.pop_front();
   }
-  for (const auto& f : pending_faults_) add_fault(f, &response);
+  Unacked now_entry{request.sequence(), std::move(pending_faults_), nullptr};
   pending_faults_.clear();
-  for (const auto& f : m.take_faults()) add_fault(f, &response);
+  for (auto& f : m.take_faults()) now_entry.faults.push_back(std::move(f));
+  if (auto p = m.imager->take_projection()) {
+    now_entry.projection = std::make_shared<const hal::KvProjection>(std::move(*p));
+  }
+  unacked_.push_back(std::move(now_entry));
+  constexpr std::size_t kMaxUnacked = 256;  // a client that never acknowledges
+  while (unacked_.size() > kMaxUnacked) unacked_.pop_front();
+  std::shared_ptr<const hal::KvProjection> newest;
+  for (const auto& u : unacked_) {
+    for (const auto& f : u.faults) add_fault(f, &response);
+    if (u.projection) newest = u.projection;
+  }
+  if (newest) {
+    const hal::KvProjection& p = *newest;
+    auto* out = response.mutable_projection();
+    out->set_time_s(p.time_s);
+    out->set_gantry_deg(p.gantry_deg);
+    out->set_kv_source_angle_deg(p.kv_source_angle_deg);
+    out->set_source_axis_distance_mm(p.source_axis_distance_mm);
+    out->set_source_imager_distance_mm(p.source_imager_distance_mm);
+    out->set_pixel_pitch_mm(p.pixel_pitch_mm);
+    out->set_detector_offset_mm(p.detector_offset_mm);
+    out->set_columns(p.columns);
+    out->set_rows(p.rows);
+    out->mutable_line_integral()->Assign(p.line_integral.begin(), p.line_integral.end());
+  }
   return response.SerializeAsString();
 }
 

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <chrono>
 #include <cmath>
+#include <thread>
 #include <zmq.hpp>
 
 #include "linac/core/random.hpp"
@@ -187,6 +189,31 @@ TEST(Daemon, LostHeartbeatIsSeenWithinThreeCyclesAndTheLinkResumes) {
   EXPECT_FALSE(rm.link_lost());
 }
 
+TEST(Daemon, EndsTheBeamWhenTheControllerFallsSilent) {
+  Daemon d;
+  hal::RemoteMachine rm(d.client_options());
+  auto& m = rm.machine();
+  ASSERT_FALSE(m.bring_up(profile()));
+  double t = 0.0;
+  m.dose->reset_counts();
+  ASSERT_FALSE(m.beam->command({true, 600.0, 6.0, 500.0}));
+  run_until(rm, t, 0.5, [](double) {});
+  ASSERT_TRUE(m.beam->state().beam_on);
+  const double mu_before = m.dose->counts().primary_mu;
+  // The controller stops for 0.3 s of real time (heartbeat limit: 3 x 20 ms).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::vector<hal::Fault> faults;
+  run_until(rm, t, t + 0.04, [&](double) {
+    for (auto& f : m.take_faults()) faults.push_back(f);
+  });
+  EXPECT_FALSE(m.beam->state().beam_on);
+  EXPECT_LT(m.dose->counts().primary_mu - mu_before, 0.5);  // no dose while silent
+  ASSERT_FALSE(faults.empty());
+  EXPECT_EQ(faults[0].code, hal::FaultCode::kLinkLost);
+  EXPECT_NE(faults[0].message.find("controller silent"), std::string::npos);
+  EXPECT_NE(d.process().stderr_text().find("beam ended"), std::string::npos);
+}
+
 TEST(Daemon, InjectedLinkLossIsSeenWithinThreeCyclesOfItsOnset) {
   TempDir tmp;
   test::write_text(tmp / "faults.json",
@@ -303,20 +330,32 @@ TEST(Daemon, KvProjectionOfTheBuiltInPatientThroughTheLink) {
       test::run({kLinac, "case", "make", "--out", (tmp / "case").string(), "--spacing-mm", "5"});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   Daemon d({"--subject", (tmp / "case").string()});
-  hal::RemoteMachine rm(d.client_options());
+  // A reply timeout shorter than a projection takes: the reply carrying it is missed, the
+  // request is sent again, and the projection must still arrive, once.
+  auto options = d.client_options();
+  options.reply_timeout_s = 0.005;
+  hal::RemoteMachine rm(options);
   auto& m = rm.machine();
   ASSERT_FALSE(m.bring_up(profile()));
   double t = 0.0;
-  run_until(rm, t, 0.1, [](double) {});
+  for (int i = 0; i < 200 && (t < 0.1 || rm.missed_cycles() != 0); ++i) {
+    run_until(rm, t, t + 0.02, [](double) {});
+  }
   ASSERT_FALSE(m.imager->request({8, true, 0.0}));
   std::optional<hal::KvProjection> p;
-  run_until(rm, t, 0.2, [&](double) {
-    if (auto q = m.imager->take_projection()) p = std::move(q);
+  int received = 0;
+  const double t_request = t;
+  run_until(rm, t, t + 5.0, [&](double) {
+    if (auto q = m.imager->take_projection()) p = std::move(q), ++received;
   });
-  ASSERT_TRUE(p.has_value());
+  EXPECT_FALSE(rm.link_lost());
+  EXPECT_EQ(received, 1);  // exactly once, even if a slow reply was missed on the way
+  ASSERT_TRUE(p.has_value()) << d.process().stderr_text();
   EXPECT_EQ(p->columns, 128);
   EXPECT_EQ(p->rows, 96);
   EXPECT_DOUBLE_EQ(p->detector_offset_mm, 148.0);
+  // Requested after the write of cycle t: latched by the next write, taken at the read after.
+  EXPECT_NEAR(p->time_s, t_request + 0.04, 1e-9);
   ASSERT_EQ(p->line_integral.size(), 128u * 96u);
   // Lateral rays through about 300 mm of abdomen: line integrals of several units; air is 0.
   const float peak = *std::max_element(p->line_integral.begin(), p->line_integral.end());

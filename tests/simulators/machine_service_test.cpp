@@ -97,6 +97,47 @@ TEST_F(MachineServiceTest, HostileValuesAreRefusedByTheDevicesAsFaults) {
   EXPECT_FALSE(resp.telemetry().beam_on());
 }
 
+TEST_F(MachineServiceTest, FaultsOfALostReplyComeAgainUntilAcknowledged) {
+  pb::Request r = cycle(1, 0.02);
+  r.mutable_command()->mutable_gantry()->set_angle_deg(500.0);
+  ASSERT_EQ(send(r).faults_size(), 1);
+  // The client never saw reply 1: it acknowledges nothing, and the fault comes again.
+  pb::Request again = cycle(2, 0.04);
+  again.set_acknowledged_sequence(0);
+  const auto second = send(again);
+  ASSERT_EQ(second.faults_size(), 1);
+  EXPECT_EQ(second.faults(0).device(), "gantry");
+  // Once reply 2 is acknowledged, it is gone.
+  pb::Request acked = cycle(3, 0.06);
+  acked.set_acknowledged_sequence(2);
+  EXPECT_EQ(send(acked).faults_size(), 0);
+}
+
+TEST_F(MachineServiceTest, OneShotActionsRunOncePerActionId) {
+  pb::Request r = cycle(1, 0.02);
+  r.mutable_command()->mutable_beam()->set_beam_on(true);
+  r.mutable_command()->mutable_beam()->set_dose_rate_mu_per_min(600.0);
+  r.mutable_command()->mutable_beam()->set_energy_mv(6.0);
+  r.mutable_command()->mutable_beam()->set_preset_mu(100.0);
+  r.mutable_command()->set_reset_dose_counts(true);
+  r.mutable_command()->set_action_id(1);
+  ASSERT_TRUE(send(r).accepted());
+  pb::Response resp;
+  for (std::uint64_t s = 2; s <= 50; ++s) resp = send(cycle(s, 0.02 * static_cast<double>(s)));
+  const double mu = resp.telemetry().primary_mu();
+  ASSERT_GT(mu, 5.0);
+  // The same command sent again (its reply was lost): the counts must not be reset.
+  r.set_sequence(51);
+  r.set_time_s(1.02);
+  resp = send(r);
+  EXPECT_GE(resp.telemetry().primary_mu(), mu);
+  // A new action id does reset them.
+  r.set_sequence(52);
+  r.set_time_s(1.04);
+  r.mutable_command()->set_action_id(2);
+  EXPECT_LT(send(r).telemetry().primary_mu(), 0.5);
+}
+
 TEST_F(MachineServiceTest, RandomAndMutatedMessagesNeverCrashIt) {
   Rng rng(2026);
   pb::Request valid = cycle(1, 0.02);

@@ -85,6 +85,23 @@ TEST_F(SimMachineTest, GantryHalfTurnTakesAtLeastAngleOverMaxSpeed) {
   EXPECT_TRUE(m().take_faults().empty());
 }
 
+TEST_F(SimMachineTest, CollimatorAndJawsTravelWithinTheirSpeeds) {
+  ASSERT_FALSE(m().collimator->command({90.0, 0.0}).has_value());
+  ASSERT_FALSE(m().jaws->command({-150.0, 50.0, -50.0, 50.0}).has_value());
+  double coll_arrived = -1.0;
+  double jaw_arrived = -1.0;
+  run_until(15.0, [&](double t) {
+    if (coll_arrived < 0 && std::abs(m().collimator->state().angle_deg - 90.0) < 0.1) {
+      coll_arrived = t;
+    }
+    if (jaw_arrived < 0 && std::abs(m().jaws->state().x1_mm + 150.0) < 0.2) jaw_arrived = t;
+  });
+  EXPECT_GE(coll_arrived, 90.0 / profile().collimator.max_speed_deg_per_s);
+  EXPECT_LT(coll_arrived, 90.0 / profile().collimator.max_speed_deg_per_s + 2.0);
+  EXPECT_GE(jaw_arrived, 100.0 / profile().jaws.max_speed_mm_per_s);
+  EXPECT_LT(jaw_arrived, 100.0 / profile().jaws.max_speed_mm_per_s + 1.0);
+}
+
 TEST_F(SimMachineTest, CommandsBeyondTheProfileAreRefusedByTheDevice) {
   auto c = open_field(10.0);
   c.leaf_a_mm[5] = 250.0;  // beyond retraction

@@ -4,6 +4,8 @@
 // time-reversing requests as a whole; hostile values inside a command reach the devices, which
 // refuse them with faults. Never throws on any input.
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -36,9 +38,17 @@ class MachineService {
  private:
   SimulatedMachine& sim_;
   std::uint64_t last_sequence_ = 0;
+  std::uint64_t last_action_id_ = 0;
   std::uint64_t refused_ = 0;
   std::uint64_t served_ = 0;
   std::vector<hal::Fault> pending_faults_;
+  // What accepted responses carried and the client has not acknowledged yet.
+  struct Unacked {
+    std::uint64_t sequence;
+    std::vector<hal::Fault> faults;
+    std::shared_ptr<const hal::KvProjection> projection;
+  };
+  std::deque<Unacked> unacked_;
   struct LinkLoss {
     double onset_s;
     double duration_s;
