@@ -134,8 +134,9 @@ std::string MachineService::handle(std::string_view bytes) {
   if (auto p = m.imager->take_projection()) {
     now_entry.projection = std::make_shared<const hal::KvProjection>(std::move(*p));
   }
-  unacked_.push_back(std::move(now_entry));
-  constexpr std::size_t kMaxUnacked = 256;  // a client that never acknowledges
+  if (!now_entry.faults.empty() || now_entry.projection) unacked_.push_back(std::move(now_entry));
+  // Bounds memory for a client that never acknowledges (a conforming one keeps this short).
+  constexpr std::size_t kMaxUnacked = 1024;
   while (unacked_.size() > kMaxUnacked) unacked_.pop_front();
   std::shared_ptr<const hal::KvProjection> newest;
   for (const auto& u : unacked_) {

@@ -107,10 +107,27 @@ TEST_F(MachineServiceTest, FaultsOfALostReplyComeAgainUntilAcknowledged) {
   const auto second = send(again);
   ASSERT_EQ(second.faults_size(), 1);
   EXPECT_EQ(second.faults(0).device(), "gantry");
-  // Once reply 2 is acknowledged, it is gone.
-  pb::Request acked = cycle(3, 0.06);
-  acked.set_acknowledged_sequence(2);
+  // However many quiet cycles pass unacknowledged, it is still there.
+  pb::Response later;
+  for (std::uint64_t s = 3; s < 600; ++s) later = send(cycle(s, 0.02 * static_cast<double>(s)));
+  ASSERT_EQ(later.faults_size(), 1);
+  // Once a reply carrying it is acknowledged, it is gone.
+  pb::Request acked = cycle(600, 12.0);
+  acked.set_acknowledged_sequence(599);
   EXPECT_EQ(send(acked).faults_size(), 0);
+}
+
+TEST_F(MachineServiceTest, AcknowledgedFaultsAreNotSentAgain) {
+  pb::Request r = cycle(1, 0.02);
+  r.mutable_command()->mutable_gantry()->set_angle_deg(500.0);
+  ASSERT_EQ(send(r).faults_size(), 1);
+  pb::Request second = cycle(2, 0.04);
+  second.set_acknowledged_sequence(1);
+  ASSERT_EQ(send(second).faults_size(), 0);
+  // Once reply 2 is acknowledged, it is gone.
+  pb::Request third = cycle(3, 0.06);
+  third.set_acknowledged_sequence(2);
+  EXPECT_EQ(send(third).faults_size(), 0);
 }
 
 TEST_F(MachineServiceTest, OneShotActionsRunOncePerActionId) {
