@@ -54,12 +54,13 @@ std::pair<std::string, std::string> parse_key_file(const fs::path& file) {
     std::string a;
     std::string b;
     ls >> a >> b;
-    if (a == "public")
+    if (a == "public") {
       pub = b;
-    else if (a == "secret")
+    } else if (a == "secret") {
       sec = b;
-    else if (b.empty())
+    } else if (b.empty()) {
       bare = a;
+    }
   }
   if (pub.empty()) pub = bare;
   return {pub, sec};

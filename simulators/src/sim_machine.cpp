@@ -133,7 +133,7 @@ class SimMlc final : public SimDevice, public hal::Mlc {
     const auto& m = profile_.mlc;
     const ServoLimits lim{-m.max_retraction_mm, m.max_retraction_mm, m.max_leaf_speed_mm_per_s,
                           m.max_leaf_acceleration_mm_per_s2, m.servo_time_constant_s};
-    leaves_.assign(static_cast<std::size_t>(2 * m.leaf_pairs), ServoAxis(lim, 0.0));
+    leaves_.assign(2 * static_cast<std::size_t>(m.leaf_pairs), ServoAxis(lim, 0.0));
     // Start as a closed field on the axis, gap at the minimum.
     for (int n = 0; n < m.leaf_pairs; ++n) {
       leaves_[n] = ServoAxis(lim, m.min_dynamic_gap_mm / 2.0);
