@@ -34,6 +34,8 @@ const std::vector<Command>& commands() {
       {"sim", "run the simulated Clinac iX as a daemon over ZeroMQ (CurveZMQ)",
        linac::cli::cmd_sim},
       {"sim keygen", "make a CurveZMQ key pair for the machine link", linac::cli::cmd_sim_keygen},
+      {"validate", "check a plan against the machine profile (exit 3: not deliverable)",
+       linac::cli::cmd_validate},
   };
   return kCommands;
 }
@@ -44,7 +46,7 @@ void print_help() {
                "       linac --version\n\n"
                "Linac delivery and IGRT software for a Clinac iX-class machine.\n\ncommands:\n";
   for (const auto& c : commands()) std::printf("  %-12s %s\n", c.name.c_str(), c.summary.c_str());
-  std::cout << "\nexit codes: 0 ok, 2 bad input, 1 internal error\n";
+  std::cout << "\nexit codes: 0 ok, 2 bad input, 1 internal error, 3 plan not deliverable\n";
 }
 
 }  // namespace

@@ -172,6 +172,7 @@ Plan plan_from_proto(const pb::Plan& msg, const std::string& where,
     beam.meterset_mu = mb.beam_meterset_mu();
     beam.treatment_machine_name = mb.treatment_machine_name().empty() ? plan.treatment_machine_name
                                                                       : mb.treatment_machine_name();
+    beam.leaf_boundaries_mm.assign(mb.leaf_boundaries_mm().begin(), mb.leaf_boundaries_mm().end());
     for (int i = 0; i < mb.control_points_size(); ++i) {
       const pb::ControlPoint& m = mb.control_points(i);
       const Checker cc = bc.at("control point " + std::to_string(i));
@@ -230,6 +231,7 @@ void plan_to_proto(const Plan& plan, pb::Plan* msg) {
     mb->set_nominal_energy_mv(beam.nominal_energy_mv);
     mb->set_beam_meterset_mu(beam.meterset_mu);
     mb->set_treatment_machine_name(beam.treatment_machine_name);
+    for (const double b : beam.leaf_boundaries_mm) mb->add_leaf_boundaries_mm(b);
     for (const ControlPoint& cp : beam.control_points) {
       auto* m = mb->add_control_points();
       m->set_gantry_angle_deg(cp.gantry_deg);

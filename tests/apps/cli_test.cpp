@@ -144,5 +144,43 @@ TEST(Cli, ConvertRoundTripsPlansAndRefusesBadOnes) {
                    "control point 0: gantry_angle_deg = nan is not a finite number");
 }
 
+TEST(Cli, ValidateExitCodesAndReport) {
+  TempDir dir;
+  write_plan(dir / "good.json", test::make_test_plan());
+  const auto ok = linac({"validate", (dir / "good.json").string(), "--json"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  const json good = json::parse(ok.out);
+  EXPECT_TRUE(good["deliverable"].get<bool>());
+  EXPECT_EQ(good["beams"].size(), 2u);
+  EXPECT_NEAR(good["beams"][1]["predicted_beam_on_s"].get<double>(), 10.0, 1e-9);
+
+  Plan bad_plan = test::make_test_plan();
+  bad_plan.beams[0].meterset_mu = 5000.0;                 // MU per degree above 20
+  bad_plan.beams[1].control_points[1].jaw_x2_mm = 250.0;  // jaw beyond its travel
+  bad_plan.beams[1].control_points[1].jaw_x1_mm = -60.0;
+  write_plan(dir / "bad.pb", bad_plan);
+  const auto bad = linac({"validate", (dir / "bad.pb").string(), "--json"});
+  EXPECT_EQ(bad.exit_code, 3) << bad.err;
+  const json report = json::parse(bad.out);
+  EXPECT_FALSE(report["deliverable"].get<bool>());
+  bool mu = false;
+  bool jaw = false;
+  for (const auto& v : report["violations"]) {
+    mu = mu || (v["beam"] == "Arc1" && v["axis"] == "mu_per_deg" && v["limit"] == 20.0);
+    jaw = jaw || (v["beam"] == "AP" && v["control_point"] == 1 && v["axis"] == "jaw X2" &&
+                  v["value"] == 250.0 && v["limit"] == 200.0);
+  }
+  EXPECT_TRUE(mu) << bad.out;
+  EXPECT_TRUE(jaw) << bad.out;
+  const auto text = linac({"validate", (dir / "bad.pb").string()});
+  EXPECT_EQ(text.exit_code, 3);
+  EXPECT_NE(text.out.find("NOT deliverable"), std::string::npos);
+
+  expect_bad_input(linac({"validate", (dir / "missing.json").string()}), "no such file");
+  const std::string bytes = test::read_text(dir / "bad.pb");
+  test::write_text(dir / "cut.pb", bytes.substr(0, bytes.size() / 3));
+  expect_bad_input(linac({"validate", (dir / "cut.pb").string()}), "cut.pb");
+}
+
 }  // namespace
 }  // namespace linac

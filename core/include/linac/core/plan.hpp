@@ -41,6 +41,7 @@ struct Beam {
   double meterset_mu = 0.0;
   std::string treatment_machine_name;
   std::vector<ControlPoint> control_points;
+  std::vector<double> leaf_boundaries_mm;  // as planned; empty when not given
 };
 
 struct Prescription {

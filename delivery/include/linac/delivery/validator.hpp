@@ -1,0 +1,40 @@
+#pragma once
+// Plan validation against the machine profile: every violation with its beam, control point,
+// axis (leaf, jaw, gantry, ...), value and limit. Nothing delivers that was not validated.
+#include <string>
+#include <vector>
+
+#include "linac/core/machine_profile.hpp"
+#include "linac/core/plan.hpp"
+
+namespace linac::delivery {
+
+struct Violation {
+  std::string beam;
+  int control_point = -1;  // -1: the beam as a whole
+  std::string axis;        // "leaf A12", "jaw X1", "gantry", "mu_per_deg", "energy", ...
+  double value = 0.0;
+  double limit = 0.0;
+  std::string message;
+};
+
+struct BeamSummary {
+  std::string name;
+  int control_points = 0;
+  double mu = 0.0;
+  double predicted_beam_on_s = 0.0;
+};
+
+struct ValidationReport {
+  bool deliverable = false;
+  std::vector<BeamSummary> beams;
+  std::vector<Violation> violations;
+
+  /// {"deliverable":..,"beams":[{"name","control_points","mu","predicted_beam_on_s"}],
+  ///  "violations":[{"beam","control_point","axis","value","limit","message"}]}
+  [[nodiscard]] std::string to_json() const;
+};
+
+ValidationReport validate_plan(const Plan& plan, const MachineProfile& profile);
+
+}  // namespace linac::delivery

@@ -1,0 +1,174 @@
+// Plan validation against the machine profile, and trajectory sequencing.
+#include "linac/delivery/validator.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "linac/delivery/trajectory.hpp"
+#include "test_support.hpp"
+
+namespace linac::delivery {
+namespace {
+
+const MachineProfile& profile() {
+  static const MachineProfile p = default_machine_profile();
+  return p;
+}
+
+// A full clockwise arc 181 -> 179 with `cps` control points, uniform MU, a sliding 20 mm window.
+Beam full_arc(int cps, double mu, double leaf_step_mm = 0.0) {
+  Plan base = test::make_test_plan();
+  Beam b = base.beams[0];
+  const ControlPoint templ = b.control_points[0];
+  b.control_points.clear();
+  b.meterset_mu = mu;
+  for (int i = 0; i < cps; ++i) {
+    ControlPoint c = templ;
+    c.gantry_deg = std::fmod(181.0 + 356.0 * i / (cps - 1), 360.0);
+    c.cumulative_meterset_weight = static_cast<double>(i) / (cps - 1);
+    const double shift = (i % 2 == 0) ? 0.0 : leaf_step_mm;
+    for (auto& x : c.leaf_a_mm) x = 10.0 + shift;
+    for (auto& x : c.leaf_b_mm) x = -10.0 + shift;
+    c.gantry_direction = i + 1 < cps ? RotationDirection::kClockwise : RotationDirection::kNone;
+    b.control_points.push_back(c);
+  }
+  return b;
+}
+
+TEST(Trajectory, GantryTravelFollowsTheRotationDirection) {
+  EXPECT_DOUBLE_EQ(gantry_travel_deg(350.0, 10.0, RotationDirection::kClockwise), 20.0);
+  EXPECT_DOUBLE_EQ(gantry_travel_deg(10.0, 350.0, RotationDirection::kCounterClockwise), -20.0);
+  EXPECT_DOUBLE_EQ(gantry_travel_deg(10.0, 350.0, RotationDirection::kClockwise), 340.0);
+  EXPECT_DOUBLE_EQ(gantry_travel_deg(10.0, 350.0, RotationDirection::kNone), -20.0);
+}
+
+TEST(Trajectory, SegmentTimeIsTheLongestOfDoseGantryAndLeaves) {
+  // 600 MU over 356 deg: the gantry at 4.8 deg/s is the limit (74.2 s > 60 s of dose).
+  const auto gantry_limited = sequence_beam(full_arc(179, 600.0), profile());
+  EXPECT_NEAR(gantry_limited.beam_on_s, 356.0 / 4.8, 1e-6);
+  for (const auto& s : gantry_limited.segments) {
+    EXPECT_EQ(s.limited_by, SegmentLimit::kGantrySpeed);
+    EXPECT_NEAR(s.gantry_speed_deg_per_s, 4.8, 1e-9);
+    EXPECT_LT(s.dose_rate_mu_per_min, 600.0);  // the dose rate is lowered, not the gantry
+  }
+  // 1200 MU: dose is the limit at 600 MU/min; the gantry slows down.
+  const auto dose_limited = sequence_beam(full_arc(179, 1200.0), profile());
+  EXPECT_NEAR(dose_limited.beam_on_s, 120.0, 1e-6);
+  EXPECT_NEAR(dose_limited.segments[10].dose_rate_mu_per_min, 600.0, 1e-9);
+  EXPECT_LT(dose_limited.segments[10].gantry_speed_deg_per_s, 4.8);
+  // Leaves moving 15 mm every 2 deg: 0.6 s per segment at 25 mm/s.
+  const auto leaf_limited = sequence_beam(full_arc(179, 600.0, 15.0), profile());
+  EXPECT_NEAR(leaf_limited.beam_on_s, 178 * 15.0 / 25.0, 1e-6);
+  EXPECT_EQ(leaf_limited.segments[0].limited_by, SegmentLimit::kLeafSpeed);
+  EXPECT_NEAR(leaf_limited.points.back().cumulative_mu, 600.0, 1e-9);
+}
+
+TEST(Validator, TheTestPlanIsDeliverableWithPredictedTimes) {
+  const auto r = validate_plan(test::make_test_plan(), profile());
+  EXPECT_TRUE(r.deliverable) << r.to_json();
+  ASSERT_EQ(r.beams.size(), 2u);
+  EXPECT_NEAR(r.beams[0].predicted_beam_on_s, 59.0 / 4.8 + 12.5 + 59.0 / 4.8, 1e-6);
+  EXPECT_NEAR(r.beams[1].predicted_beam_on_s, 10.0, 1e-9);  // 100 MU at 600 MU/min
+  EXPECT_TRUE(validate_plan(Plan{}, profile()).violations.empty());
+  EXPECT_FALSE(validate_plan(Plan{}, profile()).deliverable);
+}
+
+// The violations of a plan changed by `edit`, for the first beam.
+std::vector<Violation> violations(const std::function<void(Plan&)>& edit) {
+  Plan p = test::make_test_plan();
+  edit(p);
+  return validate_plan(p, profile()).violations;
+}
+
+bool has(const std::vector<Violation>& v, const std::string& axis, int cp) {
+  return std::any_of(v.begin(), v.end(),
+                     [&](const Violation& x) { return x.axis == axis && x.control_point == cp; });
+}
+
+TEST(Validator, NamesBeamControlPointAxisValueAndLimit) {
+  auto v = violations([](Plan& p) { p.beams[0].control_points[2].leaf_a_mm[11] = 210.0; });
+  ASSERT_EQ(v.size(), 2u);  // beyond travel, and the bank span
+  EXPECT_EQ(v[0].beam, "Arc1");
+  EXPECT_EQ(v[0].control_point, 2);
+  EXPECT_EQ(v[0].axis, "leaf A12");
+  EXPECT_DOUBLE_EQ(v[0].value, 210.0);
+  EXPECT_DOUBLE_EQ(v[0].limit, 200.0);
+  EXPECT_NE(v[0].message.find("beam 'Arc1' control point 2: leaf A12 = 210 above the limit 200"),
+            std::string::npos)
+      << v[0].message;
+  EXPECT_EQ(v[1].axis, "bank A span");
+}
+
+TEST(Validator, RefusesEachKindOfViolation) {
+  EXPECT_TRUE(has(violations([](Plan& p) {
+                    p.beams[0].control_points[1].leaf_a_mm[3] = -2.0;
+                    p.beams[0].control_points[1].leaf_b_mm[3] = -1.8;
+                  }),
+                  "leaf pair 4", 1));
+  EXPECT_TRUE(has(violations([](Plan& p) { p.beams[0].meterset_mu = 5000.0; }), "mu_per_deg", 0));
+  EXPECT_TRUE(has(violations([](Plan& p) { p.beams[0].meterset_mu = 2.0; }), "mu_per_deg", 0));
+  EXPECT_TRUE(has(
+      violations([](Plan& p) { p.beams[0].control_points[2].cumulative_meterset_weight = 0.2; }),
+      "meterset_weight", 2));
+  EXPECT_TRUE(has(
+      violations([](Plan& p) { p.beams[0].control_points[3].cumulative_meterset_weight = 0.9; }),
+      "meterset_weight", 3));
+  EXPECT_TRUE(has(violations([](Plan& p) { p.beams[1].treatment_machine_name = "TrueBeam2"; }),
+                  "machine", -1));
+  EXPECT_TRUE(has(violations([](Plan& p) { p.beams[0].nominal_energy_mv = 10.0; }), "energy", -1));
+  EXPECT_TRUE(has(violations([](Plan& p) { p.beams[0].control_points[0].jaw_x1_mm = -250.0; }),
+                  "jaw X1", 0));
+  EXPECT_TRUE(has(violations([](Plan& p) { p.beams[0].control_points[0].jaw_y1_mm = 120.0; }),
+                  "jaw Y1", 0));
+  EXPECT_TRUE(has(violations([](Plan& p) { p.beams[0].control_points[1].collimator_deg = 180.0; }),
+                  "collimator", 1));
+  EXPECT_TRUE(has(violations([](Plan& p) {
+                    p.beams[0].control_points[1].gantry_direction =
+                        RotationDirection::kCounterClockwise;
+                  }),
+                  "gantry_direction", 1));
+  EXPECT_TRUE(has(violations([](Plan& p) { p.beams[1].control_points[1].gantry_deg = 10.0; }),
+                  "gantry", 1));
+  EXPECT_TRUE(has(violations([](Plan& p) {
+                    for (auto& c : p.beams[1].control_points) c.dose_rate_mu_per_min = 450.0;
+                  }),
+                  "dose_rate", 0));
+  EXPECT_TRUE(has(violations([](Plan& p) {
+                    p.beams[0].leaf_boundaries_mm = profile().mlc.leaf_boundaries_mm;
+                    p.beams[0].leaf_boundaries_mm[20] += 1.0;  // an HD120-like pattern
+                  }),
+                  "leaf_boundaries[20]", -1));
+  // An arc from 170 deg clockwise to 200 deg crosses 180 and leaves the -185..185 range.
+  EXPECT_TRUE(has(violations([](Plan& p) {
+                    auto& cps = p.beams[0].control_points;
+                    cps[0].gantry_deg = 100.0;
+                    cps[1].gantry_deg = 150.0;
+                    cps[2].gantry_deg = 175.0;
+                    cps[3].gantry_deg = 200.0;
+                  }),
+                  "gantry", 3));
+  // The matching boundaries pass.
+  EXPECT_TRUE(violations([](Plan& p) {
+                p.beams[0].leaf_boundaries_mm = profile().mlc.leaf_boundaries_mm;
+              }).empty());
+}
+
+TEST(Validator, JsonReportHasTheDocumentedShape) {
+  Plan p = test::make_test_plan();
+  p.beams[0].meterset_mu = 5000.0;
+  const auto j = nlohmann::json::parse(validate_plan(p, profile()).to_json());
+  EXPECT_FALSE(j["deliverable"].get<bool>());
+  EXPECT_EQ(j["beams"][0]["name"], "Arc1");
+  EXPECT_EQ(j["beams"][0]["control_points"], 4);
+  EXPECT_DOUBLE_EQ(j["beams"][0]["mu"].get<double>(), 5000.0);
+  EXPECT_GT(j["beams"][0]["predicted_beam_on_s"].get<double>(), 0.0);
+  const auto& v = j["violations"][0];
+  for (const char* key : {"beam", "control_point", "axis", "value", "limit", "message"}) {
+    EXPECT_TRUE(v.contains(key)) << key;
+  }
+}
+
+}  // namespace
+}  // namespace linac::delivery
