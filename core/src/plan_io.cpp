@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "linac/core/dicom_rtplan.hpp"
 #include "linac/core/error.hpp"
 #include "linac/core/file_util.hpp"
 #include "linac/plan.pb.h"
@@ -74,8 +75,7 @@ void check_plan_structure(const Plan& plan, const std::string& where,
   const Checker top(where);
   if (plan.beams.empty()) top.fail("the plan has no beams");
   const Checker rx = top.at("prescription");
-  rx.range(plan.prescription.dose_gy, 0.0, 200.0, "dose_gy");
-  if (plan.prescription.dose_gy <= 0.0) rx.fail("dose_gy must be positive");
+  rx.range(plan.prescription.dose_gy, 0.0, 200.0, "dose_gy");  // 0: not stated
   if (plan.prescription.fractions < 1 || plan.prescription.fractions > 100) {
     rx.fail("fractions = " + std::to_string(plan.prescription.fractions) + " is outside [1, 100]");
   }
@@ -273,8 +273,15 @@ std::string plan_to_json(const Plan& plan) {
   return out;
 }
 
+namespace {
+bool looks_like_dicom(const fs::path& path, const std::string& bytes) {
+  return path.extension() == ".dcm" || (bytes.size() >= 132 && bytes.compare(128, 4, "DICM") == 0);
+}
+}  // namespace
+
 Plan read_plan(const fs::path& path, const PlanReadOptions& options) {
   const std::string bytes = read_text_file(path);
+  if (looks_like_dicom(path, bytes)) return read_dicom_rtplan(path, options.leaf_pairs).plan;
   if (path.extension() == ".json") return plan_from_json(bytes, path.string(), options);
   pb::Plan msg;
   if (!msg.ParseFromString(bytes)) {

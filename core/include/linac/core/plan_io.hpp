@@ -29,7 +29,8 @@ Plan plan_from_json(const std::string& json, const std::string& where,
                     const PlanReadOptions& options = {});
 std::string plan_to_json(const Plan& plan);
 
-/// `.json` is read as JSON, anything else as binary Protobuf. Throws InputError.
+/// `.json` is read as JSON, a DICOM file (`.dcm`, or "DICM" at byte 128) as a DICOM RT Plan,
+/// anything else as binary Protobuf. Throws InputError.
 Plan read_plan(const std::filesystem::path& path, const PlanReadOptions& options = {});
 /// `.json` is written as JSON, anything else as binary Protobuf.
 void write_plan(const std::filesystem::path& path, const Plan& plan);

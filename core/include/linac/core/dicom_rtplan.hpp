@@ -1,0 +1,25 @@
+#pragma once
+// DICOM RT Plan import (DCMTK): beams, control points with gantry angle and rotation direction,
+// collimator, cumulative meterset weight, MLCX leaf positions and boundaries, jaws (X/ASYMX,
+// Y/ASYMY), nominal energy, dose rate, beam meterset from the fraction group, fractions and the
+// target prescription dose. Values a control point omits are inherited from the one before, as
+// the standard allows. Jaw-only beams get their leaves opened to the jaws.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "linac/core/plan.hpp"
+
+namespace linac {
+
+struct DicomPlanImport {
+  Plan plan;
+  std::vector<std::string> notes;  // what the import assumed, one line each
+};
+
+/// Throws InputError naming the file, the beam, the control point and the attribute when the
+/// file is unreadable, truncated, not an RT Plan, or lacks what delivery needs.
+DicomPlanImport read_dicom_rtplan(const std::filesystem::path& path,
+                                  int leaf_pairs = kMillennium120LeafPairs);
+
+}  // namespace linac

@@ -1,0 +1,104 @@
+// DICOM RT Plans written by other systems: pydicom's sample plan (and its truncated copy, both
+// shipped by Debian's python3-pydicom), and a two-arc VMAT plan written with pydicom.
+#include "linac/core/dicom_rtplan.hpp"
+
+#include <gtest/gtest.h>
+
+#include "linac/core/error.hpp"
+#include "linac/core/plan_io.hpp"
+#include "test_support.hpp"
+
+namespace linac {
+namespace {
+
+const std::filesystem::path kPydicomFiles =
+    "/usr/lib/python3/dist-packages/pydicom/data/test_files";
+
+TEST(DicomRtPlan, ImportsPydicomsSamplePlan) {
+  ASSERT_TRUE(std::filesystem::exists(kPydicomFiles / "rtplan.dcm"))
+      << "python3-pydicom missing: run scripts/setup";
+  const auto imported = read_dicom_rtplan(kPydicomFiles / "rtplan.dcm");
+  const Plan& p = imported.plan;
+  EXPECT_EQ(p.label, "Plan1");
+  EXPECT_EQ(p.prescription.fractions, 30u);
+  ASSERT_EQ(p.beams.size(), 1u);
+  const Beam& b = p.beams[0];
+  EXPECT_EQ(b.name, "Field 1");
+  EXPECT_EQ(b.type, BeamType::kStatic);
+  EXPECT_EQ(b.treatment_machine_name, "unit001");
+  EXPECT_DOUBLE_EQ(b.nominal_energy_mv, 6.0);
+  EXPECT_NEAR(b.meterset_mu, 116.0036697, 1e-7);
+  ASSERT_EQ(b.control_points.size(), 2u);
+  // The second control point states only its weight: everything else is inherited.
+  const ControlPoint& last = b.control_points[1];
+  EXPECT_DOUBLE_EQ(last.cumulative_meterset_weight, 1.0);
+  EXPECT_DOUBLE_EQ(last.jaw_x1_mm, -100.0);
+  EXPECT_DOUBLE_EQ(last.jaw_y2_mm, 100.0);
+  EXPECT_DOUBLE_EQ(*last.dose_rate_mu_per_min, 650.0);
+  // No MLC in the plan: leaves opened to the jaws, and said so.
+  EXPECT_DOUBLE_EQ(last.leaf_a_mm[30], 100.0);
+  EXPECT_DOUBLE_EQ(last.leaf_b_mm[30], -100.0);
+  ASSERT_FALSE(imported.notes.empty());
+  EXPECT_NE(imported.notes.back().find("no MLC"), std::string::npos);
+  // read_plan recognises DICOM by content too.
+  EXPECT_EQ(read_plan(kPydicomFiles / "rtplan.dcm").beams[0].name, "Field 1");
+}
+
+TEST(DicomRtPlan, TruncatedAndWrongFilesAreRefusedByName) {
+  try {
+    (void)read_dicom_rtplan(kPydicomFiles / "rtplan_truncated.dcm");
+    FAIL() << "truncated plan accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("rtplan_truncated.dcm"), std::string::npos) << e.what();
+  }
+  test::TempDir dir;
+  test::write_text(dir / "x.dcm", "not dicom at all");
+  EXPECT_THROW((void)read_dicom_rtplan(dir / "x.dcm"), InputError);
+  EXPECT_THROW((void)read_dicom_rtplan(dir / "none.dcm"), InputError);
+  if (std::filesystem::exists(kPydicomFiles / "CT_small.dcm")) {
+    try {
+      (void)read_dicom_rtplan(kPydicomFiles / "CT_small.dcm");
+      FAIL();
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("not RTPLAN"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(DicomRtPlan, ImportsAVmatPlanWrittenWithPydicom) {
+  test::TempDir dir;
+  const auto made = test::run({"/usr/bin/python3", LINAC_TEST_DATA_DIR "/make_vmat_rtplan.py",
+                               (dir / "vmat.dcm").string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const auto imported = read_dicom_rtplan(dir / "vmat.dcm");
+  const Plan& p = imported.plan;
+  EXPECT_EQ(p.patient_id, "LIVER-01");
+  EXPECT_DOUBLE_EQ(p.prescription.dose_gy, 20.0);
+  EXPECT_EQ(p.prescription.fractions, 5u);
+  ASSERT_EQ(p.beams.size(), 2u);
+  const Beam& arc1 = p.beams[0];
+  const Beam& arc2 = p.beams[1];
+  EXPECT_EQ(arc1.type, BeamType::kArc);
+  EXPECT_EQ(arc1.control_points.size(), 90u);
+  EXPECT_EQ(arc1.control_points[0].gantry_direction, RotationDirection::kClockwise);
+  EXPECT_EQ(arc2.control_points[5].gantry_direction, RotationDirection::kCounterClockwise);
+  EXPECT_DOUBLE_EQ(arc1.control_points[40].collimator_deg, 30.0);  // inherited from CP 0
+  EXPECT_DOUBLE_EQ(arc2.control_points[40].collimator_deg, 330.0);
+  EXPECT_DOUBLE_EQ(arc1.meterset_mu, 310.5);
+  EXPECT_DOUBLE_EQ(arc2.meterset_mu, 295.25);
+  ASSERT_EQ(arc1.leaf_boundaries_mm.size(), 61u);
+  EXPECT_DOUBLE_EQ(arc1.leaf_boundaries_mm[10], -100.0);
+  // Bank B comes first in DICOM; bank A (X2 side) second.
+  EXPECT_DOUBLE_EQ(arc1.control_points[3].leaf_a_mm[7], 30.0);
+  EXPECT_DOUBLE_EQ(arc1.control_points[3].leaf_b_mm[7], -30.0);
+  EXPECT_DOUBLE_EQ(arc1.control_points[89].jaw_y1_mm, -80.0);
+  EXPECT_NEAR(arc1.control_points[89].gantry_deg, 179.0, 1e-3);
+  // And it converts to the project's plan file and back unchanged.
+  write_plan(dir / "vmat.json", p);
+  const Plan back = read_plan(dir / "vmat.json");
+  EXPECT_EQ(back.beams[1].control_points[60].leaf_a_mm, arc2.control_points[60].leaf_a_mm);
+  EXPECT_EQ(back.beams[0].leaf_boundaries_mm, arc1.leaf_boundaries_mm);
+}
+
+}  // namespace
+}  // namespace linac
