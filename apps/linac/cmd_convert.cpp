@@ -1,7 +1,10 @@
 // `linac convert IN OUT`: plan files between JSON and binary Protobuf, checked on the way in.
+#include <filesystem>
 #include <iostream>
 
 #include "cli.hpp"
+#include "linac/core/dicom_rtplan.hpp"
+#include "linac/core/machine_profile.hpp"
 #include "linac/core/plan_io.hpp"
 
 namespace linac::cli {
@@ -10,14 +13,19 @@ int cmd_convert(const std::vector<std::string>& args) {
   po::options_description opts("options");
   std::string in;
   std::string out;
-  opts.add_options()("input", po::value(&in)->required(), "plan file (.json, or binary .pb)")(
-      "output", po::value(&out)->required(), "plan file to write (.json, or binary .pb)");
+  opts.add_options()("input", po::value(&in)->required(),
+                     "plan file (.json, binary .pb, or DICOM RT Plan .dcm)")(
+      "output", po::value(&out)->required(), "plan file to write (.json, binary .pb, or .dcm)");
   po::positional_options_description pos;
   pos.add("input", 1).add("output", 1);
   po::variables_map vm;
   if (!parse("convert", "IN OUT [--json]", opts, pos, args, vm)) return kOk;
   const Plan plan = read_plan(in);
-  write_plan(out, plan);
+  if (std::filesystem::path(out).extension() == ".dcm") {
+    write_dicom_rtplan(out, plan, default_machine_profile().mlc.leaf_boundaries_mm);
+  } else {
+    write_plan(out, plan);
+  }
   std::size_t cps = 0;
   for (const auto& b : plan.beams) cps += b.control_points.size();
   if (vm.count("json") != 0) {

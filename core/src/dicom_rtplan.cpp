@@ -4,7 +4,9 @@
 #include <dcmtk/dcmdata/dctk.h>
 
 #include <cmath>
+#include <cstdio>
 #include <map>
+#include <stdexcept>
 
 #include "linac/core/error.hpp"
 #include "linac/core/plan_io.hpp"
@@ -216,6 +218,148 @@ DicomPlanImport read_dicom_rtplan(const std::filesystem::path& path, int leaf_pa
   plan.treatment_machine_name = plan.beams.front().treatment_machine_name;
   check_plan_structure(plan, where, {leaf_pairs});
   return out;
+}
+
+namespace {
+
+std::string ds_list(const std::vector<double>& v) {
+  std::string out;
+  char buf[32];
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    std::snprintf(buf, sizeof(buf), "%.8g", v[i]);  // DS holds 16 characters
+    if (i > 0) out += '\\';
+    out += buf;
+  }
+  return out;
+}
+
+std::string ds(double v) {
+  return ds_list({v});
+}
+
+void put(DcmItem* item, const DcmTagKey& tag, const std::string& value) {
+  if (item->putAndInsertString(tag, value.c_str()).bad()) {
+    throw std::runtime_error(std::string("cannot set ") + DcmTag(tag).getTagName());
+  }
+}
+
+DcmItem* new_item(DcmItem* parent, const DcmTagKey& sequence) {
+  DcmItem* item = nullptr;
+  if (parent->findOrCreateSequenceItem(sequence, item, -2).bad() || item == nullptr) {
+    throw std::runtime_error(std::string("cannot add to ") + DcmTag(sequence).getTagName());
+  }
+  return item;
+}
+
+std::string rotation(RotationDirection d) {
+  switch (d) {
+    case RotationDirection::kClockwise:
+      return "CW";
+    case RotationDirection::kCounterClockwise:
+      return "CC";
+    case RotationDirection::kNone:
+      return "NONE";
+  }
+  return "NONE";
+}
+
+}  // namespace
+
+void write_dicom_rtplan(const std::filesystem::path& path, const Plan& plan,
+                        const std::vector<double>& leaf_boundaries_mm) {
+  check_plan_structure(plan, path.string(),
+                       {plan.beams.empty() || plan.beams[0].control_points.empty()
+                            ? kMillennium120LeafPairs
+                            : static_cast<int>(plan.beams[0].control_points[0].leaf_a_mm.size())});
+  DcmFileFormat file;
+  DcmDataset* ds_root = file.getDataset();
+  char uid[100];
+  put(ds_root, DCM_SOPClassUID, UID_RTPlanStorage);
+  put(ds_root, DCM_SOPInstanceUID, dcmGenerateUniqueIdentifier(uid, SITE_INSTANCE_UID_ROOT));
+  put(ds_root, DCM_StudyInstanceUID, dcmGenerateUniqueIdentifier(uid, SITE_STUDY_UID_ROOT));
+  put(ds_root, DCM_SeriesInstanceUID, dcmGenerateUniqueIdentifier(uid, SITE_SERIES_UID_ROOT));
+  put(ds_root, DCM_Modality, "RTPLAN");
+  put(ds_root, DCM_Manufacturer, "linac");
+  put(ds_root, DCM_PatientID, plan.patient_id);
+  put(ds_root, DCM_RTPlanLabel, plan.label);
+  put(ds_root, DCM_RTPlanGeometry, "PATIENT");
+  if (plan.prescription.dose_gy > 0.0) {
+    DcmItem* ref = new_item(ds_root, DCM_DoseReferenceSequence);
+    put(ref, DCM_DoseReferenceNumber, "1");
+    put(ref, DCM_DoseReferenceStructureType, "SITE");
+    put(ref, DCM_DoseReferenceType, "TARGET");
+    put(ref, DCM_DoseReferenceDescription, plan.prescription.target);
+    put(ref, DCM_TargetPrescriptionDose, ds(plan.prescription.dose_gy));
+  }
+  DcmItem* fg = new_item(ds_root, DCM_FractionGroupSequence);
+  put(fg, DCM_FractionGroupNumber, "1");
+  put(fg, DCM_NumberOfFractionsPlanned, std::to_string(plan.prescription.fractions));
+  put(fg, DCM_NumberOfBeams, std::to_string(plan.beams.size()));
+  put(fg, DCM_NumberOfBrachyApplicationSetups, "0");
+  for (const Beam& beam : plan.beams) {
+    DcmItem* rb = new_item(fg, DCM_ReferencedBeamSequence);
+    put(rb, DCM_ReferencedBeamNumber, std::to_string(beam.number));
+    put(rb, DCM_BeamMeterset, ds(beam.meterset_mu));
+    DcmItem* b = new_item(ds_root, DCM_BeamSequence);
+    put(b, DCM_BeamNumber, std::to_string(beam.number));
+    put(b, DCM_BeamName, beam.name);
+    put(b, DCM_BeamType, beam.type == BeamType::kStatic ? "STATIC" : "DYNAMIC");
+    put(b, DCM_RadiationType, beam.radiation_type);
+    put(b, DCM_TreatmentMachineName,
+        beam.treatment_machine_name.empty() ? plan.treatment_machine_name
+                                            : beam.treatment_machine_name);
+    put(b, DCM_PrimaryDosimeterUnit, "MU");
+    put(b, DCM_SourceAxisDistance, "1000");
+    const int pairs = static_cast<int>(beam.control_points.front().leaf_a_mm.size());
+    for (const char* type : {"ASYMX", "ASYMY", "MLCX"}) {
+      DcmItem* d = new_item(b, DCM_BeamLimitingDeviceSequence);
+      put(d, DCM_RTBeamLimitingDeviceType, type);
+      const bool mlc = std::string(type) == "MLCX";
+      put(d, DCM_NumberOfLeafJawPairs, mlc ? std::to_string(pairs) : "1");
+      if (mlc) {
+        put(d, DCM_LeafPositionBoundaries,
+            ds_list(beam.leaf_boundaries_mm.empty() ? leaf_boundaries_mm
+                                                    : beam.leaf_boundaries_mm));
+      }
+    }
+    put(b, DCM_NumberOfWedges, "0");
+    put(b, DCM_NumberOfCompensators, "0");
+    put(b, DCM_NumberOfBoli, "0");
+    put(b, DCM_NumberOfBlocks, "0");
+    put(b, DCM_FinalCumulativeMetersetWeight, "1");
+    put(b, DCM_NumberOfControlPoints, std::to_string(beam.control_points.size()));
+    for (std::size_t i = 0; i < beam.control_points.size(); ++i) {
+      const ControlPoint& cp = beam.control_points[i];
+      DcmItem* c = new_item(b, DCM_ControlPointSequence);
+      put(c, DCM_ControlPointIndex, std::to_string(i));
+      put(c, DCM_NominalBeamEnergy, ds(beam.nominal_energy_mv));
+      if (cp.dose_rate_mu_per_min) put(c, DCM_DoseRateSet, ds(*cp.dose_rate_mu_per_min));
+      put(c, DCM_GantryAngle, ds(cp.gantry_deg));
+      put(c, DCM_GantryRotationDirection, rotation(cp.gantry_direction));
+      put(c, DCM_BeamLimitingDeviceAngle, ds(cp.collimator_deg));
+      put(c, DCM_BeamLimitingDeviceRotationDirection, "NONE");
+      put(c, DCM_CumulativeMetersetWeight, ds(cp.cumulative_meterset_weight));
+      const std::vector<std::pair<const char*, std::vector<double>>> positions = {
+          {"ASYMX", {cp.jaw_x1_mm, cp.jaw_x2_mm}}, {"ASYMY", {cp.jaw_y1_mm, cp.jaw_y2_mm}}};
+      for (const auto& [type, values] : positions) {
+        DcmItem* p = new_item(c, DCM_BeamLimitingDevicePositionSequence);
+        put(p, DCM_RTBeamLimitingDeviceType, type);
+        put(p, DCM_LeafJawPositions, ds_list(values));
+      }
+      std::vector<double> leaves(cp.leaf_b_mm);  // bank B first, as DICOM lists them
+      leaves.insert(leaves.end(), cp.leaf_a_mm.begin(), cp.leaf_a_mm.end());
+      DcmItem* p = new_item(c, DCM_BeamLimitingDevicePositionSequence);
+      put(p, DCM_RTBeamLimitingDeviceType, "MLCX");
+      put(p, DCM_LeafJawPositions, ds_list(leaves));
+    }
+  }
+  const std::filesystem::path tmp = std::filesystem::path(path).concat(".tmp");
+  const OFCondition st = file.saveFile(tmp.c_str(), EXS_LittleEndianExplicit);
+  if (st.bad()) {
+    std::filesystem::remove(tmp);
+    throw std::runtime_error(path.string() + ": cannot write DICOM: " + st.text());
+  }
+  std::filesystem::rename(tmp, path);
 }
 
 }  // namespace linac

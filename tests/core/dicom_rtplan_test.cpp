@@ -100,5 +100,54 @@ TEST(DicomRtPlan, ImportsAVmatPlanWrittenWithPydicom) {
   EXPECT_EQ(back.beams[0].leaf_boundaries_mm, arc1.leaf_boundaries_mm);
 }
 
+TEST(DicomRtPlan, ExportRoundTripsAndPydicomReadsIt) {
+  test::TempDir dir;
+  Plan plan = test::make_test_plan();
+  plan.beams[0].control_points[2].leaf_a_mm[17] = 12.3456;
+  const auto boundaries = [] {
+    std::vector<double> b;
+    for (int i = 0; i <= 10; ++i) b.push_back(-200.0 + 10.0 * i);
+    for (int i = 1; i <= 40; ++i) b.push_back(-100.0 + 5.0 * i);
+    for (int i = 1; i <= 10; ++i) b.push_back(100.0 + 10.0 * i);
+    return b;
+  }();
+  ASSERT_EQ(boundaries.size(), 61u);
+  write_dicom_rtplan(dir / "out.dcm", plan, boundaries);
+  const Plan back = read_dicom_rtplan(dir / "out.dcm").plan;
+  ASSERT_EQ(back.beams.size(), 2u);
+  EXPECT_EQ(back.beams[0].type, BeamType::kArc);
+  EXPECT_EQ(back.beams[1].type, BeamType::kStatic);
+  EXPECT_DOUBLE_EQ(back.prescription.dose_gy, 20.0);
+  EXPECT_EQ(back.prescription.fractions, 5u);
+  EXPECT_EQ(back.beams[0].leaf_boundaries_mm, boundaries);
+  for (std::size_t b = 0; b < 2; ++b) {
+    EXPECT_DOUBLE_EQ(back.beams[b].meterset_mu, plan.beams[b].meterset_mu);
+    for (std::size_t c = 0; c < plan.beams[b].control_points.size(); ++c) {
+      const auto& x = plan.beams[b].control_points[c];
+      const auto& y = back.beams[b].control_points[c];
+      EXPECT_DOUBLE_EQ(x.gantry_deg, y.gantry_deg);
+      EXPECT_EQ(x.gantry_direction, y.gantry_direction);
+      EXPECT_DOUBLE_EQ(x.cumulative_meterset_weight, y.cumulative_meterset_weight);
+      EXPECT_EQ(x.leaf_a_mm, y.leaf_a_mm);
+      EXPECT_EQ(x.leaf_b_mm, y.leaf_b_mm);
+      EXPECT_DOUBLE_EQ(x.jaw_x1_mm, y.jaw_x1_mm);
+      EXPECT_EQ(x.dose_rate_mu_per_min, y.dose_rate_mu_per_min);
+    }
+  }
+  // Another DICOM library reads what we wrote.
+  const auto peer =
+      test::run({"/usr/bin/python3", "-c",
+                 "import sys, pydicom\n"
+                 "d = pydicom.dcmread(sys.argv[1])\n"
+                 "b = d.BeamSequence[0]\n"
+                 "mlc = b.ControlPointSequence[2].BeamLimitingDevicePositionSequence[2]\n"
+                 "print(d.Modality, len(d.BeamSequence), b.NumberOfControlPoints, "
+                 "mlc.LeafJawPositions[60 + 17],"
+                 " d.FractionGroupSequence[0].ReferencedBeamSequence[1].BeamMeterset)",
+                 (dir / "out.dcm").string()});
+  ASSERT_EQ(peer.exit_code, 0) << peer.err;
+  EXPECT_EQ(peer.out, "RTPLAN 2 4 12.3456 100\n");
+}
+
 }  // namespace
 }  // namespace linac

@@ -22,4 +22,10 @@ struct DicomPlanImport {
 DicomPlanImport read_dicom_rtplan(const std::filesystem::path& path,
                                   int leaf_pairs = kMillennium120LeafPairs);
 
+/// Writes `plan` as a DICOM RT Plan (explicit VR little endian) with MLCX and the profile's leaf
+/// boundaries (or the beam's own), ASYMX/ASYMY jaws, dose references and one fraction group.
+/// Every control point states every value. Throws std::runtime_error when it cannot write.
+void write_dicom_rtplan(const std::filesystem::path& path, const Plan& plan,
+                        const std::vector<double>& leaf_boundaries_mm);
+
 }  // namespace linac
