@@ -1,6 +1,9 @@
 #include "linac/core/plan_io.hpp"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/json_util.h>
+#include <openssl/sha.h>
 
 #include <cmath>
 #include <fstream>
@@ -278,6 +281,27 @@ bool looks_like_dicom(const fs::path& path, const std::string& bytes) {
   return path.extension() == ".dcm" || (bytes.size() >= 132 && bytes.compare(128, 4, "DICM") == 0);
 }
 }  // namespace
+
+std::string plan_checksum(const Plan& plan) {
+  pb::Plan msg;
+  plan_to_proto(plan, &msg);
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream out(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    coded.SetSerializationDeterministic(true);
+    if (!msg.SerializeToCodedStream(&coded)) throw std::runtime_error("plan checksum: serialise");
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  static const char* const kHex = "0123456789abcdef";
+  std::string hex;
+  for (const unsigned char b : digest) {
+    hex += kHex[b >> 4];
+    hex += kHex[b & 15];
+  }
+  return hex;
+}
 
 Plan read_plan(const fs::path& path, const PlanReadOptions& options) {
   const std::string bytes = read_text_file(path);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "linac/core/plan_io.hpp"
 #include "linac/delivery/trajectory.hpp"
 
 namespace linac::delivery {
@@ -185,6 +186,7 @@ void check_beam(const Plan& plan, const Beam& beam, const MachineProfile& p,
 std::string ValidationReport::to_json() const {
   nlohmann::json j;
   j["deliverable"] = deliverable;
+  j["plan_checksum"] = plan_checksum;
   j["beams"] = nlohmann::json::array();
   for (const auto& b : beams) {
     j["beams"].push_back({{"name", b.name},
@@ -207,6 +209,7 @@ std::string ValidationReport::to_json() const {
 
 ValidationReport validate_plan(const Plan& plan, const MachineProfile& profile) {
   ValidationReport r;
+  r.plan_checksum = plan_checksum(plan);
   for (const Beam& beam : plan.beams) {
     check_beam(plan, beam, profile, r.violations);
     const BeamTrajectory t = sequence_beam(beam, profile);

@@ -144,6 +144,24 @@ TEST(PlanIo, RefusesMissingFieldsAndBadJson) {
             std::string::npos);
 }
 
+TEST(PlanIo, ChecksumChangesWithAnyEditAndSurvivesFileRoundTrips) {
+  TempDir dir;
+  const Plan plan = test::make_test_plan();
+  const std::string sum = plan_checksum(plan);
+  EXPECT_EQ(sum.size(), 64u);
+  EXPECT_EQ(plan_checksum(test::make_test_plan()), sum);
+  write_plan(dir / "p.pb", plan);
+  write_plan(dir / "p.json", plan);
+  EXPECT_EQ(plan_checksum(read_plan(dir / "p.pb")), sum);
+  EXPECT_EQ(plan_checksum(read_plan(dir / "p.json")), sum);
+  Plan edited = plan;
+  edited.beams[0].control_points[2].leaf_a_mm[40] += 0.01;  // a hundredth of a millimetre
+  EXPECT_NE(plan_checksum(edited), sum);
+  edited = plan;
+  edited.beams[1].meterset_mu += 1.0;
+  EXPECT_NE(plan_checksum(edited), sum);
+}
+
 TEST(PlanIo, TruncatedOrMissingFilesAreRefused) {
   TempDir dir;
   write_plan(dir / "plan.pb", test::make_test_plan());

@@ -160,6 +160,7 @@ TEST(Validator, JsonReportHasTheDocumentedShape) {
   p.beams[0].meterset_mu = 5000.0;
   const auto j = nlohmann::json::parse(validate_plan(p, profile()).to_json());
   EXPECT_FALSE(j["deliverable"].get<bool>());
+  EXPECT_EQ(j["plan_checksum"].get<std::string>().size(), 64u);
   EXPECT_EQ(j["beams"][0]["name"], "Arc1");
   EXPECT_EQ(j["beams"][0]["control_points"], 4);
   EXPECT_DOUBLE_EQ(j["beams"][0]["mu"].get<double>(), 5000.0);

@@ -29,6 +29,10 @@ Plan plan_from_json(const std::string& json, const std::string& where,
                     const PlanReadOptions& options = {});
 std::string plan_to_json(const Plan& plan);
 
+/// SHA-256 (hex) of the plan's deterministic Protobuf encoding: every value delivery depends on.
+/// Recorded at validation and checked again at beam on; any edit in between changes it.
+std::string plan_checksum(const Plan& plan);
+
 /// `.json` is read as JSON, a DICOM file (`.dcm`, or "DICM" at byte 128) as a DICOM RT Plan,
 /// anything else as binary Protobuf. Throws InputError.
 Plan read_plan(const std::filesystem::path& path, const PlanReadOptions& options = {});

@@ -27,10 +27,11 @@ struct BeamSummary {
 
 struct ValidationReport {
   bool deliverable = false;
+  std::string plan_checksum;  // SHA-256 of exactly what was validated (re-checked at beam on)
   std::vector<BeamSummary> beams;
   std::vector<Violation> violations;
 
-  /// {"deliverable":..,"beams":[{"name","control_points","mu","predicted_beam_on_s"}],
+  /// {"deliverable":..,"plan_checksum":..,"beams":[{"name","control_points","mu","predicted_beam_on_s"}],
   ///  "violations":[{"beam","control_point","axis","value","limit","message"}]}
   [[nodiscard]] std::string to_json() const;
 };
