@@ -4,10 +4,10 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <sstream>
 
 #include "linac/core/error.hpp"
 #include "linac/core/file_util.hpp"
+#include "linac/core/text.hpp"
 #include "linac/machine_profile.pb.h"
 
 #ifndef LINAC_SOURCE_MACHINES_DIR
@@ -17,12 +17,6 @@
 namespace linac {
 namespace {
 
-std::string num(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
-
 class Check {
  public:
   explicit Check(std::string where) : where_(std::move(where)) {}
@@ -31,15 +25,18 @@ class Check {
   }
   void positive(double v, const std::string& field) const {
     if (!std::isfinite(v) || v <= 0.0) {
-      fail(field, "= " + num(v) + " must be a positive number" + (v == 0.0 ? " (missing?)" : ""));
+      fail(field, "= " + format_number(v) + " must be a positive number" +
+                      (v == 0.0 ? " (missing?)" : ""));
     }
   }
   void non_negative(double v, const std::string& field) const {
-    if (!std::isfinite(v) || v < 0.0) fail(field, "= " + num(v) + " must be >= 0");
+    if (!std::isfinite(v) || v < 0.0) fail(field, "= " + format_number(v) + " must be >= 0");
   }
   void at_most(double v, double limit, const std::string& field,
                const std::string& limit_name) const {
-    if (v > limit) fail(field, "= " + num(v) + " exceeds " + limit_name + " = " + num(limit));
+    if (v > limit)
+      fail(field,
+           "= " + format_number(v) + " exceeds " + limit_name + " = " + format_number(limit));
   }
 
  private:
@@ -48,7 +45,8 @@ class Check {
 
 void axis_checks(const Check& c, const AxisProfile& a, const std::string& name) {
   if (!std::isfinite(a.min_deg) || !std::isfinite(a.max_deg) || a.min_deg >= a.max_deg) {
-    c.fail(name + ".min_deg", "= " + num(a.min_deg) + " must be below max_deg = " + num(a.max_deg));
+    c.fail(name + ".min_deg", "= " + format_number(a.min_deg) +
+                                  " must be below max_deg = " + format_number(a.max_deg));
   }
   c.positive(a.max_speed_deg_per_s, name + ".max_speed_deg_per_s");
   c.positive(a.max_acceleration_deg_per_s2, name + ".max_acceleration_deg_per_s2");
@@ -98,7 +96,8 @@ void validate_machine_profile(const MachineProfile& p, const std::string& where)
     if (!std::isfinite(m.leaf_boundaries_mm[n]) ||
         (n > 0 && m.leaf_boundaries_mm[n] <= m.leaf_boundaries_mm[n - 1])) {
       c.fail("mlc.leaf_boundaries_mm[" + std::to_string(n) + "]",
-             "= " + num(m.leaf_boundaries_mm[n]) + " must be finite and above the one before");
+             "= " + format_number(m.leaf_boundaries_mm[n]) +
+                 " must be finite and above the one before");
     }
   }
   c.positive(m.max_leaf_speed_mm_per_s, "mlc.max_leaf_speed_mm_per_s");
@@ -148,8 +147,9 @@ void validate_machine_profile(const MachineProfile& p, const std::string& where)
   c.positive(d.min_mu_per_deg, "dose.min_mu_per_deg");
   c.positive(d.max_mu_per_deg, "dose.max_mu_per_deg");
   if (d.min_mu_per_deg >= d.max_mu_per_deg) {
-    c.fail("dose.min_mu_per_deg", "= " + num(d.min_mu_per_deg) +
-                                      " must be below max_mu_per_deg = " + num(d.max_mu_per_deg));
+    c.fail("dose.min_mu_per_deg",
+           "= " + format_number(d.min_mu_per_deg) +
+               " must be below max_mu_per_deg = " + format_number(d.max_mu_per_deg));
   }
   c.positive(d.calibration_cgy_per_mu, "dose.calibration_cgy_per_mu");
   c.positive(d.channel_disagreement_tolerance_mu, "dose.channel_disagreement_tolerance_mu");
@@ -157,9 +157,9 @@ void validate_machine_profile(const MachineProfile& p, const std::string& where)
   c.positive(d.secondary_limit_over_preset_mu, "dose.secondary_limit_over_preset_mu");
   if (d.secondary_limit_over_preset_mu <= d.channel_disagreement_tolerance_mu) {
     c.fail("dose.secondary_limit_over_preset_mu",
-           "= " + num(d.secondary_limit_over_preset_mu) +
+           "= " + format_number(d.secondary_limit_over_preset_mu) +
                " must exceed channel_disagreement_tolerance_mu = " +
-               num(d.channel_disagreement_tolerance_mu) +
+               format_number(d.channel_disagreement_tolerance_mu) +
                " (otherwise a normal disagreement would trip the backstop)");
   }
   c.non_negative(d.chamber_noise_pct, "dose.chamber_noise_pct");
@@ -189,9 +189,9 @@ void validate_machine_profile(const MachineProfile& p, const std::string& where)
   c.positive(im.source_axis_distance_mm, "imager.source_axis_distance_mm");
   c.positive(im.source_imager_distance_mm, "imager.source_imager_distance_mm");
   if (im.source_imager_distance_mm <= im.source_axis_distance_mm) {
-    c.fail("imager.source_imager_distance_mm",
-           "= " + num(im.source_imager_distance_mm) +
-               " must exceed source_axis_distance_mm = " + num(im.source_axis_distance_mm));
+    c.fail("imager.source_imager_distance_mm", "= " + format_number(im.source_imager_distance_mm) +
+                                                   " must exceed source_axis_distance_mm = " +
+                                                   format_number(im.source_axis_distance_mm));
   }
   c.positive(im.pixel_pitch_mm, "imager.pixel_pitch_mm");
   if (im.panel_columns <= 0 || im.panel_rows <= 0)
@@ -200,12 +200,13 @@ void validate_machine_profile(const MachineProfile& p, const std::string& where)
   const double h = im.panel_rows * im.pixel_pitch_mm;
   if (std::abs(w - im.panel_width_mm) > 0.01 * im.panel_width_mm + 1e-9) {
     c.fail("imager.panel_width_mm",
-           "= " + num(im.panel_width_mm) +
-               " disagrees with panel_columns x pixel_pitch_mm = " + num(w));
+           "= " + format_number(im.panel_width_mm) +
+               " disagrees with panel_columns x pixel_pitch_mm = " + format_number(w));
   }
   if (std::abs(h - im.panel_height_mm) > 0.01 * im.panel_height_mm + 1e-9) {
-    c.fail("imager.panel_height_mm", "= " + num(im.panel_height_mm) +
-                                         " disagrees with panel_rows x pixel_pitch_mm = " + num(h));
+    c.fail("imager.panel_height_mm",
+           "= " + format_number(im.panel_height_mm) +
+               " disagrees with panel_rows x pixel_pitch_mm = " + format_number(h));
   }
   c.non_negative(im.half_fan_offset_mm, "imager.half_fan_offset_mm");
   c.at_most(im.half_fan_offset_mm, im.panel_width_mm / 2.0, "imager.half_fan_offset_mm",

@@ -14,6 +14,7 @@
 
 #include "linac/core/error.hpp"
 #include "linac/core/file_util.hpp"
+#include "linac/core/text.hpp"
 
 namespace linac {
 namespace fs = std::filesystem;
@@ -116,12 +117,6 @@ bool parse_bool(const std::string& value) {
   std::string v = value;
   std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
   return v == "true" || v == "1";
-}
-
-std::string format_number(double v) {
-  char buf[64];
-  const auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), v);
-  return {buf, ptr};
 }
 
 // Converts `count` stored elements of `type` starting at `src` to T.

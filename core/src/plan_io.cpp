@@ -7,11 +7,11 @@
 
 #include <cmath>
 #include <fstream>
-#include <sstream>
 
 #include "linac/core/dicom_rtplan.hpp"
 #include "linac/core/error.hpp"
 #include "linac/core/file_util.hpp"
+#include "linac/core/text.hpp"
 #include "linac/plan.pb.h"
 
 namespace linac {
@@ -19,24 +19,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string num(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
-
 class Checker {
  public:
   explicit Checker(std::string where) : where_(std::move(where)) {}
   [[noreturn]] void fail(const std::string& what) const { throw InputError(where_, what); }
   void finite(double v, const std::string& field) const {
-    if (!std::isfinite(v)) fail(field + " = " + num(v) + " is not a finite number");
+    if (!std::isfinite(v)) fail(field + " = " + format_number(v) + " is not a finite number");
   }
   void range(double v, double lo, double hi, const std::string& field, bool hi_open = false) const {
     finite(v, field);
     if (v < lo || v > hi || (hi_open && v == hi)) {
-      fail(field + " = " + num(v) + " is outside [" + num(lo) + ", " + num(hi) +
-           (hi_open ? ")" : "]"));
+      fail(field + " = " + format_number(v) + " is outside [" + format_number(lo) + ", " +
+           format_number(hi) + (hi_open ? ")" : "]"));
     }
   }
   [[nodiscard]] Checker at(const std::string& sub) const { return Checker(where_ + ": " + sub); }
@@ -117,12 +111,12 @@ void check_plan_structure(const Plan& plan, const std::string& where,
       cc.range(cp.jaw_y1_mm, -kMaxPositionMm, kMaxPositionMm, "jaw_y1_mm");
       cc.range(cp.jaw_y2_mm, -kMaxPositionMm, kMaxPositionMm, "jaw_y2_mm");
       if (cp.jaw_x1_mm > cp.jaw_x2_mm) {
-        cc.fail("jaw_x1_mm = " + num(cp.jaw_x1_mm) +
-                " lies beyond jaw_x2_mm = " + num(cp.jaw_x2_mm));
+        cc.fail("jaw_x1_mm = " + format_number(cp.jaw_x1_mm) +
+                " lies beyond jaw_x2_mm = " + format_number(cp.jaw_x2_mm));
       }
       if (cp.jaw_y1_mm > cp.jaw_y2_mm) {
-        cc.fail("jaw_y1_mm = " + num(cp.jaw_y1_mm) +
-                " lies beyond jaw_y2_mm = " + num(cp.jaw_y2_mm));
+        cc.fail("jaw_y1_mm = " + format_number(cp.jaw_y1_mm) +
+                " lies beyond jaw_y2_mm = " + format_number(cp.jaw_y2_mm));
       }
       if (cp.dose_rate_mu_per_min) {
         cc.range(*cp.dose_rate_mu_per_min, 0.0, 10000.0, "dose_rate_mu_per_min");

@@ -3,19 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "linac/core/plan_io.hpp"
+#include "linac/core/text.hpp"
 #include "linac/delivery/trajectory.hpp"
 
 namespace linac::delivery {
 namespace {
-
-std::string num(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
 
 // IEC angle in [0, 360) to the continuous (-180, 180] scale of the machine's axis ranges.
 double to_signed_deg(double deg) {
@@ -35,8 +29,10 @@ class Checker {
                         " " + what});
   }
   void range(int cp, const std::string& axis, double v, double lo, double hi) {
-    if (v < lo) add(cp, axis, v, lo, "= " + num(v) + " below the limit " + num(lo));
-    if (v > hi) add(cp, axis, v, hi, "= " + num(v) + " above the limit " + num(hi));
+    if (v < lo)
+      add(cp, axis, v, lo, "= " + format_number(v) + " below the limit " + format_number(lo));
+    if (v > hi)
+      add(cp, axis, v, hi, "= " + format_number(v) + " above the limit " + format_number(hi));
   }
 
  private:
@@ -59,7 +55,7 @@ void check_beam(const Plan& plan, const Beam& beam, const MachineProfile& p,
   if (std::none_of(p.dose.nominal_energies_mv.begin(), p.dose.nominal_energies_mv.end(),
                    [&](double e) { return std::abs(e - beam.nominal_energy_mv) < 1e-6; })) {
     c.add(-1, "energy", beam.nominal_energy_mv, 0.0,
-          num(beam.nominal_energy_mv) + " MV is not available on this machine");
+          format_number(beam.nominal_energy_mv) + " MV is not available on this machine");
   }
   const auto& m = p.mlc;
   if (!beam.leaf_boundaries_mm.empty()) {
@@ -111,14 +107,16 @@ void check_beam(const Plan& plan, const Beam& beam, const MachineProfile& p,
         const double gap = cp.leaf_a_mm[l] - cp.leaf_b_mm[l];
         if (gap < m.min_dynamic_gap_mm - 1e-9) {
           c.add(n, "leaf pair " + std::to_string(l + 1), gap, m.min_dynamic_gap_mm,
-                "gap " + num(gap) + " mm below the minimum " + num(m.min_dynamic_gap_mm) + " mm");
+                "gap " + format_number(gap) + " mm below the minimum " +
+                    format_number(m.min_dynamic_gap_mm) + " mm");
         }
       }
       for (const auto* bank : {&cp.leaf_a_mm, &cp.leaf_b_mm}) {
         const auto [lo, hi] = std::minmax_element(bank->begin(), bank->end());
         if (*hi - *lo > m.max_bank_span_mm + 1e-9) {
           c.add(n, bank == &cp.leaf_a_mm ? "bank A span" : "bank B span", *hi - *lo,
-                m.max_bank_span_mm, "= " + num(*hi - *lo) + " mm exceeds the carriage limit");
+                m.max_bank_span_mm,
+                "= " + format_number(*hi - *lo) + " mm exceeds the carriage limit");
         }
       }
     } else {
@@ -140,7 +138,7 @@ void check_beam(const Plan& plan, const Beam& beam, const MachineProfile& p,
             return std::abs(f - r) < 1e-6;
           })) {
         c.add(n, "dose_rate", r, 0.0,
-              "= " + num(r) + " MU/min is not one of the machine's fixed rates");
+              "= " + format_number(r) + " MU/min is not one of the machine's fixed rates");
       }
     }
     if (i + 1 < cps.size()) {
@@ -164,20 +162,20 @@ void check_beam(const Plan& plan, const Beam& beam, const MachineProfile& p,
       if (arc && std::abs(delta) > 1e-9 && mu > 0.0) {
         const double mu_per_deg = mu / std::abs(delta);
         if (mu_per_deg > p.dose.max_mu_per_deg) {
-          c.add(
-              n, "mu_per_deg", mu_per_deg, p.dose.max_mu_per_deg,
-              "= " + num(mu_per_deg) + " MU/deg above the machine's " + num(p.dose.max_mu_per_deg));
+          c.add(n, "mu_per_deg", mu_per_deg, p.dose.max_mu_per_deg,
+                "= " + format_number(mu_per_deg) + " MU/deg above the machine's " +
+                    format_number(p.dose.max_mu_per_deg));
         } else if (mu_per_deg < p.dose.min_mu_per_deg) {
-          c.add(
-              n, "mu_per_deg", mu_per_deg, p.dose.min_mu_per_deg,
-              "= " + num(mu_per_deg) + " MU/deg below the machine's " + num(p.dose.min_mu_per_deg));
+          c.add(n, "mu_per_deg", mu_per_deg, p.dose.min_mu_per_deg,
+                "= " + format_number(mu_per_deg) + " MU/deg below the machine's " +
+                    format_number(p.dose.min_mu_per_deg));
         }
       }
     }
   }
   if (arc && arc_travel > 360.0 + 1e-6) {
     c.add(-1, "gantry", arc_travel, 360.0,
-          "arc of " + num(arc_travel) + " deg is longer than a turn");
+          "arc of " + format_number(arc_travel) + " deg is longer than a turn");
   }
 }
 

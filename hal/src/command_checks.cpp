@@ -3,16 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <sstream>
+
+#include "linac/core/text.hpp"
 
 namespace linac::hal {
 namespace {
-
-std::string num(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
 
 Fault fault(FaultCode code, const std::string& device, int element, double value, double limit,
             std::string message) {
@@ -26,7 +21,8 @@ std::optional<Fault> value_in(double v, double lo, double hi, const std::string&
   }
   if (v < lo || v > hi) {
     return fault(FaultCode::kCommandOutOfRange, device, element, v, v < lo ? lo : hi,
-                 field + " = " + num(v) + " outside [" + num(lo) + ", " + num(hi) + "]");
+                 field + " = " + format_number(v) + " outside [" + format_number(lo) + ", " +
+                     format_number(hi) + "]");
   }
   return std::nullopt;
 }
@@ -57,8 +53,8 @@ std::optional<Fault> check_mlc_command(const MachineProfile& profile, const MlcC
     const double gap = cmd.leaf_a_mm[n] - cmd.leaf_b_mm[n];
     if (gap < m.min_dynamic_gap_mm) {
       return fault(FaultCode::kCommandCollision, "mlc", a, gap, m.min_dynamic_gap_mm,
-                   "leaf pair " + std::to_string(n + 1) + " gap " + num(gap) +
-                       " mm below the minimum " + num(m.min_dynamic_gap_mm) + " mm");
+                   "leaf pair " + std::to_string(n + 1) + " gap " + format_number(gap) +
+                       " mm below the minimum " + format_number(m.min_dynamic_gap_mm) + " mm");
     }
   }
   for (const auto* bank : {&cmd.leaf_a_mm, &cmd.leaf_b_mm}) {
@@ -66,7 +62,8 @@ std::optional<Fault> check_mlc_command(const MachineProfile& profile, const MlcC
     if (*hi - *lo > m.max_bank_span_mm) {
       return fault(FaultCode::kCommandOutOfRange, "mlc", -1, *hi - *lo, m.max_bank_span_mm,
                    std::string("bank ") + (bank == &cmd.leaf_a_mm ? "A" : "B") + " span " +
-                       num(*hi - *lo) + " mm exceeds " + num(m.max_bank_span_mm) + " mm");
+                       format_number(*hi - *lo) + " mm exceeds " +
+                       format_number(m.max_bank_span_mm) + " mm");
     }
   }
   return std::nullopt;
@@ -122,7 +119,7 @@ std::optional<Fault> check_beam_command(const MachineProfile& profile, const Bea
                                    [&](double e) { return std::abs(e - c.energy_mv) < 1e-6; });
     if (!known) {
       return fault(FaultCode::kCommandOutOfRange, "beam", -1, c.energy_mv, 0.0,
-                   "energy " + num(c.energy_mv) + " MV is not available on this machine");
+                   "energy " + format_number(c.energy_mv) + " MV is not available on this machine");
     }
     if (c.preset_mu <= 0.0) {
       return fault(FaultCode::kCommandOutOfRange, "beam", -1, c.preset_mu, 0.0,

@@ -40,6 +40,13 @@ std::string to_string(FaultCode code) {
   return "unknown";
 }
 
+std::optional<FaultCode> parse_fault_code(const std::string& name) {
+  for (int c = 0; c <= static_cast<int>(FaultCode::kNotActive); ++c) {
+    if (to_string(static_cast<FaultCode>(c)) == name) return static_cast<FaultCode>(c);
+  }
+  return std::nullopt;
+}
+
 std::string Fault::describe() const {
   std::ostringstream os;
   os << "t=" << time_s << " s " << device;

@@ -15,9 +15,14 @@ class Link {
  public:
   explicit Link(const RemoteMachineOptions& o) : options_(o) { connect(); }
 
+  /// Takes the profile's limits; the reply timeout defaults to one control cycle.
   void set_profile(const MachineProfile& p) {
     profile_ = p;
     configured_ = true;
+    if (options_.reply_timeout_s <= 0.0) {
+      socket_->set(zmq::sockopt::rcvtimeo,
+                   std::max(1, static_cast<int>(profile_.interlocks.control_cycle_s * 1000.0)));
+    }
   }
   [[nodiscard]] bool configured() const { return configured_; }
   [[nodiscard]] const MachineProfile& profile() const { return profile_; }
@@ -100,19 +105,13 @@ class Link {
       projection_ = std::move(k);
     }
     for (const auto& f : resp.faults()) {
-      faults_[f.device()].push_back({parse_code(f.code()), f.device(), f.element(), f.value(),
-                                     f.limit(), f.time_s(), f.message()});
+      faults_[f.device()].push_back(
+          {parse_fault_code(f.code()).value_or(FaultCode::kCommandInvalid), f.device(), f.element(),
+           f.value(), f.limit(), f.time_s(), f.message()});
     }
   }
 
  private:
-  static FaultCode parse_code(const std::string& s) {
-    for (int c = 0; c <= static_cast<int>(FaultCode::kNotActive); ++c) {
-      if (to_string(static_cast<FaultCode>(c)) == s) return static_cast<FaultCode>(c);
-    }
-    return FaultCode::kCommandInvalid;
-  }
-
   void connect() {
     socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::req);
     socket_->set(zmq::sockopt::linger, 0);
@@ -142,14 +141,6 @@ class Link {
   double synced_t_s_ = -1.0;
   int missed_ = 0;
   bool lost_ = false;
-
- public:
-  void set_timeout_from_profile() {
-    if (options_.reply_timeout_s <= 0.0) {
-      socket_->set(zmq::sockopt::rcvtimeo,
-                   std::max(1, static_cast<int>(profile_.interlocks.control_cycle_s * 1000.0)));
-    }
-  }
 };
 
 // Lifecycle, time and the fault queue of one proxied device.
@@ -159,7 +150,6 @@ class Proxy : public virtual Device {
   [[nodiscard]] std::string name() const override { return name_; }
   std::optional<Fault> configure(const MachineProfile& profile) override {
     link_.set_profile(profile);
-    link_.set_timeout_from_profile();
     state_ = LifecycleState::kInactive;
     return std::nullopt;
   }

@@ -4,10 +4,12 @@
 
 #include <array>
 #include <chrono>
+#include <iterator>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 #include "linac/simulators/machine_service.hpp"
 
@@ -38,14 +40,10 @@ void zap_handler(zmq::socket_t& zap, const std::set<std::string>& authorized,
     std::array<zmq::pollitem_t, 1> items{{{zap.handle(), 0, ZMQ_POLLIN, 0}}};
     if (zmq::poll(items.data(), 1, std::chrono::milliseconds(50)) <= 0) continue;
     std::vector<zmq::message_t> frames;
-    while (true) {
-      zmq::message_t f;
-      if (!zap.recv(f, zmq::recv_flags::dontwait)) break;
-      const bool more = f.more();
-      frames.push_back(std::move(f));
-      if (!more) break;
+    if (!zmq::recv_multipart(zap, std::back_inserter(frames), zmq::recv_flags::dontwait) ||
+        frames.size() < 6) {
+      continue;
     }
-    if (frames.size() < 6) continue;
     const std::string request_id = frames[1].to_string();
     const std::string address = frames[3].to_string();
     const std::string mechanism = frames[5].to_string();
@@ -61,13 +59,14 @@ void zap_handler(zmq::socket_t& zap, const std::set<std::string>& authorized,
       log.line("refused unauthenticated client at " + address + " (mechanism " + mechanism +
                ", key " + key_z85 + ")");
     }
-    const std::array<std::string, 6> reply = {
-        "1.0", request_id, ok ? "200" : "400", ok ? "OK" : "unknown client key", ok ? key_z85 : "",
-        ""};
-    for (std::size_t n = 0; n < reply.size(); ++n) {
-      zap.send(zmq::buffer(reply[n]),
-               n + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-    }
+    const std::array<zmq::const_buffer, 6> reply = {
+        zmq::str_buffer("1.0"),
+        zmq::buffer(request_id),
+        ok ? zmq::str_buffer("200") : zmq::str_buffer("400"),
+        ok ? zmq::str_buffer("OK") : zmq::str_buffer("unknown client key"),
+        ok ? zmq::buffer(key_z85) : zmq::str_buffer(""),
+        zmq::str_buffer("")};
+    (void)zmq::send_multipart(zap, reply);
   }
 }
 
@@ -143,14 +142,10 @@ int run_daemon(const DaemonOptions& o, const std::atomic<bool>& stop,
         continue;
       }
       std::vector<zmq::message_t> frames;
-      while (true) {
-        zmq::message_t f;
-        if (!server.recv(f, zmq::recv_flags::dontwait)) break;
-        const bool more = f.more();
-        frames.push_back(std::move(f));
-        if (!more) break;
+      if (!zmq::recv_multipart(server, std::back_inserter(frames), zmq::recv_flags::dontwait) ||
+          frames.size() < 2) {
+        continue;  // not a REQ envelope: ignore
       }
-      if (frames.size() < 2) continue;            // not a REQ envelope: ignore
       if (service.link_down(real_s())) continue;  // injected link loss: no answer
       const zmq::message_t& request = frames.back();
       last_request = Clock::now();
@@ -165,10 +160,8 @@ int run_daemon(const DaemonOptions& o, const std::atomic<bool>& stop,
                    std::to_string(request.size()) + " bytes");
         }
       }
-      for (std::size_t f = 0; f + 1 < frames.size(); ++f) {
-        server.send(frames[f], zmq::send_flags::sndmore);
-      }
-      server.send(zmq::buffer(reply), zmq::send_flags::none);
+      frames.back().rebuild(reply.data(), reply.size());  // same envelope, the reply as body
+      (void)zmq::send_multipart(server, frames);
     }
     log.line("stopping: served " + std::to_string(service.served()) + " requests, refused " +
              std::to_string(service.refused()));

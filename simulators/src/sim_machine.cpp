@@ -4,11 +4,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <numbers>
-#include <sstream>
 
 #include "linac/core/error.hpp"
 #include "linac/core/file_util.hpp"
 #include "linac/core/random.hpp"
+#include "linac/core/text.hpp"
 #include "linac/hal/command_checks.hpp"
 #include "linac/simulators/kv_projector.hpp"
 #include "linac/simulators/servo_axis.hpp"
@@ -18,12 +18,6 @@ namespace {
 
 using hal::Fault;
 using hal::FaultCode;
-
-std::string num(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
 
 // Lifecycle, fault queue, time keeping and injected faults shared by the simulated devices.
 class SimDevice : public virtual hal::Device {
@@ -274,7 +268,7 @@ class SimAxis final : public SimDevice, public hal::RotationAxis {
     const bool over = std::abs(axis_.velocity()) > limit;
     if (over && !overspeed_reported_) {
       raise(FaultCode::kOverspeed, -1, std::abs(axis_.velocity()), limit,
-            name() + " turning at " + num(std::abs(axis_.velocity())) + " deg/s");
+            name() + " turning at " + format_number(std::abs(axis_.velocity())) + " deg/s");
     }
     overspeed_reported_ = over;
     const bool commanded_away =
@@ -284,7 +278,7 @@ class SimAxis final : public SimDevice, public hal::RotationAxis {
     if (stalled_for_s_ >= 0.2 && !stall_reported_) {
       stall_reported_ = true;
       raise(FaultCode::kStall, -1, axis_.position(), axis_.target(),
-            name() + " not moving towards " + num(axis_.target()) + " deg");
+            name() + " not moving towards " + format_number(axis_.target()) + " deg");
     }
     if (stalled_for_s_ == 0.0) stall_reported_ = false;
   }
@@ -419,8 +413,9 @@ class SimBeam final : public SimDevice, public hal::BeamControl, public hal::Dos
         beam_.beam_on = false;
         raise(FaultCode::kSecondaryTermination, 1, dose_.secondary_mu,
               beam_.preset_mu + d.secondary_limit_over_preset_mu,
-              "secondary channel ended the beam at " + num(dose_.secondary_mu) + " MU (preset " +
-                  num(beam_.preset_mu) + " MU, primary " + num(dose_.primary_mu) + " MU)");
+              "secondary channel ended the beam at " + format_number(dose_.secondary_mu) +
+                  " MU (preset " + format_number(beam_.preset_mu) + " MU, primary " +
+                  format_number(dose_.primary_mu) + " MU)");
       }
       if (!beam_.beam_on) beam_.dose_rate_mu_per_min = 0.0;
     }

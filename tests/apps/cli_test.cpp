@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "linac/core/machine_profile.hpp"
 #include "linac/core/metaimage.hpp"
 #include "linac/core/plan_io.hpp"
 #include "test_support.hpp"
@@ -132,6 +133,17 @@ TEST(Cli, ConvertRoundTripsPlansAndRefusesBadOnes) {
   const auto back = linac({"convert", (dir / "plan.pb").string(), (dir / "back.json").string()});
   ASSERT_EQ(back.exit_code, 0) << back.err;
   EXPECT_EQ(test::read_text(dir / "back.json"), test::read_text(dir / "plan.json"));
+
+  // To DICOM RT Plan and back: the same plan, checksum for checksum.
+  ASSERT_EQ(linac({"convert", (dir / "plan.json").string(), (dir / "plan.dcm").string()}).exit_code,
+            0);
+  ASSERT_EQ(
+      linac({"convert", (dir / "plan.dcm").string(), (dir / "from_dcm.json").string()}).exit_code,
+      0);
+  Plan expected = test::make_test_plan();
+  for (auto& b : expected.beams)
+    b.leaf_boundaries_mm = default_machine_profile().mlc.leaf_boundaries_mm;
+  EXPECT_EQ(plan_checksum(read_plan(dir / "from_dcm.json")), plan_checksum(expected));
 
   test::write_text(dir / "bad.json", "{\"schema_version\": 1, \"beams\": [}");
   expect_bad_input(linac({"convert", (dir / "bad.json").string(), (dir / "o.pb").string()}),

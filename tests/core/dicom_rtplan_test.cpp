@@ -120,20 +120,10 @@ TEST(DicomRtPlan, ExportRoundTripsAndPydicomReadsIt) {
   EXPECT_DOUBLE_EQ(back.prescription.dose_gy, 20.0);
   EXPECT_EQ(back.prescription.fractions, 5u);
   EXPECT_EQ(back.beams[0].leaf_boundaries_mm, boundaries);
-  for (std::size_t b = 0; b < 2; ++b) {
-    EXPECT_DOUBLE_EQ(back.beams[b].meterset_mu, plan.beams[b].meterset_mu);
-    for (std::size_t c = 0; c < plan.beams[b].control_points.size(); ++c) {
-      const auto& x = plan.beams[b].control_points[c];
-      const auto& y = back.beams[b].control_points[c];
-      EXPECT_DOUBLE_EQ(x.gantry_deg, y.gantry_deg);
-      EXPECT_EQ(x.gantry_direction, y.gantry_direction);
-      EXPECT_DOUBLE_EQ(x.cumulative_meterset_weight, y.cumulative_meterset_weight);
-      EXPECT_EQ(x.leaf_a_mm, y.leaf_a_mm);
-      EXPECT_EQ(x.leaf_b_mm, y.leaf_b_mm);
-      EXPECT_DOUBLE_EQ(x.jaw_x1_mm, y.jaw_x1_mm);
-      EXPECT_EQ(x.dose_rate_mu_per_min, y.dose_rate_mu_per_min);
-    }
-  }
+  // Everything else came back unchanged: the plan checksum covers every delivery value.
+  Plan expected = plan;
+  for (auto& b : expected.beams) b.leaf_boundaries_mm = boundaries;
+  EXPECT_EQ(plan_checksum(back), plan_checksum(expected));
   // Another DICOM library reads what we wrote.
   const auto peer =
       test::run({"/usr/bin/python3", "-c",

@@ -1,6 +1,7 @@
 #pragma once
 // Faults as values: what a device reports instead of throwing. Each has a code, the device (and
 // element, e.g. a leaf), the value seen, the limit broken and the time.
+#include <optional>
 #include <string>
 
 namespace linac::hal {
@@ -22,6 +23,8 @@ enum class FaultCode {
 };
 
 std::string to_string(FaultCode code);
+/// The code whose to_string is `name`, or nothing.
+std::optional<FaultCode> parse_fault_code(const std::string& name);
 
 struct Fault {
   FaultCode code = FaultCode::kCommandInvalid;
