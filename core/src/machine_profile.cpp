@@ -53,6 +53,7 @@ void axis_checks(const Check& c, const AxisProfile& a, const std::string& name) 
   c.positive(a.position_tolerance_deg, name + ".position_tolerance_deg");
   c.non_negative(a.encoder_noise_deg, name + ".encoder_noise_deg");
   c.positive(a.overspeed_tolerance_pct, name + ".overspeed_tolerance_pct");
+  c.positive(a.servo_time_constant_s, name + ".servo_time_constant_s");
   c.at_most(a.encoder_noise_deg, a.position_tolerance_deg / 5.0, name + ".encoder_noise_deg",
             "position_tolerance_deg / 5");
 }
@@ -64,7 +65,8 @@ AxisProfile axis_from(const pb::AxisProfile& m) {
           m.max_acceleration_deg_per_s2(),
           m.position_tolerance_deg(),
           m.encoder_noise_deg(),
-          m.overspeed_tolerance_pct()};
+          m.overspeed_tolerance_pct(),
+          m.servo_time_constant_s()};
 }
 
 void axis_to(const AxisProfile& a, pb::AxisProfile* m) {
@@ -75,6 +77,7 @@ void axis_to(const AxisProfile& a, pb::AxisProfile* m) {
   m->set_position_tolerance_deg(a.position_tolerance_deg);
   m->set_encoder_noise_deg(a.encoder_noise_deg);
   m->set_overspeed_tolerance_pct(a.overspeed_tolerance_pct);
+  m->set_servo_time_constant_s(a.servo_time_constant_s);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <map>
+#include <random>
 #include <zmq.hpp>
 
 #include "linac/hal/command_checks.hpp"
@@ -38,12 +39,47 @@ class Link {
   [[nodiscard]] int missed() const { return missed_; }
   [[nodiscard]] bool lost() const { return lost_; }
 
+  /// Opens a session with the machine (hello); returns the machine's time, or nothing when no
+  /// accepted reply came within `timeout_s`.
+  std::optional<double> greet(double timeout_s) {
+    std::random_device rd;
+    session_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ 1u;
+    pb::Request req;
+    req.set_sequence(++sequence_);
+    req.set_session(session_);
+    req.set_hello(true);
+    const std::string bytes = req.SerializeAsString();
+    socket_->set(zmq::sockopt::rcvtimeo, std::max(1, static_cast<int>(timeout_s * 1000.0)));
+    zmq::message_t reply;
+    zmq::recv_result_t got;
+    try {
+      socket_->send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+      got = socket_->recv(reply);
+    } catch (const zmq::error_t&) {
+      got.reset();
+    }
+    const double cycle_s = options_.reply_timeout_s > 0.0 ? options_.reply_timeout_s
+                           : configured_                  ? profile_.interlocks.control_cycle_s
+                                                          : 0.02;
+    socket_->set(zmq::sockopt::rcvtimeo, std::max(1, static_cast<int>(cycle_s * 1000.0)));
+    pb::Response resp;
+    if (!got || !resp.ParseFromArray(reply.data(), static_cast<int>(reply.size())) ||
+        !resp.accepted()) {
+      return std::nullopt;
+    }
+    acknowledged_ = resp.sequence();
+    telemetry_ = resp.telemetry();
+    synced_t_s_ = telemetry_.time_s();
+    return telemetry_.time_s();
+  }
+
   /// One round trip to virtual time t_s (once per t).
   void sync(double t_s) {
     if (t_s <= synced_t_s_) return;
     synced_t_s_ = t_s;
     pb::Request req;
     req.set_sequence(++sequence_);
+    req.set_session(session_);
     req.set_time_s(t_s);
     req.set_acknowledged_sequence(acknowledged_);
     if (outbox_.ByteSizeLong() > 0) {
@@ -135,6 +171,7 @@ class Link {
   std::optional<KvProjection> projection_;
   std::map<std::string, std::vector<Fault>> faults_;
   std::uint64_t sequence_ = 0;
+  std::uint64_t session_ = 0;
   std::uint64_t acknowledged_ = 0;
   std::uint64_t next_action_id_ = 0;
   double last_projection_time_s_ = -1.0;
@@ -408,7 +445,7 @@ class ImagerProxy final : public Proxy, public KvImager {
 
 }  // namespace
 
-struct RemoteMachine::Impl {
+struct RemoteMachine::Impl final : LinkMonitor {
   explicit Impl(const RemoteMachineOptions& o)
       : link(o),
         mlc(link),
@@ -419,6 +456,7 @@ struct RemoteMachine::Impl {
         beam(link),
         imager(link) {
     machine.clock = &clock;
+    machine.link = this;
     machine.mlc = &mlc;
     machine.jaws = &jaws;
     machine.gantry = &gantry;
@@ -438,6 +476,8 @@ struct RemoteMachine::Impl {
   ImagerProxy imager;
   VirtualClock clock;
   Machine machine;
+  [[nodiscard]] int missed_cycles() const override { return link.missed(); }
+  [[nodiscard]] bool lost() const override { return link.lost(); }
 };
 
 RemoteMachine::RemoteMachine(const RemoteMachineOptions& options)
@@ -451,6 +491,12 @@ VirtualClock& RemoteMachine::clock() {
 }
 int RemoteMachine::missed_cycles() const {
   return impl_->link.missed();
+}
+bool RemoteMachine::connect(double timeout_s) {
+  const auto t = impl_->link.greet(timeout_s);
+  if (!t) return false;
+  impl_->clock.advance_to(*t);
+  return true;
 }
 bool RemoteMachine::link_lost() const {
   return impl_->link.lost();

@@ -99,11 +99,33 @@ std::string MachineService::handle(std::string_view bytes) {
     return refuse("malformed request (" + std::to_string(bytes.size()) + " bytes)");
   }
   response.set_sequence(request.sequence());
+  if (request.has_hello() && request.session() != session_) {
+    // A new controller session (e.g. a controller restarted after a crash): its sequence
+    // numbers and one-shot actions start afresh; undelivered faults stay queued for it.
+    session_ = request.session();
+    last_sequence_ = 0;
+    last_action_id_ = 0;
+    for (auto& u : unacked_) {
+      pending_faults_.insert(pending_faults_.end(), u.faults.begin(), u.faults.end());
+    }
+    unacked_.clear();
+  }
+  if (request.session() != session_) {
+    return refuse("session " + std::to_string(request.session()) +
+                  " is not the machine's current session (greet first)");
+  }
   if (request.sequence() <= last_sequence_) {
     return refuse("sequence " + std::to_string(request.sequence()) +
                   " replayed or out of order (last " + std::to_string(last_sequence_) + ")");
   }
   const double now = sim_.clock().now_s();
+  if (request.has_hello()) {
+    last_sequence_ = request.sequence();
+    ++served_;
+    response.set_accepted(true);
+    fill_telemetry(sim_.machine(), now, response.mutable_telemetry());
+    return response.SerializeAsString();
+  }
   if (!std::isfinite(request.time_s()) || request.time_s() < now || request.time_s() > now + 60.0) {
     return refuse("time_s must be finite, not before " + std::to_string(now) +
                   " s and at most 60 s ahead");

@@ -31,7 +31,7 @@ TEST(TreatmentRecord, WritesSurviveReopeningAndBelongToOnePlan) {
   EXPECT_TRUE(r.beam_completed(1, "Arc2"));
   const auto stops = r.interruptions(1);
   ASSERT_EQ(stops.size(), 1u);
-  EXPECT_EQ(stops[0].reason, "leaf A12 deviation 2.3 mm > 2 mm");
+  EXPECT_EQ(stops[0].message, "leaf A12 deviation 2.3 mm > 2 mm");
   try {
     TreatmentRecord other(dir / "record.db", "sha-def");
     FAIL() << "a record of another plan was accepted";

@@ -187,10 +187,10 @@ TEST_F(SimMachineTest, DriftingLeafDriftsFromItsOnset) {
   run_until(1.0);
   const double before = m().mlc->state().leaf_b_mm[10];
   run_until(11.0);
-  // The servo fights the drift: the leaf settles off target by drift x time constant.
+  // The drive slips: the leaf creeps off its set-point at the drift rate.
   const double settled = m().mlc->state().leaf_b_mm[10];
   EXPECT_NEAR(before, -10.0, 0.1);
-  EXPECT_GT(settled - (-10.0), 0.1 * profile().mlc.servo_time_constant_s * 0.5);
+  EXPECT_NEAR(settled - (-10.0), 0.1 * 10.0, 0.1);
 }
 
 TEST_F(SimMachineTest, SlowLeafTakesLonger) {

@@ -50,6 +50,7 @@ struct AxisProfile {
   double position_tolerance_deg = 0.0;
   double encoder_noise_deg = 0.0;
   double overspeed_tolerance_pct = 0.0;
+  double servo_time_constant_s = 0.1;
 };
 
 struct DoseProfile {

@@ -9,8 +9,18 @@
 
 namespace linac::hal {
 
+/// The state of the link to a remote machine: cycles without a reply, and whether that count
+/// has reached the heartbeat-loss limit.
+class LinkMonitor {
+ public:
+  virtual ~LinkMonitor() = default;
+  [[nodiscard]] virtual int missed_cycles() const = 0;
+  [[nodiscard]] virtual bool lost() const = 0;
+};
+
 struct Machine {
   Clock* clock = nullptr;
+  const LinkMonitor* link = nullptr;  // null for in-process devices (no link to lose)
   Mlc* mlc = nullptr;
   Jaws* jaws = nullptr;
   RotationAxis* gantry = nullptr;

@@ -28,6 +28,11 @@ class RemoteMachine {
   RemoteMachine(const RemoteMachine&) = delete;
   RemoteMachine& operator=(const RemoteMachine&) = delete;
 
+  /// Opens a controller session (hello): the machine starts this client's sequence numbers
+  /// afresh and the virtual clock takes over the machine's time. Needed when the machine has
+  /// served another controller before (e.g. one that crashed). False when no accepted reply
+  /// came within `timeout_s`.
+  bool connect(double timeout_s);
   /// The HAL view (devices and a virtual clock that the controller advances).
   Machine& machine();
   VirtualClock& clock();

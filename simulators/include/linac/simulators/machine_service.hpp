@@ -37,6 +37,7 @@ class MachineService {
 
  private:
   SimulatedMachine& sim_;
+  std::uint64_t session_ = 0;
   std::uint64_t last_sequence_ = 0;
   std::uint64_t last_action_id_ = 0;
   std::uint64_t refused_ = 0;

@@ -23,6 +23,15 @@ class ServoAxis {
 
   /// New set-point; `speed_limit_per_s` <= 0 means the axis maximum.
   void set_target(double target, double speed_limit_per_s = 0.0) {
+    // Velocity feed-forward: a set-point stream that moves feasibly is tracked without the lag
+    // of a pure position loop; a jump (a new destination) is approached from rest.
+    const double step = target - target_;
+    const bool streaming = since_target_s_ > 0.0 && since_target_s_ < 0.25;
+    feed_forward_per_s_ =
+        streaming && std::abs(step) <= 1.5 * limits_.max_speed_per_s * since_target_s_
+            ? step / since_target_s_
+            : 0.0;
+    since_target_s_ = 0.0;
     target_ = target;
     speed_limit_ = speed_limit_per_s > 0.0 ? std::min(speed_limit_per_s, limits_.max_speed_per_s)
                                            : limits_.max_speed_per_s;
@@ -41,13 +50,22 @@ class ServoAxis {
       // Proportional servo with lag, limited by the speed and by the speed from which the axis
       // can still brake to a stop at the target (so it does not overshoot).
       const double accel = limits_.max_acceleration_per_s2 * std::max(1.0, speed_factor_);
+      offset_ += drift_per_s_ * dt;  // a slipping drive: the axis settles ever further off
       const double error = target_ + offset_ - position_;
+      since_target_s_ += dt;
+      if (since_target_s_ > 0.25) feed_forward_per_s_ = 0.0;  // the stream stopped
       const double vmax =
-          std::min(speed_limit_ * speed_factor_, std::sqrt(2.0 * accel * std::abs(error)));
-      const double wanted = std::clamp(error / limits_.time_constant_s, -vmax, vmax);
+          std::min(speed_limit_ * speed_factor_,
+                   std::abs(feed_forward_per_s_) + std::sqrt(2.0 * accel * std::abs(error)));
+      double wanted =
+          std::clamp(feed_forward_per_s_ + error / limits_.time_constant_s, -vmax, vmax);
+      if (speed_factor_ > 1.0 && std::abs(error) > 1e-3) {
+        // A runaway drive: full speed times the factor towards (and past) the target.
+        wanted = std::copysign(limits_.max_speed_per_s * speed_factor_, error);
+      }
       const double dv_max = accel * dt;
       velocity_ += std::clamp(wanted - velocity_, -dv_max, dv_max);
-      position_ += (velocity_ + drift_per_s_) * dt;
+      position_ += velocity_ * dt;
     }
   }
 
@@ -72,6 +90,8 @@ class ServoAxis {
   double drift_per_s_ = 0.0;
   double speed_factor_ = 1.0;
   double offset_ = 0.0;
+  double since_target_s_ = 0.0;
+  double feed_forward_per_s_ = 0.0;
 };
 
 }  // namespace linac::sim
