@@ -103,4 +103,31 @@ void write_slice_png(const std::filesystem::path& path, const ImageHU& ct, Slice
   }
 }
 
+void write_map_png(const std::filesystem::path& path, int rows, int cols,
+                   const std::vector<float>& values, double vmin, double vmax, int colormap,
+                   int scale) {
+  if (rows <= 0 || cols <= 0 || values.size() != static_cast<std::size_t>(rows) * cols) {
+    throw std::runtime_error(path.string() + ": map of " + std::to_string(values.size()) +
+                             " values is not " + std::to_string(rows) + " x " +
+                             std::to_string(cols));
+  }
+  cv::Mat grey(rows, cols, CV_8UC1);
+  const double span = vmax > vmin ? vmax - vmin : 1.0;
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) {
+      const double v =
+          (static_cast<double>(values[static_cast<std::size_t>(r) * cols + c]) - vmin) / span;
+      grey.at<std::uint8_t>(r, c) = static_cast<std::uint8_t>(std::clamp(v, 0.0, 1.0) * 255.0);
+    }
+  }
+  cv::Mat colour;
+  cv::applyColorMap(grey, colour, colormap);
+  if (scale > 1) {
+    cv::resize(colour, colour, cv::Size(cols * scale, rows * scale), 0, 0, cv::INTER_NEAREST);
+  }
+  if (!cv::imwrite(path.string(), colour)) {
+    throw std::runtime_error(path.string() + ": cannot write the PNG image");
+  }
+}
+
 }  // namespace linac
