@@ -12,7 +12,7 @@ namespace linac::cli {
 
 namespace po = boost::program_options;
 
-enum ExitCode : int { kOk = 0, kInternalError = 1, kBadInput = 2, kNotDeliverable = 3 };
+enum ExitCode : int { kOk = 0, kInternalError = 1, kBadInput = 2, kNotDeliverable = 3, kNotCompleted = 4 };
 
 struct Command {
   std::string name;     // e.g. "case make"
@@ -35,6 +35,8 @@ int cmd_info(const std::vector<std::string>& args);
 int cmd_convert(const std::vector<std::string>& args);
 int cmd_sim(const std::vector<std::string>& args);
 int cmd_validate(const std::vector<std::string>& args);
+int cmd_deliver(const std::vector<std::string>& args);
+int cmd_qa(const std::vector<std::string>& args);
 int cmd_sim_keygen(const std::vector<std::string>& args);
 
 }  // namespace linac::cli

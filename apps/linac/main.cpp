@@ -36,6 +36,10 @@ const std::vector<Command>& commands() {
       {"sim keygen", "make a CurveZMQ key pair for the machine link", linac::cli::cmd_sim_keygen},
       {"validate", "check a plan against the machine profile (exit 3: not deliverable)",
        linac::cli::cmd_validate},
+      {"deliver", "deliver a plan on the simulated Clinac or through the machine link",
+       linac::cli::cmd_deliver},
+      {"qa", "delivery QA from Dynalog or trajectory logs: leaf errors, fluence, gamma",
+       linac::cli::cmd_qa},
   };
   return kCommands;
 }
@@ -46,7 +50,8 @@ void print_help() {
                "       linac --version\n\n"
                "Linac delivery and IGRT software for a Clinac iX-class machine.\n\ncommands:\n";
   for (const auto& c : commands()) std::printf("  %-12s %s\n", c.name.c_str(), c.summary.c_str());
-  std::cout << "\nexit codes: 0 ok, 2 bad input, 1 internal error, 3 plan not deliverable\n";
+  std::cout << "\nexit codes: 0 ok, 2 bad input, 1 internal error, 3 plan not deliverable,\n"
+               "            4 delivery not completed (interrupted, terminated or refused)\n";
 }
 
 }  // namespace

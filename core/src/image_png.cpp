@@ -104,8 +104,9 @@ void write_slice_png(const std::filesystem::path& path, const ImageHU& ct, Slice
 }
 
 void write_map_png(const std::filesystem::path& path, int rows, int cols,
-                   const std::vector<float>& values, double vmin, double vmax, int colormap,
+                   const std::vector<float>& values, double vmin, double vmax, ColourMap colours,
                    int scale) {
+  const int colormap = colours == ColourMap::kJet ? cv::COLORMAP_JET : cv::COLORMAP_VIRIDIS;
   if (rows <= 0 || cols <= 0 || values.size() != static_cast<std::size_t>(rows) * cols) {
     throw std::runtime_error(path.string() + ": map of " + std::to_string(values.size()) +
                              " values is not " + std::to_string(rows) + " x " +

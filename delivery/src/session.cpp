@@ -1,8 +1,10 @@
 #include "linac/delivery/session.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <deque>
+#include <thread>
 #include <utility>
 
 #include "linac/core/error.hpp"
@@ -214,8 +216,15 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
   }
 
   double t = m.clock->now_s();
+  const double t_wall0 = t;
+  const auto wall0 = std::chrono::steady_clock::now();
   auto step = [&] {
     t += cycle_s;
+    if (options_.real_time_factor > 0.0) {
+      std::this_thread::sleep_until(
+          wall0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                      std::chrono::duration<double>((t - t_wall0) / options_.real_time_factor)));
+    }
     m.clock->advance_to(t);
     m.read_all(t);
   };
@@ -311,20 +320,24 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
       refusals.push_back(event("jaws_not_at_position", "jaws", d.jaw, d.jaw_mm,
                                prof.jaws.position_tolerance_mm, base_p,
                                std::string("beam on refused: jaw ") + kJawNames[d.jaw] + " is " +
-                                   format_number(d.jaw_mm) + " mm from its position (tolerance " +
+                                   format_measured(d.jaw_mm) + " mm from its position (tolerance " +
                                    format_number(prof.jaws.position_tolerance_mm) + " mm)"));
     }
-    if (d.leaf_mm > settle * prof.mlc.position_tolerance_mm ||
-        d.gantry_deg > settle * prof.gantry.position_tolerance_deg ||
-        d.collimator_deg > settle * prof.collimator.position_tolerance_deg) {
+    const double off = std::max({d.leaf_mm / prof.mlc.position_tolerance_mm,
+                                 d.gantry_deg / prof.gantry.position_tolerance_deg,
+                                 d.collimator_deg / prof.collimator.position_tolerance_deg});
+    if (off > settle) {
+      // Value: the worst deviation as a fraction of its axis's tolerance.
+      const char* axis = d.gantry_deg / prof.gantry.position_tolerance_deg >= off ? "gantry"
+                         : d.collimator_deg / prof.collimator.position_tolerance_deg >= off
+                             ? "collimator"
+                             : "mlc";
       refusals.push_back(
-          event("axes_not_at_position",
-                d.gantry_deg > prof.gantry.position_tolerance_deg ? "gantry" : "mlc", d.leaf,
-                std::max(d.leaf_mm, d.gantry_deg), prof.mlc.position_tolerance_mm, base_p,
-                "beam on refused: gantry " + format_number(d.gantry_deg) + " deg, collimator " +
-                    format_number(d.collimator_deg) + " deg, worst leaf " +
+          event("axes_not_at_position", axis, d.leaf, off, settle, base_p,
+                "beam on refused: gantry " + format_measured(d.gantry_deg) + " deg, collimator " +
+                    format_measured(d.collimator_deg) + " deg, worst leaf " +
                     (d.leaf >= 0 ? leaf_name(d.leaf, pairs) : std::string("-")) + " " +
-                    format_number(d.leaf_mm) + " mm from the start of the beam"));
+                    format_measured(d.leaf_mm) + " mm from the start of the beam"));
     }
     if (options_.couch_position) {
       const auto& want = *options_.couch_position;
@@ -343,7 +356,7 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
         if (dev > tol) {
           refusals.push_back(event("couch_not_at_position", "couch", n, dev, tol, base_p,
                                    std::string("beam on refused: couch ") + names[n] + " is " +
-                                       format_number(dev) + (linear ? " mm" : " deg") +
+                                       format_measured(dev) + (linear ? " mm" : " deg") +
                                        " from the corrected position (tolerance " +
                                        format_number(tol) + (linear ? " mm)" : " deg)")));
         }
@@ -465,20 +478,20 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
         now.push_back(event("jaw_deviation", "jaws", d.jaw, d.jaw_mm,
                             prof.jaws.position_tolerance_mm, p,
                             std::string("jaw ") + kJawNames[d.jaw] + " is " +
-                                format_number(d.jaw_mm) + " mm from its planned position"));
+                                format_measured(d.jaw_mm) + " mm from its planned position"));
       }
       if (d.gantry_deg > prof.gantry.position_tolerance_deg) {
         now.push_back(event(
             "gantry_deviation", "gantry", -1, d.gantry_deg, prof.gantry.position_tolerance_deg, p,
-            "gantry at " + format_number(iec_angle_deg(actual.gantry_deg)) + " deg is " +
+            "gantry at " + format_measured(iec_angle_deg(actual.gantry_deg)) + " deg is " +
                 format_number(d.gantry_deg) + " deg from its planned angle " +
-                format_number(iec_angle_deg(expected.gantry_deg)) + " deg"));
+                format_measured(iec_angle_deg(expected.gantry_deg)) + " deg"));
       }
       if (d.collimator_deg > prof.collimator.position_tolerance_deg) {
         now.push_back(event(
             "collimator_deviation", "collimator", -1, d.collimator_deg,
             prof.collimator.position_tolerance_deg, p,
-            "collimator is " + format_number(d.collimator_deg) + " deg from its planned angle"));
+            "collimator is " + format_measured(d.collimator_deg) + " deg from its planned angle"));
       }
       // Two dose channels: disagreement beyond tolerance, and the secondary backstop.
       const double disagree = std::abs(counts.primary_mu - counts.secondary_mu);
@@ -487,17 +500,18 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
                                       std::max(counts.primary_mu, counts.secondary_mu));
       if (disagree > tol) {
         now.push_back(event("dose_channels_disagree", "dose", -1, disagree, tol, p,
-                            "dose channels disagree by " + format_number(disagree) +
-                                " MU (primary " + format_number(p) + " MU, secondary " +
-                                format_number(s) + " MU; tolerance " + format_number(tol) +
+                            "dose channels disagree by " + format_measured(disagree) +
+                                " MU (primary " + format_measured(p) + " MU, secondary " +
+                                format_measured(s) + " MU; tolerance " + format_measured(tol) +
                                 " MU)"));
       }
       const double backstop = preset + prof.dose.secondary_limit_over_preset_mu;
       if (counts.secondary_mu >= backstop) {
         now.push_back(event("secondary_termination", "dose", 1, s,
                             planned + prof.dose.secondary_limit_over_preset_mu, p,
-                            "secondary channel at " + format_number(s) + " MU is past the preset " +
-                                format_number(planned) + " MU by its limit"));
+                            "secondary channel at " + format_measured(s) +
+                                " MU is past the preset " + format_number(planned) +
+                                " MU by its limit"));
       }
       // Dose rate: dropout (beam on, commanded, nothing comes) and excess.
       if (state_ == SessionState::kBeamOn && is_on && rate_cmd > 0.0 && rate < 0.1 * rate_cmd) {
@@ -507,9 +521,9 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
       }
       if (low_rate_s > prof.dose.dose_rate_dropout_timeout_s) {
         now.push_back(event("dose_rate_dropout", "beam", -1, rate, rate_cmd, p,
-                            "dose rate " + format_number(rate) + " MU/min for " +
-                                format_number(low_rate_s) + " s with " + format_number(rate_cmd) +
-                                " MU/min commanded"));
+                            "dose rate " + format_measured(rate, 1) + " MU/min for " +
+                                format_measured(low_rate_s) + " s with " +
+                                format_measured(rate_cmd, 1) + " MU/min commanded"));
       }
       const double rate_ref = recent_rate_cmd.empty() ? rate_cmd
                                                       : *std::max_element(recent_rate_cmd.begin(),
@@ -518,21 +532,23 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
       excess_cycles = (is_on && rate > rate_limit + 1e-9) ? excess_cycles + 1 : 0;
       if (excess_cycles >= 3) {
         now.push_back(event("dose_rate_excess", "beam", -1, rate, rate_limit, p,
-                            "dose rate " + format_number(rate) + " MU/min above the commanded " +
-                                format_number(rate_ref) + " MU/min by more than " +
+                            "dose rate " + format_measured(rate, 1) +
+                                " MU/min above the commanded " + format_measured(rate_ref, 1) +
+                                " MU/min by more than " +
                                 format_number(prof.dose.dose_rate_tolerance_pct) + " %"));
       }
     }
     if (beam_on_s > beam_time_limit_s) {
       now.push_back(event("beam_time_exceeded", "beam", -1, beam_on_s, beam_time_limit_s, p,
-                          "beam-on time " + format_number(beam_on_s) + " s exceeds the limit of " +
-                              format_number(beam_time_limit_s) + " s"));
+                          "beam-on time " + format_measured(beam_on_s, 2) +
+                              " s exceeds the limit of " + format_number(beam_time_limit_s) +
+                              " s"));
     }
     if (options_.operator_beam_off_at_s && !operator_off_done &&
         beam_on_s >= *options_.operator_beam_off_at_s) {
       operator_off_done = true;
       now.push_back(event("operator_beam_off", "console", -1, p, planned, p,
-                          "beam off by the operator at " + format_number(p) + " MU"));
+                          "beam off by the operator at " + format_measured(p) + " MU"));
     }
 
     // Records first: checkpoint at the period, and before any state change is reported.
@@ -565,7 +581,7 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
     if (done && !terminate) {
       beam_off();
       m.write_all(t);
-      sample.beam_on = false;
+      sample.beam_on = true;  // it was, until the preset ended it within this cycle
       out.samples.push_back(sample);
       out.beam_on_s = beam_on_s;
       out.delivered_primary_mu = recorded_p;

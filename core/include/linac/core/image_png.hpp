@@ -21,11 +21,13 @@ void write_slice_png(const std::filesystem::path& path, const ImageHU& ct, Slice
                      std::int64_t index, double window_centre, double window_width,
                      const std::vector<Overlay>& overlays = {});
 
+enum class ColourMap { kViridis, kJet };
+
 /// Writes a 2D map (row-major, `rows` x `cols`) as a colour PNG, values from `vmin` (dark) to
-/// `vmax` (bright) through OpenCV's colour map `colormap` (cv::COLORMAP_*), row 0 at the top,
+/// `vmax` (bright) through the colour map, row 0 at the top,
 /// each map pixel drawn as `scale` x `scale` pixels. Throws std::runtime_error when it cannot.
 void write_map_png(const std::filesystem::path& path, int rows, int cols,
-                   const std::vector<float>& values, double vmin, double vmax, int colormap,
+                   const std::vector<float>& values, double vmin, double vmax, ColourMap colours,
                    int scale = 1);
 
 }  // namespace linac

@@ -95,6 +95,9 @@ struct SessionOptions {
   double lead_s = 0.02;
   /// The operator presses beam off at this much beam-on time of the session (drills, tests).
   std::optional<double> operator_beam_off_at_s;
+  /// Machine time per wall-clock time: 1 paces the loop in real time, 10 ten times faster;
+  /// 0 runs as fast as the machine answers (virtual-time mode, for QA and tests).
+  double real_time_factor = 0.0;
   /// When set, the plan file is read again at beam on and its checksum compared.
   std::filesystem::path plan_file;
   /// Called at every state change (beam name, state).

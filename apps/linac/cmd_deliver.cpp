@@ -1,0 +1,261 @@
+// `linac deliver PLAN`: validates the plan, then delivers it on the in-process simulated
+// Clinac (--sim) or through the machine link (--daemon), recording every MU in the treatment
+// record first, and writes a Dynalog pair and a trajectory log per beam.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "cli.hpp"
+#include "linac/core/error.hpp"
+#include "linac/core/plan_io.hpp"
+#include "linac/core/text.hpp"
+#include "linac/delivery/machine_log.hpp"
+#include "linac/delivery/session.hpp"
+#include "linac/hal/remote_machine.hpp"
+#include "linac/simulators/sim_machine.hpp"
+
+namespace linac::cli {
+namespace {
+
+struct Injection {
+  std::string kind;  // a simulator fault kind, or operator_beam_off
+  int element = 0;
+  double magnitude = 0.0;
+  double after_beam_on_s = 0.0;
+};
+
+// KIND[:ELEMENT[:MAGNITUDE]]@SECONDS (seconds after the first beam on of the session).
+Injection parse_injection(const std::string& text) {
+  const auto at = text.find('@');
+  if (at == std::string::npos) {
+    throw InputError("--inject " + text, "expected KIND[:ELEMENT[:MAGNITUDE]]@SECONDS");
+  }
+  Injection inj;
+  std::string head = text.substr(0, at);
+  try {
+    inj.after_beam_on_s = std::stod(text.substr(at + 1));
+    const auto c1 = head.find(':');
+    inj.kind = head.substr(0, c1);
+    if (c1 != std::string::npos) {
+      const auto c2 = head.find(':', c1 + 1);
+      inj.element = std::stoi(head.substr(c1 + 1, c2 - c1 - 1));
+      if (c2 != std::string::npos) inj.magnitude = std::stod(head.substr(c2 + 1));
+    }
+  } catch (const std::exception&) {
+    throw InputError("--inject " + text, "expected KIND[:ELEMENT[:MAGNITUDE]]@SECONDS");
+  }
+  if (inj.kind != "operator_beam_off") (void)sim::parse_fault_kind(inj.kind);
+  if (inj.after_beam_on_s < 0.0) throw InputError("--inject " + text, "negative time");
+  return inj;
+}
+
+std::string safe_name(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '_';
+  return out.empty() ? "beam" : out;
+}
+
+}  // namespace
+
+int cmd_deliver(const std::vector<std::string>& args) {
+  po::options_description opts("options");
+  std::string plan_path, profile_path, out_dir, record_path, daemon, server_key, client_key;
+  std::vector<std::string> injects;
+  int fraction = 1;
+  std::uint64_t seed = 1;
+  double pace = 0.0;
+  opts.add_options()("plan", po::value(&plan_path)->required(), "plan (.json, .pb or .dcm)")(
+      "sim", "deliver on the in-process simulated Clinac iX")(
+      "daemon", po::value(&daemon), "deliver through the machine link at this endpoint")(
+      "server-key", po::value(&server_key), "the daemon's public key (.pub), with --daemon")(
+      "client-key", po::value(&client_key), "this controller's key pair (.key), with --daemon")(
+      "out", po::value(&out_dir)->required(), "folder for the logs (and the record by default)")(
+      "record", po::value(&record_path), "treatment record (SQLite; default OUT/record.db)")(
+      "fraction", po::value(&fraction)->default_value(1), "fraction number")(
+      "resume", "continue a fraction that already has delivered MU in the record")(
+      "inject", po::value(&injects)->composing(),
+      "KIND[:ELEMENT[:MAGNITUDE]]@SECONDS after the first beam on: a simulator fault "
+      "(leaf_stuck, gantry_stall, ...; --sim only) or operator_beam_off")(
+      "pace", po::value(&pace)->default_value(0.0),
+      "machine seconds per wall-clock second (1: real time; 0: as fast as possible)")(
+      "seed", po::value(&seed)->default_value(1), "simulator noise seed (--sim)")(
+      "profile", po::value(&profile_path), "machine profile (default: machines/clinac-ix.json)");
+  po::positional_options_description pos;
+  pos.add("plan", 1);
+  po::variables_map vm;
+  if (!parse("deliver",
+             "PLAN (--sim | --daemon ENDPOINT --server-key PUB --client-key KEY) --out DIR "
+             "[--record DB] [--fraction N] [--inject FAULT@TIME] [--resume] [--json]",
+             opts, pos, args, vm)) {
+    return kOk;
+  }
+  const bool json = vm.count("json") != 0;
+  const bool use_sim = vm.count("sim") != 0;
+  if (use_sim == !daemon.empty())
+    throw InputError("deliver", "give exactly one of --sim, --daemon");
+  if (!daemon.empty() && (server_key.empty() || client_key.empty())) {
+    throw InputError("--daemon", "needs --server-key (the daemon's .pub) and --client-key");
+  }
+  if (fraction < 1) throw InputError("--fraction", "must be 1 or more");
+  std::vector<Injection> injections;
+  for (const auto& s : injects) injections.push_back(parse_injection(s));
+  const MachineProfile profile =
+      profile_path.empty() ? default_machine_profile() : load_machine_profile(profile_path);
+  const Plan plan = read_plan(plan_path, {profile.mlc.leaf_pairs});
+  const auto report = delivery::validate_plan(plan, profile);
+  if (!report.deliverable) {
+    std::cerr << "linac deliver: " << plan_path << ": not deliverable on " << profile.machine_name
+              << "; nothing delivered:\n";
+    for (const auto& v : report.violations) std::cerr << "  " << v.message << "\n";
+    return kNotDeliverable;
+  }
+  std::filesystem::create_directories(out_dir);
+  if (record_path.empty()) record_path = (std::filesystem::path(out_dir) / "record.db").string();
+  delivery::TreatmentRecord record(record_path, report.plan_checksum, plan.label);
+  if (vm.count("resume") == 0) {
+    for (const auto& b : plan.beams) {
+      if (record.beam_status(fraction, b.name) != delivery::BeamStatus::kNotStarted) {
+        throw InputError(record_path,
+                         "fraction " + std::to_string(fraction) + " beam " + b.name +
+                             " already has a record (" +
+                             delivery::to_string(record.beam_status(fraction, b.name)) + ", " +
+                             format_number(record.delivered_mu(fraction, b.name)) +
+                             " MU); give --resume to continue it");
+      }
+    }
+  }
+
+  std::unique_ptr<sim::SimulatedMachine> simulated;
+  std::unique_ptr<hal::RemoteMachine> remote;
+  hal::Machine* machine = nullptr;
+  if (use_sim) {
+    simulated = std::make_unique<sim::SimulatedMachine>(seed);
+    machine = &simulated->machine();
+  } else {
+    if (!injections.empty()) {
+      for (const auto& i : injections) {
+        if (i.kind != "operator_beam_off") {
+          throw InputError("--inject", "device faults of a daemon are set with its --faults file");
+        }
+      }
+    }
+    hal::RemoteMachineOptions ro;
+    ro.endpoint = daemon;
+    ro.server_public_key = hal::read_curve_public_key(server_key);
+    ro.client_keys = hal::read_curve_keypair(client_key);
+    remote = std::make_unique<hal::RemoteMachine>(ro);
+    if (!remote->connect(3.0)) {
+      throw InputError(daemon,
+                       "no answer from the machine within 3 s (is the daemon running, "
+                       "and are the keys the ones it expects?)");
+    }
+    machine = &remote->machine();
+  }
+  if (auto f = machine->bring_up(profile)) {
+    throw InputError("machine", "bring-up failed: " + f->describe());
+  }
+
+  delivery::SessionOptions o;
+  o.fraction = fraction;
+  o.plan_file = plan_path;
+  o.real_time_factor = pace;
+  for (const auto& i : injections) {
+    if (i.kind == "operator_beam_off") o.operator_beam_off_at_s = i.after_beam_on_s;
+  }
+  o.on_state = [&, first = true](const std::string& beam, delivery::SessionState s) mutable {
+    if (!json) {
+      std::cerr << "beam " << beam << ": " << delivery::to_string(s) << std::endl;
+    } else {
+      std::cerr << nlohmann::json{{"event", "state"},
+                                  {"beam", beam},
+                                  {"state", delivery::to_string(s)}}
+                       .dump()
+                << std::endl;
+    }
+    if (first && s == delivery::SessionState::kBeamOn && simulated) {
+      first = false;
+      for (const auto& i : injections) {
+        if (i.kind == "operator_beam_off") continue;
+        simulated->inject({sim::parse_fault_kind(i.kind), i.element,
+                           simulated->clock().now_s() + i.after_beam_on_s, i.magnitude});
+      }
+    }
+  };
+  delivery::DeliverySession session(plan, report, profile, *machine, record, o);
+  const auto wall0 = std::chrono::steady_clock::now();
+  const auto result = session.run();
+  const double wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+
+  nlohmann::json j;
+  j["status"] = result.status;
+  j["fraction"] = fraction;
+  j["record"] = record_path;
+  j["plan_checksum"] = report.plan_checksum;
+  j["wall_s"] = wall_s;
+  j["beams"] = nlohmann::json::array();
+  for (const auto& b : result.beams) {
+    nlohmann::json jb{{"name", b.name},
+                      {"status", b.status},
+                      {"planned_mu", b.planned_mu},
+                      {"resumed_from_mu", b.resumed_from_mu},
+                      {"delivered_mu", {b.delivered_primary_mu, b.delivered_secondary_mu}},
+                      {"beam_on_s", b.beam_on_s},
+                      {"beam_holds", b.beam_holds}};
+    jb["interrupts"] = nlohmann::json::array();
+    for (const auto& e : b.interrupts) {
+      jb["interrupts"].push_back({{"code", e.code},
+                                  {"device", e.device},
+                                  {"element", e.element},
+                                  {"value", e.value},
+                                  {"limit", e.limit},
+                                  {"at_mu", e.at_mu},
+                                  {"time_s", e.time_s},
+                                  {"message", e.message}});
+    }
+    jb["logs"] = nlohmann::json::array();
+    if (!b.samples.empty()) {
+      const Beam* beam = nullptr;
+      for (const auto& pb : plan.beams) {
+        if (pb.name == b.name) beam = &pb;
+      }
+      try {
+        const auto log = delivery::log_from_delivery(b, *beam, plan.patient_id, plan.label,
+                                                     profile.mlc.position_tolerance_mm,
+                                                     profile.interlocks.control_cycle_s);
+        const std::string stem = safe_name(plan.patient_id) + "_" + safe_name(b.name) + "_f" +
+                                 std::to_string(fraction) +
+                                 (b.resumed_from_mu > 0.0 ? "_resumed" : "");
+        for (const auto& p : delivery::write_dynalog(log, out_dir, stem)) {
+          jb["logs"].push_back(p.string());
+        }
+        const auto bin = std::filesystem::path(out_dir) / (stem + ".bin");
+        delivery::write_trajectory_log(log, bin);
+        jb["logs"].push_back(bin.string());
+      } catch (const std::exception& e) {
+        jb["log_error"] = e.what();
+        std::cerr << "linac deliver: logs of beam " << b.name << " not written: " << e.what()
+                  << "\n";
+      }
+    }
+    j["beams"].push_back(jb);
+  }
+  if (json) {
+    std::cout << j.dump() << "\n";
+  } else {
+    std::printf("%-10s %-12s %10s %10s %10s %10s %6s\n", "beam", "status", "planned", "primary",
+                "secondary", "beam-on s", "holds");
+    for (const auto& b : result.beams) {
+      std::printf("%-10s %-12s %10.2f %10.2f %10.2f %10.1f %6d\n", b.name.c_str(), b.status.c_str(),
+                  b.planned_mu, b.delivered_primary_mu, b.delivered_secondary_mu, b.beam_on_s,
+                  b.beam_holds);
+      for (const auto& e : b.interrupts)
+        std::printf("  %s: %s\n", e.code.c_str(), e.message.c_str());
+    }
+    std::printf("%s (record %s)\n", result.status.c_str(), record_path.c_str());
+  }
+  return result.status == "completed" ? kOk : kNotCompleted;
+}
+
+}  // namespace linac::cli
