@@ -2,6 +2,7 @@
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dctk.h>
+#include <dcmtk/oflog/oflog.h>
 
 #include <cmath>
 #include <cstdio>
@@ -72,6 +73,12 @@ DicomPlanImport read_dicom_rtplan(const std::filesystem::path& path, int leaf_pa
   const std::string where = path.string();
   if (!std::filesystem::exists(path)) throw InputError(where, "no such file");
   const Reader r(where);
+  // DCMTK's own log lines would duplicate (in many lines) what the error below says in one.
+  static const bool quiet = [] {
+    OFLog::configure(OFLogger::OFF_LOG_LEVEL);
+    return true;
+  }();
+  (void)quiet;
   DcmFileFormat file;
   const OFCondition status = file.loadFile(path.c_str());
   if (status.bad()) r.fail(std::string("not a readable DICOM file: ") + status.text());

@@ -9,6 +9,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "daemon_fixture.hpp"
 #include "linac/core/random.hpp"
 #include "linac/hal/remote_machine.hpp"
 #include "linac/machine.pb.h"
@@ -17,55 +18,9 @@
 namespace linac {
 namespace {
 
+using test::Daemon;
+using test::kLinac;
 using test::TempDir;
-
-const std::string kLinac = LINAC_EXE;
-
-class Daemon {
- public:
-  explicit Daemon(const std::vector<std::string>& extra = {}) {
-    make_keys("server");
-    make_keys("client");
-    make_keys("stranger");
-    std::vector<std::string> argv = {kLinac,
-                                     "sim",
-                                     "--bind",
-                                     "tcp://127.0.0.1:*",
-                                     "--server-key",
-                                     (dir_ / "server.key").string(),
-                                     "--authorized-key",
-                                     (dir_ / "client.pub").string(),
-                                     "--seed",
-                                     "42"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    process_ = std::make_unique<test::Process>(argv);
-    const auto line = process_->read_line(20.0);
-    if (!line || line->rfind("serving ", 0) != 0) {
-      throw std::runtime_error("daemon did not start: " + process_->stderr_text());
-    }
-    endpoint_ = line->substr(8);
-  }
-  hal::RemoteMachineOptions client_options(const std::string& who = "client") const {
-    hal::RemoteMachineOptions o;
-    o.endpoint = endpoint_;
-    o.server_public_key = hal::read_curve_public_key(dir_ / "server.pub");
-    o.client_keys = hal::read_curve_keypair(dir_ / (who + ".key"));
-    o.reply_timeout_s = 0.5;  // generous on a loaded CI machine; heartbeat tests set their own
-    return o;
-  }
-  test::Process& process() { return *process_; }
-  const TempDir& dir() const { return dir_; }
-  const std::string& endpoint() const { return endpoint_; }
-
- private:
-  void make_keys(const std::string& name) {
-    const auto r = test::run({kLinac, "sim", "keygen", "--out", (dir_ / name).string()});
-    if (r.exit_code != 0) throw std::runtime_error("keygen: " + r.err);
-  }
-  TempDir dir_;
-  std::unique_ptr<test::Process> process_;
-  std::string endpoint_;
-};
 
 const MachineProfile& profile() {
   static const MachineProfile p = default_machine_profile();
