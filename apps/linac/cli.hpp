@@ -12,7 +12,13 @@ namespace linac::cli {
 
 namespace po = boost::program_options;
 
-enum ExitCode : int { kOk = 0, kInternalError = 1, kBadInput = 2, kNotDeliverable = 3, kNotCompleted = 4 };
+enum ExitCode : int {
+  kOk = 0,
+  kInternalError = 1,
+  kBadInput = 2,
+  kNotDeliverable = 3,
+  kNotCompleted = 4
+};
 
 struct Command {
   std::string name;     // e.g. "case make"

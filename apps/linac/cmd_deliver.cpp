@@ -99,6 +99,7 @@ int cmd_deliver(const std::vector<std::string>& args) {
   }
   if (fraction < 1) throw InputError("--fraction", "must be 1 or more");
   std::vector<Injection> injections;
+  injections.reserve(injects.size());
   for (const auto& s : injects) injections.push_back(parse_injection(s));
   const MachineProfile profile =
       profile_path.empty() ? default_machine_profile() : load_machine_profile(profile_path);

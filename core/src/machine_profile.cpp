@@ -34,9 +34,10 @@ class Check {
   }
   void at_most(double v, double limit, const std::string& field,
                const std::string& limit_name) const {
-    if (v > limit)
+    if (v > limit) {
       fail(field,
            "= " + format_number(v) + " exceeds " + limit_name + " = " + format_number(limit));
+    }
   }
 
  private:

@@ -111,8 +111,10 @@ GammaResult gamma_2d(const FluenceMap& ref, const FluenceMap& eval, const GammaC
     const int r0 = static_cast<int>(r), c0 = static_cast<int>(col);
     const int r1 = std::min(r0 + 1, ref.rows - 1), c1 = std::min(c0 + 1, ref.cols - 1);
     const double fr = r - r0, fc = col - c0;
-    const double v00 = eval.at(r0, c0), v01 = eval.at(r0, c1);
-    const double v10 = eval.at(r1, c0), v11 = eval.at(r1, c1);
+    const auto v00 = static_cast<double>(eval.at(r0, c0));
+    const auto v01 = static_cast<double>(eval.at(r0, c1));
+    const auto v10 = static_cast<double>(eval.at(r1, c0));
+    const auto v11 = static_cast<double>(eval.at(r1, c1));
     return (1 - fr) * ((1 - fc) * v00 + fc * v01) + fr * ((1 - fc) * v10 + fc * v11);
   };
   double sum = 0.0;

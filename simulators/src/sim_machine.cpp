@@ -251,10 +251,9 @@ class SimAxis final : public SimDevice, public hal::RotationAxis {
   }
   void on_configure() override {
     const auto& a = axis_profile();
-    axis_ = ServoAxis(
-        {a.min_deg, a.max_deg, a.max_speed_deg_per_s, a.max_acceleration_deg_per_s2,
-         a.servo_time_constant_s},
-        0.0);
+    axis_ = ServoAxis({a.min_deg, a.max_deg, a.max_speed_deg_per_s, a.max_acceleration_deg_per_s2,
+                       a.servo_time_constant_s},
+                      0.0);
     measure();
   }
   void apply_command() override {
