@@ -10,6 +10,7 @@
 
 #include "linac/core/error.hpp"
 #include "linac/core/machine_profile.hpp"
+#include "linac/core/plan_io.hpp"
 #include "linac/delivery/trajectory.hpp"
 #include "linac/simulators/sim_machine.hpp"
 #include "test_support.hpp"
@@ -359,6 +360,25 @@ TEST(DeliverySession, PlanEditedAfterValidationIsRefusedAtBeamOn) {
   ValidationReport bad = rig.report;
   bad.deliverable = false;
   EXPECT_THROW(DeliverySession(plan, bad, rig.profile, rig.sim.machine(), record), InputError);
+}
+
+// Row 17 on disk: the plan file is edited after validation; it is read again at beam on.
+TEST(DeliverySession, PlanFileEditedAfterValidationIsRefusedAtBeamOn) {
+  Rig rig;
+  const auto file = rig.dir / "plan.json";
+  write_plan(file, rig.plan);
+  SessionOptions o;
+  o.plan_file = file;
+  o.on_state = [&](const std::string&, SessionState s) {
+    if (s != SessionState::kReady) return;
+    Plan edited = rig.plan;
+    edited.beams[0].meterset_mu = 400.0;  // someone changes the MU on disk
+    write_plan(file, edited);
+  };
+  const auto r = rig.deliver(o);
+  ASSERT_EQ(r.beams[0].status, "refused");
+  EXPECT_EQ(r.beams[0].interrupts[0].code, "plan_checksum_mismatch");
+  EXPECT_DOUBLE_EQ(r.beams[0].delivered_primary_mu, 0.0);
 }
 
 // Row 27: the operator interrupts, a later session resumes exactly.
