@@ -1,0 +1,405 @@
+#include "linac/core/registration.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <nlopt.hpp>
+#include <numeric>
+
+#include "linac/core/error.hpp"
+#include "linac/core/random.hpp"
+#include "linac/core/resample.hpp"
+#include "linac/core/text.hpp"
+
+namespace linac {
+
+std::string to_string(RegistrationMetric m) {
+  switch (m) {
+    case RegistrationMetric::kMeanSquares:
+      return "mean_squares";
+    case RegistrationMetric::kNormalizedCrossCorrelation:
+      return "ncc";
+    case RegistrationMetric::kMattesMutualInformation:
+      return "mattes_mi";
+  }
+  return "?";
+}
+
+RegistrationMetric parse_registration_metric(const std::string& name) {
+  for (auto m : {RegistrationMetric::kMeanSquares, RegistrationMetric::kNormalizedCrossCorrelation,
+                 RegistrationMetric::kMattesMutualInformation}) {
+    if (to_string(m) == name) return m;
+  }
+  throw InputError("metric", "'" + name + "' is not mean_squares, ncc or mattes_mi");
+}
+
+Volume<float> gaussian_smooth(const Volume<float>& image, double sigma_mm) {
+  return gaussian_smooth(image, Eigen::Vector3d(sigma_mm, sigma_mm, sigma_mm));
+}
+
+Volume<float> gaussian_smooth(const Volume<float>& image, const Eigen::Vector3d& sigma) {
+  if (!(sigma.maxCoeff() > 0.0)) return image;
+  Volume<float> a = image;
+  Volume<float> b = image;
+  const Grid& g = image.grid();
+  for (int axis = 0; axis < 3; ++axis) {
+    const double sigma_vox = sigma[axis] / g.spacing_mm[axis];
+    if (sigma_vox < 0.2) continue;
+    const int radius = static_cast<int>(std::ceil(3.0 * sigma_vox));
+    std::vector<double> kernel(static_cast<std::size_t>(2 * radius + 1));
+    double sum = 0.0;
+    for (int r = -radius; r <= radius; ++r) {
+      const double w = std::exp(-0.5 * r * r / (sigma_vox * sigma_vox));
+      kernel[static_cast<std::size_t>(r + radius)] = w;
+      sum += w;
+    }
+    for (auto& w : kernel) w /= sum;
+    const std::int64_t n[3] = {g.dims[0], g.dims[1], g.dims[2]};
+#pragma omp parallel for schedule(static)
+    for (std::int64_t k = 0; k < n[2]; ++k) {
+      for (std::int64_t j = 0; j < n[1]; ++j) {
+        for (std::int64_t i = 0; i < n[0]; ++i) {
+          const std::int64_t idx[3] = {i, j, k};
+          double acc = 0.0;
+          for (int r = -radius; r <= radius; ++r) {
+            std::int64_t q[3] = {idx[0], idx[1], idx[2]};
+            q[axis] = std::clamp<std::int64_t>(q[axis] + r, 0, n[axis] - 1);
+            acc += kernel[static_cast<std::size_t>(r + radius)] *
+                   static_cast<double>(a.at(q[0], q[1], q[2]));
+          }
+          b.at(i, j, k) = static_cast<float>(acc);
+        }
+      }
+    }
+    std::swap(a, b);
+  }
+  return a;
+}
+
+namespace {
+
+// The fixed image on a level's grid, and its sample points.
+struct Level {
+  Volume<float> moving;
+  std::vector<Eigen::Vector3d> points_mm;
+  std::vector<float> values;
+  double voxel_mm = 0.0;
+};
+
+Grid coarser(const Grid& g, double voxel_mm) {
+  Grid c = g;
+  for (int a = 0; a < 3; ++a) {
+    const double s = std::max(voxel_mm, g.spacing_mm[a]);
+    const double extent = (g.dims[a] - 1) * g.spacing_mm[a];
+    c.dims[a] = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::floor(extent / s)) + 1);
+    c.spacing_mm[a] = s;
+  }
+  return c;
+}
+
+struct Bins {
+  double lo = 0.0;
+  double width = 1.0;
+  int n = 32;
+  [[nodiscard]] double position(double v) const {
+    return std::clamp((v - lo) / width, 0.0, n - 1.000001);
+  }
+};
+
+Bins bins_for(const std::vector<float>& values, int n) {
+  std::vector<float> v = values;
+  const auto lo_it = v.begin() + static_cast<std::ptrdiff_t>(0.005 * (v.size() - 1));
+  const auto hi_it = v.begin() + static_cast<std::ptrdiff_t>(0.995 * (v.size() - 1));
+  std::nth_element(v.begin(), lo_it, v.end());
+  const double lo = *lo_it;
+  std::nth_element(v.begin(), hi_it, v.end());
+  const double hi = *hi_it;
+  Bins b;
+  b.lo = lo;
+  b.n = n;
+  b.width = std::max(1e-6, (hi - lo) / (n - 1));
+  return b;
+}
+
+}  // namespace
+
+RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float>& moving,
+                                  const RegistrationOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (o.dof != 3 && o.dof != 6) throw InputError("registration", "dof must be 3 or 6");
+  if (o.samples < 1000) throw InputError("registration", "at least 1000 samples are needed");
+  if (o.histogram_bins < 8 || o.histogram_bins > 256) {
+    throw InputError("registration", "histogram bins must be 8 to 256");
+  }
+  if (o.fixed_mask != nullptr && !o.fixed_mask->grid().same_as(fixed.grid())) {
+    throw InputError("fixed mask", "is not on the fixed image's grid");
+  }
+  if (o.moving_mask != nullptr && !o.moving_mask->grid().same_as(moving.grid())) {
+    throw InputError("moving mask", "is not on the moving image's grid");
+  }
+  RegistrationResult result;
+  // Candidate fixed points: inside the fixed mask (all voxels without one).
+  std::vector<std::size_t> candidates;
+  candidates.reserve(fixed.size());
+  for (std::size_t n = 0; n < fixed.size(); ++n) {
+    if (o.fixed_mask == nullptr || (*o.fixed_mask)[n] != 0) candidates.push_back(n);
+  }
+  if (candidates.empty()) throw InputError("fixed mask", "is empty");
+  if (o.moving_mask != nullptr &&
+      std::none_of(o.moving_mask->data().begin(), o.moving_mask->data().end(),
+                   [](auto v) { return v != 0; })) {
+    throw InputError("moving mask", "is empty");
+  }
+  Eigen::Vector3d centre = Eigen::Vector3d::Zero();
+  for (const auto n : candidates) {
+    const auto ijk = fixed.grid().index_of(n);
+    centre += fixed.grid().index_to_world_mm(Eigen::Vector3d(
+        static_cast<double>(ijk[0]), static_cast<double>(ijk[1]), static_cast<double>(ijk[2])));
+  }
+  centre /= static_cast<double>(candidates.size());
+  result.centre_mm = centre;
+
+  // Parameters: rotation (deg, about the centre) then translation (mm), relative to `initial`
+  // expressed about the same centre: T(x) = R (x - c) + c + t.
+  const Eigen::Matrix3d r0 = o.initial.rotation();
+  const Eigen::Vector3d t0v = o.initial.apply(centre) - centre;
+  const Eigen::Vector3d e0 = o.initial.euler_deg();
+  std::vector<double> x = {e0[0], e0[1], e0[2], t0v[0], t0v[1], t0v[2]};
+  (void)r0;
+  auto transform_of = [&](const std::vector<double>& p) {
+    return RigidTransform::from_euler_deg_about(Eigen::Vector3d(p[0], p[1], p[2]),
+                                                Eigen::Vector3d(p[3], p[4], p[5]), centre);
+  };
+
+  Rng rng(o.seed);
+  std::vector<double> levels = o.pyramid_mm.empty() ? std::vector<double>{0.0} : o.pyramid_mm;
+  for (const double voxel : levels) {
+    const double finest = fixed.grid().spacing_mm.maxCoeff();
+    const double vmm = voxel > finest ? voxel : 0.0;
+    Level lv;
+    lv.voxel_mm = vmm > 0.0 ? vmm : finest;
+    // Smoothed images at this level (sigma = half the level's voxel), the moving one resampled
+    // onto a coarser grid to keep the evaluation cheap. Each image is also brought down to the
+    // other's resolution per axis (e.g. a CT of 5 mm slices against one of 2.5 mm), so that
+    // differently sampled images do not pull the match along their coarse axis.
+    Eigen::Vector3d fixed_sigma, moving_sigma;
+    for (int a = 0; a < 3; ++a) {
+      const double fs = fixed.grid().spacing_mm[a], ms = moving.grid().spacing_mm[a];
+      fixed_sigma[a] = 0.5 * std::max(vmm, ms > fs ? std::sqrt(ms * ms - fs * fs) : 0.0);
+      moving_sigma[a] = 0.5 * std::max(vmm, fs > ms ? std::sqrt(fs * fs - ms * ms) : 0.0);
+    }
+    const Volume<float> fixed_s = gaussian_smooth(fixed, fixed_sigma);
+    if (vmm > 0.0 || moving_sigma.maxCoeff() > 0.0) {
+      const Volume<float> ms = gaussian_smooth(moving, moving_sigma);
+      lv.moving =
+          vmm > 0.0 ? resample(ms, coarser(moving.grid(), 0.5 * vmm), Interpolation::kLinear, 0.0F)
+                    : ms;
+    } else {
+      lv.moving = moving;
+    }
+    const std::size_t count =
+        std::min<std::size_t>(static_cast<std::size_t>(o.samples), candidates.size());
+    lv.points_mm.reserve(count);
+    lv.values.reserve(count);
+    for (std::size_t s = 0; s < count; ++s) {
+      const std::size_t pick = count == candidates.size()
+                                   ? s
+                                   : static_cast<std::size_t>(rng.next_u64() % candidates.size());
+      const std::size_t n = candidates[pick];
+      const auto ijk = fixed.grid().index_of(n);
+      // Jitter within the voxel so that samples do not sit on the grid lattice.
+      const Eigen::Vector3d c(static_cast<double>(ijk[0]) + rng.uniform() - 0.5,
+                              static_cast<double>(ijk[1]) + rng.uniform() - 0.5,
+                              static_cast<double>(ijk[2]) + rng.uniform() - 0.5);
+      lv.points_mm.push_back(fixed.grid().index_to_world_mm(c));
+      lv.values.push_back(static_cast<float>(sample(fixed_s, c, Interpolation::kLinear, 0.0)));
+    }
+    const Bins fixed_bins = bins_for(lv.values, o.histogram_bins);
+    Bins moving_bins;
+    {
+      std::vector<float> mv = lv.moving.data();
+      if (mv.size() > 200000) {
+        std::vector<float> sub;
+        for (std::size_t n = 0; n < mv.size(); n += mv.size() / 200000 + 1) sub.push_back(mv[n]);
+        mv.swap(sub);
+      }
+      moving_bins = bins_for(mv, o.histogram_bins);
+    }
+    const Grid& mg = lv.moving.grid();
+    const Eigen::Matrix3d to_index =
+        mg.spacing_mm.cwiseInverse().asDiagonal() * mg.direction.transpose();
+    const Mask* mmask = o.moving_mask;
+    int evaluations = 0;
+    double overlap = 0.0;
+
+    auto cost = [&](const std::vector<double>& p) -> double {
+      ++evaluations;
+      const RigidTransform t = transform_of(p);
+      const Eigen::Matrix3d a = to_index * t.rotation();
+      const Eigen::Vector3d b = to_index * (t.translation_mm() - mg.origin_mm);
+      const int nb = o.histogram_bins;
+      const auto n = static_cast<std::int64_t>(lv.points_mm.size());
+      double sum_d2 = 0.0, sf = 0.0, sm = 0.0, sff = 0.0, smm = 0.0, sfm = 0.0;
+      std::int64_t inside = 0;
+      std::vector<double> joint;
+      const bool mi = o.metric == RegistrationMetric::kMattesMutualInformation;
+      if (mi) joint.assign(static_cast<std::size_t>(nb * nb), 0.0);
+#pragma omp parallel
+      {
+        std::vector<double> local;
+        if (mi) local.assign(static_cast<std::size_t>(nb * nb), 0.0);
+#pragma omp for reduction(+ : sum_d2, sf, sm, sff, smm, sfm, inside) schedule(static)
+        for (std::int64_t s = 0; s < n; ++s) {
+          const Eigen::Vector3d c = a * lv.points_mm[static_cast<std::size_t>(s)] + b;
+          const double mvv = sample(lv.moving, c, Interpolation::kLinear, std::nan(""));
+          if (std::isnan(mvv)) continue;
+          if (mmask != nullptr) {
+            const Eigen::Vector3d cm =
+                mmask->grid().world_mm_to_index(t.apply(lv.points_mm[static_cast<std::size_t>(s)]));
+            if (sample(*mmask, cm, Interpolation::kNearest, 0.0) == 0.0) continue;
+          }
+          const double f = lv.values[static_cast<std::size_t>(s)];
+          ++inside;
+          if (mi) {
+            // Bilinear Parzen window on the joint histogram.
+            const double pf = fixed_bins.position(f);
+            const double pm = moving_bins.position(mvv);
+            const int i0 = static_cast<int>(pf), j0 = static_cast<int>(pm);
+            const double fi = pf - i0, fj = pm - j0;
+            const int i1 = std::min(i0 + 1, nb - 1), j1 = std::min(j0 + 1, nb - 1);
+            local[static_cast<std::size_t>(i0 * nb + j0)] += (1 - fi) * (1 - fj);
+            local[static_cast<std::size_t>(i1 * nb + j0)] += fi * (1 - fj);
+            local[static_cast<std::size_t>(i0 * nb + j1)] += (1 - fi) * fj;
+            local[static_cast<std::size_t>(i1 * nb + j1)] += fi * fj;
+          } else {
+            sum_d2 += (f - mvv) * (f - mvv);
+            sf += f;
+            sm += mvv;
+            sff += f * f;
+            smm += mvv * mvv;
+            sfm += f * mvv;
+          }
+        }
+        if (mi) {
+#pragma omp critical
+          for (std::size_t q = 0; q < joint.size(); ++q) joint[q] += local[q];
+        }
+      }
+      overlap = static_cast<double>(inside) / static_cast<double>(std::max<std::int64_t>(1, n));
+      if (inside < 100) return 1e30;
+      // Below the minimum overlap the metric is penalised so the search turns back.
+      const double penalty = overlap < o.min_overlap ? 1.0 + 10.0 * (o.min_overlap - overlap) : 1.0;
+      const double m = static_cast<double>(inside);
+      switch (o.metric) {
+        case RegistrationMetric::kMeanSquares:
+          return sum_d2 / m * penalty;
+        case RegistrationMetric::kNormalizedCrossCorrelation: {
+          const double cov = sfm - sf * sm / m;
+          const double vf = sff - sf * sf / m;
+          const double vm = smm - sm * sm / m;
+          const double ncc = vf > 0.0 && vm > 0.0 ? cov / std::sqrt(vf * vm) : 0.0;
+          return -ncc / penalty;
+        }
+        case RegistrationMetric::kMattesMutualInformation: {
+          double total = 0.0;
+          for (double v : joint) total += v;
+          std::vector<double> pfm(static_cast<std::size_t>(nb), 0.0),
+              pmm(static_cast<std::size_t>(nb), 0.0);
+          for (int i = 0; i < nb; ++i) {
+            for (int j = 0; j < nb; ++j) {
+              const double v = joint[static_cast<std::size_t>(i * nb + j)] / total;
+              pfm[static_cast<std::size_t>(i)] += v;
+              pmm[static_cast<std::size_t>(j)] += v;
+            }
+          }
+          double info = 0.0;
+          for (int i = 0; i < nb; ++i) {
+            for (int j = 0; j < nb; ++j) {
+              const double v = joint[static_cast<std::size_t>(i * nb + j)] / total;
+              if (v > 0.0) {
+                info += v * std::log(v / (pfm[static_cast<std::size_t>(i)] *
+                                          pmm[static_cast<std::size_t>(j)]));
+              }
+            }
+          }
+          return -info / penalty;
+        }
+      }
+      return 0.0;
+    };
+
+    // Overlap at the start of the first level: images that do not overlap are an input error.
+    if (result.levels.empty()) {
+      (void)cost(x);
+      if (overlap < 0.05) {
+        throw InputError("registration", "the images do not overlap (" +
+                                             format_measured(100.0 * overlap, 1) +
+                                             " % of the fixed samples fall inside the moving "
+                                             "image at the initial transform)");
+      }
+    }
+    const unsigned dim = o.dof == 6 ? 6U : 3U;
+    std::vector<double> p(dim);
+    std::vector<double> lo(dim), hi(dim), step(dim);
+    const std::size_t off = o.dof == 6 ? 0 : 3;
+    for (unsigned k = 0; k < dim; ++k) {
+      p[k] = x[k + off];
+      const bool rot = k + off < 3;
+      const double range = rot ? o.search_rotation_deg : o.search_translation_mm;
+      const double start =
+          k + off < 3 ? e0[static_cast<int>(k + off)] : t0v[static_cast<int>(k + off - 3)];
+      lo[k] = start - range;
+      hi[k] = start + range;
+      step[k] = rot ? std::max(0.5, lv.voxel_mm / 4.0) : std::max(1.0, lv.voxel_mm / 2.0);
+      p[k] = std::clamp(p[k], lo[k] + 1e-9, hi[k] - 1e-9);
+    }
+    nlopt::opt opt(nlopt::LN_BOBYQA, dim);
+    opt.set_lower_bounds(lo);
+    opt.set_upper_bounds(hi);
+    opt.set_initial_step(step);
+    opt.set_xtol_abs(o.tolerance_mm);
+    opt.set_maxeval(o.max_evaluations_per_level);
+    auto full = [&](const std::vector<double>& q) {
+      std::vector<double> all = x;
+      for (unsigned k = 0; k < dim; ++k) all[k + off] = q[k];
+      return all;
+    };
+    struct Ctx {
+      decltype(cost)* f;
+      decltype(full)* expand;
+    } ctx{&cost, &full};
+    opt.set_min_objective(
+        [](const std::vector<double>& q, std::vector<double>& /*grad*/, void* data) {
+          auto* c = static_cast<Ctx*>(data);
+          return (*c->f)((*c->expand)(q));
+        },
+        &ctx);
+    double value = 0.0;
+    nlopt::result status = nlopt::FAILURE;
+    try {
+      status = opt.optimize(p, value);
+    } catch (const std::exception&) {
+      status = nlopt::FAILURE;  // roundoff-limited and similar: keep the best point found
+      value = cost(full(p));
+    }
+    x = full(p);
+    result.converged =
+        status == nlopt::XTOL_REACHED || status == nlopt::FTOL_REACHED || status == nlopt::SUCCESS;
+    result.at_search_bound = false;
+    for (unsigned k = 0; k < dim; ++k) {
+      if (p[k] <= lo[k] + 1e-6 || p[k] >= hi[k] - 1e-6) result.at_search_bound = true;
+    }
+    result.levels.push_back({lv.voxel_mm, evaluations, value});
+    result.evaluations += evaluations;
+    result.metric = value;
+    (void)cost(x);
+    result.overlap = overlap;
+  }
+  result.rotation_deg = Eigen::Vector3d(x[0], x[1], x[2]);
+  result.translation_mm = Eigen::Vector3d(x[3], x[4], x[5]);
+  result.fixed_to_moving = transform_of(x);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return result;
+}
+
+}  // namespace linac
