@@ -43,6 +43,7 @@ int cmd_sim(const std::vector<std::string>& args);
 int cmd_validate(const std::vector<std::string>& args);
 int cmd_deliver(const std::vector<std::string>& args);
 int cmd_qa(const std::vector<std::string>& args);
+int cmd_plan_structures(const std::vector<std::string>& args);
 int cmd_sim_keygen(const std::vector<std::string>& args);
 
 }  // namespace linac::cli

@@ -38,6 +38,9 @@ const std::vector<Command>& commands() {
        linac::cli::cmd_validate},
       {"deliver", "deliver a plan on the simulated Clinac or through the machine link",
        linac::cli::cmd_deliver},
+      {"plan structures",
+       "4DCT and AIP, SPECT/CT fusion, functional liver (FLS), ITV and PTV as a case folder",
+       linac::cli::cmd_plan_structures},
       {"qa", "delivery QA from Dynalog or trajectory logs: leaf errors, fluence, gamma",
        linac::cli::cmd_qa},
   };

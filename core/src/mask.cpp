@@ -1,5 +1,7 @@
 #include "linac/core/mask.hpp"
 
+#include <algorithm>
+#include <opencv2/imgproc.hpp>
 #include <stdexcept>
 
 #include "linac/core/units.hpp"
@@ -74,6 +76,73 @@ Mask mask_intersection(const Mask& a, const Mask& b) {
 }
 Mask mask_difference(const Mask& a, const Mask& b) {
   return combine(a, b, [](bool x, bool y) { return x && !y; });
+}
+
+std::vector<Component> connected_components(const Mask& mask) {
+  const Grid& g = mask.grid();
+  std::vector<std::int32_t> label(mask.size(), -1);
+  std::vector<Component> out;
+  std::vector<std::size_t> stack;
+  for (std::size_t seed = 0; seed < mask.size(); ++seed) {
+    if (mask[seed] == 0 || label[seed] >= 0) continue;
+    const auto id = static_cast<std::int32_t>(out.size());
+    Component c;
+    Eigen::Vector3d sum = Eigen::Vector3d::Zero();
+    stack.push_back(seed);
+    label[seed] = id;
+    while (!stack.empty()) {
+      const std::size_t n = stack.back();
+      stack.pop_back();
+      const auto ijk = g.index_of(n);
+      ++c.voxels;
+      sum += Eigen::Vector3d(static_cast<double>(ijk[0]), static_cast<double>(ijk[1]),
+                             static_cast<double>(ijk[2]));
+      for (int dk = -1; dk <= 1; ++dk) {
+        for (int dj = -1; dj <= 1; ++dj) {
+          for (int di = -1; di <= 1; ++di) {
+            const std::int64_t i = ijk[0] + di, j = ijk[1] + dj, k = ijk[2] + dk;
+            if (!g.contains(i, j, k)) continue;
+            const std::size_t m = g.linear_index(i, j, k);
+            if (mask[m] != 0 && label[m] < 0) {
+              label[m] = id;
+              stack.push_back(m);
+            }
+          }
+        }
+      }
+    }
+    c.volume_cm3 = units::mm3_to_cm3(static_cast<double>(c.voxels) * g.voxel_volume_mm3());
+    c.centroid_mm = g.index_to_world_mm(sum / static_cast<double>(c.voxels));
+    out.push_back(c);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Component& a, const Component& b) { return a.voxels > b.voxels; });
+  return out;
+}
+
+std::vector<std::vector<Eigen::Vector3d>> axial_contours_mm(const Mask& mask, std::int64_t k) {
+  const Grid& g = mask.grid();
+  if (k < 0 || k >= g.dims[2]) throw std::invalid_argument("slice index outside the grid");
+  cv::Mat slice(static_cast<int>(g.dims[1]), static_cast<int>(g.dims[0]), CV_8UC1);
+  for (std::int64_t j = 0; j < g.dims[1]; ++j) {
+    for (std::int64_t i = 0; i < g.dims[0]; ++i) {
+      slice.at<std::uint8_t>(static_cast<int>(j), static_cast<int>(i)) =
+          mask.at(i, j, k) != 0 ? 255 : 0;
+    }
+  }
+  std::vector<std::vector<cv::Point>> contours;
+  cv::findContours(slice, contours, cv::RETR_LIST, cv::CHAIN_APPROX_SIMPLE);
+  std::vector<std::vector<Eigen::Vector3d>> out;
+  for (const auto& c : contours) {
+    std::vector<Eigen::Vector3d> poly;
+    poly.reserve(c.size());
+    for (const auto& p : c) {
+      poly.push_back(g.index_to_world_mm(Eigen::Vector3d(
+          static_cast<double>(p.x), static_cast<double>(p.y), static_cast<double>(k))));
+    }
+    out.push_back(std::move(poly));
+  }
+  return out;
 }
 
 }  // namespace linac

@@ -1,6 +1,7 @@
 #pragma once
 // Binary masks and structure volumes.
 #include <optional>
+#include <vector>
 
 #include "linac/core/volume.hpp"
 
@@ -29,5 +30,18 @@ template <typename T, typename P>
 [[nodiscard]] Mask threshold(const Volume<T>& vol, P predicate) {
   return vol.template map<std::uint8_t>([&](T v) { return predicate(v) ? 1 : 0; });
 }
+
+/// 3-D connected components of the foreground (26-connectivity), largest first.
+struct Component {
+  std::size_t voxels = 0;
+  double volume_cm3 = 0.0;
+  Eigen::Vector3d centroid_mm = Eigen::Vector3d::Zero();
+};
+[[nodiscard]] std::vector<Component> connected_components(const Mask& mask);
+
+/// Outlines of the foreground in the axial slice k (OpenCV contours), as polygons of points in
+/// patient coordinates (mm), for display and export.
+[[nodiscard]] std::vector<std::vector<Eigen::Vector3d>> axial_contours_mm(const Mask& mask,
+                                                                          std::int64_t k);
 
 }  // namespace linac
