@@ -50,7 +50,7 @@ Volume<float> gaussian_smooth(const Volume<float>& image, const Eigen::Vector3d&
     double sum = 0.0;
     for (int r = -radius; r <= radius; ++r) {
       const double w = std::exp(-0.5 * r * r / (sigma_vox * sigma_vox));
-      kernel[static_cast<std::size_t>(r + radius)] = w;
+      kernel[static_cast<std::size_t>(r) + static_cast<std::size_t>(radius)] = w;
       sum += w;
     }
     for (auto& w : kernel) w /= sum;
@@ -64,7 +64,7 @@ Volume<float> gaussian_smooth(const Volume<float>& image, const Eigen::Vector3d&
           for (int r = -radius; r <= radius; ++r) {
             std::int64_t q[3] = {idx[0], idx[1], idx[2]};
             q[axis] = std::clamp<std::int64_t>(q[axis] + r, 0, n[axis] - 1);
-            acc += kernel[static_cast<std::size_t>(r + radius)] *
+            acc += kernel[static_cast<std::size_t>(r) + static_cast<std::size_t>(radius)] *
                    static_cast<double>(a.at(q[0], q[1], q[2]));
           }
           b.at(i, j, k) = static_cast<float>(acc);
@@ -111,9 +111,9 @@ Bins bins_for(const std::vector<float>& values, int n) {
   const auto lo_it = v.begin() + static_cast<std::ptrdiff_t>(0.005 * (v.size() - 1));
   const auto hi_it = v.begin() + static_cast<std::ptrdiff_t>(0.995 * (v.size() - 1));
   std::nth_element(v.begin(), lo_it, v.end());
-  const double lo = *lo_it;
+  const auto lo = static_cast<double>(*lo_it);
   std::nth_element(v.begin(), hi_it, v.end());
-  const double hi = *hi_it;
+  const auto hi = static_cast<double>(*hi_it);
   Bins b;
   b.lo = lo;
   b.n = n;
@@ -238,16 +238,20 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
       const Eigen::Matrix3d a = to_index * t.rotation();
       const Eigen::Vector3d b = to_index * (t.translation_mm() - mg.origin_mm);
       const int nb = o.histogram_bins;
+      auto cell = [nb](int i, int j) {
+        return static_cast<std::size_t>(i) * static_cast<std::size_t>(nb) +
+               static_cast<std::size_t>(j);
+      };
       const auto n = static_cast<std::int64_t>(lv.points_mm.size());
       double sum_d2 = 0.0, sf = 0.0, sm = 0.0, sff = 0.0, smm = 0.0, sfm = 0.0;
       std::int64_t inside = 0;
       std::vector<double> joint;
       const bool mi = o.metric == RegistrationMetric::kMattesMutualInformation;
-      if (mi) joint.assign(static_cast<std::size_t>(nb * nb), 0.0);
+      if (mi) joint.assign(static_cast<std::size_t>(nb) * static_cast<std::size_t>(nb), 0.0);
 #pragma omp parallel
       {
         std::vector<double> local;
-        if (mi) local.assign(static_cast<std::size_t>(nb * nb), 0.0);
+        if (mi) local.assign(static_cast<std::size_t>(nb) * static_cast<std::size_t>(nb), 0.0);
 #pragma omp for reduction(+ : sum_d2, sf, sm, sff, smm, sfm, inside) schedule(static)
         for (std::int64_t s = 0; s < n; ++s) {
           const Eigen::Vector3d c = a * lv.points_mm[static_cast<std::size_t>(s)] + b;
@@ -258,7 +262,7 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
                 mmask->grid().world_mm_to_index(t.apply(lv.points_mm[static_cast<std::size_t>(s)]));
             if (sample(*mmask, cm, Interpolation::kNearest, 0.0) == 0.0) continue;
           }
-          const double f = lv.values[static_cast<std::size_t>(s)];
+          const auto f = static_cast<double>(lv.values[static_cast<std::size_t>(s)]);
           ++inside;
           if (mi) {
             // Bilinear Parzen window on the joint histogram.
@@ -267,10 +271,10 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
             const int i0 = static_cast<int>(pf), j0 = static_cast<int>(pm);
             const double fi = pf - i0, fj = pm - j0;
             const int i1 = std::min(i0 + 1, nb - 1), j1 = std::min(j0 + 1, nb - 1);
-            local[static_cast<std::size_t>(i0 * nb + j0)] += (1 - fi) * (1 - fj);
-            local[static_cast<std::size_t>(i1 * nb + j0)] += fi * (1 - fj);
-            local[static_cast<std::size_t>(i0 * nb + j1)] += (1 - fi) * fj;
-            local[static_cast<std::size_t>(i1 * nb + j1)] += fi * fj;
+            local[cell(i0, j0)] += (1 - fi) * (1 - fj);
+            local[cell(i1, j0)] += fi * (1 - fj);
+            local[cell(i0, j1)] += (1 - fi) * fj;
+            local[cell(i1, j1)] += fi * fj;
           } else {
             sum_d2 += (f - mvv) * (f - mvv);
             sf += f;
@@ -307,7 +311,7 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
               pmm(static_cast<std::size_t>(nb), 0.0);
           for (int i = 0; i < nb; ++i) {
             for (int j = 0; j < nb; ++j) {
-              const double v = joint[static_cast<std::size_t>(i * nb + j)] / total;
+              const double v = joint[cell(i, j)] / total;
               pfm[static_cast<std::size_t>(i)] += v;
               pmm[static_cast<std::size_t>(j)] += v;
             }
@@ -315,7 +319,7 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
           double info = 0.0;
           for (int i = 0; i < nb; ++i) {
             for (int j = 0; j < nb; ++j) {
-              const double v = joint[static_cast<std::size_t>(i * nb + j)] / total;
+              const double v = joint[cell(i, j)] / total;
               if (v > 0.0) {
                 info += v * std::log(v / (pfm[static_cast<std::size_t>(i)] *
                                           pmm[static_cast<std::size_t>(j)]));

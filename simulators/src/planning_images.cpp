@@ -82,7 +82,7 @@ Volume<T> warp(const Volume<T>& src, const Volume<float>& weight, const Eigen::V
     for (std::int64_t j = 0; j < g.dims[1]; ++j) {
       for (std::int64_t i = 0; i < g.dims[0]; ++i) {
         const std::size_t n = g.linear_index(i, j, k);
-        const double w = weight[n];
+        const auto w = static_cast<double>(weight[n]);
         if (w <= 1e-4) {
           out[n] = src[n];
           continue;
