@@ -1,0 +1,45 @@
+#pragma once
+// Cone-beam CT reconstruction (Feldkamp-Davis-Kress) from the kV imager's projections on a
+// circular orbit: cosine pre-weighting, redundancy weighting for an offset (half-fan) detector
+// or Parker weights for a short scan, ramp filtering with apodisation (OpenCV's DFT) and
+// voxel-driven back-projection with distance weighting; HU from the imager's water calibration.
+#include <vector>
+
+#include "linac/core/iec61217.hpp"
+#include "linac/core/volume.hpp"
+#include "linac/hal/devices.hpp"
+
+namespace linac::igrt {
+
+enum class RampWindow { kRamLak, kSheppLogan, kHann };
+
+struct FdkOptions {
+  /// Reconstruction grid in DICOM patient coordinates (isocentre at the origin).
+  Grid grid;
+  iec::PatientPosition position = iec::PatientPosition::kHFS;
+  iec::CouchState couch;  // the couch during the acquisition
+  RampWindow window = RampWindow::kHann;
+  /// Linear attenuation of water (1/mm) at the beam's effective energy, from the imager's
+  /// calibration with a water phantom: HU = 1000 (mu / mu_water - 1).
+  double mu_water_per_mm = 0.0206;
+};
+
+struct FdkResult {
+  ImageHU image;
+  int projections = 0;
+  double arc_deg = 0.0;
+  bool half_fan = false;
+  bool short_scan = false;
+  double seconds = 0.0;
+};
+
+/// A grid of voxel_mm covering the field of view of the projections' geometry (cylinder of the
+/// detector's reach at the isocentre), centred on the isocentre, in patient coordinates.
+Grid cbct_grid(const hal::KvProjection& geometry, double voxel_mm, double slice_mm);
+
+/// Throws InputError for no projections, projections of different geometry, or an arc too short
+/// for the detector (under 180 degrees plus the fan; a half-fan scan needs 360 degrees).
+FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections,
+                          const FdkOptions& options);
+
+}  // namespace linac::igrt
