@@ -1,0 +1,68 @@
+#pragma once
+// Per-fraction IGRT set-up through the HAL: acquire a cone-beam CT on the kV imager while the
+// gantry turns, reconstruct it (FDK), register it to the planning AIP with the core engine, turn
+// the registration into a couch correction in IEC 61217 patient-support coordinates, decide
+// (apply, re-image or stop) against the profile's limits, move the couch and verify it arrived.
+// A correction beyond the couch's limits is reported as it is, never clipped.
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "linac/core/machine_profile.hpp"
+#include "linac/core/registration.hpp"
+#include "linac/hal/machine.hpp"
+#include "linac/igrt/fdk.hpp"
+
+namespace linac::igrt {
+
+struct CouchCorrection {
+  Eigen::Vector3d translation_mm = Eigen::Vector3d::Zero();  // lateral, longitudinal, vertical
+  double rotation_deg = 0.0;
+  double pitch_deg = 0.0;
+  double roll_deg = 0.0;
+};
+
+/// The couch pose that puts the patient back where planned, from the registration's
+/// reference (planning) -> CBCT transform, for an acquisition at `couch`.
+hal::CouchPose corrected_couch(const RigidTransform& reference_to_cbct,
+                               iec::PatientPosition position, const hal::CouchPose& couch);
+CouchCorrection difference(const hal::CouchPose& to, const hal::CouchPose& from);
+
+struct SetupOptions {
+  iec::PatientPosition position = iec::PatientPosition::kHFS;
+  int projections = 180;  // over a 360-degree half-fan scan
+  int binning = 8;
+  double photons_per_pixel = 0;  // quantum noise of the acquisition (0: none)
+  double voxel_mm = 3.0;
+  double slice_mm = 3.0;
+  int dof = 6;
+  RegistrationMetric metric = RegistrationMetric::kMeanSquares;
+  int max_evaluations_per_level = 600;
+  double apply_threshold_mm = 0.0;  // corrections smaller than this are not applied
+  double motion_timeout_s = 120.0;
+  std::function<void(const std::string&)> progress;
+};
+
+struct SetupResult {
+  FdkResult cbct;
+  RegistrationResult registration;
+  hal::CouchPose couch_before;
+  hal::CouchPose couch_target;
+  hal::CouchPose couch_after;
+  CouchCorrection correction;  // target - before
+  std::string decision;        // "apply", "reimage" or "stop"
+  std::string reason;          // why, when not "apply"
+  bool couch_moved = false;
+  double acquire_s = 0.0;  // machine time of the scan
+  double recon_s = 0.0;    // wall time
+  double register_s = 0.0;
+};
+
+/// Runs the set-up on `machine` (brought up) against `reference` (planning AIP, patient
+/// coordinates with the isocentre at the origin). `roi` (on the reference's grid) limits the
+/// registration, e.g. liver and PTV with a margin. Throws InputError for a reference or ROI
+/// that cannot be used; faults of the devices end in decision "stop" with the reason.
+SetupResult run_setup(hal::Machine& machine, const MachineProfile& profile,
+                      const ImageHU& reference, const Mask* roi, const SetupOptions& options);
+
+}  // namespace linac::igrt
