@@ -1,8 +1,11 @@
 #include "cli.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
+#include "linac/core/error.hpp"
 #include "linac/core/mask.hpp"
 
 namespace linac::cli {
@@ -53,6 +56,27 @@ void print_case_summary(const Case& c) {
     std::printf("%-16s %-9s %10zu %12.1f\n", s.name.c_str(), s.role.c_str(), count_voxels(s.mask),
                 volume_cm3(s.mask));
   }
+}
+
+RigidTransform parse_setup_error(const std::string& option, const std::string& text) {
+  std::vector<double> v;
+  std::string item;
+  std::istringstream in(text);
+  while (std::getline(in, item, ',')) {
+    try {
+      std::size_t used = 0;
+      v.push_back(std::stod(item, &used));
+      if (used != item.size() || !std::isfinite(v.back())) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      throw InputError(option, "'" + item + "' is not a number");
+    }
+  }
+  if (v.size() != 6) {
+    throw InputError(option, "expected tx,ty,tz,rx,ry,rz (mm and degrees), got " +
+                                 std::to_string(v.size()) + " values");
+  }
+  return RigidTransform::from_euler_deg(Eigen::Vector3d(v[3], v[4], v[5]),
+                                        Eigen::Vector3d(v[0], v[1], v[2]));
 }
 
 }  // namespace linac::cli

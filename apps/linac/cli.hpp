@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "linac/core/case_io.hpp"
+#include "linac/core/transform.hpp"
 
 namespace linac::cli {
 
@@ -32,6 +33,10 @@ bool parse(const std::string& command, const std::string& usage, po::options_des
            const po::positional_options_description& positional,
            const std::vector<std::string>& args, po::variables_map& vm);
 
+/// "tx,ty,tz,rx,ry,rz": a set-up error in DICOM patient coordinates, mm and degrees (rotations
+/// about the isocentre, x then y then z). Throws InputError naming `option`.
+RigidTransform parse_setup_error(const std::string& option, const std::string& text);
+
 /// Every structure of a case with its voxel count and volume; the grid of its CT.
 nlohmann::json case_summary_json(const Case& c);
 void print_case_summary(const Case& c);
@@ -44,6 +49,8 @@ int cmd_validate(const std::vector<std::string>& args);
 int cmd_deliver(const std::vector<std::string>& args);
 int cmd_qa(const std::vector<std::string>& args);
 int cmd_plan_structures(const std::vector<std::string>& args);
+int cmd_igrt_setup(const std::vector<std::string>& args);
+int cmd_igrt_register(const std::vector<std::string>& args);
 int cmd_sim_keygen(const std::vector<std::string>& args);
 
 }  // namespace linac::cli

@@ -40,6 +40,7 @@ int cmd_sim(const std::vector<std::string>& args) {
   std::string profile_path;
   std::uint64_t seed = 1;
   std::string subject;
+  std::string setup_error;
   opts.add_options()("bind", po::value(&bind)->required(),
                      "endpoint to serve, e.g. tcp://127.0.0.1:5555 (port * picks a free one)")(
       "server-key", po::value(&server_key)->required(), "the daemon's key pair (.key)")(
@@ -48,7 +49,11 @@ int cmd_sim(const std::vector<std::string>& args) {
       "faults", po::value(&faults), "fault-injection file (JSON)")(
       "profile", po::value(&profile_path), "machine profile (default: machines/clinac-ix.json)")(
       "seed", po::value(&seed)->default_value(1), "noise seed")(
-      "subject", po::value(&subject), "case folder whose CT the kV imager sees (isocentre at 0)");
+      "subject", po::value(&subject),
+      "case folder whose CT the kV imager sees, its treatment isocentre (PTV or liver centroid) "
+      "at the machine's isocentre")(
+      "setup-error", po::value(&setup_error),
+      "the day's set-up error of the subject: tx,ty,tz,rx,ry,rz (mm, degrees; patient axes)");
   po::variables_map vm;
   if (!parse("sim", "--bind ENDPOINT --server-key FILE --authorized-key FILE... [--faults FILE]",
              opts, {}, args, vm)) {
@@ -64,7 +69,9 @@ int cmd_sim(const std::vector<std::string>& args) {
   o.seed = seed;
   if (!subject.empty()) {
     const Case c = load_case(subject);
-    o.imaging_subject = std::make_shared<Volume<float>>(sim::attenuation_from_hu(c.ct));
+    const RigidTransform error =
+        setup_error.empty() ? RigidTransform() : parse_setup_error("--setup-error", setup_error);
+    o.imaging_subject = std::make_shared<Volume<float>>(sim::imaging_subject(c, error));
     o.patient_position = c.patient_position;
   }
   const bool json = vm.count("json") != 0;

@@ -41,6 +41,10 @@ const std::vector<Command>& commands() {
       {"plan structures",
        "4DCT and AIP, SPECT/CT fusion, functional liver (FLS), ITV and PTV as a case folder",
        linac::cli::cmd_plan_structures},
+      {"igrt setup", "one fraction's CBCT set-up: acquire, reconstruct, register, move the couch",
+       linac::cli::cmd_igrt_setup},
+      {"igrt register", "rigid registration of two images and the couch correction",
+       linac::cli::cmd_igrt_register},
       {"qa", "delivery QA from Dynalog or trajectory logs: leaf errors, fluence, gamma",
        linac::cli::cmd_qa},
   };

@@ -131,4 +131,45 @@ void write_map_png(const std::filesystem::path& path, int rows, int cols,
   }
 }
 
+void write_comparison_png(const std::filesystem::path& path, const ImageHU& a, const ImageHU& b,
+                          SliceAxis axis, std::int64_t index, double window_centre,
+                          double window_width, Comparison mode) {
+  if (!a.grid().same_as(b.grid())) throw std::invalid_argument("images on different grids");
+  const int axis_n = axis == SliceAxis::kAxial ? 2 : axis == SliceAxis::kCoronal ? 1 : 0;
+  if (index < 0 || index >= a.grid().dims[axis_n]) {
+    throw std::invalid_argument("slice index " + std::to_string(index) + " outside the image");
+  }
+  SliceGeometry geo;
+  const cv::Mat ha = extract(a, axis, index, geo, CV_32F);
+  const cv::Mat hb = extract(b, axis, index, geo, CV_32F);
+  const double lo = window_centre - window_width / 2.0;
+  cv::Mat ga, gb;
+  ha.convertTo(ga, CV_8U, 255.0 / window_width, -lo * 255.0 / window_width);
+  hb.convertTo(gb, CV_8U, 255.0 / window_width, -lo * 255.0 / window_width);
+  const double px_mm = std::min(
+      {geo.row_mm, geo.col_mm, geo.cols * geo.col_mm / 600.0, geo.rows * geo.row_mm / 600.0});
+  const cv::Size size(static_cast<int>(std::lround(geo.cols * geo.col_mm / px_mm)),
+                      static_cast<int>(std::lround(geo.rows * geo.row_mm / px_mm)));
+  cv::Mat sa, sb;
+  cv::resize(ga, sa, size, 0, 0, cv::INTER_LINEAR);
+  cv::resize(gb, sb, size, 0, 0, cv::INTER_LINEAR);
+  cv::Mat colour(size, CV_8UC3);
+  for (int r = 0; r < size.height; ++r) {
+    for (int c = 0; c < size.width; ++c) {
+      const auto va = sa.at<std::uint8_t>(r, c);
+      const auto vb = sb.at<std::uint8_t>(r, c);
+      if (mode == Comparison::kOverlay) {
+        colour.at<cv::Vec3b>(r, c) = cv::Vec3b(vb, va, vb);  // BGR: a green, b magenta
+      } else {
+        const bool first = ((r / 16) + (c / 16)) % 2 == 0;
+        const auto v = first ? va : vb;
+        colour.at<cv::Vec3b>(r, c) = cv::Vec3b(v, v, v);
+      }
+    }
+  }
+  if (!cv::imwrite(path.string(), colour)) {
+    throw std::runtime_error(path.string() + ": cannot write the PNG image");
+  }
+}
+
 }  // namespace linac

@@ -86,6 +86,9 @@ TreatmentRecord::TreatmentRecord(const std::filesystem::path& path,
         "DEFAULT -1, value REAL NOT NULL DEFAULT 0, limit_value REAL NOT NULL DEFAULT 0, time_s "
         "REAL NOT NULL DEFAULT 0, message TEXT NOT NULL, written_at TEXT DEFAULT "
         "CURRENT_TIMESTAMP);"
+        "CREATE TABLE IF NOT EXISTS setups (id INTEGER PRIMARY KEY, fraction INTEGER NOT NULL, "
+        "decision TEXT NOT NULL, details TEXT NOT NULL, written_at TEXT DEFAULT "
+        "CURRENT_TIMESTAMP);"
         "CREATE TABLE IF NOT EXISTS beams (fraction INTEGER NOT NULL, beam TEXT NOT NULL, status "
         "TEXT NOT NULL, primary_mu REAL NOT NULL, secondary_mu REAL NOT NULL, reason TEXT NOT "
         "NULL DEFAULT '', PRIMARY KEY (fraction, beam));");
@@ -263,6 +266,23 @@ std::vector<std::string> TreatmentRecord::states(int fraction, const std::string
   auto st = db_->prepare("SELECT state FROM states WHERE fraction = ? AND beam = ? ORDER BY id");
   sqlite3_bind_int(st.s, 1, fraction);
   sqlite3_bind_text(st.s, 2, beam.c_str(), -1, SQLITE_TRANSIENT);
+  std::vector<std::string> out;
+  while (sqlite3_step(st.s) == SQLITE_ROW) out.emplace_back(column_text(st.s, 0));
+  return out;
+}
+
+void TreatmentRecord::record_setup(int fraction, const std::string& decision,
+                                   const std::string& details_json) {
+  auto st = db_->prepare("INSERT INTO setups (fraction, decision, details) VALUES (?, ?, ?)");
+  sqlite3_bind_int(st.s, 1, fraction);
+  sqlite3_bind_text(st.s, 2, decision.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st.s, 3, details_json.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(st.s) != SQLITE_DONE) db_->fail("cannot record the set-up");
+}
+
+std::vector<std::string> TreatmentRecord::setups(int fraction) const {
+  auto st = db_->prepare("SELECT decision FROM setups WHERE fraction = ? ORDER BY id");
+  sqlite3_bind_int(st.s, 1, fraction);
   std::vector<std::string> out;
   while (sqlite3_step(st.s) == SQLITE_ROW) out.emplace_back(column_text(st.s, 0));
   return out;

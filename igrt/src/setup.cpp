@@ -228,6 +228,7 @@ SetupResult run_setup(hal::Machine& m, const MachineProfile& profile, const Imag
   }
   m.write_all(t);
   const double move_start = t;
+  double settled_since = -1.0;
   while (true) {
     step();
     const auto& now = m.couch->state();
@@ -235,7 +236,13 @@ SetupResult run_setup(hal::Machine& m, const MachineProfile& profile, const Imag
     const double lin = d.translation_mm.cwiseAbs().maxCoeff();
     const double ang =
         std::max({std::abs(d.rotation_deg), std::abs(d.pitch_deg), std::abs(d.roll_deg)});
-    if (lin <= c.position_tolerance_mm && ang <= c.position_tolerance_deg) break;
+    // Arrived: within tolerance, and still so half a second later (the couch has settled).
+    if (lin <= c.position_tolerance_mm && ang <= c.position_tolerance_deg) {
+      if (settled_since < 0.0) settled_since = t;
+      if (t - settled_since >= 0.5) break;
+    } else {
+      settled_since = -1.0;
+    }
     if (auto f = device_fault()) {
       res.decision = "stop";
       res.reason = "fault while moving the couch: " + *f;

@@ -14,6 +14,13 @@ Volume<float> attenuation_from_hu(const ImageHU& ct, double mu_water_per_mm) {
   });
 }
 
+Volume<float> imaging_subject(const Case& c, const RigidTransform& setup_error) {
+  const ImageHU centred = centred_on(c.ct, treatment_isocentre_mm(c));
+  const ImageHU moved = resample(centred, centred.grid(), Interpolation::kLinear,
+                                 std::int16_t{-1000}, setup_error.inverse());
+  return attenuation_from_hu(moved);
+}
+
 namespace {
 
 // Parametric interval [t0, t1] of a + t (b - a), t in [0, 1], inside the box [lo, hi].

@@ -36,6 +36,14 @@ struct Case {
   [[nodiscard]] const Structure& get(const std::string& structure_name) const;
 };
 
+/// The treatment isocentre of a case (mm, its patient coordinates): the PTV's centroid, else
+/// the liver's, else the centre of the CT.
+Eigen::Vector3d treatment_isocentre_mm(const Case& c);
+/// The image with its coordinates moved so that `isocentre_mm` is the origin (the frame of the
+/// machine's imaging and delivery: DICOM patient axes, isocentre at 0).
+ImageHU centred_on(const ImageHU& image, const Eigen::Vector3d& isocentre_mm);
+Mask centred_on(const Mask& mask, const Eigen::Vector3d& isocentre_mm);
+
 /// Reads case.json in `dir` and every file it lists; masks must share the CT's grid.
 /// Throws InputError naming the file and what is wrong.
 Case load_case(const std::filesystem::path& dir);

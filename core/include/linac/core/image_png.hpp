@@ -23,6 +23,13 @@ void write_slice_png(const std::filesystem::path& path, const ImageHU& ct, Slice
 
 enum class ColourMap { kViridis, kJet };
 
+enum class Comparison { kOverlay, kCheckerboard };
+/// Two images on the same grid, one slice: an overlay (a in green, b in magenta, grey where they
+/// agree) or a checkerboard of 16-pixel squares, with the window (centre, width in HU).
+void write_comparison_png(const std::filesystem::path& path, const ImageHU& a, const ImageHU& b,
+                          SliceAxis axis, std::int64_t index, double window_centre,
+                          double window_width, Comparison mode);
+
 /// Writes a 2D map (row-major, `rows` x `cols`) as a colour PNG, values from `vmin` (dark) to
 /// `vmax` (bright) through the colour map, row 0 at the top,
 /// each map pixel drawn as `scale` x `scale` pixels. Throws std::runtime_error when it cannot.

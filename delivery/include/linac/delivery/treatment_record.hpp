@@ -58,6 +58,10 @@ class TreatmentRecord {
   void record_state(int fraction, const std::string& beam, const std::string& state,
                     double primary_mu, double secondary_mu, double time_s);
   void record_interruption(const Interruption& interruption);
+  /// An IGRT set-up of a fraction: the decision and its details (JSON).
+  void record_setup(int fraction, const std::string& decision, const std::string& details_json);
+  /// Decisions of the set-ups recorded for a fraction, oldest first.
+  [[nodiscard]] std::vector<std::string> setups(int fraction) const;
   void record_interruption(int fraction, const std::string& beam, double delivered_mu,
                            const std::string& reason);
   void complete_beam(int fraction, const std::string& beam, double primary_mu,

@@ -1,6 +1,7 @@
 #pragma once
 // Ray-driven forward projection for the simulated kV imager: line integrals of the linear
 // attenuation coefficient through the patient, in the On-Board Imager geometry of the profile.
+#include "linac/core/case_io.hpp"
 #include "linac/core/iec61217.hpp"
 #include "linac/core/machine_profile.hpp"
 #include "linac/core/random.hpp"
@@ -12,6 +13,11 @@ namespace linac::sim {
 /// Linear attenuation (1/mm) from CT numbers, mono-energetic at the kV beam's effective energy:
 /// mu = mu_water * (1 + HU / 1000), never negative. 0.0206/mm is water near 60 keV.
 Volume<float> attenuation_from_hu(const ImageHU& ct, double mu_water_per_mm = 0.0206);
+
+/// What the kV imager sees of a case on the couch: its CT as attenuation with the treatment
+/// isocentre (treatment_isocentre_mm) at the origin, the anatomy moved by `setup_error` (a planned
+/// point p lies at setup_error(p)): the day's set-up error in DICOM patient coordinates.
+Volume<float> imaging_subject(const Case& c, const RigidTransform& setup_error = {});
 
 /// Projects `mu_per_mm` (DICOM patient coordinates, isocentre at the origin) placed in the room
 /// by `patient_to_fixed`, at gantry angle `gantry_deg`. Each ray is marched in steps of half the

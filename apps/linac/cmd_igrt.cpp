@@ -1,0 +1,285 @@
+// `linac igrt setup`: one fraction's cone-beam CT set-up through the machine (simulated in
+// process, or the daemon); `linac igrt register`: the same registration and couch correction for
+// two images from elsewhere.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <numbers>
+
+#include "cli.hpp"
+#include "linac/core/error.hpp"
+#include "linac/core/file_util.hpp"
+#include "linac/core/image_png.hpp"
+#include "linac/core/mask.hpp"
+#include "linac/core/metaimage.hpp"
+#include "linac/core/plan_io.hpp"
+#include "linac/core/resample.hpp"
+#include "linac/core/text.hpp"
+#include "linac/delivery/treatment_record.hpp"
+#include "linac/hal/remote_machine.hpp"
+#include "linac/igrt/setup.hpp"
+#include "linac/simulators/kv_projector.hpp"
+#include "linac/simulators/phantom.hpp"
+#include "linac/simulators/sim_machine.hpp"
+
+namespace linac::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::json vec(const Eigen::Vector3d& v) {
+  return {v.x(), v.y(), v.z()};
+}
+
+nlohmann::json correction_json(const igrt::CouchCorrection& c) {
+  return {{"translation_mm", vec(c.translation_mm)},
+          {"rotation_deg", {c.rotation_deg, c.pitch_deg, c.roll_deg}},
+          {"axes",
+           "IEC 61217 patient support: lateral, longitudinal, vertical; rotation, pitch, "
+           "roll"}};
+}
+
+iec::CouchState state_of(const hal::CouchPose& c) {
+  iec::CouchState s;
+  s.translation_mm = Eigen::Vector3d(c.lateral_mm, c.longitudinal_mm, c.vertical_mm);
+  s.rotation_deg = c.rotation_deg;
+  s.pitch_deg = c.pitch_deg;
+  s.roll_deg = c.roll_deg;
+  return s;
+}
+
+// Largest distance between where the anatomy of the box `roi` is and where it was planned.
+double residual_mm(const RigidTransform& now_patient_to_fixed, const RigidTransform& planned,
+                   const Mask& roi) {
+  const auto box = bounding_box(roi);
+  if (!box) return 0.0;
+  double worst = 0.0;
+  for (int corner = 0; corner < 8; ++corner) {
+    const Eigen::Vector3d ijk(static_cast<double>((corner & 1) ? box->max[0] : box->min[0]),
+                              static_cast<double>((corner & 2) ? box->max[1] : box->min[1]),
+                              static_cast<double>((corner & 4) ? box->max[2] : box->min[2]));
+    const Eigen::Vector3d p = roi.grid().index_to_world_mm(ijk);
+    worst = std::max(worst, (now_patient_to_fixed.apply(p) - planned.apply(p)).norm());
+  }
+  return worst;
+}
+
+void write_comparisons(const fs::path& dir, const std::string& stem, const ImageHU& reference,
+                       const ImageHU& cbct_on_reference) {
+  const Grid& g = reference.grid();
+  const Eigen::Vector3d c = g.world_mm_to_index(Eigen::Vector3d::Zero());
+  const struct {
+    SliceAxis axis;
+    int component;
+    const char* name;
+  } views[] = {{SliceAxis::kAxial, 2, "axial"}, {SliceAxis::kCoronal, 1, "coronal"}};
+  for (const auto& v : views) {
+    const auto index = std::clamp<std::int64_t>(std::lround(c[v.component]), 0,
+                                                g.dims[v.component == 2 ? 2 : 1] - 1);
+    write_comparison_png(dir / (stem + "_overlay_" + v.name + ".png"), reference, cbct_on_reference,
+                         v.axis, index, 40.0, 400.0, Comparison::kOverlay);
+    write_comparison_png(dir / (stem + "_checkerboard_" + v.name + ".png"), reference,
+                         cbct_on_reference, v.axis, index, 40.0, 400.0, Comparison::kCheckerboard);
+  }
+}
+
+}  // namespace
+
+int cmd_igrt_setup(const std::vector<std::string>& args) {
+  po::options_description opts("options");
+  std::string case_dir, out, error_text, daemon, server_key, client_key, record_path, plan_path;
+  int fraction = 1;
+  igrt::SetupOptions so;
+  std::uint64_t seed = 1;
+  opts.add_options()("case", po::value(&case_dir),
+                     "planning case (AIP as CT, PTV); default: the built-in patient")(
+      "fraction", po::value(&fraction)->default_value(1), "fraction number")(
+      "setup-error", po::value(&error_text),
+      "the patient's set-up error tx,ty,tz,rx,ry,rz (mm, deg): placed so with --sim, the truth "
+      "to report against with --daemon")("sim", "the in-process simulated Clinac")(
+      "daemon", po::value(&daemon), "the machine link endpoint")(
+      "server-key", po::value(&server_key), "the daemon's public key (.pub)")(
+      "client-key", po::value(&client_key), "this controller's key pair (.key)")(
+      "out", po::value(&out)->required(), "folder for the CBCT, pictures and setup.json")(
+      "projections", po::value(&so.projections)->default_value(180), "projections over 360 deg")(
+      "dof", po::value(&so.dof)->default_value(6), "registration degrees of freedom: 3 or 6")(
+      "record", po::value(&record_path), "treatment record to add the set-up to (needs --plan)")(
+      "plan", po::value(&plan_path), "the plan the record belongs to")(
+      "seed", po::value(&seed)->default_value(1), "simulator noise seed");
+  po::variables_map vm;
+  if (!parse("igrt setup",
+             "[--case DIR] [--fraction N] [--setup-error tx,ty,tz,rx,ry,rz] (--sim | --daemon "
+             "ENDPOINT --server-key PUB --client-key KEY) --out DIR [--json]",
+             opts, {}, args, vm)) {
+    return kOk;
+  }
+  const bool use_sim = vm.count("sim") != 0;
+  if (use_sim == !daemon.empty()) throw InputError("igrt setup", "give one of --sim, --daemon");
+  if (so.dof != 3 && so.dof != 6) throw InputError("--dof", "must be 3 or 6");
+  if (!record_path.empty() && plan_path.empty()) throw InputError("--record", "needs --plan");
+  const RigidTransform error =
+      error_text.empty() ? RigidTransform() : parse_setup_error("--setup-error", error_text);
+  const bool json = vm.count("json") != 0;
+  so.progress = [&](const std::string& s) {
+    if (!json) std::cerr << s << std::endl;
+  };
+  const MachineProfile profile = default_machine_profile();
+  Case c;
+  if (case_dir.empty()) {
+    sim::PhantomOptions po;
+    po.spacing_mm = 3.0;
+    c = sim::make_builtin_patient(po);
+  } else {
+    c = load_case(case_dir);
+  }
+  const Eigen::Vector3d iso = treatment_isocentre_mm(c);
+  const ImageHU reference = centred_on(c.ct, iso);
+  const Mask roi = centred_on(c.get("body").mask, iso);
+  const Structure* target = c.find("PTV") != nullptr ? c.find("PTV") : c.find("liver");
+  const Mask target_mask = target != nullptr ? centred_on(target->mask, iso) : roi;
+
+  std::unique_ptr<sim::SimulatedMachine> simulated;
+  std::unique_ptr<hal::RemoteMachine> remote;
+  hal::Machine* machine = nullptr;
+  if (use_sim) {
+    simulated = std::make_unique<sim::SimulatedMachine>(seed);
+    simulated->set_imaging_subject(std::make_shared<Volume<float>>(sim::imaging_subject(c, error)),
+                                   c.patient_position);
+    machine = &simulated->machine();
+  } else {
+    hal::RemoteMachineOptions ro;
+    ro.endpoint = daemon;
+    ro.server_public_key = hal::read_curve_public_key(server_key);
+    ro.client_keys = hal::read_curve_keypair(client_key);
+    ro.reply_timeout_s = 2.0;  // a projection takes longer than a control cycle
+    remote = std::make_unique<hal::RemoteMachine>(ro);
+    if (!remote->connect(3.0)) throw InputError(daemon, "no answer from the machine within 3 s");
+    machine = &remote->machine();
+  }
+  if (auto f = machine->bring_up(profile)) {
+    throw InputError("machine", "bring-up failed: " + f->describe());
+  }
+  so.position = c.patient_position;
+  const igrt::SetupResult r = igrt::run_setup(*machine, profile, reference, &roi, so);
+
+  const fs::path dir(out);
+  fs::create_directories(dir);
+  nlohmann::json j;
+  j["fraction"] = fraction;
+  j["decision"] = r.decision;
+  if (!r.reason.empty()) j["reason"] = r.reason;
+  j["true_error"] = {{"translation_mm", vec(error.translation_mm())},
+                     {"rotation_deg", vec(error.euler_deg())}};
+  if (!r.cbct.image.empty()) {
+    ImageHU cbct = r.cbct.image;  // back in the case's coordinates
+    Grid g = cbct.grid();
+    g.origin_mm += iso;
+    ImageHU out_image(g);
+    out_image.data() = cbct.data();
+    write_metaimage(dir / "cbct.mha", out_image, {true});
+    const ImageHU before =
+        resample(r.cbct.image, reference.grid(), Interpolation::kLinear, std::int16_t{-1000});
+    write_comparisons(dir, "before", reference, before);
+    if (r.registration.evaluations > 0) {
+      const ImageHU after = resample(r.cbct.image, reference.grid(), Interpolation::kLinear,
+                                     std::int16_t{-1000}, r.registration.fixed_to_moving);
+      write_comparisons(dir, "after", reference, after);
+    }
+  }
+  if (r.registration.evaluations > 0) {
+    j["correction"] = correction_json(r.correction);
+    j["registration"] = {{"translation_mm", vec(r.registration.translation_mm)},
+                         {"rotation_deg", vec(r.registration.rotation_deg)},
+                         {"converged", r.registration.converged},
+                         {"evaluations", r.registration.evaluations}};
+  }
+  const RigidTransform planned = iec::patient_to_fixed(c.patient_position, {});
+  const hal::CouchPose final_couch = r.couch_moved ? r.couch_after : r.couch_before;
+  j["residual_mm"] =
+      residual_mm(iec::patient_to_fixed(c.patient_position, state_of(final_couch)) * error, planned,
+                  target_mask);
+  j["couch_moved"] = r.couch_moved;
+  j["couch_after"] = correction_json(igrt::difference(final_couch, hal::CouchPose{}));
+  j["projections"] = r.cbct.projections;
+  j["acquire_s"] = r.acquire_s;
+  j["recon_s"] = r.recon_s;
+  j["register_s"] = r.register_s;
+  if (!record_path.empty()) {
+    const Plan plan = read_plan(plan_path);
+    delivery::TreatmentRecord record(record_path, plan_checksum(plan), plan.label);
+    record.record_setup(fraction, r.decision, j.dump());
+    j["record"] = record_path;
+  }
+  write_file_atomically(dir / "setup.json", {j.dump(1)});
+  if (json) {
+    std::cout << j.dump() << "\n";
+  } else {
+    std::printf("decision: %s%s\n", r.decision.c_str(),
+                r.reason.empty() ? "" : (" (" + r.reason + ")").c_str());
+    if (r.registration.evaluations > 0) {
+      std::printf("couch correction: %s %s %s mm, rotation %s pitch %s roll %s deg\n",
+                  format_measured(r.correction.translation_mm.x(), 2).c_str(),
+                  format_measured(r.correction.translation_mm.y(), 2).c_str(),
+                  format_measured(r.correction.translation_mm.z(), 2).c_str(),
+                  format_measured(r.correction.rotation_deg, 2).c_str(),
+                  format_measured(r.correction.pitch_deg, 2).c_str(),
+                  format_measured(r.correction.roll_deg, 2).c_str());
+    }
+    std::printf("residual %s mm; recon %.2f s, registration %.2f s\n",
+                format_measured(j["residual_mm"].get<double>(), 2).c_str(), r.recon_s,
+                r.register_s);
+  }
+  return r.decision == "apply" ? kOk : kNotCompleted;
+}
+
+int cmd_igrt_register(const std::vector<std::string>& args) {
+  po::options_description opts("options");
+  std::string reference_path, moving_path, mask_path, metric = "mean_squares", position = "HFS";
+  int dof = 6;
+  opts.add_options()("reference", po::value(&reference_path)->required(),
+                     "planning image (.mha), isocentre at its origin")(
+      "moving", po::value(&moving_path)->required(), "the day's image (.mha, e.g. a CBCT)")(
+      "mask", po::value(&mask_path), "region of the reference to match (.mha mask)")(
+      "dof", po::value(&dof)->default_value(6), "3 (translations) or 6")(
+      "metric", po::value(&metric)->default_value("mean_squares"),
+      "mean_squares, ncc or mattes_mi")("position", po::value(&position)->default_value("HFS"),
+                                        "patient position");
+  po::variables_map vm;
+  if (!parse("igrt register",
+             "--reference A.mha --moving B.mha [--mask M.mha] [--dof 3|6] [--json]", opts, {}, args,
+             vm)) {
+    return kOk;
+  }
+  if (dof != 3 && dof != 6) throw InputError("--dof", "must be 3 or 6");
+  RegistrationOptions o;
+  o.dof = dof;
+  o.metric = parse_registration_metric(metric);
+  const auto pos = iec::parse_patient_position(position);
+  const Volume<float> reference = to_float(read_metaimage<std::int16_t>(reference_path));
+  const Volume<float> moving = to_float(read_metaimage<std::int16_t>(moving_path));
+  Mask mask;
+  if (!mask_path.empty()) {
+    mask = read_metaimage<std::uint8_t>(mask_path);
+    o.fixed_mask = &mask;
+  }
+  const auto r = register_rigid(reference, moving, o);
+  hal::CouchPose couch = igrt::corrected_couch(r.fixed_to_moving, pos, {});
+  if (dof == 3) couch.rotation_deg = couch.pitch_deg = couch.roll_deg = 0.0;
+  nlohmann::json j;
+  j["correction"] = correction_json(igrt::difference(couch, {}));
+  j["registration"] = {{"translation_mm", vec(r.translation_mm)},
+                       {"rotation_deg", vec(r.rotation_deg)},
+                       {"centre_mm", vec(r.centre_mm)},
+                       {"metric", metric},
+                       {"converged", r.converged},
+                       {"evaluations", r.evaluations},
+                       {"seconds", r.seconds}};
+  if (vm.count("json") != 0) {
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cout << j.dump(1) << "\n";
+  }
+  return r.converged ? kOk : kNotCompleted;
+}
+
+}  // namespace linac::cli

@@ -1,0 +1,79 @@
+// `linac igrt setup` and `linac igrt register` on the built-in patient with the in-process
+// simulated Clinac: a known set-up error corrected, a correction beyond the couch's limits
+// reported and not applied, the registration of exported images, and bad options refused.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test_support.hpp"
+
+namespace linac {
+namespace {
+
+const std::string kLinac = LINAC_EXE;
+
+TEST(CliIgrt, SetupCorrectsAKnownErrorAndRegisterAgreesOnItsImages) {
+  test::TempDir dir;
+  const auto r = test::run({kLinac, "igrt", "setup", "--sim", "--setup-error", "3,-2,4,0.5,-0.5,1",
+                            "--out", (dir / "f1").string(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["decision"], "apply");
+  EXPECT_TRUE(j["couch_moved"].get<bool>());
+  EXPECT_LE(j["residual_mm"].get<double>(), 0.6);
+  EXPECT_EQ(j["projections"], 180);
+  for (const char* f :
+       {"cbct.mha", "setup.json", "before_overlay_axial.png", "after_overlay_axial.png",
+        "before_checkerboard_coronal.png", "after_checkerboard_coronal.png"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir / "f1" / f)) << f;
+  }
+  // The same registration from the exported CBCT and the planning CT, as another system's
+  // images would come: the couch correction agrees.
+  ASSERT_EQ(
+      test::run({kLinac, "case", "make", "--out", (dir / "case").string(), "--spacing-mm", "3"})
+          .exit_code,
+      0);
+  const auto reg =
+      test::run({kLinac, "igrt", "register", "--reference", (dir / "case" / "ct.mha").string(),
+                 "--moving", (dir / "f1" / "cbct.mha").string(), "--mask",
+                 (dir / "case" / "body.mha").string(), "--json"});
+  ASSERT_EQ(reg.exit_code, 0) << reg.err;
+  const auto k = nlohmann::json::parse(reg.out);
+  // Rotations are about different centres (isocentre vs image origin): compare rotations, and
+  // the translations only loosely.
+  for (int a = 0; a < 3; ++a) {
+    EXPECT_NEAR(k["correction"]["rotation_deg"][a].get<double>(),
+                j["correction"]["rotation_deg"][a].get<double>(), 0.15);
+  }
+}
+
+TEST(CliIgrt, ACorrectionBeyondTheCouchLimitsStopsWithoutMovingIt) {
+  test::TempDir dir;
+  const auto r = test::run({kLinac, "igrt", "setup", "--sim", "--setup-error", "2,1,-2,0,5,0",
+                            "--out", dir.path().string(), "--json"});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["decision"], "stop");
+  EXPECT_FALSE(j["couch_moved"].get<bool>());
+  EXPECT_NE(j["reason"].get<std::string>().find("rotation"), std::string::npos);
+  EXPECT_NEAR(std::abs(j["correction"]["rotation_deg"][0].get<double>()), 5.0, 0.3);
+}
+
+TEST(CliIgrt, BadOptionsAndImagesAreRefused) {
+  test::TempDir dir;
+  const std::vector<std::vector<std::string>> bad = {
+      {kLinac, "igrt", "setup", "--sim", "--setup-error", "1,2", "--out", dir.path().string()},
+      {kLinac, "igrt", "setup", "--sim", "--dof", "4", "--out", dir.path().string()},
+      {kLinac, "igrt", "setup", "--out", dir.path().string()},
+      {kLinac, "igrt", "register", "--reference", (dir / "none.mha").string(), "--moving",
+       (dir / "none.mha").string()},
+  };
+  for (const auto& argv : bad) {
+    const auto r = test::run(argv);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace linac
