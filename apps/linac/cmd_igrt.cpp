@@ -166,6 +166,7 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
   fs::create_directories(dir);
   nlohmann::json j;
   j["fraction"] = fraction;
+  j["isocentre_mm"] = vec(iso);
   j["decision"] = r.decision;
   if (!r.reason.empty()) j["reason"] = r.reason;
   j["true_error"] = {{"translation_mm", vec(error.translation_mm())},
