@@ -66,3 +66,49 @@ TEST(Mask, BooleanOperations) {
 
 }  // namespace
 }  // namespace linac
+
+namespace linac {
+namespace {
+
+TEST(MaskComponents, ConnectedComponentsAndAxialContoursInMillimetres) {
+  Grid g;
+  g.dims = {20, 16, 6};
+  g.spacing_mm = Eigen::Vector3d(2.0, 1.5, 3.0);
+  g.origin_mm = Eigen::Vector3d(-10.0, 5.0, 0.0);
+  Mask m(g, 0);
+  // A 5 x 4 x 2 block and, apart from it, a single voxel touching nothing.
+  for (std::int64_t k = 1; k <= 2; ++k) {
+    for (std::int64_t j = 2; j <= 5; ++j) {
+      for (std::int64_t i = 3; i <= 7; ++i) m.at(i, j, k) = 1;
+    }
+  }
+  m.at(15, 12, 4) = 1;
+  const auto comps = connected_components(m);
+  ASSERT_EQ(comps.size(), 2u);
+  EXPECT_EQ(comps[0].voxels, 40u);
+  EXPECT_NEAR(comps[0].volume_cm3, 40 * 2.0 * 1.5 * 3.0 / 1000.0, 1e-12);
+  EXPECT_NEAR(comps[0].centroid_mm.x(), -10.0 + 5 * 2.0, 1e-9);
+  EXPECT_EQ(comps[1].voxels, 1u);
+  // Diagonal neighbours join (26-connectivity).
+  m.at(8, 6, 3) = 1;
+  EXPECT_EQ(connected_components(m).size(), 2u);
+  // The block's outline in slice 1: one polygon spanning its voxel centres in mm.
+  const auto contours = axial_contours_mm(m, 1);
+  ASSERT_EQ(contours.size(), 1u);
+  double xmin = 1e9, xmax = -1e9, ymin = 1e9, ymax = -1e9;
+  for (const auto& p : contours[0]) {
+    xmin = std::min(xmin, p.x());
+    xmax = std::max(xmax, p.x());
+    ymin = std::min(ymin, p.y());
+    ymax = std::max(ymax, p.y());
+    EXPECT_DOUBLE_EQ(p.z(), 3.0);
+  }
+  EXPECT_DOUBLE_EQ(xmin, -10.0 + 3 * 2.0);
+  EXPECT_DOUBLE_EQ(xmax, -10.0 + 7 * 2.0);
+  EXPECT_DOUBLE_EQ(ymin, 5.0 + 2 * 1.5);
+  EXPECT_DOUBLE_EQ(ymax, 5.0 + 5 * 1.5);
+  EXPECT_TRUE(axial_contours_mm(m, 0).empty());
+}
+
+}  // namespace
+}  // namespace linac
