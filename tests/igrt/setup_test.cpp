@@ -102,8 +102,9 @@ TEST(IgrtSetup, RecoversAKnownSetupErrorThroughTheWholeChain) {
   const double rmse = std::sqrt(sum2 / static_cast<double>(n));
   std::printf("CBCT RMSE inside the body: %.1f HU over %zu voxels\n", rmse, n);
   // Dominated by edges (bone, metastases) blurred at the scan's resolution (3 mm voxels,
-  // 3.1 mm binned detector pixels) against the sharp truth.
-  EXPECT_LT(rmse, 120.0);
+  // 3.1 mm binned detector pixels) against the sharp truth, with bone brighter at kV than its
+  // CT numbers say and the uncorrected scatter's cupping.
+  EXPECT_LT(rmse, 180.0);
   // The registration itself (before the couch's own tolerance) against the truth.
   const Eigen::Vector3d c(0, 0, 0);
   EXPECT_LE((r.registration.fixed_to_moving.apply(c) - error.apply(c)).norm(), 0.5);

