@@ -107,7 +107,7 @@ void check_beam(const Plan& plan, const Beam& beam, const MachineProfile& p,
         const double gap = cp.leaf_a_mm[l] - cp.leaf_b_mm[l];
         if (gap < m.min_dynamic_gap_mm - 1e-9) {
           c.add(n, "leaf pair " + std::to_string(l + 1), gap, m.min_dynamic_gap_mm,
-                "gap " + format_number(gap) + " mm below the minimum " +
+                "gap " + format_measured(gap) + " mm below the minimum " +
                     format_number(m.min_dynamic_gap_mm) + " mm");
         }
       }
@@ -116,7 +116,7 @@ void check_beam(const Plan& plan, const Beam& beam, const MachineProfile& p,
         if (*hi - *lo > m.max_bank_span_mm + 1e-9) {
           c.add(n, bank == &cp.leaf_a_mm ? "bank A span" : "bank B span", *hi - *lo,
                 m.max_bank_span_mm,
-                "= " + format_number(*hi - *lo) + " mm exceeds the carriage limit");
+                "= " + format_measured(*hi - *lo) + " mm exceeds the carriage limit");
         }
       }
     } else {
@@ -163,11 +163,11 @@ void check_beam(const Plan& plan, const Beam& beam, const MachineProfile& p,
         const double mu_per_deg = mu / std::abs(delta);
         if (mu_per_deg > p.dose.max_mu_per_deg) {
           c.add(n, "mu_per_deg", mu_per_deg, p.dose.max_mu_per_deg,
-                "= " + format_number(mu_per_deg) + " MU/deg above the machine's " +
+                "= " + format_measured(mu_per_deg) + " MU/deg above the machine's " +
                     format_number(p.dose.max_mu_per_deg));
         } else if (mu_per_deg < p.dose.min_mu_per_deg) {
           c.add(n, "mu_per_deg", mu_per_deg, p.dose.min_mu_per_deg,
-                "= " + format_number(mu_per_deg) + " MU/deg below the machine's " +
+                "= " + format_measured(mu_per_deg) + " MU/deg below the machine's " +
                     format_number(p.dose.min_mu_per_deg));
         }
       }
@@ -175,7 +175,7 @@ void check_beam(const Plan& plan, const Beam& beam, const MachineProfile& p,
   }
   if (arc && arc_travel > 360.0 + 1e-6) {
     c.add(-1, "gantry", arc_travel, 360.0,
-          "arc of " + format_number(arc_travel) + " deg is longer than a turn");
+          "arc of " + format_measured(arc_travel) + " deg is longer than a turn");
   }
 }
 
