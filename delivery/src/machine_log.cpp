@@ -10,6 +10,7 @@
 
 #include "linac/core/error.hpp"
 #include "linac/core/file_util.hpp"
+#include "linac/core/text.hpp"
 #include "linac/delivery/beam_path.hpp"
 
 namespace linac::delivery {
@@ -181,6 +182,15 @@ double parse_field(const std::string& file, int line, std::size_t field, const s
   return v;
 }
 
+// A field that must be an integer of sensible size (counts, indices, flags, codes).
+int int_field(const std::string& file, int line, std::size_t field, double v) {
+  if (!(std::abs(v) <= 1.0e9) || v != std::floor(v)) {
+    throw InputError(file, "line " + std::to_string(line) + ", field " + std::to_string(field) +
+                               ": " + format_number(v) + " is not an integer in range");
+  }
+  return static_cast<int>(v);
+}
+
 struct DynalogFile {
   std::string revision, patient, plan;
   int tolerance = 0, pairs = 0, scale = 0;
@@ -210,15 +220,19 @@ DynalogFile parse_dynalog_file(const std::filesystem::path& path) {
   }
   f.patient = header[1];
   f.plan = header[2];
-  f.tolerance = static_cast<int>(parse_field(name, 4, 0, split_csv(header[3]).at(0)));
+  const auto tolerance_field = split_csv(header[3]);
+  f.tolerance = int_field(
+      name, 4, 0, parse_field(name, 4, 0, tolerance_field.empty() ? "" : tolerance_field[0]));
   const auto pairs_field = split_csv(header[4]);
-  f.pairs = static_cast<int>(parse_field(name, 5, 0, pairs_field.empty() ? "" : pairs_field[0]));
+  f.pairs =
+      int_field(name, 5, 0, parse_field(name, 5, 0, pairs_field.empty() ? "" : pairs_field[0]));
   if (f.pairs < 1 || f.pairs > 80) {
     throw InputError(name, "line 5: " + std::to_string(f.pairs) +
                                " leaves per bank is not a valid MLC (1 to 80)");
   }
   const auto scale_field = split_csv(header[5]);
-  f.scale = static_cast<int>(parse_field(name, 6, 0, scale_field.empty() ? "" : scale_field[0]));
+  f.scale =
+      int_field(name, 6, 0, parse_field(name, 6, 0, scale_field.empty() ? "" : scale_field[0]));
   const std::size_t want = 14 + 4 * static_cast<std::size_t>(f.pairs);
   int n = 6;
   while (std::getline(in, line)) {
@@ -292,8 +306,9 @@ MachineLog read_dynalog(const std::filesystem::path& path) {
     LogSnapshot s;
     s.time_s = static_cast<double>(r) * kDynalogPeriodS;
     s.dose_fraction = a[0] / kDoseIndexScale;
-    s.control_point = static_cast<int>(a[1]);
-    s.beam_hold = static_cast<int>(a[2]);
+    const std::string fa_name = log.files.front().string();
+    s.control_point = int_field(fa_name, static_cast<int>(r) + 7, 1, a[1]);
+    s.beam_hold = int_field(fa_name, static_cast<int>(r) + 7, 2, a[2]);
     s.beam_on = a[3] != 0.0;
     // Varian scale: gantry 180 at the top; IEC 61217: 0 at the top.
     const double g = a[6] / 10.0;
@@ -600,9 +615,15 @@ MachineLog read_trajectory_log(const std::filesystem::path& path) {
     }
     s.mu_expected = value(mu, 0, false);
     s.mu_actual = value(mu, 0, true);
-    s.beam_hold = static_cast<int>(std::lround(value(hold, 0, true)));
+    const double hold_value = value(hold, 0, true);
+    const double cp_value = value(cp, 0, true);
+    if (!(std::abs(hold_value) <= 1.0e6) || !(std::abs(cp_value) <= 1.0e6)) {
+      throw InputError(name, "snapshot " + std::to_string(n) + " at byte " + std::to_string(base) +
+                                 ": beam hold or control point out of range");
+    }
+    s.beam_hold = static_cast<int>(std::lround(hold_value));
     s.beam_on = s.beam_hold == 0;
-    s.control_point = static_cast<int>(std::lround(value(cp, 0, true)));
+    s.control_point = static_cast<int>(std::lround(cp_value));
     s.carriage_a_expected_mm = 10.0 * value(mlc_axis, 0, false);
     s.carriage_a_actual_mm = 10.0 * value(mlc_axis, 0, true);
     s.carriage_b_expected_mm = -10.0 * value(mlc_axis, 1, false);
