@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench_daemon.hpp"
 #include "linac/core/plan_io.hpp"
 #include "linac/delivery/log_qa.hpp"
 #include "linac/delivery/machine_log.hpp"
@@ -72,33 +73,15 @@ void BM_DeliverVmatThroughDaemon(benchmark::State& state) {
   double machine_s = 0.0;
   for (auto _ : state) {
     state.PauseTiming();
-    linac::sim::DaemonOptions o;
-    o.bind_endpoint = "tcp://127.0.0.1:*";
-    o.server_keys = linac::hal::generate_curve_keypair();
-    const auto client = linac::hal::generate_curve_keypair();
-    o.authorized_client_keys = {client.public_z85};
-    o.profile = profile;
-    std::atomic<bool> stop{false};
-    std::promise<std::string> ready;
-    std::ostringstream log;
-    std::thread daemon([&] {
-      linac::sim::run_daemon(
-          o, stop, [&](const std::string& e) { ready.set_value(e); }, log);
-    });
-    linac::hal::RemoteMachineOptions ro;
-    ro.endpoint = ready.get_future().get();
-    ro.server_public_key = o.server_keys.public_z85;
-    ro.client_keys = client;
     {
-      linac::hal::RemoteMachine rm(ro);
+      const linac::bench::ThreadDaemon daemon(profile);
+      linac::hal::RemoteMachine rm(daemon.client_options());
       (void)rm.connect(2.0);
       (void)rm.machine().bring_up(profile);
       state.ResumeTiming();
       machine_s += deliver(state, rm.machine(), plan, profile, scratch.dir / "record.db");
       state.PauseTiming();
     }
-    stop = true;
-    daemon.join();
     state.ResumeTiming();
   }
   state.counters["machine_s_per_wall_s"] =

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_daemon.hpp"
 #include "linac/hal/remote_machine.hpp"
 #include "linac/simulators/daemon.hpp"
 
@@ -71,24 +72,8 @@ BENCHMARK(BM_ControlCycleInProcess)->UseManualTime()->MinTime(2.0);
 
 void BM_ControlCycleOverZeroMqLoopback(benchmark::State& state) {
   const linac::MachineProfile profile = linac::default_machine_profile();
-  linac::sim::DaemonOptions o;
-  o.bind_endpoint = "tcp://127.0.0.1:*";
-  o.server_keys = linac::hal::generate_curve_keypair();
-  const auto client = linac::hal::generate_curve_keypair();
-  o.authorized_client_keys = {client.public_z85};
-  o.profile = profile;
-  std::atomic<bool> stop{false};
-  std::promise<std::string> ready;
-  std::ostringstream log;
-  std::thread daemon([&] {
-    linac::sim::run_daemon(
-        o, stop, [&](const std::string& e) { ready.set_value(e); }, log);
-  });
-  linac::hal::RemoteMachineOptions ro;
-  ro.endpoint = ready.get_future().get();
-  ro.server_public_key = o.server_keys.public_z85;
-  ro.client_keys = client;
-  ro.reply_timeout_s = 1.0;
+  const linac::bench::ThreadDaemon daemon(profile);
+  const auto ro = daemon.client_options(1.0);
   {
     linac::hal::RemoteMachine rm(ro);
     if (rm.machine().bring_up(profile)) {
@@ -98,8 +83,6 @@ void BM_ControlCycleOverZeroMqLoopback(benchmark::State& state) {
     }
     if (rm.link_lost()) state.SkipWithError("link lost during the benchmark");
   }
-  stop = true;
-  daemon.join();
 }
 BENCHMARK(BM_ControlCycleOverZeroMqLoopback)->UseManualTime()->MinTime(2.0);
 

@@ -39,15 +39,6 @@ nlohmann::json correction_json(const igrt::CouchCorrection& c) {
            "roll"}};
 }
 
-iec::CouchState state_of(const hal::CouchPose& c) {
-  iec::CouchState s;
-  s.translation_mm = Eigen::Vector3d(c.lateral_mm, c.longitudinal_mm, c.vertical_mm);
-  s.rotation_deg = c.rotation_deg;
-  s.pitch_deg = c.pitch_deg;
-  s.roll_deg = c.roll_deg;
-  return s;
-}
-
 // Largest distance between where the anatomy of the box `roi` is and where it was planned.
 double residual_mm(const RigidTransform& now_patient_to_fixed, const RigidTransform& planned,
                    const Mask& roi) {
@@ -197,8 +188,8 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
   const RigidTransform planned = iec::patient_to_fixed(c.patient_position, {});
   const hal::CouchPose final_couch = r.couch_moved ? r.couch_after : r.couch_before;
   j["residual_mm"] =
-      residual_mm(iec::patient_to_fixed(c.patient_position, state_of(final_couch)) * error, planned,
-                  target_mask);
+      residual_mm(iec::patient_to_fixed(c.patient_position, hal::couch_state(final_couch)) * error,
+                  planned, target_mask);
   j["couch_moved"] = r.couch_moved;
   j["couch_after"] = correction_json(igrt::difference(final_couch, hal::CouchPose{}));
   j["projections"] = r.cbct.projections;

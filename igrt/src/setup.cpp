@@ -13,15 +13,6 @@ namespace {
 
 constexpr double kDeg = 180.0 / std::numbers::pi;
 
-iec::CouchState state_of(const hal::CouchPose& c) {
-  iec::CouchState s;
-  s.translation_mm = Eigen::Vector3d(c.lateral_mm, c.longitudinal_mm, c.vertical_mm);
-  s.rotation_deg = c.rotation_deg;
-  s.pitch_deg = c.pitch_deg;
-  s.roll_deg = c.roll_deg;
-  return s;
-}
-
 }  // namespace
 
 hal::CouchPose corrected_couch(const RigidTransform& reference_to_cbct,
@@ -29,7 +20,7 @@ hal::CouchPose corrected_couch(const RigidTransform& reference_to_cbct,
   // Now the planned point p sits at T(p) in the patient frame of the acquisition, placed in the
   // room by C0. The corrected couch C' must bring T(p) where C0 put p: C' = C0 T^-1, and the
   // table top follows as C' (patient -> table top)^-1 = Rz(rotation) [Rx(pitch) Ry(roll) x + t].
-  const RigidTransform c0 = iec::patient_to_fixed(position, state_of(couch));
+  const RigidTransform c0 = iec::patient_to_fixed(position, hal::couch_state(couch));
   const RigidTransform m =
       c0 * reference_to_cbct.inverse() * iec::patient_to_table_top(position).inverse();
   const Eigen::Matrix3d r = m.rotation();
@@ -154,7 +145,7 @@ SetupResult run_setup(hal::Machine& m, const MachineProfile& profile, const Imag
   FdkOptions fo;
   fo.grid = cbct_grid(projections.front(), o.voxel_mm, o.slice_mm);
   fo.position = o.position;
-  fo.couch = state_of(res.couch_before);
+  fo.couch = hal::couch_state(res.couch_before);
   res.cbct = reconstruct_fdk(projections, fo);
   res.recon_s = res.cbct.seconds;
   say("registering to the reference");

@@ -485,11 +485,7 @@ class SimImager final : public SimDevice, public hal::KvImager {
   void measure() override {
     if (!requested_ || !subject_) return;
     const auto& c = couch_.state();
-    iec::CouchState couch;
-    couch.translation_mm = Eigen::Vector3d(c.lateral_mm, c.longitudinal_mm, c.vertical_mm);
-    couch.rotation_deg = c.rotation_deg;
-    couch.pitch_deg = c.pitch_deg;
-    couch.roll_deg = c.roll_deg;
+    const iec::CouchState couch = hal::couch_state(c);
     ready_ = project_kv(*subject_, iec::patient_to_fixed(position_, couch), profile_.imager,
                         gantry_.state().angle_deg, *requested_, &rng_);
     ready_->time_s = time_s_;

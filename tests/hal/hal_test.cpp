@@ -41,3 +41,21 @@ TEST(Machine, ListsADeviceThatServesTwoInterfacesOnce) {
 
 }  // namespace
 }  // namespace linac::hal
+
+namespace linac::hal {
+namespace {
+
+TEST(CouchState, CarriesEveryAxisOfThePoseIntoCoresFrame) {
+  const CouchPose pose{1.5, -20.0, 7.25, 2.0, -0.5, 0.75};
+  const iec::CouchState s = couch_state(pose);
+  EXPECT_EQ(s.translation_mm, Eigen::Vector3d(1.5, -20.0, 7.25));
+  EXPECT_DOUBLE_EQ(s.rotation_deg, 2.0);
+  EXPECT_DOUBLE_EQ(s.pitch_deg, -0.5);
+  EXPECT_DOUBLE_EQ(s.roll_deg, 0.75);
+  // Placing a patient with it: the lateral couch move shifts the isocentre point along room X.
+  const auto room = iec::patient_to_fixed(iec::PatientPosition::kHFS, couch_state({10, 0, 0}));
+  EXPECT_NEAR(room.apply(Eigen::Vector3d::Zero()).x(), 10.0, 1e-12);
+}
+
+}  // namespace
+}  // namespace linac::hal

@@ -50,15 +50,6 @@ std::unique_ptr<sim::SimulatedMachine> machine_with(const RigidTransform& error)
   return sim;
 }
 
-iec::CouchState state_of(const hal::CouchPose& c) {
-  iec::CouchState s;
-  s.translation_mm = Eigen::Vector3d(c.lateral_mm, c.longitudinal_mm, c.vertical_mm);
-  s.rotation_deg = c.rotation_deg;
-  s.pitch_deg = c.pitch_deg;
-  s.roll_deg = c.roll_deg;
-  return s;
-}
-
 TEST(IgrtSetup, RecoversAKnownSetupErrorThroughTheWholeChain) {
   const RigidTransform error = RigidTransform::from_euler_deg(Eigen::Vector3d(0.8, -0.6, 1.2),
                                                               Eigen::Vector3d(4.0, -3.0, 6.0));
@@ -72,7 +63,7 @@ TEST(IgrtSetup, RecoversAKnownSetupErrorThroughTheWholeChain) {
   // Where the planned anatomy ends up after the correction, against where it was planned.
   const RigidTransform planned = iec::patient_to_fixed(iec::PatientPosition::kHFS, {});
   const RigidTransform now =
-      iec::patient_to_fixed(iec::PatientPosition::kHFS, state_of(r.couch_after)) * error;
+      iec::patient_to_fixed(iec::PatientPosition::kHFS, hal::couch_state(r.couch_after)) * error;
   double worst = 0.0;
   for (int corner = 0; corner < 8; ++corner) {
     const Eigen::Vector3d p((corner & 1) ? 80.0 : -80.0, (corner & 2) ? 60.0 : -60.0,

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "linac/core/iec61217.hpp"
 #include "linac/core/machine_profile.hpp"
 #include "linac/hal/fault.hpp"
 
@@ -89,6 +90,17 @@ struct CouchPose {
   double pitch_deg = 0.0;
   double roll_deg = 0.0;
 };
+/// The couch pose as core's IEC 61217 couch state (lateral, longitudinal, vertical along the
+/// table top's X, Y, Z; rotation, pitch, roll), for placing a patient in the room.
+inline iec::CouchState couch_state(const CouchPose& c) {
+  iec::CouchState s;
+  s.translation_mm = Eigen::Vector3d(c.lateral_mm, c.longitudinal_mm, c.vertical_mm);
+  s.rotation_deg = c.rotation_deg;
+  s.pitch_deg = c.pitch_deg;
+  s.roll_deg = c.roll_deg;
+  return s;
+}
+
 class Couch : public virtual Device {
  public:
   [[nodiscard]] virtual const CouchPose& state() const = 0;
