@@ -45,6 +45,10 @@ const std::vector<Command>& commands() {
        linac::cli::cmd_igrt_setup},
       {"igrt register", "rigid registration of two images and the couch correction",
        linac::cli::cmd_igrt_register},
+      {"dose water", "the dose engine in water: PDD, profile, penumbra, output factor",
+       linac::cli::cmd_dose_water},
+      {"dose commission", "fit the beam model to the machine's published dosimetry",
+       linac::cli::cmd_dose_commission},
       {"qa", "delivery QA from Dynalog or trajectory logs: leaf errors, fluence, gamma",
        linac::cli::cmd_qa},
   };

@@ -1,0 +1,143 @@
+#pragma once
+// The 6 MV dose engine: pencil-beam fluence convolution (beam_model.hpp) with radiological depth
+// traced through the CT's relative electron density (heterogeneity along each ray; lateral
+// kernels are not scaled by density, the known limit of pencil-beam models in lung and bone).
+//
+// Two ways to the same model:
+//  * apertures (add_aperture_dose): the control point's fluence is rasterised at the isocentre
+//    plane, blurred by each kernel (OpenCV) and looked up per point — used for final dose,
+//    commissioning in water and dose from delivery logs;
+//  * beamlets (beamlet_matrix): leaf-width x a few mm rectangles, each column of a sparse
+//    matrix (Eigen) holding its dose per MU at the points, the kernels integrated analytically
+//    (erf) and cut off a set distance beyond the beamlet — used by the optimiser, which adds
+//    the far tails back through an intermediate full-dose correction.
+#include <Eigen/Core>
+#include <Eigen/SparseCore>
+#include <vector>
+
+#include "linac/core/iec61217.hpp"
+#include "linac/core/plan.hpp"
+#include "linac/core/volume.hpp"
+#include "linac/planning/beam_model.hpp"
+
+namespace linac::planning {
+
+using Points = std::vector<Eigen::Vector3f>;  // DICOM patient coordinates, mm
+
+/// One beam direction. Patient coordinates -> IEC 61217 beam-limiting-device frame (origin at
+/// the isocentre, source on +Z at SAD), and the beam's-eye view at the isocentre plane.
+class BeamGeometry {
+ public:
+  BeamGeometry(double gantry_deg, double collimator_deg, const Eigen::Vector3d& isocentre_mm,
+               iec::PatientPosition position, double sad_mm, double couch_deg = 0.0);
+  struct Bev {
+    double u_mm;  // along X of the beam-limiting device (leaf motion), at the isocentre plane
+    double v_mm;  // along Y (across leaves)
+    double r_mm;  // distance from the source along the beam axis
+  };
+  [[nodiscard]] Bev project(const Eigen::Vector3d& p_mm) const;
+  /// Patient coordinates of the point at (u, v) of the isocentre plane, scaled to distance r.
+  [[nodiscard]] Eigen::Vector3d point_at(double u_mm, double v_mm, double r_mm) const;
+  [[nodiscard]] Eigen::Vector3d source_mm() const { return source_mm_; }
+  [[nodiscard]] double sad_mm() const { return sad_mm_; }
+
+ private:
+  Eigen::Matrix3d patient_to_bld_;
+  Eigen::Vector3d isocentre_mm_;
+  Eigen::Vector3d source_mm_;
+  double sad_mm_;
+};
+
+/// Jaws and leaves of one control point at the isocentre plane (mm). Empty leaves: open jaws.
+struct Aperture {
+  double x1_mm = -50.0;
+  double x2_mm = 50.0;
+  double y1_mm = -50.0;
+  double y2_mm = 50.0;
+  std::vector<double> leaf_a_mm;  // bank A (X2 side)
+  std::vector<double> leaf_b_mm;  // bank B (X1 side)
+};
+
+/// The beamlets of one control point: columns of `width_mm` from X1 to X2 in each leaf pair
+/// inside Y1..Y2. Column index = (row - first_row) * columns + column.
+struct BeamletLayout {
+  int first_row = 0;  // leaf pair index
+  int rows = 0;
+  int columns = 0;
+  double x1_mm = 0.0;
+  double x2_mm = 0.0;
+  double width_mm = 5.0;
+  std::vector<double> row_edges_mm;  // rows + 1 edges, clipped to the Y jaws
+  [[nodiscard]] int count() const { return rows * columns; }
+  [[nodiscard]] double column_lo(int c) const { return x1_mm + width_mm * c; }
+  [[nodiscard]] double column_hi(int c) const {
+    return std::min(x2_mm, x1_mm + width_mm * (c + 1));
+  }
+};
+
+struct BeamletMatrix {
+  BeamletLayout layout;
+  Eigen::SparseMatrix<float> dose_per_mu;  // points x beamlets, Gy per MU at full fluence
+};
+
+class DoseEngine {
+ public:
+  /// `ct` gives the densities (HU through the model's table); `leaf_boundaries_mm` the MLC.
+  DoseEngine(BeamModel model, std::vector<double> leaf_boundaries_mm, const ImageHU& ct,
+             iec::PatientPosition position = iec::PatientPosition::kHFS);
+
+  [[nodiscard]] const BeamModel& model() const { return model_; }
+  [[nodiscard]] const Volume<float>& density() const { return density_; }
+  [[nodiscard]] const std::vector<double>& leaf_boundaries_mm() const { return boundaries_; }
+  [[nodiscard]] iec::PatientPosition position() const { return position_; }
+
+  /// Adds mu x (dose per MU of the aperture) at each point to `dose_gy` (same size as points).
+  void add_aperture_dose(const BeamGeometry& g, const Aperture& a, double mu, const Points& points,
+                         std::vector<float>& dose_gy) const;
+
+  /// Dose per MU of every beamlet of the aperture's jaws at the points, kernels cut off at
+  /// `cutoff_mm` beyond each beamlet's edges.
+  [[nodiscard]] BeamletMatrix beamlet_matrix(const BeamGeometry& g, const Aperture& jaws,
+                                             double beamlet_width_mm, double cutoff_mm,
+                                             const Points& points) const;
+
+  /// Dose of a whole plan per fraction (Gy) at the points, with the plan's isocentre. Each
+  /// control point carries half of the MU of the segments on either side. Multi-threaded over
+  /// control points. `progress` (may be empty) is called with the fraction done.
+  [[nodiscard]] std::vector<float> plan_dose(const Plan& plan, const Eigen::Vector3d& isocentre_mm,
+                                             const Points& points) const;
+
+ private:
+  BeamModel model_;
+  std::vector<double> boundaries_;
+  Volume<float> density_;
+  iec::PatientPosition position_;
+};
+
+/// MU of each control point of a beam (half the MU of the segments either side).
+std::vector<double> control_point_mu(const Beam& beam);
+/// The aperture of a control point.
+Aperture aperture_of(const ControlPoint& cp);
+
+/// The voxel centres of `grid` where `mask` (on the same grid) is set, and their indices.
+Points mask_points(const Mask& mask, std::vector<std::size_t>* indices = nullptr);
+
+/// A dose grid of `spacing_mm` over the bounding box of `mask`, aligned with its grid's axes.
+Grid dose_grid(const Mask& mask, double spacing_mm);
+
+/// Dose in water at SSD (mm) for a square or rectangular jaw field (mm at the isocentre plane),
+/// computed by the engine on a voxelised water phantom of 1 mm (not analytically).
+struct WaterScan {
+  std::vector<std::pair<double, double>> pdd;      // depth mm, % of maximum
+  std::vector<std::pair<double, double>> profile;  // x mm at profile depth, % of the axis value
+  double dmax_mm = 0.0;
+  double profile_depth_mm = 100.0;
+  double penumbra_80_20_mm = 0.0;  // mean of both edges
+  double output_factor = 1.0;      // at the 10 x 10 field's dmax against 10 x 10, SSD as given
+  double dose_at_dmax_gy_per_mu = 0.0;
+};
+WaterScan water_scan(const BeamModel& model, const std::vector<double>& leaf_boundaries_mm,
+                     double field_x_mm, double field_y_mm, double ssd_mm,
+                     double profile_depth_mm = 100.0);
+
+}  // namespace linac::planning
