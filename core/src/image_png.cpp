@@ -1,6 +1,8 @@
 #include "linac/core/image_png.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
@@ -168,6 +170,61 @@ void write_comparison_png(const std::filesystem::path& path, const ImageHU& a, c
     }
   }
   if (!cv::imwrite(path.string(), colour)) {
+    throw std::runtime_error(path.string() + ": cannot write the PNG image");
+  }
+}
+
+void write_plot_png(const std::filesystem::path& path, const std::vector<PlotSeries>& series,
+                    const std::string& x_label, const std::string& y_label, double x_max,
+                    double y_max, const std::string& title) {
+  if (!(x_max > 0.0) || !(y_max > 0.0))
+    throw std::invalid_argument("plot: axis maxima must be > 0");
+  const int width = 960;
+  const int height = 640;
+  const int left = 80, right = 220, top = 40, bottom = 70;
+  cv::Mat img(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
+  const int pw = width - left - right;
+  const int ph = height - top - bottom;
+  auto to_px = [&](double x, double y) {
+    return cv::Point(
+        left + static_cast<int>(std::lround(std::clamp(x / x_max, 0.0, 1.0) * pw)),
+        top + ph - static_cast<int>(std::lround(std::clamp(y / y_max, 0.0, 1.0) * ph)));
+  };
+  const auto font = cv::FONT_HERSHEY_SIMPLEX;
+  const cv::Scalar grid(225, 225, 225);
+  const cv::Scalar black(0, 0, 0);
+  for (int i = 0; i <= 10; ++i) {
+    const double fx = x_max * i / 10.0;
+    const double fy = y_max * i / 10.0;
+    cv::line(img, to_px(fx, 0), to_px(fx, y_max), grid, 1);
+    cv::line(img, to_px(0, fy), to_px(x_max, fy), grid, 1);
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%g", std::round(fx * 10.0) / 10.0);
+    cv::putText(img, buf, to_px(fx, 0) + cv::Point(-12, 20), font, 0.45, black, 1, cv::LINE_AA);
+    std::snprintf(buf, sizeof(buf), "%g", std::round(fy * 10.0) / 10.0);
+    cv::putText(img, buf, to_px(0, fy) + cv::Point(-45, 5), font, 0.45, black, 1, cv::LINE_AA);
+  }
+  cv::rectangle(img, to_px(0, y_max), to_px(x_max, 0), black, 1);
+  cv::putText(img, x_label, cv::Point(left + pw / 2 - 60, height - 20), font, 0.6, black, 1,
+              cv::LINE_AA);
+  cv::putText(img, y_label, cv::Point(10, top - 15), font, 0.6, black, 1, cv::LINE_AA);
+  if (!title.empty()) {
+    cv::putText(img, title, cv::Point(left + 150, top - 15), font, 0.6, black, 1, cv::LINE_AA);
+  }
+  int legend_y = top + 10;
+  for (const auto& s : series) {
+    const cv::Scalar colour(s.rgb[2], s.rgb[1], s.rgb[0]);
+    for (std::size_t i = 1; i < s.x.size() && i < s.y.size(); ++i) {
+      if (s.dashed && (i / 4) % 2 == 1) continue;
+      cv::line(img, to_px(s.x[i - 1], s.y[i - 1]), to_px(s.x[i], s.y[i]), colour, 2, cv::LINE_AA);
+    }
+    const cv::Point a(width - right + 15, legend_y);
+    cv::line(img, a, a + cv::Point(s.dashed ? 12 : 30, 0), colour, 2, cv::LINE_AA);
+    if (s.dashed) cv::line(img, a + cv::Point(18, 0), a + cv::Point(30, 0), colour, 2, cv::LINE_AA);
+    cv::putText(img, s.name, a + cv::Point(38, 5), font, 0.45, black, 1, cv::LINE_AA);
+    legend_y += 20;
+  }
+  if (!cv::imwrite(path.string(), img)) {
     throw std::runtime_error(path.string() + ": cannot write the PNG image");
   }
 }

@@ -260,28 +260,61 @@ DoseEngine::DoseEngine(BeamModel model, std::vector<double> leaf_boundaries_mm, 
   }
 }
 
+PreparedPoints DoseEngine::prepare(const BeamGeometry& g, const Aperture& field,
+                                   const Points& points) const {
+  PreparedPoints p;
+  p.u_mm.resize(points.size());
+  p.v_mm.resize(points.size());
+  p.r_mm.resize(points.size());
+  p.depth_mm.resize(points.size());
+  if (points.empty()) return p;
+  const DepthField depth = make_depth_field(density_, g, field, points);
+  for (std::size_t n = 0; n < points.size(); ++n) {
+    const auto b = g.project(points[n].cast<double>());
+    p.u_mm[n] = static_cast<float>(b.u_mm);
+    p.v_mm[n] = static_cast<float>(b.v_mm);
+    p.r_mm[n] = static_cast<float>(b.r_mm);
+    p.depth_mm[n] = static_cast<float>(depth.at(b.u_mm, b.v_mm, b.r_mm));
+  }
+  return p;
+}
+
+void DoseEngine::add_aperture_dose(const PreparedPoints& p, const Aperture& a, double mu,
+                                   std::vector<float>& dose_gy) const {
+  if (dose_gy.size() != p.size()) {
+    throw std::invalid_argument("add_aperture_dose: dose and points differ in size");
+  }
+  if (mu == 0.0 || p.size() == 0) return;
+  const KernelMap primary(a, boundaries_, model_, model_.p.primary_sigma_mm);
+  const KernelMap head(a, boundaries_, model_, model_.head_sigma_mm());
+  const KernelMap scatter(a, boundaries_, model_, model_.p.scatter_sigma_mm);
+  for (std::size_t n = 0; n < p.size(); ++n) {
+    const double u = static_cast<double>(p.u_mm[n]);
+    const double v = static_cast<double>(p.v_mm[n]);
+    const double d =
+        model_.dose_per_mu(static_cast<double>(p.depth_mm[n]), static_cast<double>(p.r_mm[n]),
+                           primary.at(u, v), head.at(u, v), scatter.at(u, v));
+    dose_gy[n] += static_cast<float>(mu * d);
+  }
+}
+
 void DoseEngine::add_aperture_dose(const BeamGeometry& g, const Aperture& a, double mu,
                                    const Points& points, std::vector<float>& dose_gy) const {
   if (dose_gy.size() != points.size()) {
     throw std::invalid_argument("add_aperture_dose: dose and points differ in size");
   }
   if (mu == 0.0 || points.empty()) return;
-  const KernelMap primary(a, boundaries_, model_, model_.p.primary_sigma_mm);
-  const KernelMap head(a, boundaries_, model_, model_.head_sigma_mm());
-  const KernelMap scatter(a, boundaries_, model_, model_.p.scatter_sigma_mm);
-  const DepthField depth = make_depth_field(density_, g, a, points);
-  for (std::size_t n = 0; n < points.size(); ++n) {
-    const auto b = g.project(points[n].cast<double>());
-    const double z = depth.at(b.u_mm, b.v_mm, b.r_mm);
-    const double d = model_.dose_per_mu(z, b.r_mm, primary.at(b.u_mm, b.v_mm),
-                                        head.at(b.u_mm, b.v_mm), scatter.at(b.u_mm, b.v_mm));
-    dose_gy[n] += static_cast<float>(mu * d);
-  }
+  add_aperture_dose(prepare(g, a, points), a, mu, dose_gy);
 }
 
 BeamletMatrix DoseEngine::beamlet_matrix(const BeamGeometry& g, const Aperture& jaws,
                                          double beamlet_width_mm, double cutoff_mm,
                                          const Points& points) const {
+  return beamlet_matrix(prepare(g, jaws, points), jaws, beamlet_width_mm, cutoff_mm);
+}
+
+BeamletMatrix DoseEngine::beamlet_matrix(const PreparedPoints& pp, const Aperture& jaws,
+                                         double beamlet_width_mm, double cutoff_mm) const {
   if (!(beamlet_width_mm > 0.0) || !(cutoff_mm >= 0.0)) {
     throw InputError("beamlets", "width must be > 0 and cut-off >= 0");
   }
@@ -306,22 +339,22 @@ BeamletMatrix DoseEngine::beamlet_matrix(const BeamGeometry& g, const Aperture& 
   for (int n = first; n <= last + 1; ++n) {
     L.row_edges_mm.push_back(std::clamp(boundaries_[n], jaws.y1_mm, jaws.y2_mm));
   }
-  const DepthField depth = make_depth_field(density_, g, jaws, points);
   const double sp = model_.p.primary_sigma_mm;
   const double sh = model_.head_sigma_mm();
   const double ss = model_.p.scatter_sigma_mm;
   const double w = model_.p.head_scatter_fraction;
   std::vector<Eigen::Triplet<float>> triplets;
-  triplets.reserve(points.size() * 8);
+  triplets.reserve(pp.size() * 8);
   std::vector<double> xp, xh, xs, yp, yh, ys;
   const double threshold = 1e-5 * model_.k();
-  for (std::size_t n = 0; n < points.size(); ++n) {
-    const auto b = g.project(points[n].cast<double>());
+  for (std::size_t n = 0; n < pp.size(); ++n) {
+    const BeamGeometry::Bev b{static_cast<double>(pp.u_mm[n]), static_cast<double>(pp.v_mm[n]),
+                              static_cast<double>(pp.r_mm[n])};
     if (b.u_mm < L.x1_mm - cutoff_mm || b.u_mm > L.x2_mm + cutoff_mm ||
         b.v_mm < L.row_edges_mm.front() - cutoff_mm || b.v_mm > L.row_edges_mm.back() + cutoff_mm) {
       continue;
     }
-    const double z = depth.at(b.u_mm, b.v_mm, b.r_mm);
+    const double z = static_cast<double>(pp.depth_mm[n]);
     const double base = model_.dose_per_mu(z, b.r_mm, 1.0, 0.0, 0.0) / (1.0 - w);
     const double wp = base * (1.0 - w);
     const double wh = base * w;
@@ -357,7 +390,7 @@ BeamletMatrix DoseEngine::beamlet_matrix(const BeamGeometry& g, const Aperture& 
       }
     }
   }
-  out.dose_per_mu.resize(static_cast<Eigen::Index>(points.size()), L.count());
+  out.dose_per_mu.resize(static_cast<Eigen::Index>(pp.size()), L.count());
   out.dose_per_mu.setFromTriplets(triplets.begin(), triplets.end());
   return out;
 }

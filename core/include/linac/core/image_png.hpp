@@ -1,6 +1,8 @@
 #pragma once
 // Slices of volumes as 8-bit PNG pictures (OpenCV), for previews and reports.
+#include <array>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include "linac/core/volume.hpp"
@@ -37,4 +39,16 @@ void write_map_png(const std::filesystem::path& path, int rows, int cols,
                    const std::vector<float>& values, double vmin, double vmax, ColourMap colours,
                    int scale = 1);
 
+/// One curve of a line plot.
+struct PlotSeries {
+  std::string name;
+  std::vector<double> x;
+  std::vector<double> y;
+  std::array<std::uint8_t, 3> rgb{0, 0, 0};
+  bool dashed = false;
+};
+/// A line plot (e.g. DVHs) with axes from 0 to `x_max` / `y_max`, ticks, labels and a legend.
+void write_plot_png(const std::filesystem::path& path, const std::vector<PlotSeries>& series,
+                    const std::string& x_label, const std::string& y_label, double x_max,
+                    double y_max, const std::string& title = {});
 }  // namespace linac

@@ -80,6 +80,13 @@ struct BeamletMatrix {
   Eigen::SparseMatrix<float> dose_per_mu;  // points x beamlets, Gy per MU at full fluence
 };
 
+/// Points seen from one beam: their beam's-eye view and radiological depth, computed once and
+/// reused for every aperture of that direction.
+struct PreparedPoints {
+  std::vector<float> u_mm, v_mm, r_mm, depth_mm;
+  [[nodiscard]] std::size_t size() const { return u_mm.size(); }
+};
+
 class DoseEngine {
  public:
   /// `ct` gives the densities (HU through the model's table); `leaf_boundaries_mm` the MLC.
@@ -90,6 +97,15 @@ class DoseEngine {
   [[nodiscard]] const Volume<float>& density() const { return density_; }
   [[nodiscard]] const std::vector<double>& leaf_boundaries_mm() const { return boundaries_; }
   [[nodiscard]] iec::PatientPosition position() const { return position_; }
+
+  /// BEV and radiological depth of the points for a beam direction; `field` bounds the rays
+  /// traced (points outside it take the depth of the nearest ray).
+  [[nodiscard]] PreparedPoints prepare(const BeamGeometry& g, const Aperture& field,
+                                       const Points& points) const;
+  void add_aperture_dose(const PreparedPoints& p, const Aperture& a, double mu,
+                         std::vector<float>& dose_gy) const;
+  [[nodiscard]] BeamletMatrix beamlet_matrix(const PreparedPoints& p, const Aperture& jaws,
+                                             double beamlet_width_mm, double cutoff_mm) const;
 
   /// Adds mu x (dose per MU of the aperture) at each point to `dose_gy` (same size as points).
   void add_aperture_dose(const BeamGeometry& g, const Aperture& a, double mu, const Points& points,

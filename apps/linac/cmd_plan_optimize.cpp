@@ -1,0 +1,340 @@
+// `linac plan optimize`: double-arc 6 MV VMAT for the planning case (PTV 20 Gy in 5 fractions,
+// functional liver spared), its baseline without the FLS objective, the final dose from the
+// sequenced apertures, DVHs and figures, validation against the machine.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "cli.hpp"
+#include "linac/core/dicom_rtdose.hpp"
+#include "linac/core/dicom_rtplan.hpp"
+#include "linac/core/error.hpp"
+#include "linac/core/file_util.hpp"
+#include "linac/core/image_png.hpp"
+#include "linac/core/machine_profile.hpp"
+#include "linac/core/metaimage.hpp"
+#include "linac/core/plan_io.hpp"
+#include "linac/core/text.hpp"
+#include "linac/delivery/validator.hpp"
+#include "linac/planning/evaluation.hpp"
+#include "linac/planning/vmat.hpp"
+
+namespace linac::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+double r2(double v) {
+  return std::round(v * 100.0) / 100.0;
+}
+
+nlohmann::ordered_json figures_json(const planning::DoseFigures& f) {
+  return {{"volume_cm3", r2(f.volume_cm3)},
+          {"d98_gy", r2(f.d98_gy)},
+          {"d95_gy", r2(f.d95_gy)},
+          {"d50_gy", r2(f.d50_gy)},
+          {"d2_gy", r2(f.d2_gy)},
+          {"mean_gy", r2(f.mean_gy)},
+          {"max_gy", r2(f.max_gy)},
+          {"v5_pct", r2(f.v5_pct)},
+          {"v10_pct", r2(f.v10_pct)},
+          {"v20_pct", r2(f.v20_pct)},
+          {"alpha_beta_gy", f.alpha_beta_gy},
+          {"mean_eqd2_gy", r2(f.mean_eqd2_gy)},
+          {"mean_bed_gy", r2(f.mean_bed_gy)}};
+}
+
+std::array<std::uint8_t, 3> colour_of(std::size_t n) {
+  static const std::array<std::array<std::uint8_t, 3>, 10> kColours{{{220, 30, 30},
+                                                                     {0, 170, 0},
+                                                                     {30, 100, 230},
+                                                                     {240, 150, 0},
+                                                                     {150, 60, 200},
+                                                                     {0, 170, 170},
+                                                                     {200, 0, 140},
+                                                                     {120, 90, 40},
+                                                                     {100, 100, 100},
+                                                                     {0, 0, 0}}};
+  return kColours[n % kColours.size()];
+}
+
+}  // namespace
+
+int cmd_plan_optimize(const std::vector<std::string>& args) {
+  po::options_description opts("options");
+  std::string case_dir, structures_dir, out;
+  planning::VmatOptions vo;
+  std::vector<std::string> alpha_beta;
+  bool no_baseline = false;
+  opts.add_options()("case", po::value(&case_dir),
+                     "planning case folder with body, liver, FLS and PTV")(
+      "structures", po::value(&structures_dir),
+      "output folder of `linac plan structures` (default: made here on the built-in patient)")(
+      "out", po::value(&out)->required(), "folder to write")(
+      "prescription-gy", po::value(&vo.prescription_gy)->default_value(20.0),
+      "PTV prescription (Gy)")("fractions", po::value(&vo.fractions)->default_value(5),
+                               "number of fractions")(
+      "dose-grid-mm", po::value(&vo.dose_grid_mm)->default_value(3.0), "dose grid spacing")(
+      "cp-spacing-deg", po::value(&vo.control_point_spacing_deg)->default_value(2.0),
+      "control point spacing along each arc")("iterations",
+                                              po::value(&vo.iterations)->default_value(150),
+                                              "optimiser evaluations per plan")(
+      "points", po::value(&vo.points_per_structure)->default_value(4000),
+      "optimisation points per structure")("fls-weight",
+                                           po::value(&vo.spared_weight)->default_value(20.0),
+                                           "weight of the FLS mean-dose objective")(
+      "alpha-beta", po::value(&alpha_beta)->multitoken(),
+      "alpha/beta per structure, NAME=GY (defaults: targets 10, liver and FLS 2.5, cord 2, "
+      "others 3)")("no-baseline", po::bool_switch(&no_baseline),
+                   "skip the baseline plan without the FLS objective")(
+      "seed", po::value(&vo.seed)->default_value(1), "optimisation point sampling seed");
+  po::variables_map vm;
+  if (!parse("plan optimize",
+             "[--case DIR | --structures DIR] --out DIR [--iterations 150] [--json]", opts, {},
+             args, vm)) {
+    return kOk;
+  }
+  if (!(vo.prescription_gy > 0.0 && vo.prescription_gy <= 100.0)) {
+    throw InputError("--prescription-gy", "must lie in (0, 100]");
+  }
+  if (vo.fractions < 1 || vo.fractions > 50) throw InputError("--fractions", "must lie in [1, 50]");
+  if (vo.iterations < 1 || vo.iterations > 5000) {
+    throw InputError("--iterations", "must lie in [1, 5000]");
+  }
+  if (vo.points_per_structure < 100) throw InputError("--points", "must be at least 100");
+  std::map<std::string, double> ab;
+  for (const auto& s : alpha_beta) {
+    const auto eq = s.find('=');
+    double v = 0.0;
+    if (eq == std::string::npos || std::sscanf(s.c_str() + eq + 1, "%lf", &v) != 1 || !(v > 0)) {
+      throw InputError("--alpha-beta", "'" + s + "' is not NAME=GY with GY > 0");
+    }
+    ab[s.substr(0, eq)] = v;
+  }
+  const bool json = vm.count("json") != 0;
+  auto progress = [&](const std::string& what) {
+    if (!json) std::cerr << what << std::endl;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  const fs::path dir(out);
+  fs::create_directories(dir);
+  fs::path source = !structures_dir.empty() ? fs::path(structures_dir) : fs::path(case_dir);
+  if (source.empty()) {
+    progress("structures: built-in patient (linac plan structures)");
+    source = dir / "structures";
+    std::vector<std::string> a{"--out", source.string()};
+    if (json) a.emplace_back("--json");
+    std::streambuf* saved = std::cout.rdbuf();
+    std::ofstream sink;
+    if (json) std::cout.rdbuf(nullptr);  // the structures' JSON is in its own folder
+    const int rc = cmd_plan_structures(a);
+    std::cout.rdbuf(saved);
+    if (rc != kOk) return rc;
+  }
+  const Case c = load_case(source);
+  (void)c.get("body");
+  (void)c.get("PTV");
+  const MachineProfile profile = default_machine_profile();
+  const planning::BeamModel model = planning::default_beam_model();
+  progress("dose-influence matrices");
+  const planning::VmatPlanner planner(c, profile, model, vo, progress);
+  progress("beamlet matrices: " + std::to_string(planner.matrix_nonzeros()) + " non-zeros, " +
+           format_number(std::round(planner.matrix_s() * 10.0) / 10.0) + " s");
+  const planning::VmatResult plan = planner.optimise(true);
+  planning::VmatResult baseline;
+  if (!no_baseline) baseline = planner.optimise(false);
+  Plan rt = plan.plan;
+  rt.patient_id = c.name;
+  const auto report = delivery::validate_plan(rt, profile);
+  // Files: plans, doses, DVHs.
+  write_plan(dir / "rtplan.json", rt);
+  write_dicom_rtplan(dir / "RP.LiverVMAT.dcm", rt, profile.mlc.leaf_boundaries_mm);
+  write_file_atomically(dir / "validation.json", {report.to_json()});
+  write_metaimage(dir / "dose.mha", plan.dose_gy, {true});
+  write_dicom_rtdose(dir / "RD.LiverVMAT.dcm", plan.dose_gy, {c.name, rt.label, "PLAN"});
+  if (!no_baseline) {
+    Plan b = baseline.plan;
+    b.patient_id = c.name;
+    write_plan(dir / "baseline_rtplan.json", b);
+    write_metaimage(dir / "baseline_dose.mha", baseline.dose_gy, {true});
+  }
+  const auto& structures = planner.structures_on_dose_grid();
+  const unsigned n = vo.fractions;
+  auto alpha_beta_of = [&](const std::string& name) {
+    const auto it = ab.find(name);
+    return it != ab.end() ? it->second : planning::default_alpha_beta(name);
+  };
+  nlohmann::ordered_json dvh_json = nlohmann::ordered_json::object();
+  std::vector<PlotSeries> series;
+  std::vector<planning::Dvh> curves;
+  std::vector<planning::Dvh> base_curves;
+  nlohmann::ordered_json organs = nlohmann::ordered_json::object();
+  double max_dose = 0.0;
+  for (const float v : plan.dose_gy.data()) max_dose = std::max(max_dose, static_cast<double>(v));
+  std::size_t colour = 0;
+  planning::DoseFigures ptv, fls, liver, fls_base, liver_base, ptv_base;
+  for (const auto& s : structures) {
+    if (s.role == "optimisation" || s.name == "body" || s.name.rfind("lung", 0) == 0 ||
+        s.name == "heart" || s.name == "GTV") {
+      continue;
+    }
+    const auto f = planning::dose_figures(plan.dose_gy, s.mask, s.name, n, alpha_beta_of(s.name));
+    if (f.volume_cm3 <= 0.0) continue;
+    const auto h = planning::cumulative_dvh(plan.dose_gy, s.mask, s.name, 0.1);
+    curves.push_back(h);
+    organs[s.name] = figures_json(f);
+    PlotSeries ps{s.name, {}, {}, colour_of(colour), false};
+    for (std::size_t b = 0; b < h.volume_pct.size(); ++b) {
+      ps.x.push_back(static_cast<double>(b) * h.bin_gy);
+      ps.y.push_back(h.volume_pct[b]);
+    }
+    series.push_back(ps);
+    if (s.name == "PTV") ptv = f;
+    if (s.name == "FLS") fls = f;
+    if (s.name == "liver") liver = f;
+    if (!no_baseline) {
+      const auto fb =
+          planning::dose_figures(baseline.dose_gy, s.mask, s.name, n, alpha_beta_of(s.name));
+      organs[s.name]["baseline"] = figures_json(fb);
+      const auto hb = planning::cumulative_dvh(baseline.dose_gy, s.mask, s.name, 0.1);
+      base_curves.push_back(hb);
+      if (s.name == "PTV" || s.name == "FLS" || s.name == "liver") {
+        PlotSeries pb{s.name + " baseline", {}, {}, colour_of(colour), true};
+        for (std::size_t b = 0; b < hb.volume_pct.size(); ++b) {
+          pb.x.push_back(static_cast<double>(b) * hb.bin_gy);
+          pb.y.push_back(hb.volume_pct[b]);
+        }
+        series.push_back(pb);
+      }
+      if (s.name == "FLS") fls_base = fb;
+      if (s.name == "liver") liver_base = fb;
+      if (s.name == "PTV") ptv_base = fb;
+    }
+    ++colour;
+  }
+  // DVH files: CSV (dose, then % volume per structure, baseline columns after), JSON, PNG.
+  {
+    std::string csv = "dose_gy";
+    for (const auto& h : curves) csv += "," + h.name;
+    for (const auto& h : base_curves) csv += "," + h.name + "_baseline";
+    csv += "\n";
+    std::size_t bins = 0;
+    for (const auto& h : curves) bins = std::max(bins, h.volume_pct.size());
+    for (const auto& h : base_curves) bins = std::max(bins, h.volume_pct.size());
+    for (std::size_t b = 0; b < bins; ++b) {
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%.1f", 0.1 * static_cast<double>(b));
+      csv += buf;
+      for (const auto* set : {&curves, &base_curves}) {
+        for (const auto& h : *set) {
+          std::snprintf(buf, sizeof(buf), ",%.3f", b < h.volume_pct.size() ? h.volume_pct[b] : 0.0);
+          csv += buf;
+        }
+      }
+      csv += "\n";
+    }
+    write_file_atomically(dir / "dvh.csv", {csv});
+    for (const auto& h : curves) {
+      dvh_json[h.name] = {
+          {"volume_cm3", r2(h.volume_cm3)}, {"bin_gy", h.bin_gy}, {"volume_pct", h.volume_pct}};
+    }
+    for (const auto& h : base_curves) {
+      dvh_json[h.name]["baseline_volume_pct"] = h.volume_pct;
+    }
+    write_file_atomically(dir / "dvh.json", {dvh_json.dump()});
+    write_plot_png(dir / "dvh.png", series, "dose (Gy)", "volume (%)",
+                   std::max(5.0, std::ceil(max_dose / 5.0) * 5.0), 100.0,
+                   "DVH: plan (solid), baseline without FLS objective (dashed)");
+  }
+  double beam_on = 0.0;
+  for (const auto& b : report.beams) beam_on += b.predicted_beam_on_s;
+  const auto ci = planning::conformity(
+      plan.dose_gy,
+      *[&] {
+        for (const auto& s : structures) {
+          if (s.name == "PTV") return &s.mask;
+        }
+        throw InputError("PTV", "missing on the dose grid");
+      }(),
+      [&]() -> const Mask& {
+        for (const auto& s : structures) {
+          if (s.name == "body") return s.mask;
+        }
+        throw InputError("body", "missing on the dose grid");
+      }(),
+      vo.prescription_gy);
+  nlohmann::ordered_json j;
+  j["prescription_gy"] = vo.prescription_gy;
+  j["fractions"] = vo.fractions;
+  j["ptv"] = {{"d98_gy", r2(ptv.d98_gy)},
+              {"d95_gy", r2(ptv.d95_gy)},
+              {"d50_gy", r2(ptv.d50_gy)},
+              {"d2_gy", r2(ptv.d2_gy)},
+              {"mean_gy", r2(ptv.mean_gy)},
+              {"coverage_pct", r2(ci.coverage_pct)},
+              {"paddick_ci", std::round(ci.paddick_ci * 1000.0) / 1000.0},
+              {"homogeneity_icru83", std::round(ci.homogeneity_icru83 * 1000.0) / 1000.0}};
+  j["fls"] = {{"mean_gy", r2(fls.mean_gy)},
+              {"baseline_mean_gy", no_baseline ? nlohmann::ordered_json(nullptr)
+                                               : nlohmann::ordered_json(r2(fls_base.mean_gy))},
+              {"mean_eqd2_gy", r2(fls.mean_eqd2_gy)},
+              {"v10_pct", r2(fls.v10_pct)}};
+  nlohmann::ordered_json tol = nlohmann::ordered_json::array();
+  for (const auto& t : planning::liver_tolerance(liver.mean_gy, n, alpha_beta_of("liver"))) {
+    tol.push_back({{"reference", t.reference},
+                   {"limit_gy_in_plan_fractions", r2(t.limit_gy)},
+                   {"liver_mean_gy", r2(t.value_gy)},
+                   {"within", t.within}});
+  }
+  j["liver"] = {{"mean_gy", r2(liver.mean_gy)},
+                {"baseline_mean_gy", no_baseline ? nlohmann::ordered_json(nullptr)
+                                                 : nlohmann::ordered_json(r2(liver_base.mean_gy))},
+                {"mean_eqd2_gy", r2(liver.mean_eqd2_gy)},
+                {"tolerance", tol}};
+  if (!no_baseline)
+    j["baseline_ptv"] = {{"d95_gy", r2(ptv_base.d95_gy)}, {"d2_gy", r2(ptv_base.d2_gy)}};
+  j["total_mu"] = r2(rt.total_mu());
+  if (!no_baseline) j["baseline_total_mu"] = r2(baseline.plan.total_mu());
+  j["predicted_beam_on_s"] = std::round(beam_on * 10.0) / 10.0;
+  j["deliverable"] = report.deliverable;
+  j["violations"] = report.violations.size();
+  j["optimizer_s"] = std::round(plan.optimiser_s * 10.0) / 10.0;
+  if (!no_baseline) j["baseline_optimizer_s"] = std::round(baseline.optimiser_s * 10.0) / 10.0;
+  j["dose_s"] = std::round(plan.dose_s * 10.0) / 10.0;
+  j["matrix_s"] = std::round(planner.matrix_s() * 10.0) / 10.0;
+  j["matrix_nonzeros"] = planner.matrix_nonzeros();
+  j["optimisation_points"] = planner.optimisation_points();
+  j["evaluations"] = plan.evaluations;
+  j["normalisation"] = std::round(plan.normalisation * 10000.0) / 10000.0;
+  j["dose_grid_mm"] = vo.dose_grid_mm;
+  j["structures"] = organs;
+  j["seconds"] =
+      std::round(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() *
+                 10.0) /
+      10.0;
+  write_file_atomically(dir / "plan.json", {j.dump(1)});
+  if (json) {
+    std::cout << j.dump() << "\n";
+  } else {
+    std::printf("PTV  D95 %.2f Gy, D2 %.2f Gy, D98 %.2f Gy (prescription %.1f Gy in %u)\n",
+                ptv.d95_gy, ptv.d2_gy, ptv.d98_gy, vo.prescription_gy, vo.fractions);
+    std::printf("FLS  mean %.2f Gy", fls.mean_gy);
+    if (!no_baseline)
+      std::printf(" (baseline without the FLS objective %.2f Gy)", fls_base.mean_gy);
+    std::printf("\nliver mean %.2f Gy\n", liver.mean_gy);
+    std::printf("MU %.1f, predicted beam-on %.1f s, %s\n", rt.total_mu(), beam_on,
+                report.deliverable ? "deliverable" : "NOT deliverable");
+    std::printf("written: %s\n", dir.string().c_str());
+  }
+  if (!report.deliverable) {
+    for (const auto& v : report.violations) {
+      std::cerr << "  " << v.beam << " cp " << v.control_point << " " << v.axis << ": " << v.message
+                << "\n";
+    }
+    return kNotDeliverable;
+  }
+  return kOk;
+}
+
+}  // namespace linac::cli

@@ -1,0 +1,24 @@
+#pragma once
+// DICOM RT Dose (DCMTK): a dose volume in Gy as a multi-frame RT Dose of 32-bit unsigned
+// pixels with a dose grid scaling, axial frames, explicit VR little endian.
+#include <filesystem>
+#include <string>
+
+#include "linac/core/volume.hpp"
+
+namespace linac {
+
+struct RtDoseInfo {
+  std::string patient_id;
+  std::string plan_label;
+  std::string summation = "PLAN";  // DoseSummationType
+};
+
+/// Writes `dose_gy` (axis-aligned grid) as RT Dose. Throws std::runtime_error when it cannot.
+void write_dicom_rtdose(const std::filesystem::path& path, const Volume<float>& dose_gy,
+                        const RtDoseInfo& info);
+/// Reads an RT Dose written by us or another system (axial, uniform frame offsets) into Gy.
+/// Throws InputError naming the file and the attribute.
+Volume<float> read_dicom_rtdose(const std::filesystem::path& path);
+
+}  // namespace linac

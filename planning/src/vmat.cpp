@@ -1,0 +1,895 @@
+#include "linac/planning/vmat.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <nlopt.hpp>
+#include <numeric>
+
+#include "linac/core/distance_map.hpp"
+#include "linac/core/error.hpp"
+#include "linac/core/mask.hpp"
+#include "linac/core/random.hpp"
+#include "linac/core/resample.hpp"
+#include "linac/core/text.hpp"
+
+namespace linac::planning {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+constexpr double kLeafScale = 10.0;  // leaf variables in cm: comparable to MU in scale
+
+struct Arc {
+  ArcSpec spec;
+  std::vector<double> gantry_deg;  // IEC 61217, [0, 360)
+  double spacing_deg = 2.0;
+  Aperture jaws;
+  int first_row = 0;
+  int rows = 0;
+  std::vector<BeamGeometry> geometry;
+  std::vector<BeamletMatrix> matrices;
+  std::vector<PreparedPoints> prepared;               // the optimisation points seen from each CP
+  std::vector<std::vector<double>> init_lo, init_hi;  // conformal aperture per CP and row
+  int segment_offset = 0;                             // variables: MU of each segment
+  int leaf_offset = 0;  // then (centre, half opening) per control point and row
+  [[nodiscard]] int cps() const { return static_cast<int>(gantry_deg.size()); }
+  [[nodiscard]] int leaf_var(int cp, int row) const { return leaf_offset + 2 * (cp * rows + row); }
+};
+
+double angle_of(const ArcSpec& a, int i, double step) {
+  const double sign = a.direction == RotationDirection::kCounterClockwise ? -1.0 : 1.0;
+  return iec::normalize_angle_deg(a.start_deg + sign * step * i);
+}
+
+struct Term {
+  Objective objective;
+  std::vector<int> points;
+};
+
+}  // namespace
+
+std::vector<Objective> default_objectives(const VmatOptions& o) {
+  using K = Objective::Kind;
+  std::vector<Objective> v{
+      {o.target, K::kMinDose, 101.0, 200.0},    {o.target, K::kMaxDose, 106.0, 60.0},
+      {"liver", K::kMaxDose, 107.0, 20.0},      {"kidney_left", K::kMaxDose, 30.0, 5.0},
+      {"kidney_right", K::kMaxDose, 30.0, 5.0}, {"stomach", K::kMaxDose, 90.0, 5.0},
+      {"duodenum", K::kMaxDose, 90.0, 5.0},     {"bowel", K::kMaxDose, 80.0, 5.0},
+      {"spinal_cord", K::kMaxDose, 40.0, 10.0}, {"ring_10mm", K::kMaxDose, 75.0, 10.0},
+      {"ring_30mm", K::kMaxDose, 45.0, 10.0},
+  };
+  if (o.spared_weight > 0.0 && !o.spared.empty()) {
+    v.push_back({o.spared, K::kMeanDose, 0.0, o.spared_weight});
+  }
+  return v;
+}
+
+struct VmatPlanner::Impl {
+  MachineProfile profile;
+  VmatOptions options;
+  Progress progress;
+  std::unique_ptr<DoseEngine> engine;
+  Eigen::Vector3d isocentre;
+  Grid grid;
+  std::vector<Structure> on_grid;
+  Points body_points;
+  std::vector<std::size_t> body_index;
+  Points opt_points;
+  std::map<std::string, std::vector<int>> members;
+  std::vector<Arc> arcs;
+  int variables = 0;
+  std::size_t nonzeros = 0;
+  double matrix_seconds = 0.0;
+
+  void say(const std::string& s) const {
+    if (progress) progress(s);
+  }
+  [[nodiscard]] const Mask* mask(const std::string& name) const {
+    for (const auto& s : on_grid) {
+      if (s.name == name) return &s.mask;
+    }
+    return nullptr;
+  }
+  [[nodiscard]] double rx_fraction() const {
+    return options.prescription_gy / static_cast<double>(options.fractions);
+  }
+
+  void build(const Case& c, const BeamModel& model);
+  void build_arcs(const Mask& target);
+  [[nodiscard]] std::vector<Term> terms(bool spare) const;
+  [[nodiscard]] Plan make_plan(const std::vector<double>& x, const std::string& label) const;
+  /// Full-model dose at the optimisation points for the apertures and MU of `x`.
+  [[nodiscard]] std::vector<float> full_dose(const std::vector<double>& x) const;
+  [[nodiscard]] std::vector<double> initial(double mu_per_segment) const;
+  void bounds(std::vector<double>& lo, std::vector<double>& hi) const;
+  void project(std::vector<double>& x) const;
+  /// Dose at the optimisation points from the beamlet matrices (plus `correction`).
+  void forward(const std::vector<double>& x, const std::vector<float>& correction,
+               std::vector<double>& dose) const;
+  /// Objective and gradient.
+  double evaluate(const std::vector<double>& x, std::vector<double>& grad,
+                  const std::vector<Term>& t, const std::vector<float>& correction,
+                  bool leaves_fixed) const;
+};
+
+void VmatPlanner::Impl::build(const Case& c, const BeamModel& model) {
+  const auto t0 = Clock::now();
+  const Structure& body = c.get("body");
+  const Structure& target = c.get(options.target);
+  if (count_voxels(target.mask) == 0) throw InputError(options.target, "the target is empty");
+  if (!(options.control_point_spacing_deg >= 0.5 && options.control_point_spacing_deg <= 10.0)) {
+    throw InputError("control point spacing", "must lie in [0.5, 10] degrees");
+  }
+  if (options.arcs.empty()) throw InputError("arcs", "no arcs to plan");
+  engine =
+      std::make_unique<DoseEngine>(model, profile.mlc.leaf_boundaries_mm, c.ct, c.patient_position);
+  isocentre = treatment_isocentre_mm(c);
+  grid = planning::dose_grid(body.mask, options.dose_grid_mm);
+  for (const auto& s : c.structures) {
+    on_grid.push_back(
+        {s.name, s.role, resample(s.mask, grid, Interpolation::kNearest, std::uint8_t{0})});
+  }
+  on_grid.reserve(on_grid.size() + 2);  // references below stay valid
+  const Mask& body_g = *mask("body");
+  const Mask& target_g = *mask(options.target);
+  // Rings around the target for the dose fall-off.
+  const Mask near10 = expand_mm(target_g, 10.0);
+  const Mask near30 = expand_mm(target_g, 30.0);
+  Mask ring10(grid, 0);
+  Mask ring30(grid, 0);
+  for (std::size_t n = 0; n < body_g.size(); ++n) {
+    ring10[n] = (body_g[n] != 0 && near10[n] == 0) ? 1 : 0;
+    ring30[n] = (body_g[n] != 0 && near30[n] == 0) ? 1 : 0;
+  }
+  on_grid.push_back({"ring_10mm", "optimisation", std::move(ring10)});
+  on_grid.push_back({"ring_30mm", "optimisation", std::move(ring30)});
+  body_points = mask_points(body_g, &body_index);
+  // Optimisation points: a seeded random sample of each structure's voxels, shared where
+  // structures overlap.
+  Rng rng(options.seed);
+  std::map<std::size_t, int> id_of;
+  std::vector<std::string> names;
+  for (const auto& o : default_objectives(options)) names.push_back(o.structure);
+  for (const auto& o : options.objectives) names.push_back(o.structure);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  for (const auto& name : names) {
+    const Mask* m = mask(name);
+    if (m == nullptr) continue;
+    std::vector<std::size_t> voxels;
+    for (std::size_t n = 0; n < m->size(); ++n) {
+      if ((*m)[n] != 0 && body_g[n] != 0) voxels.push_back(n);
+    }
+    // Partial Fisher-Yates: the first k of a random permutation.
+    const std::size_t k = std::min(voxels.size(), options.points_per_structure);
+    for (std::size_t i = 0; i < k; ++i) {
+      const auto j =
+          i + static_cast<std::size_t>(rng.uniform() * static_cast<double>(voxels.size() - i));
+      std::swap(voxels[i], voxels[std::min(j, voxels.size() - 1)]);
+    }
+    auto& ids = members[name];
+    for (std::size_t i = 0; i < k; ++i) {
+      const std::size_t n = voxels[i];
+      auto [it, inserted] = id_of.emplace(n, static_cast<int>(opt_points.size()));
+      if (inserted) {
+        const auto ijk = grid.index_of(n);
+        opt_points.push_back(grid.index_to_world_mm(Eigen::Vector3d(static_cast<double>(ijk[0]),
+                                                                    static_cast<double>(ijk[1]),
+                                                                    static_cast<double>(ijk[2])))
+                                 .cast<float>());
+      }
+      ids.push_back(it->second);
+    }
+  }
+  say("optimisation points: " + std::to_string(opt_points.size()) + " in " +
+      std::to_string(members.size()) + " structures; dose grid " + std::to_string(grid.dims[0]) +
+      " x " + std::to_string(grid.dims[1]) + " x " + std::to_string(grid.dims[2]) + " at " +
+      format_number(options.dose_grid_mm) + " mm");
+  build_arcs(target_g);
+  matrix_seconds = seconds_since(t0);
+}
+
+void VmatPlanner::Impl::build_arcs(const Mask& target) {
+  const auto& b = profile.mlc.leaf_boundaries_mm;
+  const int pairs = profile.mlc.leaf_pairs;
+  const Points target_points = mask_points(target);
+  int offset = 0;
+  for (const auto& spec : options.arcs) {
+    Arc arc;
+    arc.spec = spec;
+    double length = spec.direction == RotationDirection::kCounterClockwise
+                        ? spec.start_deg - spec.stop_deg
+                        : spec.stop_deg - spec.start_deg;
+    length = iec::normalize_angle_deg(length);
+    if (length < 1e-6) length = 360.0;
+    const int n =
+        std::max(2, static_cast<int>(std::lround(length / options.control_point_spacing_deg)) + 1);
+    arc.spacing_deg = length / (n - 1);
+    for (int i = 0; i < n; ++i) arc.gantry_deg.push_back(angle_of(spec, i, arc.spacing_deg));
+    for (int i = 0; i < n; ++i) {
+      arc.geometry.emplace_back(arc.gantry_deg[static_cast<std::size_t>(i)], spec.collimator_deg,
+                                isocentre, engine->position(), profile.source_axis_distance_mm);
+    }
+    // Target's beam's-eye view: the jaws (union over the arc) and the conformal apertures.
+    std::vector<std::vector<double>> lo(static_cast<std::size_t>(n),
+                                        std::vector<double>(static_cast<std::size_t>(pairs), 1e9));
+    std::vector<std::vector<double>> hi(static_cast<std::size_t>(n),
+                                        std::vector<double>(static_cast<std::size_t>(pairs), -1e9));
+    double u0 = 1e9, u1 = -1e9, v0 = 1e9, v1 = -1e9;
+#pragma omp parallel for schedule(dynamic) reduction(min : u0, v0) reduction(max : u1, v1)
+    for (int i = 0; i < n; ++i) {
+      auto& l = lo[static_cast<std::size_t>(i)];
+      auto& h = hi[static_cast<std::size_t>(i)];
+      for (const auto& p : target_points) {
+        const auto bev = arc.geometry[static_cast<std::size_t>(i)].project(p.cast<double>());
+        u0 = std::min(u0, bev.u_mm);
+        u1 = std::max(u1, bev.u_mm);
+        v0 = std::min(v0, bev.v_mm);
+        v1 = std::max(v1, bev.v_mm);
+        const auto it = std::upper_bound(b.begin(), b.end(), bev.v_mm);
+        const int row = static_cast<int>(it - b.begin()) - 1;
+        if (row < 0 || row >= pairs) continue;
+        l[static_cast<std::size_t>(row)] = std::min(l[static_cast<std::size_t>(row)], bev.u_mm);
+        h[static_cast<std::size_t>(row)] = std::max(h[static_cast<std::size_t>(row)], bev.u_mm);
+      }
+    }
+    const auto& jp = profile.jaws;
+    const double m = options.jaw_margin_mm;
+    arc.jaws.x1_mm = std::clamp(std::floor(u0 - m), -jp.x_max_open_mm, jp.x_max_overtravel_mm);
+    arc.jaws.x2_mm = std::clamp(std::ceil(u1 + m), -jp.x_max_overtravel_mm, jp.x_max_open_mm);
+    arc.jaws.y1_mm = std::clamp(std::floor(v0 - m), -jp.y_max_open_mm, jp.y_max_overtravel_mm);
+    arc.jaws.y2_mm = std::clamp(std::ceil(v1 + m), -jp.y_max_overtravel_mm, jp.y_max_open_mm);
+    arc.first_row = -1;
+    for (int r = 0; r < pairs; ++r) {
+      if (std::min(b[static_cast<std::size_t>(r) + 1], arc.jaws.y2_mm) -
+              std::max(b[static_cast<std::size_t>(r)], arc.jaws.y1_mm) >
+          1e-9) {
+        if (arc.first_row < 0) arc.first_row = r;
+        arc.rows = r - arc.first_row + 1;
+      }
+    }
+    for (int i = 0; i < n; ++i) {
+      std::vector<double> l, h;
+      for (int r = 0; r < arc.rows; ++r) {
+        const auto row = static_cast<std::size_t>(arc.first_row + r);
+        l.push_back(lo[static_cast<std::size_t>(i)][row]);
+        h.push_back(hi[static_cast<std::size_t>(i)][row]);
+      }
+      arc.init_lo.push_back(std::move(l));
+      arc.init_hi.push_back(std::move(h));
+    }
+    arc.segment_offset = offset;
+    offset += n - 1;
+    arc.leaf_offset = offset;
+    offset += 2 * n * arc.rows;
+    arc.matrices.resize(static_cast<std::size_t>(n));
+    arc.prepared.resize(static_cast<std::size_t>(n));
+    arcs.push_back(std::move(arc));
+  }
+  variables = offset;
+  // Beamlet matrices, one per control point, in parallel.
+  std::size_t total = 0;
+  for (auto& arc : arcs) total += arc.matrices.size();
+  say("beamlets: " + std::to_string(total) + " control points, " +
+      format_number(options.beamlet_width_mm) + " mm x leaf width");
+  for (auto& arc : arcs) {
+    const int n = arc.cps();
+#pragma omp parallel for schedule(dynamic)
+    for (int i = 0; i < n; ++i) {
+      const auto k = static_cast<std::size_t>(i);
+      arc.prepared[k] = engine->prepare(arc.geometry[k], arc.jaws, opt_points);
+      arc.matrices[k] = engine->beamlet_matrix(arc.prepared[k], arc.jaws, options.beamlet_width_mm,
+                                               options.beamlet_cutoff_mm);
+    }
+    for (const auto& m : arc.matrices)
+      nonzeros += static_cast<std::size_t>(m.dose_per_mu.nonZeros());
+  }
+}
+
+std::vector<Term> VmatPlanner::Impl::terms(bool spare) const {
+  VmatOptions o = options;
+  if (!spare) o.spared_weight = 0.0;
+  std::vector<Objective> objectives = o.objectives.empty() ? default_objectives(o) : o.objectives;
+  if (!spare) {
+    objectives.erase(std::remove_if(objectives.begin(), objectives.end(),
+                                    [&](const Objective& ob) {
+                                      return ob.structure == o.spared &&
+                                             ob.kind == Objective::Kind::kMeanDose;
+                                    }),
+                     objectives.end());
+  }
+  std::vector<Term> t;
+  for (const auto& ob : objectives) {
+    const auto it = members.find(ob.structure);
+    if (it == members.end() || it->second.empty()) continue;
+    t.push_back({ob, it->second});
+  }
+  return t;
+}
+
+std::vector<double> VmatPlanner::Impl::initial(double mu_per_segment) const {
+  std::vector<double> x(static_cast<std::size_t>(variables), 0.0);
+  const double gap = profile.mlc.min_dynamic_gap_mm;
+  for (const auto& arc : arcs) {
+    for (int s = 0; s + 1 < arc.cps(); ++s)
+      x[static_cast<std::size_t>(arc.segment_offset + s)] = mu_per_segment;
+    const double centre = 0.5 * (arc.jaws.x1_mm + arc.jaws.x2_mm);
+    for (int i = 0; i < arc.cps(); ++i) {
+      for (int r = 0; r < arc.rows; ++r) {
+        double lo = arc.init_lo[static_cast<std::size_t>(i)][static_cast<std::size_t>(r)];
+        double hi = arc.init_hi[static_cast<std::size_t>(i)][static_cast<std::size_t>(r)];
+        if (hi < lo) {
+          lo = centre - gap;  // no target in this row: closed
+          hi = centre + gap;
+        }
+        const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
+        x[k] = 0.5 * (lo + hi) / kLeafScale;
+        x[k + 1] = std::max(0.5 * (hi - lo), gap) / kLeafScale;
+      }
+    }
+  }
+  return x;
+}
+
+void VmatPlanner::Impl::bounds(std::vector<double>& lo, std::vector<double>& hi) const {
+  lo.assign(static_cast<std::size_t>(variables), 0.0);
+  hi.assign(static_cast<std::size_t>(variables), 0.0);
+  const double gap = profile.mlc.min_dynamic_gap_mm;
+  for (const auto& arc : arcs) {
+    for (int s = 0; s + 1 < arc.cps(); ++s) {
+      // 10 % inside the MU-per-degree limits, room for the final normalisation.
+      lo[static_cast<std::size_t>(arc.segment_offset + s)] =
+          1.1 * profile.dose.min_mu_per_deg * arc.spacing_deg;
+      hi[static_cast<std::size_t>(arc.segment_offset + s)] =
+          0.9 * profile.dose.max_mu_per_deg * arc.spacing_deg;
+    }
+    const double width = arc.jaws.x2_mm - arc.jaws.x1_mm;
+    for (int i = 0; i < arc.cps(); ++i) {
+      for (int r = 0; r < arc.rows; ++r) {
+        const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
+        lo[k] = arc.jaws.x1_mm / kLeafScale;
+        hi[k] = arc.jaws.x2_mm / kLeafScale;
+        lo[k + 1] = 0.5 * gap / kLeafScale + 1e-4;
+        hi[k + 1] = 0.5 * width / kLeafScale;
+      }
+    }
+  }
+}
+
+void VmatPlanner::Impl::forward(const std::vector<double>& x, const std::vector<float>& correction,
+                                std::vector<double>& dose) const {
+  const std::size_t np = opt_points.size();
+  dose.assign(np, 0.0);
+  const double t = profile.mlc.transmission;
+  const double half_dlg = 0.5 * profile.mlc.dosimetric_leaf_gap_mm;
+  for (const auto& arc : arcs) {
+    const int n = arc.cps();
+#pragma omp parallel
+    {
+      std::vector<double> local(np, 0.0);
+      Eigen::VectorXf f;
+#pragma omp for schedule(dynamic)
+      for (int i = 0; i < n; ++i) {
+        const auto& m = arc.matrices[static_cast<std::size_t>(i)];
+        const auto& L = m.layout;
+        double w = 0.0;
+        if (i > 0) w += 0.5 * x[static_cast<std::size_t>(arc.segment_offset + i - 1)];
+        if (i + 1 < n) w += 0.5 * x[static_cast<std::size_t>(arc.segment_offset + i)];
+        f.resize(L.count());
+        for (int r = 0; r < L.rows; ++r) {
+          const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
+          const double a = (x[k] + x[k + 1]) * kLeafScale + half_dlg;
+          const double bb = (x[k] - x[k + 1]) * kLeafScale - half_dlg;
+          for (int c = 0; c < L.columns; ++c) {
+            const double lo = L.column_lo(c);
+            const double hi = L.column_hi(c);
+            const double open = std::max(0.0, std::min(a, hi) - std::max(bb, lo)) / (hi - lo);
+            f[r * L.columns + c] = static_cast<float>(w * (t + (1.0 - t) * open));
+          }
+        }
+        const auto& A = m.dose_per_mu;
+        for (Eigen::Index col = 0; col < A.outerSize(); ++col) {
+          const double fc = static_cast<double>(f[col]);
+          if (fc == 0.0) continue;
+          for (Eigen::SparseMatrix<float>::InnerIterator it(A, col); it; ++it) {
+            local[static_cast<std::size_t>(it.row())] += fc * static_cast<double>(it.value());
+          }
+        }
+      }
+#pragma omp critical
+      for (std::size_t p = 0; p < np; ++p) dose[p] += local[p];
+    }
+  }
+  if (!correction.empty()) {
+    for (std::size_t p = 0; p < np; ++p) dose[p] += static_cast<double>(correction[p]);
+  }
+}
+
+double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<double>& grad,
+                                   const std::vector<Term>& t, const std::vector<float>& correction,
+                                   bool leaves_fixed) const {
+  std::vector<double> dose;
+  forward(x, correction, dose);
+  const double rx = rx_fraction();
+  // Objective and its gradient with respect to the dose at each point.
+  double f = 0.0;
+  std::vector<double> g(dose.size(), 0.0);
+  for (const auto& term : t) {
+    const double n = static_cast<double>(term.points.size());
+    const double level = term.objective.level_pct / 100.0 * rx;
+    const double w = term.objective.weight;
+    for (const int p : term.points) {
+      const double d = dose[static_cast<std::size_t>(p)];
+      switch (term.objective.kind) {
+        case Objective::Kind::kMinDose:
+          if (d < level) {
+            f += w * (level - d) * (level - d) / (n * rx * rx);
+            g[static_cast<std::size_t>(p)] -= 2.0 * w * (level - d) / (n * rx * rx);
+          }
+          break;
+        case Objective::Kind::kMaxDose:
+          if (d > level) {
+            f += w * (d - level) * (d - level) / (n * rx * rx);
+            g[static_cast<std::size_t>(p)] += 2.0 * w * (d - level) / (n * rx * rx);
+          }
+          break;
+        case Objective::Kind::kMeanDose:
+          f += w * d / (n * rx);
+          g[static_cast<std::size_t>(p)] += w / (n * rx);
+          break;
+      }
+    }
+  }
+  if (grad.empty()) return f;
+  std::fill(grad.begin(), grad.end(), 0.0);
+  const Eigen::Map<const Eigen::VectorXd> gd(g.data(), static_cast<Eigen::Index>(g.size()));
+  const Eigen::VectorXf gf = gd.cast<float>();
+  const double tr = profile.mlc.transmission;
+  const double half_dlg = 0.5 * profile.mlc.dosimetric_leaf_gap_mm;
+  for (const auto& arc : arcs) {
+    const int n = arc.cps();
+    std::vector<double> dw(static_cast<std::size_t>(n), 0.0);  // dF / d(weight of CP i)
+#pragma omp parallel for schedule(dynamic)
+    for (int i = 0; i < n; ++i) {
+      const auto& m = arc.matrices[static_cast<std::size_t>(i)];
+      const auto& L = m.layout;
+      const Eigen::VectorXf h = m.dose_per_mu.transpose() * gf;  // dF / d(fluence of beamlet)
+      double w = 0.0;
+      if (i > 0) w += 0.5 * x[static_cast<std::size_t>(arc.segment_offset + i - 1)];
+      if (i + 1 < n) w += 0.5 * x[static_cast<std::size_t>(arc.segment_offset + i)];
+      double sum = 0.0;
+      for (int r = 0; r < L.rows; ++r) {
+        const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
+        const double a = (x[k] + x[k + 1]) * kLeafScale + half_dlg;
+        const double bb = (x[k] - x[k + 1]) * kLeafScale - half_dlg;
+        double da = 0.0;
+        double db = 0.0;
+        for (int c = 0; c < L.columns; ++c) {
+          const double lo = L.column_lo(c);
+          const double hi = L.column_hi(c);
+          const double hc = static_cast<double>(h[r * L.columns + c]);
+          const double open = std::max(0.0, std::min(a, hi) - std::max(bb, lo)) / (hi - lo);
+          sum += hc * (tr + (1.0 - tr) * open);
+          if (a > bb) {
+            if (a > lo && a < hi && bb < a) da += hc * (1.0 - tr) / (hi - lo);
+            if (bb > lo && bb < hi) db -= hc * (1.0 - tr) / (hi - lo);
+          }
+        }
+        if (!leaves_fixed) {
+          grad[k] = w * (da + db) * kLeafScale;
+          grad[k + 1] = w * (da - db) * kLeafScale;
+        }
+      }
+      dw[static_cast<std::size_t>(i)] = sum;
+    }
+    for (int s = 0; s + 1 < n; ++s) {
+      grad[static_cast<std::size_t>(arc.segment_offset + s)] =
+          0.5 * (dw[static_cast<std::size_t>(s)] + dw[static_cast<std::size_t>(s) + 1]);
+    }
+  }
+  if (leaves_fixed) return f;
+  // Leaf travel between control points and bank span as quadratic penalties (mm).
+  const double speed = profile.mlc.max_leaf_speed_mm_per_s;
+  const double gantry = profile.gantry.max_speed_deg_per_s;
+  const double span = profile.mlc.max_bank_span_mm - 2.0;
+  const double coef = 1e-3;  // objective units per mm^2 of excess
+  for (const auto& arc : arcs) {
+    const double travel = options.leaf_travel_fraction * speed * arc.spacing_deg / gantry - 0.5;
+    for (int i = 0; i < arc.cps(); ++i) {
+      for (int r = 0; r < arc.rows; ++r) {
+        const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
+        const double a = (x[k] + x[k + 1]) * kLeafScale;
+        const double bb = (x[k] - x[k + 1]) * kLeafScale;
+        if (i + 1 < arc.cps()) {
+          const auto k2 = static_cast<std::size_t>(arc.leaf_var(i + 1, r));
+          const double a2 = (x[k2] + x[k2 + 1]) * kLeafScale;
+          const double b2 = (x[k2] - x[k2 + 1]) * kLeafScale;
+          for (int side = 0; side < 2; ++side) {
+            const double delta = side == 0 ? a2 - a : b2 - bb;
+            const double excess = std::abs(delta) - travel;
+            if (excess <= 0.0) continue;
+            f += coef * excess * excess;
+            const double dd = 2.0 * coef * excess * (delta > 0 ? 1.0 : -1.0) * kLeafScale;
+            const double sh = side == 0 ? 1.0 : -1.0;  // d(leaf)/d(half opening)
+            grad[k2] += dd;
+            grad[k2 + 1] += sh * dd;
+            grad[k] -= dd;
+            grad[k + 1] -= sh * dd;
+          }
+        }
+      }
+      // Span: every pair of leaves of one bank within the carriage's reach.
+      for (int side = 0; side < 2; ++side) {
+        int rmin = 0;
+        int rmax = 0;
+        double vmin = 1e9;
+        double vmax = -1e9;
+        for (int r = 0; r < arc.rows; ++r) {
+          const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
+          const double v = (side == 0 ? x[k] + x[k + 1] : x[k] - x[k + 1]) * kLeafScale;
+          if (v < vmin) vmin = v, rmin = r;
+          if (v > vmax) vmax = v, rmax = r;
+        }
+        const double excess = vmax - vmin - span;
+        if (excess <= 0.0) continue;
+        f += coef * excess * excess;
+        const double dd = 2.0 * coef * excess * kLeafScale;
+        const double sh = side == 0 ? 1.0 : -1.0;
+        const auto kx = static_cast<std::size_t>(arc.leaf_var(i, rmax));
+        const auto kn = static_cast<std::size_t>(arc.leaf_var(i, rmin));
+        grad[kx] += dd;
+        grad[kx + 1] += sh * dd;
+        grad[kn] -= dd;
+        grad[kn + 1] -= sh * dd;
+      }
+    }
+  }
+  return f;
+}
+
+void VmatPlanner::Impl::project(std::vector<double>& x) const {
+  // Hard limits in leaf space (mm): gap, jaws (leaves may stay up to 5 mm beyond a jaw), travel
+  // per control point, bank span. A forward pass along the arc keeps each step within reach.
+  const double gap = profile.mlc.min_dynamic_gap_mm + 0.05;
+  const double span = profile.mlc.max_bank_span_mm - 0.5;
+  const double speed = profile.mlc.max_leaf_speed_mm_per_s;
+  const double gantry = profile.gantry.max_speed_deg_per_s;
+  for (const auto& arc : arcs) {
+    const double travel = options.leaf_travel_fraction * speed * arc.spacing_deg / gantry - gap;
+    std::vector<double> pa(static_cast<std::size_t>(arc.rows));
+    std::vector<double> pb(static_cast<std::size_t>(arc.rows));
+    for (int i = 0; i < arc.cps(); ++i) {
+      std::vector<double> a(static_cast<std::size_t>(arc.rows));
+      std::vector<double> b(static_cast<std::size_t>(arc.rows));
+      for (int r = 0; r < arc.rows; ++r) {
+        const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
+        const auto rr = static_cast<std::size_t>(r);
+        a[rr] =
+            std::clamp((x[k] + x[k + 1]) * kLeafScale, arc.jaws.x1_mm - 5.0, arc.jaws.x2_mm + 5.0);
+        b[rr] =
+            std::clamp((x[k] - x[k + 1]) * kLeafScale, arc.jaws.x1_mm - 5.0, arc.jaws.x2_mm + 5.0);
+        if (i > 0) {
+          a[rr] = std::clamp(a[rr], pa[rr] - travel, pa[rr] + travel);
+          b[rr] = std::clamp(b[rr], pb[rr] - travel, pb[rr] + travel);
+        }
+      }
+      for (int pass = 0; pass < 2; ++pass) {
+        const double amax = *std::max_element(a.begin(), a.end());
+        const double bmin = *std::min_element(b.begin(), b.end());
+        for (std::size_t r = 0; r < a.size(); ++r) {
+          a[r] = std::max(a[r], amax - span);  // opens, never closes: coverage kept
+          b[r] = std::min(b[r], bmin + span);
+          if (a[r] - b[r] < gap) {
+            const double mid = 0.5 * (a[r] + b[r]);
+            a[r] = mid + 0.5 * gap;
+            b[r] = mid - 0.5 * gap;
+          }
+        }
+      }
+      for (int r = 0; r < arc.rows; ++r) {
+        const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
+        const auto rr = static_cast<std::size_t>(r);
+        x[k] = 0.5 * (a[rr] + b[rr]) / kLeafScale;
+        x[k + 1] = 0.5 * (a[rr] - b[rr]) / kLeafScale;
+      }
+      pa = a;
+      pb = b;
+    }
+  }
+}
+
+std::vector<float> VmatPlanner::Impl::full_dose(const std::vector<double>& x) const {
+  const std::size_t np = opt_points.size();
+  std::vector<float> dose(np, 0.0F);
+  const int pairs = profile.mlc.leaf_pairs;
+  for (const auto& arc : arcs) {
+    const int n = arc.cps();
+#pragma omp parallel
+    {
+      std::vector<float> local(np, 0.0F);
+#pragma omp for schedule(dynamic)
+      for (int i = 0; i < n; ++i) {
+        double w = 0.0;
+        if (i > 0) w += 0.5 * x[static_cast<std::size_t>(arc.segment_offset + i - 1)];
+        if (i + 1 < n) w += 0.5 * x[static_cast<std::size_t>(arc.segment_offset + i)];
+        Aperture a = arc.jaws;
+        const double centre = 0.5 * (arc.jaws.x1_mm + arc.jaws.x2_mm);
+        a.leaf_a_mm.assign(static_cast<std::size_t>(pairs), centre);
+        a.leaf_b_mm.assign(static_cast<std::size_t>(pairs), centre);
+        for (int r = 0; r < arc.rows; ++r) {
+          const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
+          const auto row = static_cast<std::size_t>(arc.first_row + r);
+          a.leaf_a_mm[row] = (x[k] + x[k + 1]) * kLeafScale;
+          a.leaf_b_mm[row] = (x[k] - x[k + 1]) * kLeafScale;
+        }
+        engine->add_aperture_dose(arc.prepared[static_cast<std::size_t>(i)], a, w, local);
+      }
+#pragma omp critical
+      for (std::size_t p = 0; p < np; ++p) dose[p] += local[p];
+    }
+  }
+  return dose;
+}
+
+Plan VmatPlanner::Impl::make_plan(const std::vector<double>& x, const std::string& label) const {
+  Plan plan;
+  plan.label = label;
+  plan.treatment_machine_name = profile.machine_name;
+  plan.prescription = {options.target, options.prescription_gy, options.fractions};
+  const int pairs = profile.mlc.leaf_pairs;
+  const double gap = profile.mlc.min_dynamic_gap_mm;
+  const double span = profile.mlc.max_bank_span_mm;
+  unsigned number = 1;
+  for (const auto& arc : arcs) {
+    Beam beam;
+    beam.number = number;
+    beam.name = "Arc" + std::to_string(number);
+    ++number;
+    beam.type = BeamType::kArc;
+    beam.nominal_energy_mv = 6.0;
+    beam.treatment_machine_name = profile.machine_name;
+    beam.leaf_boundaries_mm = profile.mlc.leaf_boundaries_mm;
+    double total = 0.0;
+    for (int s = 0; s + 1 < arc.cps(); ++s)
+      total += x[static_cast<std::size_t>(arc.segment_offset + s)];
+    beam.meterset_mu = total;
+    double cumulative = 0.0;
+    for (int i = 0; i < arc.cps(); ++i) {
+      ControlPoint cp;
+      cp.gantry_deg = arc.gantry_deg[static_cast<std::size_t>(i)];
+      cp.gantry_direction = arc.spec.direction;
+      cp.collimator_deg = arc.spec.collimator_deg;
+      if (i > 0) cumulative += x[static_cast<std::size_t>(arc.segment_offset + i - 1)];
+      cp.cumulative_meterset_weight = i + 1 == arc.cps() ? 1.0 : cumulative / total;
+      cp.jaw_x1_mm = arc.jaws.x1_mm;
+      cp.jaw_x2_mm = arc.jaws.x2_mm;
+      cp.jaw_y1_mm = arc.jaws.y1_mm;
+      cp.jaw_y2_mm = arc.jaws.y2_mm;
+      cp.leaf_a_mm.assign(static_cast<std::size_t>(pairs), 0.0);
+      cp.leaf_b_mm.assign(static_cast<std::size_t>(pairs), 0.0);
+      double amin = 1e9, amax = -1e9, bmin = 1e9, bmax = -1e9;
+      for (int r = 0; r < arc.rows; ++r) {
+        const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
+        const auto row = static_cast<std::size_t>(arc.first_row + r);
+        cp.leaf_a_mm[row] = std::round((x[k] + x[k + 1]) * kLeafScale * 100.0) / 100.0;
+        cp.leaf_b_mm[row] = std::round((x[k] - x[k + 1]) * kLeafScale * 100.0) / 100.0;
+        if (cp.leaf_a_mm[row] - cp.leaf_b_mm[row] < gap)
+          cp.leaf_b_mm[row] = cp.leaf_a_mm[row] - gap;
+        amin = std::min(amin, cp.leaf_a_mm[row]);
+        amax = std::max(amax, cp.leaf_a_mm[row]);
+        bmin = std::min(bmin, cp.leaf_b_mm[row]);
+        bmax = std::max(bmax, cp.leaf_b_mm[row]);
+      }
+      // Leaf pairs outside the jaws (dosimetrically closed by them): each bank within its span
+      // of the active leaves, near the field's centre, at least the minimum gap apart.
+      const double centre = 0.5 * (arc.jaws.x1_mm + arc.jaws.x2_mm);
+      const double a_lo = amax - span + 0.05;
+      const double a_hi = amin + span - 0.05;
+      const double b_lo = bmax - span + 0.05;
+      const double b_hi = bmin + span - 0.05;
+      double pa = std::clamp(centre + 0.5 * gap, a_lo, std::max(a_lo, a_hi));
+      double pb = std::clamp(centre - 0.5 * gap, b_lo, std::max(b_lo, b_hi));
+      if (pa - pb < gap) {
+        if (pb - gap >= b_lo) {
+          pb = pa - gap;
+        } else {
+          pa = pb + gap;
+        }
+      }
+      for (int row = 0; row < pairs; ++row) {
+        if (row >= arc.first_row && row < arc.first_row + arc.rows) continue;
+        cp.leaf_a_mm[static_cast<std::size_t>(row)] = std::ceil(pa * 100.0) / 100.0;
+        cp.leaf_b_mm[static_cast<std::size_t>(row)] = std::floor(pb * 100.0) / 100.0;
+      }
+      beam.control_points.push_back(std::move(cp));
+    }
+    plan.beams.push_back(std::move(beam));
+  }
+  return plan;
+}
+
+VmatPlanner::VmatPlanner(const Case& planning_case, const MachineProfile& profile,
+                         const BeamModel& model, VmatOptions options, Progress progress)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->profile = profile;
+  impl_->options = std::move(options);
+  impl_->progress = std::move(progress);
+  if (!(impl_->options.prescription_gy > 0.0) || impl_->options.fractions == 0) {
+    throw InputError("prescription", "dose and fractions must be positive");
+  }
+  impl_->build(planning_case, model);
+}
+
+VmatPlanner::~VmatPlanner() = default;
+
+const Grid& VmatPlanner::dose_grid() const {
+  return impl_->grid;
+}
+const std::vector<Structure>& VmatPlanner::structures_on_dose_grid() const {
+  return impl_->on_grid;
+}
+const Eigen::Vector3d& VmatPlanner::isocentre_mm() const {
+  return impl_->isocentre;
+}
+std::size_t VmatPlanner::matrix_nonzeros() const {
+  return impl_->nonzeros;
+}
+std::size_t VmatPlanner::optimisation_points() const {
+  return impl_->opt_points.size();
+}
+double VmatPlanner::matrix_s() const {
+  return impl_->matrix_seconds;
+}
+const DoseEngine& VmatPlanner::engine() const {
+  return *impl_->engine;
+}
+
+VmatResult VmatPlanner::optimise(bool spare) const {
+  const Impl& m = *impl_;
+  const auto t0 = Clock::now();
+  VmatResult result;
+  const std::vector<Term> terms = m.terms(spare);
+  const std::string what = spare ? "plan" : "baseline";
+  // Start: conformal apertures, uniform MU scaled to the prescription's mean target dose.
+  std::vector<double> x = m.initial(1.0);
+  std::vector<float> correction;
+  {
+    std::vector<double> d;
+    m.forward(x, correction, d);
+    const auto& target = m.members.at(m.options.target);
+    double mean = 0.0;
+    for (const int p : target) mean += d[static_cast<std::size_t>(p)];
+    mean /= static_cast<double>(target.size());
+    x = m.initial(m.rx_fraction() / std::max(mean, 1e-9));
+  }
+  std::vector<double> lo, hi;
+  m.bounds(lo, hi);
+  for (std::size_t k = 0; k < x.size(); ++k) x[k] = std::clamp(x[k], lo[k], hi[k]);
+  auto full_correction = [&](const std::vector<double>& xv) {
+    const std::vector<float> full = m.full_dose(xv);
+    std::vector<double> beamlets;
+    m.forward(xv, {}, beamlets);
+    std::vector<float> c(full.size());
+    for (std::size_t n = 0; n < full.size(); ++n) {
+      c[n] = static_cast<float>(static_cast<double>(full[n]) - beamlets[n]);
+    }
+    return c;
+  };
+  struct Ctx {
+    const Impl* m;
+    const std::vector<Term>* t;
+    const std::vector<float>* corr;
+    bool fixed;
+    VmatResult* r;
+    std::vector<double> frozen;  // leaves when fixed
+  };
+  auto run = [&](int evaluations, bool leaves_fixed) {
+    nlopt::opt opt(nlopt::LD_LBFGS, static_cast<unsigned>(x.size()));
+    std::vector<double> l = lo;
+    std::vector<double> h = hi;
+    if (leaves_fixed) {  // leaves pinned by their bounds
+      for (const auto& arc : m.arcs) {
+        for (int k = arc.leaf_offset; k < arc.leaf_offset + 2 * arc.cps() * arc.rows; ++k) {
+          l[static_cast<std::size_t>(k)] = h[static_cast<std::size_t>(k)] =
+              x[static_cast<std::size_t>(k)];
+        }
+      }
+    }
+    opt.set_lower_bounds(l);
+    opt.set_upper_bounds(h);
+    opt.set_maxeval(evaluations);
+    opt.set_ftol_rel(1e-7);
+    opt.set_vector_storage(10);
+    Ctx ctx{&m, &terms, &correction, leaves_fixed, &result, {}};
+    opt.set_min_objective(
+        [](const std::vector<double>& v, std::vector<double>& g, void* data) {
+          auto* c = static_cast<Ctx*>(data);
+          const double f = c->m->evaluate(v, g, *c->t, *c->corr, c->fixed);
+          c->r->objective_history.push_back(f);
+          ++c->r->evaluations;
+          return f;
+        },
+        &ctx);
+    double f = 0.0;
+    try {
+      opt.optimize(x, f);
+    } catch (const nlopt::roundoff_limited&) {
+    } catch (const nlopt::forced_stop&) {
+    } catch (const std::runtime_error&) {
+      // NLopt's generic failure after progress: keep the best point it returned in x.
+    }
+    return f;
+  };
+  int left = m.options.iterations;
+  int round = 0;
+  while (left > 0) {
+    const int n = std::min(left, m.options.correction_every);
+    const double f = run(n, false);
+    left -= n;
+    ++round;
+    m.say(what + ": " + std::to_string(m.options.iterations - left) + "/" +
+          std::to_string(m.options.iterations) + " evaluations, objective " + format_number(f));
+    correction = full_correction(x);  // the kernels' tails, from the full model
+  }
+  // Sequencing: the machine's limits, then the segment MU with the leaves fixed.
+  m.project(x);
+  correction = full_correction(x);
+  const double f_mu = run(std::max(10, m.options.iterations / 5), true);
+  m.say(what + ": apertures sequenced, segment MU refined, objective " + format_number(f_mu));
+  Plan plan = m.make_plan(x, what == "plan" ? "LiverVMAT" : "LiverVMAT-baseline");
+  result.optimiser_s = seconds_since(t0);
+  // Final dose from the sequenced apertures on the dose grid; normalise PTV D95.
+  const auto t1 = Clock::now();
+  m.say(what + ": final dose on " + std::to_string(m.body_points.size()) + " points");
+  std::vector<float> dose = m.engine->plan_dose(plan, m.isocentre, m.body_points);
+  const Mask& target = *m.mask(m.options.target);
+  std::vector<float> in_target;
+  for (std::size_t n = 0; n < m.body_index.size(); ++n) {
+    if (target[m.body_index[n]] != 0) in_target.push_back(dose[n]);
+  }
+  std::sort(in_target.begin(), in_target.end());
+  const double d95 =
+      in_target.empty()
+          ? 0.0
+          : static_cast<double>(
+                in_target[static_cast<std::size_t>(0.05 * static_cast<double>(in_target.size()))]);
+  double scale = d95 > 0.0 ? m.rx_fraction() / d95 : 1.0;
+  // Keep every segment within the machine's MU-per-degree limits.
+  double scale_lo = 0.0;
+  double scale_hi = 1e9;
+  for (const auto& arc : m.arcs) {
+    for (int s = 0; s + 1 < arc.cps(); ++s) {
+      const double v = x[static_cast<std::size_t>(arc.segment_offset + s)];
+      scale_lo = std::max(scale_lo, 1.01 * m.profile.dose.min_mu_per_deg * arc.spacing_deg / v);
+      scale_hi = std::min(scale_hi, 0.99 * m.profile.dose.max_mu_per_deg * arc.spacing_deg / v);
+    }
+  }
+  if (scale < scale_lo || scale > scale_hi) {
+    result.notes.push_back("normalisation limited by the MU-per-degree limits");
+  }
+  scale = std::clamp(scale, scale_lo, std::max(scale_lo, scale_hi));
+  for (auto& beam : plan.beams)
+    beam.meterset_mu = std::round(beam.meterset_mu * scale * 100.0) / 100.0;
+  result.normalisation = scale;
+  result.dose_gy = Volume<float>(m.grid, 0.0F);
+  const double course = static_cast<double>(m.options.fractions);
+  for (std::size_t n = 0; n < m.body_index.size(); ++n) {
+    result.dose_gy[m.body_index[n]] =
+        static_cast<float>(static_cast<double>(dose[n]) * scale * course);
+  }
+  result.plan = std::move(plan);
+  result.dose_s = seconds_since(t1);
+  if (std::abs(scale - 1.0) > 0.05) {
+    result.notes.push_back("MU normalised by " + format_number(scale) + " to reach D95");
+  }
+  return result;
+}
+
+}  // namespace linac::planning
