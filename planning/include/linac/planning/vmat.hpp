@@ -59,7 +59,7 @@ struct VmatOptions {
   std::size_t points_per_structure = 4000;  // optimisation points sampled per structure
   int iterations = 150;                     // L-BFGS evaluations per plan
   int correction_every = 30;                // full-dose correction every so many evaluations
-  double leaf_travel_fraction = 1.0;        // of max leaf speed x (spacing / max gantry speed)
+  double leaf_travel_fraction = 0.8;        // of max leaf speed x (spacing / max gantry speed)
   double jaw_margin_mm = 5.0;
   std::uint64_t seed = 1;
   std::vector<Objective> objectives;  // empty: the defaults for liver VMAT (default_objectives)

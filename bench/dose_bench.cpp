@@ -1,0 +1,95 @@
+// The dose engine and VMAT optimisation on the built-in patient's planning case (AIP, FLS, ITV,
+// PTV as `linac plan structures` makes them; 2.5 mm CT): water commissioning scan, the
+// dose-influence (beamlet) matrices of two 2-degree arcs on the 3 mm dose grid, one full
+// double-arc optimisation with its final dose, and the final dose alone. Run with
+// OMP_NUM_THREADS=2 for the figures of a 2-core machine; the optimisation takes minutes.
+#include <benchmark/benchmark.h>
+
+#include "linac/core/machine_profile.hpp"
+#include "linac/planning/evaluation.hpp"
+#include "linac/planning/structures.hpp"
+#include "linac/planning/vmat.hpp"
+#include "linac/simulators/phantom.hpp"
+#include "linac/simulators/planning_images.hpp"
+
+namespace {
+
+using namespace linac;
+
+Case planning_case() {
+  const Case patient = sim::make_builtin_patient();
+  const sim::FourDct fourdct = sim::make_4dct(patient);
+  const ImageHU aip = planning::average_intensity_projection(fourdct.phases);
+  const sim::SpectCt spect = sim::make_spect_ct(patient, fourdct);
+  const Mask& body = patient.get("body").mask;
+  const auto fusion = planning::fuse_spect(aip, body, spect.ct, spect.spect);
+  const Mask liver = planning::mean_position_mask(fourdct.liver);
+  const auto f = planning::make_functional_structures(liver, body, fusion.spect_on_planning);
+  Case c;
+  c.name = "builtin-planning";
+  c.ct = aip;
+  for (const auto& s : patient.structures) {
+    c.structures.push_back(s.name == "liver" ? Structure{"liver", "organ", liver} : s);
+  }
+  c.structures.push_back({"FLS", "organ", f.fls});
+  c.structures.push_back({"ITV", "target", f.itv});
+  c.structures.push_back({"PTV", "target", f.ptv});
+  return c;
+}
+
+const Case& the_case() {
+  static const Case c = planning_case();
+  return c;
+}
+
+void BM_WaterScan10x10(benchmark::State& state) {
+  const MachineProfile profile = default_machine_profile();
+  const planning::BeamModel model = planning::default_beam_model();
+  for (auto _ : state) {
+    const auto s =
+        planning::water_scan(model, profile.mlc.leaf_boundaries_mm, 100.0, 100.0, 1000.0);
+    state.counters["dmax_mm"] = s.dmax_mm;
+  }
+}
+BENCHMARK(BM_WaterScan10x10)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_DoseInfluenceMatrices(benchmark::State& state) {
+  const Case& c = the_case();
+  const MachineProfile profile = default_machine_profile();
+  const planning::BeamModel model = planning::default_beam_model();
+  for (auto _ : state) {
+    const planning::VmatPlanner planner(c, profile, model, planning::VmatOptions{});
+    state.counters["nonzeros"] = static_cast<double>(planner.matrix_nonzeros());
+    state.counters["points"] = static_cast<double>(planner.optimisation_points());
+  }
+}
+BENCHMARK(BM_DoseInfluenceMatrices)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
+
+void BM_VmatOptimisation(benchmark::State& state) {
+  const Case& c = the_case();
+  const MachineProfile profile = default_machine_profile();
+  const planning::VmatPlanner planner(c, profile, planning::default_beam_model(),
+                                      planning::VmatOptions{});
+  for (auto _ : state) {
+    const auto r = planner.optimise(true);
+    state.counters["evaluations"] = r.evaluations;
+    state.counters["optimiser_s"] = r.optimiser_s;
+    state.counters["final_dose_s"] = r.dose_s;
+    state.counters["total_mu"] = r.plan.total_mu();
+    for (const auto& s : planner.structures_on_dose_grid()) {
+      if (s.name == "PTV") {
+        state.counters["ptv_d95_gy"] =
+            planning::dose_figures(r.dose_gy, s.mask, "PTV", 5, 10).d95_gy;
+      }
+      if (s.name == "FLS") {
+        state.counters["fls_mean_gy"] =
+            planning::dose_figures(r.dose_gy, s.mask, "FLS", 5, 2.5).mean_gy;
+      }
+    }
+  }
+}
+BENCHMARK(BM_VmatOptimisation)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
+
+}  // namespace
+
+BENCHMARK_MAIN();
