@@ -52,6 +52,7 @@ int cmd_plan_structures(const std::vector<std::string>& args);
 int cmd_igrt_setup(const std::vector<std::string>& args);
 int cmd_igrt_register(const std::vector<std::string>& args);
 int cmd_sim_keygen(const std::vector<std::string>& args);
+int cmd_course(const std::vector<std::string>& args);
 int cmd_plan_optimize(const std::vector<std::string>& args);
 int cmd_dose_water(const std::vector<std::string>& args);
 int cmd_dose_commission(const std::vector<std::string>& args);

@@ -33,6 +33,7 @@ int cmd_plan_structures(const std::vector<std::string>& args) {
   planning::StructureOptions so;
   sim::BreathingOptions breathing;
   std::uint64_t seed = 7;
+  sim::PhantomOptions phantom;
   opts.add_options()("case", po::value(&case_dir),
                      "case folder with a CT, body and liver (default: the built-in patient)")(
       "out", po::value(&out)->required(), "folder to write (a case folder for planning)")(
@@ -41,7 +42,9 @@ int cmd_plan_structures(const std::vector<std::string>& args) {
       "margin-mm", po::value(&so.margin_mm)->default_value(5.0), "PTV = ITV + margin (mm)")(
       "amplitude-mm", po::value(&breathing.amplitude_si_mm)->default_value(10.0),
       "simulated breathing, cranio-caudal peak to peak (mm)")(
-      "seed", po::value(&seed)->default_value(7), "SPECT/CT simulation seed");
+      "seed", po::value(&seed)->default_value(7), "SPECT/CT simulation seed")(
+      "spacing-mm", po::value(&phantom.spacing_mm)->default_value(2.5),
+      "voxel size of the built-in patient (coarser for quick runs)");
   po::variables_map vm;
   if (!parse("plan structures", "[--case DIR] --out DIR [--threshold 0.6] [--margin-mm 5] [--json]",
              opts, {}, args, vm)) {
@@ -59,7 +62,10 @@ int cmd_plan_structures(const std::vector<std::string>& args) {
     if (!json) std::cerr << what << std::endl;
   };
   const auto t0 = std::chrono::steady_clock::now();
-  const Case c = case_dir.empty() ? sim::make_builtin_patient() : load_case(case_dir);
+  if (!(phantom.spacing_mm >= 1.0 && phantom.spacing_mm <= 8.0)) {
+    throw InputError("--spacing-mm", format_number(phantom.spacing_mm) + " must lie in [1, 8]");
+  }
+  const Case c = case_dir.empty() ? sim::make_builtin_patient(phantom) : load_case(case_dir);
   (void)c.get("body");
   (void)c.get("liver");
   progress("patient: " + c.name);

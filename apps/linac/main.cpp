@@ -27,6 +27,8 @@ std::string one_line(std::string s) {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> kCommands = {
+      {"course", "the treatment course: planning, then per fraction CBCT set-up, delivery, QA",
+       linac::cli::cmd_course},
       {"case make", "write the built-in patient as a case folder", linac::cli::cmd_case_make},
       {"info", "grid and structure volumes of a case, an image, or the built-in patient",
        linac::cli::cmd_info},

@@ -65,9 +65,11 @@ cv::Mat extract(const Volume<T>& v, SliceAxis axis, std::int64_t index, SliceGeo
 
 }  // namespace
 
-void write_slice_png(const std::filesystem::path& path, const ImageHU& ct, SliceAxis axis,
-                     std::int64_t index, double window_centre, double window_width,
-                     const std::vector<Overlay>& overlays) {
+namespace {
+
+cv::Mat render_slice(const ImageHU& ct, SliceAxis axis, std::int64_t index, double window_centre,
+                     double window_width, const std::vector<Overlay>& overlays,
+                     const Volume<float>* dose, double dose_min, double dose_max) {
   const int axis_n = axis == SliceAxis::kAxial ? 2 : axis == SliceAxis::kCoronal ? 1 : 0;
   if (index < 0 || index >= ct.grid().dims[axis_n]) {
     throw std::invalid_argument("slice index " + std::to_string(index) + " outside the image");
@@ -86,6 +88,28 @@ void write_slice_png(const std::filesystem::path& path, const ImageHU& ct, Slice
   cv::resize(gray, scaled, size, 0, 0, cv::INTER_LINEAR);
   cv::Mat colour;
   cv::cvtColor(scaled, colour, cv::COLOR_GRAY2BGR);
+  if (dose != nullptr) {
+    if (!dose->grid().same_as(ct.grid())) throw std::invalid_argument("dose is not on the CT grid");
+    SliceGeometry dgeo;
+    cv::Mat d = extract(*dose, axis, index, dgeo, CV_32F);
+    cv::Mat ds;
+    cv::resize(d, ds, size, 0, 0, cv::INTER_LINEAR);
+    cv::Mat level;
+    const double span = dose_max > dose_min ? dose_max - dose_min : 1.0;
+    ds.convertTo(level, CV_8U, 255.0 / span, -dose_min * 255.0 / span);
+    cv::Mat wash;
+    cv::applyColorMap(level, wash, cv::COLORMAP_JET);
+    for (int r = 0; r < colour.rows; ++r) {
+      for (int c = 0; c < colour.cols; ++c) {
+        if (static_cast<double>(ds.at<float>(r, c)) < dose_min) continue;
+        auto& px = colour.at<cv::Vec3b>(r, c);
+        const auto& w = wash.at<cv::Vec3b>(r, c);
+        for (int k = 0; k < 3; ++k) {
+          px[k] = static_cast<std::uint8_t>(0.55 * w[k] + 0.45 * px[k]);
+        }
+      }
+    }
+  }
   for (const auto& ov : overlays) {
     if (ov.mask == nullptr) continue;
     if (!ov.mask->grid().same_as(ct.grid())) {
@@ -100,6 +124,16 @@ void write_slice_png(const std::filesystem::path& path, const ImageHU& ct, Slice
     cv::drawContours(colour, contours, -1, cv::Scalar(ov.rgb[2], ov.rgb[1], ov.rgb[0]), 1,
                      cv::LINE_AA);
   }
+  return colour;
+}
+
+}  // namespace
+
+void write_slice_png(const std::filesystem::path& path, const ImageHU& ct, SliceAxis axis,
+                     std::int64_t index, double window_centre, double window_width,
+                     const std::vector<Overlay>& overlays) {
+  const cv::Mat colour =
+      render_slice(ct, axis, index, window_centre, window_width, overlays, nullptr, 0.0, 0.0);
   if (!cv::imwrite(path.string(), colour)) {
     throw std::runtime_error(path.string() + ": cannot write PNG");
   }
@@ -226,6 +260,16 @@ void write_plot_png(const std::filesystem::path& path, const std::vector<PlotSer
   }
   if (!cv::imwrite(path.string(), img)) {
     throw std::runtime_error(path.string() + ": cannot write the PNG image");
+  }
+}
+
+void write_dose_slice_png(const std::filesystem::path& path, const ImageHU& ct,
+                          const Volume<float>& dose_gy, SliceAxis axis, std::int64_t index,
+                          double min_gy, double max_gy, const std::vector<Overlay>& overlays) {
+  const cv::Mat colour =
+      render_slice(ct, axis, index, 40.0, 400.0, overlays, &dose_gy, min_gy, max_gy);
+  if (!cv::imwrite(path.string(), colour)) {
+    throw std::runtime_error(path.string() + ": cannot write PNG");
   }
 }
 

@@ -23,6 +23,11 @@ void write_slice_png(const std::filesystem::path& path, const ImageHU& ct, Slice
                      std::int64_t index, double window_centre, double window_width,
                      const std::vector<Overlay>& overlays = {});
 
+/// The same slice (window 40 / 400 HU) with the dose as a colour wash (jet from `min_gy` to
+/// `max_gy`, nothing below `min_gy`); the dose must be on the CT's grid.
+void write_dose_slice_png(const std::filesystem::path& path, const ImageHU& ct,
+                          const Volume<float>& dose_gy, SliceAxis axis, std::int64_t index,
+                          double min_gy, double max_gy, const std::vector<Overlay>& overlays = {});
 enum class ColourMap { kViridis, kJet };
 
 enum class Comparison { kOverlay, kCheckerboard };
