@@ -40,7 +40,9 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
-double r2(double v) { return std::round(v * 100.0) / 100.0; }
+double r2(double v) {
+  return std::round(v * 100.0) / 100.0;
+}
 
 json read_json(const fs::path& path) {
   try {
@@ -69,14 +71,21 @@ struct CourseOptions {
   double rotation_deg = 0.7;   // SD of each rotation
 
   [[nodiscard]] json to_json() const {
-    return {{"case", case_dir},          {"daemon", daemon},
-            {"server_key", server_key},  {"client_key", client_key},
-            {"fractions", fractions},    {"seed", seed},
-            {"spacing_mm", spacing_mm},  {"dose_grid_mm", dose_grid_mm},
-            {"cp_spacing_deg", cp_spacing_deg}, {"iterations", iterations},
-            {"points", points},          {"projections", projections},
+    return {{"case", case_dir},
+            {"daemon", daemon},
+            {"server_key", server_key},
+            {"client_key", client_key},
+            {"fractions", fractions},
+            {"seed", seed},
+            {"spacing_mm", spacing_mm},
+            {"dose_grid_mm", dose_grid_mm},
+            {"cp_spacing_deg", cp_spacing_deg},
+            {"iterations", iterations},
+            {"points", points},
+            {"projections", projections},
             {"delivered_dose_grid_mm", delivered_dose_grid_mm},
-            {"systematic_mm", systematic_mm}, {"random_mm", random_mm},
+            {"systematic_mm", systematic_mm},
+            {"random_mm", random_mm},
             {"rotation_deg", rotation_deg}};
   }
   static CourseOptions from_json(const json& j) {
@@ -132,8 +141,7 @@ std::string error_text(const std::array<double, 6>& e) {
 }
 
 std::string base64(const std::string& data) {
-  static const char* kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((data.size() + 2) / 3 * 4);
   std::size_t i = 0;
@@ -243,8 +251,9 @@ void write_histogram_png(const fs::path& path, const std::vector<double>& errors
   PlotSeries s{"leaf error", {}, {}, {30, 100, 230}, false};
   double peak = 0.0;
   for (int b = 0; b < bins; ++b) {
-    const double pct =
-        errors.empty() ? 0.0 : 100.0 * count[static_cast<std::size_t>(b)] / static_cast<double>(errors.size());
+    const double pct = errors.empty() ? 0.0
+                                      : 100.0 * count[static_cast<std::size_t>(b)] /
+                                            static_cast<double>(errors.size());
     peak = std::max(peak, pct);
     const double x0 = static_cast<double>(b) * width;
     s.x.insert(s.x.end(), {x0, x0, x0 + width, x0 + width});
@@ -273,9 +282,8 @@ int cmd_course(const std::vector<std::string>& args) {
       "spacing-mm", po::value(&o.spacing_mm)->default_value(2.5),
       "built-in patient voxel size (coarser for quick runs)")(
       "dose-grid-mm", po::value(&o.dose_grid_mm)->default_value(3.0), "planning dose grid")(
-      "cp-spacing-deg", po::value(&o.cp_spacing_deg)->default_value(2.0),
-      "control point spacing")("iterations", po::value(&o.iterations)->default_value(150),
-                               "optimiser evaluations per plan")(
+      "cp-spacing-deg", po::value(&o.cp_spacing_deg)->default_value(2.0), "control point spacing")(
+      "iterations", po::value(&o.iterations)->default_value(150), "optimiser evaluations per plan")(
       "points", po::value(&o.points)->default_value(4000), "optimisation points per structure")(
       "projections", po::value(&o.projections)->default_value(180), "CBCT projections")(
       "delivered-dose-grid-mm", po::value(&o.delivered_dose_grid_mm)->default_value(6.0),
@@ -340,13 +348,13 @@ int cmd_course(const std::vector<std::string>& args) {
   if (!fs::exists(plan_dir / "plan.json")) {
     say("planning: double-arc VMAT and its baseline (the longest step)");
     const auto t0 = Clock::now();
-    const int rc = run_step(
-        "plan optimize",
-        {"plan", "optimize", "--structures", planning.string(), "--out", plan_dir.string(),
-         "--dose-grid-mm", format_number(o.dose_grid_mm), "--cp-spacing-deg",
-         format_number(o.cp_spacing_deg), "--iterations", std::to_string(o.iterations), "--points",
-         std::to_string(o.points), "--json"},
-        dir / "logs" / "optimize.json");
+    const int rc =
+        run_step("plan optimize",
+                 {"plan", "optimize", "--structures", planning.string(), "--out", plan_dir.string(),
+                  "--dose-grid-mm", format_number(o.dose_grid_mm), "--cp-spacing-deg",
+                  format_number(o.cp_spacing_deg), "--iterations", std::to_string(o.iterations),
+                  "--points", std::to_string(o.points), "--json"},
+                 dir / "logs" / "optimize.json");
     if (rc != kOk) {
       throw std::runtime_error("the optimised plan is not deliverable; see " +
                                (plan_dir / "validation.json").string());
@@ -449,16 +457,20 @@ int cmd_course(const std::vector<std::string>& args) {
       }
       endpoint = line->substr(8);
     }
-    const std::vector<std::string> link{"--daemon", endpoint, "--server-key", server_pub,
-                                        "--client-key", client_key};
+    const std::vector<std::string> link{"--daemon", endpoint,       "--server-key",
+                                        server_pub, "--client-key", client_key};
     // Image guidance: re-image once when the set-up asks for it.
     say("fraction " + std::to_string(n) + ": CBCT, registration, couch correction");
     json setup;
     for (int attempt = 0; attempt < 2; ++attempt) {
-      std::vector<std::string> a{"igrt", "setup", "--case", planning.string(), "--fraction",
-                                 std::to_string(n), "--out", (fdir / "setup").string(),
-                                 "--record", record.string(), "--plan", rtplan.string(),
-                                 "--projections", std::to_string(o.projections), "--json"};
+      std::vector<std::string> a{"igrt",          "setup",
+                                 "--case",        planning.string(),
+                                 "--fraction",    std::to_string(n),
+                                 "--out",         (fdir / "setup").string(),
+                                 "--record",      record.string(),
+                                 "--plan",        rtplan.string(),
+                                 "--projections", std::to_string(o.projections),
+                                 "--json"};
       if (o.daemon.empty()) a.insert(a.end(), {"--setup-error", error_text(e)});
       a.insert(a.end(), link.begin(), link.end());
       run_step("igrt setup", a, fdir / "setup_stdout.json");
@@ -473,9 +485,9 @@ int cmd_course(const std::vector<std::string>& args) {
     if (applied) {
       say("fraction " + std::to_string(n) + ": delivery of " + std::to_string(plan.beams.size()) +
           " arcs");
-      std::vector<std::string> a{"deliver", rtplan.string(), "--out", fdir.string(), "--record",
-                                 record.string(), "--fraction", std::to_string(n), "--resume",
-                                 "--json"};
+      std::vector<std::string> a{"deliver",  rtplan.string(), "--out",      fdir.string(),
+                                 "--record", record.string(), "--fraction", std::to_string(n),
+                                 "--resume", "--json"};
       a.insert(a.end(), link.begin(), link.end());
       run_step("deliver", a, fdir / "deliver.json");
       deliver = read_json(fdir / "deliver.json");
@@ -573,9 +585,9 @@ int cmd_course(const std::vector<std::string>& args) {
     const Eigen::Vector3d c = pc.ct.grid().world_mm_to_index(iso);
     std::vector<Overlay> ov;
     const std::vector<std::pair<std::string, std::array<std::uint8_t, 3>>> colours{
-        {"PTV", {255, 40, 40}}, {"FLS", {0, 230, 0}}, {"liver", {0, 160, 255}},
-        {"kidney_left", {255, 255, 0}}, {"kidney_right", {255, 255, 0}},
-        {"spinal_cord", {255, 0, 255}}};
+        {"PTV", {255, 40, 40}},          {"FLS", {0, 230, 0}},
+        {"liver", {0, 160, 255}},        {"kidney_left", {255, 255, 0}},
+        {"kidney_right", {255, 255, 0}}, {"spinal_cord", {255, 0, 255}}};
     for (const auto& [name, rgb] : colours) {
       if (const Structure* s = pc.find(name)) ov.push_back({&s->mask, rgb});
     }
@@ -622,8 +634,10 @@ int cmd_course(const std::vector<std::string>& args) {
        "objective)</th></tr>";
   const auto& st = plan_json["structures"];
   for (const auto& [name, label] :
-       std::vector<std::pair<std::string, std::string>>{{"PTV", "d95_gy"}, {"PTV", "d2_gy"},
-                                                        {"FLS", "mean_gy"}, {"liver", "mean_gy"},
+       std::vector<std::pair<std::string, std::string>>{{"PTV", "d95_gy"},
+                                                        {"PTV", "d2_gy"},
+                                                        {"FLS", "mean_gy"},
+                                                        {"liver", "mean_gy"},
                                                         {"kidney_right", "mean_gy"},
                                                         {"spinal_cord", "max_gy"}}) {
     if (!st.contains(name)) continue;
@@ -642,8 +656,9 @@ int cmd_course(const std::vector<std::string>& args) {
       << num(t["limit_gy_in_plan_fractions"]) << "</td><td>" << num(t["liver_mean_gy"])
       << "</td><td>" << (t["within"].get<bool>() ? "yes" : "no") << "</td></tr>";
   }
-  h << "</table><h3>DVH</h3>" << img(plan_dir / "dvh.png", "DVH") << "<h3>Dose</h3><div class=\"flex\">"
-    << img(dir / "dose_axial.png", "dose axial") << img(dir / "dose_coronal.png", "dose coronal")
+  h << "</table><h3>DVH</h3>" << img(plan_dir / "dvh.png", "DVH")
+    << "<h3>Dose</h3><div class=\"flex\">" << img(dir / "dose_axial.png", "dose axial")
+    << img(dir / "dose_coronal.png", "dose coronal")
     << img(dir / "dose_sagittal.png", "dose sagittal") << "</div></section>\n";
   h << "<section id=\"setup\"><h2>Set-up corrections</h2><table><tr><th>fraction</th>"
        "<th>drawn error (mm; deg)</th><th>couch correction (lat, long, vert mm; rot, pitch, roll "
@@ -700,8 +715,8 @@ int cmd_course(const std::vector<std::string>& args) {
     for (const auto& l : f["qa"]["logs"]) {
       h << "<tr><td>" << f["n"].get<int>() << "</td><td>"
         << esc(fs::path(l["file"].get<std::string>()).filename().string()) << "</td><td>"
-        << num(l["rms_mm"]["mean"], 3) << "</td><td>" << num(l["rms_mm"]["max"], 3)
-        << "</td><td>" << num(l["gamma"]["pass_pct"], 1) << "</td></tr>";
+        << num(l["rms_mm"]["mean"], 3) << "</td><td>" << num(l["rms_mm"]["max"], 3) << "</td><td>"
+        << num(l["gamma"]["pass_pct"], 1) << "</td></tr>";
     }
   }
   h << "</table>";
@@ -725,15 +740,17 @@ int cmd_course(const std::vector<std::string>& args) {
   }
   h << "</section>\n";
   h << "<section id=\"dose\"><h2>Delivered dose (from the trajectory logs)</h2><table><tr><th>"
-       "</th><th>planned (" << plan.prescription.fractions << " fractions)</th><th>delivered "
-       "(accumulated, " << treated << " fractions)</th><th>delivered, mean fraction x "
-    << plan.prescription.fractions << "</th></tr>";
+       "</th><th>planned ("
+    << plan.prescription.fractions
+    << " fractions)</th><th>delivered "
+       "(accumulated, "
+    << treated << " fractions)</th><th>delivered, mean fraction x " << plan.prescription.fractions
+    << "</th></tr>";
   for (const auto& [name, key] : std::vector<std::pair<std::string, std::string>>{
            {"PTV", "d95_gy"}, {"PTV", "mean_gy"}, {"FLS", "mean_gy"}, {"liver", "mean_gy"}}) {
     h << "<tr><td>" << name << " " << key << "</td><td>"
       << num(course["planned_dose"].value(name, json::object()).value(key, json())) << "</td><td>"
-      << num(course["delivered_dose"].value(name, json::object()).value(key, json()))
-      << "</td><td>"
+      << num(course["delivered_dose"].value(name, json::object()).value(key, json())) << "</td><td>"
       << num(course.value("delivered_dose_as_prescribed", json::object())
                  .value(name, json::object())
                  .value(key, json()))

@@ -49,11 +49,10 @@ Beam beam_from_log(const MachineLog& log, double gantry_step_deg, double beam_mu
     if (!beam.control_points.empty()) {
       const double prev = beam.control_points.back().gantry_deg;
       const double d = std::remainder(cp.gantry_deg - prev, 360.0);
-      cp.gantry_direction = d >= 0 ? RotationDirection::kClockwise
-                                   : RotationDirection::kCounterClockwise;
-      cp.cumulative_meterset_weight =
-          std::max(cp.cumulative_meterset_weight,
-                   beam.control_points.back().cumulative_meterset_weight);
+      cp.gantry_direction =
+          d >= 0 ? RotationDirection::kClockwise : RotationDirection::kCounterClockwise;
+      cp.cumulative_meterset_weight = std::max(
+          cp.cumulative_meterset_weight, beam.control_points.back().cumulative_meterset_weight);
     }
     beam.control_points.push_back(std::move(cp));
   };
