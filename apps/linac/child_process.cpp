@@ -46,7 +46,7 @@ int run_child(const std::vector<std::string>& argv, const std::filesystem::path&
                                    0644);
   auto args = c_args(argv);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
   int status = 0;
@@ -68,7 +68,7 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv,
                                    0644);
   auto args = c_args(argv);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   ::close(fds[1]);
   if (rc != 0) {
@@ -106,21 +106,31 @@ std::optional<std::string> ChildProcess::read_line(double timeout_s) {
   }
 }
 
+void ChildProcess::signal(int sig) {
+  if (pid_ > 0 && exit_code_ < 0) ::kill(pid_, sig);
+}
+
+int ChildProcess::wait(double timeout_s) {
+  if (pid_ <= 0 || exit_code_ >= 0) return exit_code_;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (true) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      exit_code_ = exit_code_of(status);
+      return exit_code_;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 int ChildProcess::stop(double timeout_s) {
   if (pid_ <= 0 || exit_code_ >= 0) return exit_code_;
-  ::kill(pid_, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  signal(SIGTERM);
+  if (wait(timeout_s) >= 0) return exit_code_;
+  signal(SIGKILL);
   int status = 0;
-  while (true) {
-    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  ::waitpid(pid_, &status, 0);
   exit_code_ = exit_code_of(status);
   return exit_code_;
 }

@@ -13,8 +13,9 @@ namespace linac::cli {
 /// This executable (for running its own commands as child processes).
 std::filesystem::path self_executable();
 
-/// Runs `argv` with stdin from /dev/null and stdout/stderr to the files; returns the exit code
-/// (128 + signal when killed). Throws std::runtime_error when it cannot start.
+/// Runs `argv` (a path, or a program found on PATH) with stdin from /dev/null and stdout/stderr to
+/// the files; returns the exit code (128 + signal when killed). Throws std::runtime_error when it
+/// cannot start.
 int run_child(const std::vector<std::string>& argv, const std::filesystem::path& stdout_file,
               const std::filesystem::path& stderr_file);
 
@@ -29,6 +30,10 @@ class ChildProcess {
   std::optional<std::string> read_line(double timeout_s);
   /// Sends SIGTERM and waits up to `timeout_s`, then SIGKILL. Returns the exit code.
   int stop(double timeout_s = 5.0);
+  void signal(int sig);
+  /// Waits up to `timeout_s` for the exit: its code (128 + signal), or -1 while it still runs.
+  int wait(double timeout_s);
+  [[nodiscard]] pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;

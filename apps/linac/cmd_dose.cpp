@@ -27,15 +27,11 @@ std::pair<double, double> parse_field(const std::string& text) {
   return {x, y};
 }
 
-double pdd_at(const planning::WaterScan& s, double depth_mm) {
-  for (std::size_t n = 1; n < s.pdd.size(); ++n) {
-    if (s.pdd[n].first >= depth_mm) {
-      const auto& a = s.pdd[n - 1];
-      const auto& b = s.pdd[n];
-      return a.second + (depth_mm - a.first) / (b.first - a.first) * (b.second - a.second);
-    }
-  }
-  return s.pdd.back().second;
+planning::BeamModel model_from(const std::string& beam_data, const MachineProfile& profile) {
+  if (beam_data.empty()) return planning::default_beam_model();
+  return planning::load_beam_model(beam_data, profile.source_axis_distance_mm,
+                                   profile.dose.calibration_cgy_per_mu, profile.mlc.transmission,
+                                   profile.mlc.dosimetric_leaf_gap_mm);
 }
 
 }  // namespace
@@ -61,12 +57,7 @@ int cmd_dose_water(const std::vector<std::string>& args) {
   }
   const auto [fx, fy] = parse_field(field);
   const MachineProfile profile = default_machine_profile();
-  const planning::BeamModel model =
-      beam_data.empty()
-          ? planning::default_beam_model()
-          : planning::load_beam_model(beam_data, profile.source_axis_distance_mm,
-                                      profile.dose.calibration_cgy_per_mu, profile.mlc.transmission,
-                                      profile.mlc.dosimetric_leaf_gap_mm);
+  const planning::BeamModel model = model_from(beam_data, profile);
   const auto s =
       planning::water_scan(model, profile.mlc.leaf_boundaries_mm, fx, fy, ssd_mm, depth_mm);
   nlohmann::ordered_json j;
@@ -75,7 +66,7 @@ int cmd_dose_water(const std::vector<std::string>& args) {
   j["dmax_mm"] = std::round(s.dmax_mm * 10.0) / 10.0;
   nlohmann::ordered_json pdd;
   for (const double d : {50.0, 100.0, 200.0}) {
-    pdd[format_number(d)] = std::round(pdd_at(s, d) * 100.0) / 100.0;
+    pdd[format_number(d)] = std::round(s.pdd_at(d) * 100.0) / 100.0;
   }
   j["pdd_pct"] = pdd;
   j["penumbra_80_20_mm"] = std::round(s.penumbra_80_20_mm * 100.0) / 100.0;
@@ -95,7 +86,7 @@ int cmd_dose_water(const std::vector<std::string>& args) {
   std::printf("field %s mm at SSD %s mm\n", field.c_str(), format_number(ssd_mm).c_str());
   std::printf("dmax            %6.1f mm\n", s.dmax_mm);
   for (const double d : {50.0, 100.0, 200.0}) {
-    std::printf("PDD %3.0f mm      %6.2f %%\n", d, pdd_at(s, d));
+    std::printf("PDD %3.0f mm      %6.2f %%\n", d, s.pdd_at(d));
   }
   std::printf("penumbra 80-20  %6.2f mm at %s mm depth\n", s.penumbra_80_20_mm,
               format_number(depth_mm).c_str());
@@ -112,12 +103,7 @@ int cmd_dose_commission(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse("dose commission", "[--beam-data FILE] [--json]", opts, {}, args, vm)) return kOk;
   const MachineProfile profile = default_machine_profile();
-  const planning::BeamModel start =
-      beam_data.empty()
-          ? planning::default_beam_model()
-          : planning::load_beam_model(beam_data, profile.source_axis_distance_mm,
-                                      profile.dose.calibration_cgy_per_mu, profile.mlc.transmission,
-                                      profile.mlc.dosimetric_leaf_gap_mm);
+  const planning::BeamModel start = model_from(beam_data, profile);
   const auto r = planning::commission_beam_model(start);
   if (vm.count("json") == 0) {
     const auto& t = start.targets;

@@ -59,6 +59,16 @@ std::array<std::uint8_t, 3> colour_of(std::size_t n) {
   return kColours[n % kColours.size()];
 }
 
+PlotSeries dvh_series(const planning::Dvh& h, const std::string& name,
+                      std::array<std::uint8_t, 3> rgb, bool dashed) {
+  PlotSeries ps{name, {}, {}, rgb, dashed};
+  for (std::size_t b = 0; b < h.volume_pct.size(); ++b) {
+    ps.x.push_back(static_cast<double>(b) * h.bin_gy);
+    ps.y.push_back(h.volume_pct[b]);
+  }
+  return ps;
+}
+
 }  // namespace
 
 int cmd_plan_optimize(const std::vector<std::string>& args) {
@@ -184,12 +194,7 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
     const auto h = planning::cumulative_dvh(plan.dose_gy, s.mask, s.name, 0.1);
     curves.push_back(h);
     organs[s.name] = figures_json(f);
-    PlotSeries ps{s.name, {}, {}, colour_of(colour), false};
-    for (std::size_t b = 0; b < h.volume_pct.size(); ++b) {
-      ps.x.push_back(static_cast<double>(b) * h.bin_gy);
-      ps.y.push_back(h.volume_pct[b]);
-    }
-    series.push_back(ps);
+    series.push_back(dvh_series(h, s.name, colour_of(colour), false));
     if (s.name == "PTV") ptv = f;
     if (s.name == "FLS") fls = f;
     if (s.name == "liver") liver = f;
@@ -200,12 +205,7 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
       const auto hb = planning::cumulative_dvh(baseline.dose_gy, s.mask, s.name, 0.1);
       base_curves.push_back(hb);
       if (s.name == "PTV" || s.name == "FLS" || s.name == "liver") {
-        PlotSeries pb{s.name + " baseline", {}, {}, colour_of(colour), true};
-        for (std::size_t b = 0; b < hb.volume_pct.size(); ++b) {
-          pb.x.push_back(static_cast<double>(b) * hb.bin_gy);
-          pb.y.push_back(hb.volume_pct[b]);
-        }
-        series.push_back(pb);
+        series.push_back(dvh_series(hb, s.name + " baseline", colour_of(colour), true));
       }
       if (s.name == "FLS") fls_base = fb;
       if (s.name == "liver") liver_base = fb;

@@ -497,6 +497,18 @@ Grid dose_grid(const Mask& mask, double spacing_mm) {
   return out;
 }
 
+double WaterScan::pdd_at(double depth_mm) const {
+  if (pdd.empty()) return 0.0;
+  for (std::size_t n = 1; n < pdd.size(); ++n) {
+    if (pdd[n].first >= depth_mm) {
+      const auto& a = pdd[n - 1];
+      const auto& b = pdd[n];
+      return a.second + (depth_mm - a.first) / (b.first - a.first) * (b.second - a.second);
+    }
+  }
+  return pdd.back().second;
+}
+
 WaterScan water_scan(const BeamModel& model, const std::vector<double>& leaf_boundaries_mm,
                      double field_x_mm, double field_y_mm, double ssd_mm, double profile_depth_mm) {
   if (!(field_x_mm >= 10.0 && field_x_mm <= 400.0 && field_y_mm >= 10.0 && field_y_mm <= 400.0)) {

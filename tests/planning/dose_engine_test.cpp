@@ -13,17 +13,6 @@
 namespace linac::planning {
 namespace {
 
-double pdd_at(const WaterScan& s, double depth_mm) {
-  for (std::size_t n = 1; n < s.pdd.size(); ++n) {
-    if (s.pdd[n].first >= depth_mm) {
-      const auto& a = s.pdd[n - 1];
-      const auto& b = s.pdd[n];
-      return a.second + (depth_mm - a.first) / (b.first - a.first) * (b.second - a.second);
-    }
-  }
-  return s.pdd.back().second;
-}
-
 TEST(DoseEngine, CommissioningInWaterMeetsThePublishedFigures) {
   const MachineProfile profile = default_machine_profile();
   const BeamModel model = default_beam_model();
@@ -31,11 +20,11 @@ TEST(DoseEngine, CommissioningInWaterMeetsThePublishedFigures) {
   const WaterScan ref = water_scan(model, b, 100.0, 100.0, 1000.0);
   // MACHINE.md: dmax 15 mm (14-16); PDD 86.5 / 66.5 / 38.5 %; within 2 % / 2 mm.
   EXPECT_NEAR(ref.dmax_mm, 15.0, 2.0);
-  EXPECT_NEAR(pdd_at(ref, 50.0), 86.5, 2.0);
-  EXPECT_NEAR(pdd_at(ref, 100.0), 66.5, 2.0);
-  EXPECT_NEAR(pdd_at(ref, 200.0), 38.5, 2.0);
+  EXPECT_NEAR(ref.pdd_at(50.0), 86.5, 2.0);
+  EXPECT_NEAR(ref.pdd_at(100.0), 66.5, 2.0);
+  EXPECT_NEAR(ref.pdd_at(200.0), 38.5, 2.0);
   // TPR20,10 from the PDD ratio (IAEA TRS-398: 1.2661 PDD20/10 - 0.0595): 0.665-0.675.
-  const double tpr = 1.2661 * pdd_at(ref, 200.0) / pdd_at(ref, 100.0) - 0.0595;
+  const double tpr = 1.2661 * ref.pdd_at(200.0) / ref.pdd_at(100.0) - 0.0595;
   EXPECT_NEAR(tpr, 0.67, 0.01);
   // Penumbra 80-20 % at 10 cm: 3-5 mm, within 1 mm of the 4 mm target.
   EXPECT_NEAR(ref.penumbra_80_20_mm, 4.0, 1.0);

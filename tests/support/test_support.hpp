@@ -1,10 +1,12 @@
 #pragma once
 // Helpers for the test suites: temporary folders, running programs, small plans.
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "child_process.hpp"
 #include "linac/core/plan.hpp"
 
 namespace linac::test {
@@ -38,7 +40,7 @@ RunResult run(const std::vector<std::string>& argv);
 class Process {
  public:
   explicit Process(const std::vector<std::string>& argv);
-  ~Process();  // kills the process if it still runs
+  ~Process();  // stops the process if it still runs (SIGTERM, then SIGKILL)
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
   /// The next line of stdout without its newline, or nothing after `timeout_s`.
@@ -47,14 +49,11 @@ class Process {
   /// Waits up to `timeout_s` for the exit; returns the exit code (128 + signal), or -1.
   int wait(double timeout_s);
   [[nodiscard]] std::string stderr_text() const;
-  [[nodiscard]] int pid() const { return pid_; }
+  [[nodiscard]] int pid() const { return child_->pid(); }
 
  private:
-  int pid_ = -1;
-  int out_fd_ = -1;
-  std::string buffer_;
   TempDir dir_;
-  int exit_code_ = -1;
+  std::unique_ptr<cli::ChildProcess> child_;
 };
 
 /// True when `program` is found on PATH.

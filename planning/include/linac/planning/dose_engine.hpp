@@ -151,6 +151,8 @@ struct WaterScan {
   double penumbra_80_20_mm = 0.0;  // mean of both edges
   double output_factor = 1.0;      // at the 10 x 10 field's dmax against 10 x 10, SSD as given
   double dose_at_dmax_gy_per_mu = 0.0;
+  /// PDD (%) at a depth, interpolated linearly.
+  [[nodiscard]] double pdd_at(double depth_mm) const;
 };
 WaterScan water_scan(const BeamModel& model, const std::vector<double>& leaf_boundaries_mm,
                      double field_x_mm, double field_y_mm, double ssd_mm,
