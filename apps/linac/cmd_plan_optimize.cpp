@@ -264,6 +264,24 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
         throw InputError("body", "missing on the dose grid");
       }(),
       vo.prescription_gy);
+  // The FLS outside the PTV: where sparing is possible at all.
+  double fls_out = 0.0, fls_out_base = 0.0, fls_out_n = 0.0;
+  {
+    const Mask* fls_mask = nullptr;
+    const Mask* ptv_mask = nullptr;
+    for (const auto& s : structures) {
+      if (s.name == "FLS") fls_mask = &s.mask;
+      if (s.name == "PTV") ptv_mask = &s.mask;
+    }
+    if (fls_mask != nullptr && ptv_mask != nullptr) {
+      for (std::size_t k = 0; k < fls_mask->size(); ++k) {
+        if ((*fls_mask)[k] == 0 || (*ptv_mask)[k] != 0) continue;
+        fls_out += static_cast<double>(plan.dose_gy[k]);
+        if (!no_baseline) fls_out_base += static_cast<double>(baseline.dose_gy[k]);
+        fls_out_n += 1.0;
+      }
+    }
+  }
   nlohmann::ordered_json j;
   j["prescription_gy"] = vo.prescription_gy;
   j["fractions"] = vo.fractions;
@@ -275,11 +293,20 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
               {"coverage_pct", r2(ci.coverage_pct)},
               {"paddick_ci", std::round(ci.paddick_ci * 1000.0) / 1000.0},
               {"homogeneity_icru83", std::round(ci.homogeneity_icru83 * 1000.0) / 1000.0}};
-  j["fls"] = {{"mean_gy", r2(fls.mean_gy)},
-              {"baseline_mean_gy", no_baseline ? nlohmann::ordered_json(nullptr)
-                                               : nlohmann::ordered_json(r2(fls_base.mean_gy))},
-              {"mean_eqd2_gy", r2(fls.mean_eqd2_gy)},
-              {"v10_pct", r2(fls.v10_pct)}};
+  j["fls"] = {
+      {"mean_gy", r2(fls.mean_gy)},
+      {"baseline_mean_gy", no_baseline ? nlohmann::ordered_json(nullptr)
+                                       : nlohmann::ordered_json(r2(fls_base.mean_gy))},
+      {"mean_eqd2_gy", r2(fls.mean_eqd2_gy)},
+      {"v10_pct", r2(fls.v10_pct)},
+      {"outside_ptv_pct", fls.volume_cm3 > 0.0
+                              ? r2(100.0 * fls_out_n * plan.dose_gy.grid().voxel_volume_mm3() /
+                                   1000.0 / fls.volume_cm3)
+                              : 0.0},
+      {"outside_ptv_mean_gy", fls_out_n > 0 ? r2(fls_out / fls_out_n) : 0.0},
+      {"baseline_outside_ptv_mean_gy", no_baseline || fls_out_n == 0
+                                           ? nlohmann::ordered_json(nullptr)
+                                           : nlohmann::ordered_json(r2(fls_out_base / fls_out_n))}};
   nlohmann::ordered_json tol = nlohmann::ordered_json::array();
   for (const auto& t : planning::liver_tolerance(liver.mean_gy, n, alpha_beta_of("liver"))) {
     tol.push_back({{"reference", t.reference},
@@ -322,6 +349,10 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
     std::printf("FLS  mean %.2f Gy", fls.mean_gy);
     if (!no_baseline)
       std::printf(" (baseline without the FLS objective %.2f Gy)", fls_base.mean_gy);
+    if (fls_out_n > 0 && !no_baseline) {
+      std::printf("; outside the PTV %.2f Gy (baseline %.2f Gy)", fls_out / fls_out_n,
+                  fls_out_base / fls_out_n);
+    }
     std::printf("\nliver mean %.2f Gy\n", liver.mean_gy);
     std::printf("MU %.1f, predicted beam-on %.1f s, %s\n", rt.total_mu(), beam_on,
                 report.deliverable ? "deliverable" : "NOT deliverable");

@@ -53,18 +53,36 @@ struct Term {
   std::vector<int> points;
 };
 
+/// The full model's dose from the beamlet matrices' dose m at each point: scale x m + offset,
+/// fitted where the apertures were last evaluated by the full model (empty: no correction).
+struct Correction {
+  std::vector<float> scale;
+  std::vector<float> offset;
+};
+
 }  // namespace
 
 std::vector<Objective> default_objectives(const VmatOptions& o) {
   using K = Objective::Kind;
+  // Levels in % of the prescription. Organs next to the liver (right kidney, stomach,
+  // duodenum) cannot be kept far below it; their objectives cap the dose near the PTV and pull
+  // their mean down without fighting the target's coverage.
   std::vector<Objective> v{
-      {o.target, K::kMinDose, 101.0, 200.0},    {o.target, K::kMaxDose, 106.0, 60.0},
-      {"liver", K::kMaxDose, 107.0, 20.0},      {"kidney_left", K::kMaxDose, 30.0, 5.0},
-      {"kidney_right", K::kMaxDose, 30.0, 5.0}, {"stomach", K::kMaxDose, 90.0, 5.0},
-      {"duodenum", K::kMaxDose, 90.0, 5.0},     {"bowel", K::kMaxDose, 80.0, 5.0},
-      {"spinal_cord", K::kMaxDose, 40.0, 10.0}, {"ring_10mm", K::kMaxDose, 75.0, 10.0},
-      {"ring_30mm", K::kMaxDose, 45.0, 10.0},
+      {o.evaluation_target(), K::kMinDose, 101.0, 1000.0},
+      {o.evaluation_target(), K::kMaxDose, 104.0, 300.0},
+      {"liver", K::kMaxDose, 106.0, 20.0},
+      {"kidney_left", K::kMaxDose, 50.0, 2.0},
+      {"kidney_right", K::kMaxDose, 80.0, 2.0},
+      {"kidney_left", K::kMeanDose, 0.0, 0.5},
+      {"kidney_right", K::kMeanDose, 0.0, 0.5},
+      {"stomach", K::kMaxDose, 100.0, 5.0},
+      {"duodenum", K::kMaxDose, 100.0, 5.0},
+      {"bowel", K::kMaxDose, 90.0, 5.0},
+      {"spinal_cord", K::kMaxDose, 40.0, 10.0},
+      {"ring_10mm", K::kMaxDose, 80.0, 10.0},
+      {"ring_30mm", K::kMaxDose, 50.0, 10.0},
   };
+
   if (o.spared_weight > 0.0 && !o.spared.empty()) {
     v.push_back({o.spared, K::kMeanDose, 0.0, o.spared_weight});
   }
@@ -111,11 +129,11 @@ struct VmatPlanner::Impl {
   void bounds(std::vector<double>& lo, std::vector<double>& hi) const;
   void project(std::vector<double>& x) const;
   /// Dose at the optimisation points from the beamlet matrices (plus `correction`).
-  void forward(const std::vector<double>& x, const std::vector<float>& correction,
+  void forward(const std::vector<double>& x, const Correction& correction,
                std::vector<double>& dose) const;
   /// Objective and gradient.
   double evaluate(const std::vector<double>& x, std::vector<double>& grad,
-                  const std::vector<Term>& t, const std::vector<float>& correction,
+                  const std::vector<Term>& t, const Correction& correction,
                   bool leaves_fixed) const;
 };
 
@@ -136,7 +154,7 @@ void VmatPlanner::Impl::build(const Case& c, const BeamModel& model) {
     on_grid.push_back(
         {s.name, s.role, resample(s.mask, grid, Interpolation::kNearest, std::uint8_t{0})});
   }
-  on_grid.reserve(on_grid.size() + 2);  // references below stay valid
+  on_grid.reserve(on_grid.size() + 3);  // references below stay valid
   const Mask& body_g = *mask("body");
   const Mask& target_g = *mask(options.target);
   // Rings around the target for the dose fall-off.
@@ -148,8 +166,22 @@ void VmatPlanner::Impl::build(const Case& c, const BeamModel& model) {
     ring10[n] = (body_g[n] != 0 && near10[n] == 0) ? 1 : 0;
     ring30[n] = (body_g[n] != 0 && near30[n] == 0) ? 1 : 0;
   }
+  Mask eval;
+  if (options.skin_margin_mm > 0.0) {
+    const Volume<float> depth = signed_distance_map_mm(body_g);  // < 0 inside
+    eval = Mask(grid, 0);
+    for (std::size_t n = 0; n < eval.size(); ++n) {
+      eval[n] =
+          (target_g[n] != 0 && static_cast<double>(depth[n]) <= -options.skin_margin_mm) ? 1 : 0;
+    }
+    if (count_voxels(eval) == 0)
+      throw InputError(options.target, "nothing left of it under the skin margin");
+  }
   on_grid.push_back({"ring_10mm", "optimisation", std::move(ring10)});
   on_grid.push_back({"ring_30mm", "optimisation", std::move(ring30)});
+  if (options.skin_margin_mm > 0.0) {
+    on_grid.push_back({options.evaluation_target(), "target", std::move(eval)});
+  }
   body_points = mask_points(body_g, &body_index);
   // Optimisation points: a seeded random sample of each structure's voxels, shared where
   // structures overlap.
@@ -363,7 +395,7 @@ void VmatPlanner::Impl::bounds(std::vector<double>& lo, std::vector<double>& hi)
   }
 }
 
-void VmatPlanner::Impl::forward(const std::vector<double>& x, const std::vector<float>& correction,
+void VmatPlanner::Impl::forward(const std::vector<double>& x, const Correction& correction,
                                 std::vector<double>& dose) const {
   const std::size_t np = opt_points.size();
   dose.assign(np, 0.0);
@@ -407,13 +439,16 @@ void VmatPlanner::Impl::forward(const std::vector<double>& x, const std::vector<
       for (std::size_t p = 0; p < np; ++p) dose[p] += local[p];
     }
   }
-  if (!correction.empty()) {
-    for (std::size_t p = 0; p < np; ++p) dose[p] += static_cast<double>(correction[p]);
+  if (!correction.scale.empty()) {
+    for (std::size_t p = 0; p < np; ++p) {
+      dose[p] = static_cast<double>(correction.scale[p]) * dose[p] +
+                static_cast<double>(correction.offset[p]);
+    }
   }
 }
 
 double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<double>& grad,
-                                   const std::vector<Term>& t, const std::vector<float>& correction,
+                                   const std::vector<Term>& t, const Correction& correction,
                                    bool leaves_fixed) const {
   std::vector<double> dose;
   forward(x, correction, dose);
@@ -447,8 +482,16 @@ double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<dou
       }
     }
   }
-  if (grad.empty()) return f;
-  std::fill(grad.begin(), grad.end(), 0.0);
+  std::vector<double> scratch;
+  if (grad.empty()) {
+    if (leaves_fixed) return f;
+    scratch.assign(x.size(), 0.0);  // the penalties below need somewhere to put their gradient
+  }
+  std::vector<double>& out = grad.empty() ? scratch : grad;
+  std::fill(out.begin(), out.end(), 0.0);
+  if (!correction.scale.empty()) {  // d(dose)/d(matrix dose) = scale
+    for (std::size_t p = 0; p < g.size(); ++p) g[p] *= static_cast<double>(correction.scale[p]);
+  }
   const Eigen::Map<const Eigen::VectorXd> gd(g.data(), static_cast<Eigen::Index>(g.size()));
   const Eigen::VectorXf gf = gd.cast<float>();
   const double tr = profile.mlc.transmission;
@@ -483,14 +526,14 @@ double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<dou
           }
         }
         if (!leaves_fixed) {
-          grad[k] = w * (da + db) * kLeafScale;
-          grad[k + 1] = w * (da - db) * kLeafScale;
+          out[k] = w * (da + db) * kLeafScale;
+          out[k + 1] = w * (da - db) * kLeafScale;
         }
       }
       dw[static_cast<std::size_t>(i)] = sum;
     }
     for (int s = 0; s + 1 < n; ++s) {
-      grad[static_cast<std::size_t>(arc.segment_offset + s)] =
+      out[static_cast<std::size_t>(arc.segment_offset + s)] =
           0.5 * (dw[static_cast<std::size_t>(s)] + dw[static_cast<std::size_t>(s) + 1]);
     }
   }
@@ -518,10 +561,10 @@ double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<dou
             f += coef * excess * excess;
             const double dd = 2.0 * coef * excess * (delta > 0 ? 1.0 : -1.0) * kLeafScale;
             const double sh = side == 0 ? 1.0 : -1.0;  // d(leaf)/d(half opening)
-            grad[k2] += dd;
-            grad[k2 + 1] += sh * dd;
-            grad[k] -= dd;
-            grad[k + 1] -= sh * dd;
+            out[k2] += dd;
+            out[k2 + 1] += sh * dd;
+            out[k] -= dd;
+            out[k + 1] -= sh * dd;
           }
         }
       }
@@ -544,10 +587,10 @@ double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<dou
         const double sh = side == 0 ? 1.0 : -1.0;
         const auto kx = static_cast<std::size_t>(arc.leaf_var(i, rmax));
         const auto kn = static_cast<std::size_t>(arc.leaf_var(i, rmin));
-        grad[kx] += dd;
-        grad[kx + 1] += sh * dd;
-        grad[kn] -= dd;
-        grad[kn + 1] -= sh * dd;
+        out[kx] += dd;
+        out[kx + 1] += sh * dd;
+        out[kn] -= dd;
+        out[kn + 1] -= sh * dd;
       }
     }
   }
@@ -759,11 +802,11 @@ VmatResult VmatPlanner::optimise(bool spare) const {
   const std::string what = spare ? "plan" : "baseline";
   // Start: conformal apertures, uniform MU scaled to the prescription's mean target dose.
   std::vector<double> x = m.initial(1.0);
-  std::vector<float> correction;
+  Correction correction;
   {
     std::vector<double> d;
     m.forward(x, correction, d);
-    const auto& target = m.members.at(m.options.target);
+    const auto& target = m.members.at(m.options.evaluation_target());
     double mean = 0.0;
     for (const int p : target) mean += d[static_cast<std::size_t>(p)];
     mean /= static_cast<double>(target.size());
@@ -771,21 +814,28 @@ VmatResult VmatPlanner::optimise(bool spare) const {
   }
   std::vector<double> lo, hi;
   m.bounds(lo, hi);
+  m.project(x);  // start deliverable: leaf travel and bank span within the limits
   for (std::size_t k = 0; k < x.size(); ++k) x[k] = std::clamp(x[k], lo[k], hi[k]);
   auto full_correction = [&](const std::vector<double>& xv) {
     const std::vector<float> full = m.full_dose(xv);
     std::vector<double> beamlets;
     m.forward(xv, {}, beamlets);
-    std::vector<float> c(full.size());
+    Correction c;
+    c.scale.resize(full.size());
+    c.offset.resize(full.size());
+    const double floor = 0.01 * m.rx_fraction();
     for (std::size_t n = 0; n < full.size(); ++n) {
-      c[n] = static_cast<float>(static_cast<double>(full[n]) - beamlets[n]);
+      const double f = static_cast<double>(full[n]);
+      const double s = beamlets[n] > floor ? std::clamp(f / beamlets[n], 0.5, 2.0) : 1.0;
+      c.scale[n] = static_cast<float>(s);
+      c.offset[n] = static_cast<float>(f - s * beamlets[n]);
     }
     return c;
   };
   struct Ctx {
     const Impl* m;
     const std::vector<Term>* t;
-    const std::vector<float>* corr;
+    const Correction* corr;
     bool fixed;
     VmatResult* r;
     std::vector<double> frozen;  // leaves when fixed
@@ -849,7 +899,7 @@ VmatResult VmatPlanner::optimise(bool spare) const {
   const auto t1 = Clock::now();
   m.say(what + ": final dose on " + std::to_string(m.body_points.size()) + " points");
   std::vector<float> dose = m.engine->plan_dose(plan, m.isocentre, m.body_points);
-  const Mask& target = *m.mask(m.options.target);
+  const Mask& target = *m.mask(m.options.evaluation_target());
   std::vector<float> in_target;
   for (std::size_t n = 0; n < m.body_index.size(); ++n) {
     if (target[m.body_index[n]] != 0) in_target.push_back(dose[n]);

@@ -48,6 +48,9 @@ struct VmatOptions {
   double prescription_gy = 20.0;
   unsigned fractions = 5;
   std::string target = "PTV";
+  /// The target is optimised and normalised without its voxels within this distance of the
+  /// skin (the build-up region no megavoltage beam can cover): "<target>_eval".
+  double skin_margin_mm = 5.0;
   std::string spared = "FLS";  // the functional liver: its mean dose is an objective
   double spared_weight = 20.0;
   std::vector<ArcSpec> arcs{{181.0, 179.0, RotationDirection::kClockwise, 30.0},
@@ -60,9 +63,12 @@ struct VmatOptions {
   int iterations = 150;                     // L-BFGS evaluations per plan
   int correction_every = 30;                // full-dose correction every so many evaluations
   double leaf_travel_fraction = 0.8;        // of max leaf speed x (spacing / max gantry speed)
-  double jaw_margin_mm = 5.0;
+  double jaw_margin_mm = 15.0;
   std::uint64_t seed = 1;
   std::vector<Objective> objectives;  // empty: the defaults for liver VMAT (default_objectives)
+  [[nodiscard]] std::string evaluation_target() const {
+    return skin_margin_mm > 0.0 ? target + "_eval" : target;
+  }
 };
 
 /// PTV coverage and near-maximum, liver, kidneys, stomach, duodenum, bowel, spinal cord and the
