@@ -117,7 +117,7 @@ class KernelMap {
     nu_ = static_cast<int>(std::ceil((a.x2_mm - a.x1_mm + 2 * margin) / px_));
     nv_ = static_cast<int>(std::ceil((a.y2_mm - a.y1_mm + 2 * margin) / px_));
     outside_ = static_cast<float>(m.jaw_transmission);
-    map_ = cv::Mat(nv_, nu_, CV_32F, cv::Scalar(outside_));
+    map_ = cv::Mat(nv_, nu_, CV_32F, cv::Scalar(static_cast<double>(outside_)));
     const bool leaves = !a.leaf_a_mm.empty();
     const double half_dlg = 0.5 * m.dosimetric_leaf_gap_mm;
     const double t_mlc = m.mlc_transmission;
@@ -168,7 +168,9 @@ class KernelMap {
   [[nodiscard]] double at(double u, double v) const {
     const double fi = (u - u0_) / px_ - 0.5;
     const double fj = (v - v0_) / px_ - 0.5;
-    if (!(fi >= 0.0 && fj >= 0.0 && fi < nu_ - 1 && fj < nv_ - 1)) return outside_;
+    if (!(fi >= 0.0 && fj >= 0.0 && fi < nu_ - 1 && fj < nv_ - 1)) {
+      return static_cast<double>(outside_);
+    }
     const int i = static_cast<int>(fi);
     const int j = static_cast<int>(fj);
     const double a = fi - i;
@@ -199,8 +201,9 @@ std::pair<double, double> r_range(const BeamGeometry& g, const Points& points) {
   double rmin = 1e9;
   double rmax = -1e9;
   for (int c = 0; c < 8; ++c) {
-    const Eigen::Vector3d corner((c & 1) ? hi.x() : lo.x(), (c & 2) ? hi.y() : lo.y(),
-                                 (c & 4) ? hi.z() : lo.z());
+    const Eigen::Vector3f cf((c & 1) ? hi.x() : lo.x(), (c & 2) ? hi.y() : lo.y(),
+                             (c & 4) ? hi.z() : lo.z());
+    const Eigen::Vector3d corner = cf.cast<double>();
     const double r = g.project(corner).r_mm;
     rmin = std::min(rmin, r);
     rmax = std::max(rmax, r);

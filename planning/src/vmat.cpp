@@ -41,6 +41,12 @@ struct Arc {
   int leaf_offset = 0;  // then (centre, half opening) per control point and row
   [[nodiscard]] int cps() const { return static_cast<int>(gantry_deg.size()); }
   [[nodiscard]] int leaf_var(int cp, int row) const { return leaf_offset + 2 * (cp * rows + row); }
+  [[nodiscard]] std::size_t seg(int s) const {
+    return static_cast<std::size_t>(segment_offset) + static_cast<std::size_t>(s);
+  }
+  [[nodiscard]] std::size_t row_index(int r) const {
+    return static_cast<std::size_t>(first_row) + static_cast<std::size_t>(r);
+  }
 };
 
 double angle_of(const ArcSpec& a, int i, double step) {
@@ -290,7 +296,7 @@ void VmatPlanner::Impl::build_arcs(const Mask& target) {
     for (int i = 0; i < n; ++i) {
       std::vector<double> l, h;
       for (int r = 0; r < arc.rows; ++r) {
-        const auto row = static_cast<std::size_t>(arc.first_row + r);
+        const auto row = arc.row_index(r);
         l.push_back(lo[static_cast<std::size_t>(i)][row]);
         h.push_back(hi[static_cast<std::size_t>(i)][row]);
       }
@@ -350,8 +356,7 @@ std::vector<double> VmatPlanner::Impl::initial(double mu_per_segment) const {
   std::vector<double> x(static_cast<std::size_t>(variables), 0.0);
   const double gap = profile.mlc.min_dynamic_gap_mm;
   for (const auto& arc : arcs) {
-    for (int s = 0; s + 1 < arc.cps(); ++s)
-      x[static_cast<std::size_t>(arc.segment_offset + s)] = mu_per_segment;
+    for (int s = 0; s + 1 < arc.cps(); ++s) x[arc.seg(s)] = mu_per_segment;
     const double centre = 0.5 * (arc.jaws.x1_mm + arc.jaws.x2_mm);
     for (int i = 0; i < arc.cps(); ++i) {
       for (int r = 0; r < arc.rows; ++r) {
@@ -377,10 +382,8 @@ void VmatPlanner::Impl::bounds(std::vector<double>& lo, std::vector<double>& hi)
   for (const auto& arc : arcs) {
     for (int s = 0; s + 1 < arc.cps(); ++s) {
       // 10 % inside the MU-per-degree limits, room for the final normalisation.
-      lo[static_cast<std::size_t>(arc.segment_offset + s)] =
-          1.1 * profile.dose.min_mu_per_deg * arc.spacing_deg;
-      hi[static_cast<std::size_t>(arc.segment_offset + s)] =
-          0.9 * profile.dose.max_mu_per_deg * arc.spacing_deg;
+      lo[arc.seg(s)] = 1.1 * profile.dose.min_mu_per_deg * arc.spacing_deg;
+      hi[arc.seg(s)] = 0.9 * profile.dose.max_mu_per_deg * arc.spacing_deg;
     }
     const double width = arc.jaws.x2_mm - arc.jaws.x1_mm;
     for (int i = 0; i < arc.cps(); ++i) {
@@ -412,8 +415,8 @@ void VmatPlanner::Impl::forward(const std::vector<double>& x, const Correction& 
         const auto& m = arc.matrices[static_cast<std::size_t>(i)];
         const auto& L = m.layout;
         double w = 0.0;
-        if (i > 0) w += 0.5 * x[static_cast<std::size_t>(arc.segment_offset + i - 1)];
-        if (i + 1 < n) w += 0.5 * x[static_cast<std::size_t>(arc.segment_offset + i)];
+        if (i > 0) w += 0.5 * x[arc.seg(i - 1)];
+        if (i + 1 < n) w += 0.5 * x[arc.seg(i)];
         f.resize(L.count());
         for (int r = 0; r < L.rows; ++r) {
           const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
@@ -505,8 +508,8 @@ double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<dou
       const auto& L = m.layout;
       const Eigen::VectorXf h = m.dose_per_mu.transpose() * gf;  // dF / d(fluence of beamlet)
       double w = 0.0;
-      if (i > 0) w += 0.5 * x[static_cast<std::size_t>(arc.segment_offset + i - 1)];
-      if (i + 1 < n) w += 0.5 * x[static_cast<std::size_t>(arc.segment_offset + i)];
+      if (i > 0) w += 0.5 * x[arc.seg(i - 1)];
+      if (i + 1 < n) w += 0.5 * x[arc.seg(i)];
       double sum = 0.0;
       for (int r = 0; r < L.rows; ++r) {
         const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
@@ -533,7 +536,7 @@ double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<dou
       dw[static_cast<std::size_t>(i)] = sum;
     }
     for (int s = 0; s + 1 < n; ++s) {
-      out[static_cast<std::size_t>(arc.segment_offset + s)] =
+      out[arc.seg(s)] =
           0.5 * (dw[static_cast<std::size_t>(s)] + dw[static_cast<std::size_t>(s) + 1]);
     }
   }
@@ -660,15 +663,15 @@ std::vector<float> VmatPlanner::Impl::full_dose(const std::vector<double>& x) co
 #pragma omp for schedule(dynamic)
       for (int i = 0; i < n; ++i) {
         double w = 0.0;
-        if (i > 0) w += 0.5 * x[static_cast<std::size_t>(arc.segment_offset + i - 1)];
-        if (i + 1 < n) w += 0.5 * x[static_cast<std::size_t>(arc.segment_offset + i)];
+        if (i > 0) w += 0.5 * x[arc.seg(i - 1)];
+        if (i + 1 < n) w += 0.5 * x[arc.seg(i)];
         Aperture a = arc.jaws;
         const double centre = 0.5 * (arc.jaws.x1_mm + arc.jaws.x2_mm);
         a.leaf_a_mm.assign(static_cast<std::size_t>(pairs), centre);
         a.leaf_b_mm.assign(static_cast<std::size_t>(pairs), centre);
         for (int r = 0; r < arc.rows; ++r) {
           const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
-          const auto row = static_cast<std::size_t>(arc.first_row + r);
+          const auto row = arc.row_index(r);
           a.leaf_a_mm[row] = (x[k] + x[k + 1]) * kLeafScale;
           a.leaf_b_mm[row] = (x[k] - x[k + 1]) * kLeafScale;
         }
@@ -700,8 +703,7 @@ Plan VmatPlanner::Impl::make_plan(const std::vector<double>& x, const std::strin
     beam.treatment_machine_name = profile.machine_name;
     beam.leaf_boundaries_mm = profile.mlc.leaf_boundaries_mm;
     double total = 0.0;
-    for (int s = 0; s + 1 < arc.cps(); ++s)
-      total += x[static_cast<std::size_t>(arc.segment_offset + s)];
+    for (int s = 0; s + 1 < arc.cps(); ++s) total += x[arc.seg(s)];
     beam.meterset_mu = total;
     double cumulative = 0.0;
     for (int i = 0; i < arc.cps(); ++i) {
@@ -709,7 +711,7 @@ Plan VmatPlanner::Impl::make_plan(const std::vector<double>& x, const std::strin
       cp.gantry_deg = arc.gantry_deg[static_cast<std::size_t>(i)];
       cp.gantry_direction = arc.spec.direction;
       cp.collimator_deg = arc.spec.collimator_deg;
-      if (i > 0) cumulative += x[static_cast<std::size_t>(arc.segment_offset + i - 1)];
+      if (i > 0) cumulative += x[arc.seg(i - 1)];
       cp.cumulative_meterset_weight = i + 1 == arc.cps() ? 1.0 : cumulative / total;
       cp.jaw_x1_mm = arc.jaws.x1_mm;
       cp.jaw_x2_mm = arc.jaws.x2_mm;
@@ -720,7 +722,7 @@ Plan VmatPlanner::Impl::make_plan(const std::vector<double>& x, const std::strin
       double amin = 1e9, amax = -1e9, bmin = 1e9, bmax = -1e9;
       for (int r = 0; r < arc.rows; ++r) {
         const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
-        const auto row = static_cast<std::size_t>(arc.first_row + r);
+        const auto row = arc.row_index(r);
         cp.leaf_a_mm[row] = std::round((x[k] + x[k + 1]) * kLeafScale * 100.0) / 100.0;
         cp.leaf_b_mm[row] = std::round((x[k] - x[k + 1]) * kLeafScale * 100.0) / 100.0;
         if (cp.leaf_a_mm[row] - cp.leaf_b_mm[row] < gap)
@@ -916,7 +918,7 @@ VmatResult VmatPlanner::optimise(bool spare) const {
   double scale_hi = 1e9;
   for (const auto& arc : m.arcs) {
     for (int s = 0; s + 1 < arc.cps(); ++s) {
-      const double v = x[static_cast<std::size_t>(arc.segment_offset + s)];
+      const double v = x[arc.seg(s)];
       scale_lo = std::max(scale_lo, 1.01 * m.profile.dose.min_mu_per_deg * arc.spacing_deg / v);
       scale_hi = std::min(scale_hi, 0.99 * m.profile.dose.max_mu_per_deg * arc.spacing_deg / v);
     }
