@@ -25,6 +25,20 @@ std::vector<char*> c_args(const std::vector<std::string>& argv) {
   return args;
 }
 
+/// Starts `argv` with stdin from /dev/null; `setup` adds the child's stdout and stderr.
+template <typename Setup>
+pid_t spawn(const std::vector<std::string>& argv, Setup setup) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  setup(actions);
+  auto args = c_args(argv);
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
 int exit_code_of(int status) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
@@ -37,18 +51,13 @@ std::filesystem::path self_executable() {
 
 int run_child(const std::vector<std::string>& argv, const std::filesystem::path& stdout_file,
               const std::filesystem::path& stderr_file) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_addopen(&actions, 2, stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  auto args = c_args(argv);
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
+  const pid_t pid = spawn(argv, [&](posix_spawn_file_actions_t& a) {
+    posix_spawn_file_actions_addopen(&a, 1, stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_addopen(&a, 2, stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+  });
+  if (pid < 0) throw std::runtime_error("cannot start " + argv[0]);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
   }
@@ -59,19 +68,14 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv,
                            const std::filesystem::path& stderr_file) {
   int fds[2];
   if (::pipe(fds) != 0) throw std::runtime_error("cannot create a pipe");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-  posix_spawn_file_actions_addclose(&actions, fds[0]);
-  posix_spawn_file_actions_addopen(&actions, 2, stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  auto args = c_args(argv);
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
+  const pid_t pid = spawn(argv, [&](posix_spawn_file_actions_t& a) {
+    posix_spawn_file_actions_adddup2(&a, fds[1], 1);
+    posix_spawn_file_actions_addclose(&a, fds[0]);
+    posix_spawn_file_actions_addopen(&a, 2, stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+  });
   ::close(fds[1]);
-  if (rc != 0) {
+  if (pid < 0) {
     ::close(fds[0]);
     throw std::runtime_error("cannot start " + argv[0]);
   }

@@ -840,7 +840,6 @@ VmatResult VmatPlanner::optimise(bool spare) const {
     const Correction* corr;
     bool fixed;
     VmatResult* r;
-    std::vector<double> frozen;  // leaves when fixed
   };
   auto run = [&](int evaluations, bool leaves_fixed) {
     nlopt::opt opt(nlopt::LD_LBFGS, static_cast<unsigned>(x.size()));
@@ -859,7 +858,7 @@ VmatResult VmatPlanner::optimise(bool spare) const {
     opt.set_maxeval(evaluations);
     opt.set_ftol_rel(1e-7);
     opt.set_vector_storage(10);
-    Ctx ctx{&m, &terms, &correction, leaves_fixed, &result, {}};
+    Ctx ctx{&m, &terms, &correction, leaves_fixed, &result};
     opt.set_min_objective(
         [](const std::vector<double>& v, std::vector<double>& g, void* data) {
           auto* c = static_cast<Ctx*>(data);

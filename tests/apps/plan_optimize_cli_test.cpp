@@ -34,6 +34,37 @@ TEST(CliDose, WaterPrintsTheCommissioningFigures) {
   EXPECT_EQ(test::run({kLinac, "dose", "water", "--ssd-mm", "10"}).exit_code, 2);
 }
 
+TEST(CliDose, CommissionFitsTheModelToItsTargets) {
+  const auto r = test::run({kLinac, "dose", "commission"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);  // a beam data file, as shipped
+  EXPECT_EQ(j["format"], "linac-beam-model");
+  EXPECT_NEAR(j["model"]["primary_sigma_mm"].get<double>(), 1.41, 0.3);
+  EXPECT_NE(r.err.find("PDD 100 mm"), std::string::npos);
+  test::TempDir dir;
+  test::write_text(dir.path() / "bad.json", "{\"format\": \"linac-beam-model\"}");
+  const auto bad =
+      test::run({kLinac, "dose", "commission", "--beam-data", (dir.path() / "bad.json").string()});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("bad.json"), std::string::npos) << bad.err;
+}
+
+TEST(CliCourse, RefusesBadOptionsBeforeAnyWork) {
+  test::TempDir dir;
+  EXPECT_EQ(test::run({kLinac, "course"}).exit_code, 2);  // neither --out nor --resume
+  const auto resume = test::run({kLinac, "course", "--resume", dir.path().string()});
+  EXPECT_EQ(resume.exit_code, 2);
+  EXPECT_NE(resume.err.find("course_options.json"), std::string::npos) << resume.err;
+  EXPECT_EQ(test::run({kLinac, "course", "--out", (dir.path() / "c").string(), "--fractions", "0"})
+                .exit_code,
+            2);
+  EXPECT_EQ(test::run({kLinac, "course", "--out", (dir.path() / "d").string(), "--daemon",
+                       "tcp://127.0.0.1:1"})
+                .exit_code,
+            2);  // a daemon without its keys
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "c" / "course_options.json"));
+}
+
 TEST(CliPlanOptimize, WritesADeliverablePlanWithDoseDvhAndFigures) {
   test::TempDir dir;
   // A coarse planning case: the built-in patient at 6 mm, FLS the liver's right third.
