@@ -156,9 +156,11 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   if (!no_baseline) baseline = planner.optimise(false);
   Plan rt = plan.plan;
   rt.patient_id = c.name;
-  const auto report = delivery::validate_plan(rt, profile);
-  // Files: plans, doses, DVHs.
+  // Files: plans, doses, DVHs. The plan is validated as written (its checksum is that of the
+  // file that `linac deliver` reads: values that do not round-trip exactly, e.g. -0, must not
+  // make the record's checksum differ from validation.json's).
   write_plan(dir / "rtplan.json", rt);
+  const auto report = delivery::validate_plan(read_plan(dir / "rtplan.json"), profile);
   write_dicom_rtplan(dir / "RP.LiverVMAT.dcm", rt, profile.mlc.leaf_boundaries_mm);
   write_file_atomically(dir / "validation.json", {report.to_json()});
   write_metaimage(dir / "dose.mha", plan.dose_gy, {true});

@@ -52,7 +52,7 @@ const std::vector<Command>& commands() {
        linac::cli::cmd_igrt_register},
       {"dose water", "the dose engine in water: PDD, profile, penumbra, output factor",
        linac::cli::cmd_dose_water},
-      {"dose commission", "fit the beam model to the machine's published dosimetry",
+      {"dose commission", "fit the beam model to a beam data set (JSON, CSV, PTW mcc); report",
        linac::cli::cmd_dose_commission},
       {"qa", "delivery QA from Dynalog or trajectory logs: leaf errors, fluence, gamma",
        linac::cli::cmd_qa},

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
@@ -23,12 +24,13 @@ double overlap(double a0, double a1, double b0, double b1) {
 class DepthField {
  public:
   DepthField(const Volume<float>& density, const BeamGeometry& g, double u0, double u1, double v0,
-             double v1, double r0, double r1, double duv, double dr)
+             double v1, double r0, double r1, double duv, double dr, double electron_memory_mm)
       : u0_(u0), v0_(v0), r0_(r0), duv_(duv), dr_(dr) {
     nu_ = std::max(2, static_cast<int>(std::ceil((u1 - u0) / duv)) + 1);
     nv_ = std::max(2, static_cast<int>(std::ceil((v1 - v0) / duv)) + 1);
     nr_ = std::max(2, static_cast<int>(std::ceil((r1 - r0) / dr)) + 1);
     depth_.assign(static_cast<std::size_t>(nu_) * nv_ * nr_, 0.0F);
+    rho_eff_.assign(depth_.size(), 1.0F);
     const Grid& grid = density.grid();
     const Eigen::Vector3d s = g.source_mm();
     const Eigen::Vector3d s_index = grid.world_mm_to_index(s);
@@ -56,32 +58,60 @@ class DepthField {
           t_exit = std::min(t_exit, tb);
         }
         float* out = &depth_[(static_cast<std::size_t>(j) * nu_ + i) * nr_];
+        float* out_rho = &rho_eff_[(static_cast<std::size_t>(j) * nu_ + i) * nr_];
         if (t_exit <= t_enter) continue;  // misses the image: depth 0
         const double r_enter = t_enter * g.sad_mm();
         const double r_exit = t_exit * g.sad_mm();
         // March from the entry (aligned to the r grid) to the last stored sample.
         double r = r0_ - std::ceil(std::max(0.0, r0_ - r_enter) / dr_) * dr_;
         double z = 0.0;
+        // Density inside the box, the nearest voxel at its faces: a phantom that fills the
+        // image starts exactly at its face.
+        const Eigen::Vector3d hi_index(static_cast<double>(grid.dims[0] - 1),
+                                       static_cast<double>(grid.dims[1] - 1),
+                                       static_cast<double>(grid.dims[2] - 1));
         auto rho = [&](double rr) {
-          if (rr < r_enter || rr > r_exit) return 0.0;
-          const Eigen::Vector3d c = s_index + dir_index * (rr / g.sad_mm());
+          const Eigen::Vector3d c = (s_index + dir_index * (rr / g.sad_mm()))
+                                        .cwiseMax(Eigen::Vector3d::Zero())
+                                        .cwiseMin(hi_index);
           return sample(density, c, Interpolation::kLinear, 0.0);
         };
-        double rho_prev = rho(r);
+        // Effective density for the lateral electron kernel: 1 / density (the electrons' path
+        // per unit of radiological depth) averaged along the ray with weights
+        // exp(-(z - z') / memory) over the radiological depth upstream: the secondary electrons
+        // reaching a point were set in motion within their range. Air before the patient adds
+        // no depth and leaves it at water's 1.
+        double path_eff = 1.0;
         const double r_last = r0_ + (nr_ - 1) * dr_;
         while (r < r_last + 0.5 * dr_) {
           const int k = static_cast<int>(std::lround((r - r0_) / dr_));
-          if (k >= 0 && k < nr_) out[k] = static_cast<float>(z);
-          const double rho_next = rho(r + dr_);
-          z += 0.5 * (rho_prev + rho_next) * length_per_r * dr_;
-          rho_prev = rho_next;
+          if (k >= 0 && k < nr_) {
+            out[k] = static_cast<float>(z);
+            out_rho[k] = static_cast<float>(1.0 / path_eff);
+          }
+          // Midpoint rule over the part of [r, r + dr] inside the image.
+          const double a = std::max(r, r_enter);
+          const double b = std::min(r + dr_, r_exit);
+          if (b > a) {
+            const double rho_mid = rho(0.5 * (a + b));
+            const double dz = rho_mid * length_per_r * (b - a);
+            z += dz;
+            const double path = 1.0 / std::clamp(rho_mid, 0.1, 1.0);
+            path_eff += (path - path_eff) * (1.0 - std::exp(-dz / electron_memory_mm));
+          }
           r += dr_;
         }
       }
     }
   }
 
-  [[nodiscard]] double at(double u, double v, double r) const {
+  [[nodiscard]] double at(double u, double v, double r) const { return lookup(depth_, u, v, r); }
+  [[nodiscard]] double density_at(double u, double v, double r) const {
+    return lookup(rho_eff_, u, v, r);
+  }
+
+ private:
+  [[nodiscard]] double lookup(const std::vector<float>& field, double u, double v, double r) const {
     const double fi = std::clamp((u - u0_) / duv_, 0.0, nu_ - 1.000001);
     const double fj = std::clamp((v - v0_) / duv_, 0.0, nv_ - 1.000001);
     const double fk = std::clamp((r - r0_) / dr_, 0.0, nr_ - 1.000001);
@@ -92,17 +122,17 @@ class DepthField {
     const double b = fj - j;
     const double c = fk - k;
     auto d = [&](int ii, int jj, int kk) {
-      return static_cast<double>(depth_[(static_cast<std::size_t>(jj) * nu_ + ii) * nr_ + kk]);
+      return static_cast<double>(field[(static_cast<std::size_t>(jj) * nu_ + ii) * nr_ + kk]);
     };
     auto along = [&](int ii, int jj) { return d(ii, jj, k) * (1 - c) + d(ii, jj, k + 1) * c; };
     return (along(i, j) * (1 - a) + along(i + 1, j) * a) * (1 - b) +
            (along(i, j + 1) * (1 - a) + along(i + 1, j + 1) * a) * b;
   }
 
- private:
   double u0_, v0_, r0_, duv_, dr_;
   int nu_ = 0, nv_ = 0, nr_ = 0;
   std::vector<float> depth_;
+  std::vector<float> rho_eff_;
 };
 
 /// A fluence map at the isocentre plane blurred by one Gaussian kernel.
@@ -189,6 +219,37 @@ class KernelMap {
   cv::Mat map_;
 };
 
+/// Fluence maps blurred by a geometric ladder of widths from `sigma_lo` to `sigma_hi` (steps of
+/// at most 15 %), interpolated linearly in width: kernels whose width varies per point.
+class KernelLadder {
+ public:
+  KernelLadder(const Aperture& a, const std::vector<double>& boundaries, const BeamModel& m,
+               double sigma_lo, double sigma_hi) {
+    const double hi = std::max(sigma_hi, sigma_lo);
+    const int steps =
+        std::max(0, static_cast<int>(std::ceil(std::log(hi / sigma_lo) / std::log(1.15) - 1e-9)));
+    for (int k = 0; k <= steps; ++k) {
+      const double s = steps == 0
+                           ? sigma_lo
+                           : sigma_lo * std::pow(hi / sigma_lo, static_cast<double>(k) / steps);
+      sigmas_.push_back(s);
+      maps_.emplace_back(a, boundaries, m, s);
+    }
+  }
+  [[nodiscard]] double at(double u, double v, double sigma) const {
+    if (maps_.size() == 1 || sigma <= sigmas_.front()) return maps_.front().at(u, v);
+    if (sigma >= sigmas_.back()) return maps_.back().at(u, v);
+    std::size_t i = 0;
+    while (i + 2 < sigmas_.size() && sigma > sigmas_[i + 1]) ++i;
+    const double f = (sigma - sigmas_[i]) / (sigmas_[i + 1] - sigmas_[i]);
+    return (1.0 - f) * maps_[i].at(u, v) + f * maps_[i + 1].at(u, v);
+  }
+
+ private:
+  std::vector<double> sigmas_;
+  std::vector<KernelMap> maps_;
+};
+
 /// Range of r over the bounding box of the points.
 std::pair<double, double> r_range(const BeamGeometry& g, const Points& points) {
   if (points.empty()) return {g.sad_mm() - 1.0, g.sad_mm() + 1.0};
@@ -212,13 +273,13 @@ std::pair<double, double> r_range(const BeamGeometry& g, const Points& points) {
 }
 
 DepthField make_depth_field(const Volume<float>& density, const BeamGeometry& g, const Aperture& a,
-                            const Points& points) {
+                            const Points& points, double electron_memory_mm) {
   const auto [r0, r1] = r_range(g, points);
   const double margin = 30.0;
   // Steps along the ray no longer than the image's finest spacing (at most 2 mm).
   const double dr = std::clamp(density.grid().spacing_mm.minCoeff(), 0.5, 2.0);
   return DepthField(density, g, a.x1_mm - margin, a.x2_mm + margin, a.y1_mm - margin,
-                    a.y2_mm + margin, r0, r1, 3.0, dr);
+                    a.y2_mm + margin, r0, r1, 3.0, dr, electron_memory_mm);
 }
 
 double erf_strip(double lo, double hi, double x, double sigma) {
@@ -270,14 +331,17 @@ PreparedPoints DoseEngine::prepare(const BeamGeometry& g, const Aperture& field,
   p.v_mm.resize(points.size());
   p.r_mm.resize(points.size());
   p.depth_mm.resize(points.size());
+  p.density.resize(points.size());
   if (points.empty()) return p;
-  const DepthField depth = make_depth_field(density_, g, field, points);
+  const DepthField depth =
+      make_depth_field(density_, g, field, points, model_.p.electron_memory_mm);
   for (std::size_t n = 0; n < points.size(); ++n) {
     const auto b = g.project(points[n].cast<double>());
     p.u_mm[n] = static_cast<float>(b.u_mm);
     p.v_mm[n] = static_cast<float>(b.v_mm);
     p.r_mm[n] = static_cast<float>(b.r_mm);
     p.depth_mm[n] = static_cast<float>(depth.at(b.u_mm, b.v_mm, b.r_mm));
+    p.density[n] = static_cast<float>(depth.density_at(b.u_mm, b.v_mm, b.r_mm));
   }
   return p;
 }
@@ -288,15 +352,34 @@ void DoseEngine::add_aperture_dose(const PreparedPoints& p, const Aperture& a, d
     throw std::invalid_argument("add_aperture_dose: dose and points differ in size");
   }
   if (mu == 0.0 || p.size() == 0) return;
-  const KernelMap primary(a, boundaries_, model_, model_.p.primary_sigma_mm);
-  const KernelMap head(a, boundaries_, model_, model_.head_sigma_mm());
-  const KernelMap scatter(a, boundaries_, model_, model_.p.scatter_sigma_mm);
+  const auto src = model_.source_sigmas_mm();
+  const KernelMap primary(a, boundaries_, model_, src[0]);
+  const KernelMap head(a, boundaries_, model_, src[1]);
+  const KernelMap contamination(a, boundaries_, model_, src[2]);
+  // The phantom's kernels vary per point (distance, density): ladders of widths over the
+  // points' range, interpolated per point.
+  const auto [r_lo, r_hi] = std::minmax_element(p.r_mm.begin(), p.r_mm.end());
+  const float rho_lo = *std::min_element(p.density.begin(), p.density.end());
+  const double rmin = static_cast<double>(*r_lo);
+  const double rmax = static_cast<double>(*r_hi);
+  const KernelLadder scatter1(a, boundaries_, model_, model_.scatter_sigma_at(0, rmax),
+                              model_.scatter_sigma_at(0, rmin));
+  const KernelLadder scatter2(a, boundaries_, model_, model_.scatter_sigma_at(1, rmax),
+                              model_.scatter_sigma_at(1, rmin));
+  const KernelLadder electron(a, boundaries_, model_, model_.electron_sigma_at(1.0, rmax),
+                              model_.electron_sigma_at(static_cast<double>(rho_lo), rmin));
   for (std::size_t n = 0; n < p.size(); ++n) {
     const double u = static_cast<double>(p.u_mm[n]);
     const double v = static_cast<double>(p.v_mm[n]);
-    const double d =
-        model_.dose_per_mu(static_cast<double>(p.depth_mm[n]), static_cast<double>(p.r_mm[n]),
-                           primary.at(u, v), head.at(u, v), scatter.at(u, v));
+    const double r = static_cast<double>(p.r_mm[n]);
+    ConvolvedFluence c;
+    c.primary = primary.at(u, v);
+    c.head = head.at(u, v);
+    c.contamination = contamination.at(u, v);
+    c.scatter = {scatter1.at(u, v, model_.scatter_sigma_at(0, r)),
+                 scatter2.at(u, v, model_.scatter_sigma_at(1, r))};
+    c.electron = electron.at(u, v, model_.electron_sigma_at(static_cast<double>(p.density[n]), r));
+    const double d = model_.dose_per_mu(static_cast<double>(p.depth_mm[n]), r, std::hypot(u, v), c);
     dose_gy[n] += static_cast<float>(mu * d);
   }
 }
@@ -342,14 +425,20 @@ BeamletMatrix DoseEngine::beamlet_matrix(const PreparedPoints& pp, const Apertur
   for (int n = first; n <= last + 1; ++n) {
     L.row_edges_mm.push_back(std::clamp(boundaries_[n], jaws.y1_mm, jaws.y2_mm));
   }
-  const double sp = model_.p.primary_sigma_mm;
-  const double sh = model_.head_sigma_mm();
-  const double ss = model_.p.scatter_sigma_mm;
-  const double w = model_.p.head_scatter_fraction;
+  // Kernels: primary, head scatter, phantom scatter 1 and 2, contamination, then the
+  // electron kernel whose width depends on the point's effective density.
+  const auto src = model_.source_sigmas_mm();
+  constexpr int kKernels = 6;
   std::vector<Eigen::Triplet<float>> triplets;
   triplets.reserve(pp.size() * 8);
-  std::vector<double> xp, xh, xs, yp, yh, ys;
+  // Per kernel: erf at the column edges c0..c1+1 (each edge shared by two columns).
+  std::array<std::vector<double>, kKernels> ex;
+  std::array<double, kKernels> weight{};
+  std::array<double, kKernels> sigma{};
+  std::array<double, kKernels> ry{};
   const double threshold = 1e-5 * model_.k();
+  const double w = model_.p.head_scatter_fraction;
+  const double f = model_.p.electron_fraction;
   for (std::size_t n = 0; n < pp.size(); ++n) {
     const BeamGeometry::Bev b{static_cast<double>(pp.u_mm[n]), static_cast<double>(pp.v_mm[n]),
                               static_cast<double>(pp.r_mm[n])};
@@ -358,35 +447,46 @@ BeamletMatrix DoseEngine::beamlet_matrix(const PreparedPoints& pp, const Apertur
       continue;
     }
     const double z = static_cast<double>(pp.depth_mm[n]);
-    const double base = model_.dose_per_mu(z, b.r_mm, 1.0, 0.0, 0.0) / (1.0 - w);
-    const double wp = base * (1.0 - w);
-    const double wh = base * w;
-    const double ws = base * model_.scatter_ratio(z);
+    // The dose per MU of each kernel at full fluence: dose_per_mu with one fluence set to 1.
+    const double isq = (model_.sad_mm / b.r_mm) * (model_.sad_mm / b.r_mm);
+    const double kp = model_.k() * isq * model_.primary_depth(z);
+    const double horn = model_.horn_factor(std::hypot(b.u_mm, b.v_mm), z);
+    weight = {kp * horn * (1.0 - w) * (1.0 - f),
+              kp * horn * w,
+              kp * model_.scatter_ratio(0, z),
+              kp * model_.scatter_ratio(1, z),
+              model_.k() * isq * model_.contamination(z),
+              kp * horn * (1.0 - w) * f};
+    sigma = {src[0],
+             src[1],
+             model_.scatter_sigma_at(0, b.r_mm),
+             model_.scatter_sigma_at(1, b.r_mm),
+             src[2],
+             model_.electron_sigma_at(static_cast<double>(pp.density[n]), b.r_mm)};
     const int c0 = std::max(
         0, static_cast<int>(std::floor((b.u_mm - cutoff_mm - L.x1_mm) / beamlet_width_mm)));
     const int c1 =
         std::min(L.columns - 1,
                  static_cast<int>(std::floor((b.u_mm + cutoff_mm - L.x1_mm) / beamlet_width_mm)));
-    xp.clear();
-    xh.clear();
-    xs.clear();
-    for (int c = c0; c <= c1; ++c) {
-      const double lo = L.column_lo(c);
-      const double hi = L.column_hi(c);
-      xp.push_back(erf_strip(lo, hi, b.u_mm, sp));
-      xh.push_back(erf_strip(lo, hi, b.u_mm, sh));
-      xs.push_back(erf_strip(lo, hi, b.u_mm, ss));
+    if (c1 < c0) continue;
+    for (int k = 0; k < kKernels; ++k) {
+      auto& e = ex[static_cast<std::size_t>(k)];
+      e.clear();
+      const double s = std::sqrt(2.0) * sigma[static_cast<std::size_t>(k)];
+      for (int c = c0; c <= c1; ++c) e.push_back(std::erf((L.column_lo(c) - b.u_mm) / s));
+      e.push_back(std::erf((L.column_hi(c1) - b.u_mm) / s));
     }
     for (int r = 0; r < L.rows; ++r) {
       const double lo = L.row_edges_mm[r];
       const double hi = L.row_edges_mm[r + 1];
       if (hi <= lo || b.v_mm < lo - cutoff_mm || b.v_mm > hi + cutoff_mm) continue;
-      const double ryp = wp * erf_strip(lo, hi, b.v_mm, sp);
-      const double ryh = wh * erf_strip(lo, hi, b.v_mm, sh);
-      const double rys = ws * erf_strip(lo, hi, b.v_mm, ss);
+      for (std::size_t k = 0; k < kKernels; ++k) {
+        ry[k] = weight[k] * erf_strip(lo, hi, b.v_mm, sigma[k]);
+      }
       for (int c = c0; c <= c1; ++c) {
-        const std::size_t k = static_cast<std::size_t>(c - c0);
-        const double value = ryp * xp[k] + ryh * xh[k] + rys * xs[k];
+        const auto i = static_cast<std::size_t>(c - c0);
+        double value = 0.0;
+        for (std::size_t k = 0; k < kKernels; ++k) value += ry[k] * 0.5 * (ex[k][i + 1] - ex[k][i]);
         if (value > threshold) {
           triplets.emplace_back(static_cast<int>(n), r * L.columns + c, static_cast<float>(value));
         }
@@ -562,6 +662,7 @@ WaterScan water_scan(const BeamModel& model, const std::vector<double>& leaf_bou
   out.dmax_mm = dmax;
   const double peak = cax[imax];
   out.dose_at_dmax_gy_per_mu = peak;
+  out.surface_pct = 100.0 * cax.front() / peak;
   for (std::size_t n = 0; n < cax.size(); ++n) {
     out.pdd.emplace_back(0.5 * static_cast<double>(n), 100.0 * cax[n] / peak);
   }

@@ -34,19 +34,43 @@ TEST(CliDose, WaterPrintsTheCommissioningFigures) {
   EXPECT_EQ(test::run({kLinac, "dose", "water", "--ssd-mm", "10"}).exit_code, 2);
 }
 
-TEST(CliDose, CommissionFitsTheModelToItsTargets) {
+TEST(CliDose, CommissionFitsTheModelAndWritesItsReport) {
+  test::TempDir dir;
   const auto r = test::run({kLinac, "dose", "commission"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const auto j = nlohmann::json::parse(r.out);  // a beam data file, as shipped
+  const auto j = nlohmann::json::parse(r.out);  // a beam model file, as shipped
   EXPECT_EQ(j["format"], "linac-beam-model");
-  EXPECT_NEAR(j["model"]["primary_sigma_mm"].get<double>(), 1.41, 0.3);
-  EXPECT_NE(r.err.find("PDD 100 mm"), std::string::npos);
-  test::TempDir dir;
-  test::write_text(dir.path() / "bad.json", "{\"format\": \"linac-beam-model\"}");
-  const auto bad =
-      test::run({kLinac, "dose", "commission", "--beam-data", (dir.path() / "bad.json").string()});
+  EXPECT_EQ(j["format_version"], 2);
+  EXPECT_EQ(j["beam_data"], "clinac-ix-6mv-beam-data.json");
+  EXPECT_NE(r.err.find("PDD 10 cm, 3x3 cm"), std::string::npos) << r.err;
+  // The report and the model file, with the summary as JSON.
+  const auto rep =
+      test::run({kLinac, "dose", "commission", "--report", (dir.path() / "report").string(),
+                 "--out", (dir.path() / "model.json").string(), "--json"});
+  ASSERT_EQ(rep.exit_code, 0) << rep.err;
+  const auto s = nlohmann::json::parse(rep.out);
+  EXPECT_EQ(s["figures"].size(), 80U);  // 11 fields x 7 figures, 2 horns, 1 out-of-field
+  EXPECT_LE(s["figures_failed"].get<int>(), 1);
+  EXPECT_FALSE(s["stop_reason"].get<std::string>().empty());
+  const std::string html = test::read_text(dir.path() / "report" / "commissioning.html");
+  EXPECT_NE(html.find("figures within tolerance"), std::string::npos);
+  EXPECT_NE(html.find("data:image/png;base64,"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "report" / "pdd_table.png"));
+  const auto water = test::run(
+      {kLinac, "dose", "water", "--model", (dir.path() / "model.json").string(), "--json"});
+  ASSERT_EQ(water.exit_code, 0) << water.err;
+  EXPECT_NEAR(nlohmann::json::parse(water.out)["pdd_pct"]["100"].get<double>(), 66.5, 1.5);
+  // A bad beam data file: exit 2, one line naming file and line, nothing written.
+  test::write_text(dir.path() / "bad.csv",
+                   "curve,field_x_mm,field_y_mm,ssd_mm,depth_mm,position_mm,dose_pct\n"
+                   "pdd,100,100,1000,0,0,50\npdd,100,100,1000,10,0,100\npdd,100,100,1000,5,0,90\n");
+  const auto bad = test::run(
+      {kLinac, "dose", "commission", "--beam-data", (dir.path() / "bad.csv").string(), "--out",
+       (dir.path() / "bad_model.json").string(), "--report", (dir.path() / "bad_report").string()});
   EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_NE(bad.err.find("bad.json"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("bad.csv:4"), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "bad_model.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "bad_report"));
 }
 
 TEST(CliCourse, RefusesBadOptionsBeforeAnyWork) {

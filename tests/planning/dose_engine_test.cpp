@@ -8,49 +8,98 @@
 
 #include "linac/core/error.hpp"
 #include "linac/core/machine_profile.hpp"
+#include "linac/planning/beam_data.hpp"
 #include "linac/planning/beam_model.hpp"
+#include "linac/planning/commissioning.hpp"
 
 namespace linac::planning {
 namespace {
 
-TEST(DoseEngine, CommissioningInWaterMeetsThePublishedFigures) {
+TEST(DoseEngine, CommissioningInWaterMeetsThePublishedFiguresFrom3To40Cm) {
+  // Every figure of MACHINE.md's table (the default data set), computed by the voxelised
+  // engine in water at SSD 100 cm: PDD within 1.5 points, dmax within 2 mm, output factors
+  // within 1.5 %, penumbra within 1.5 mm, surface dose within 5 points.
+  const MachineProfile profile = default_machine_profile();
+  const BeamModel model = default_beam_model();
+  const BeamData data = default_beam_data();
+  ASSERT_EQ(data.fields.size(), 11U);
+  const auto& b = profile.mlc.leaf_boundaries_mm;
+  for (const auto& f : data.fields) {
+    const WaterScan s = water_scan(model, b, f.field_x_mm, f.field_y_mm, data.ssd_mm);
+    const std::string name = std::to_string(static_cast<int>(f.field_x_mm)) + " mm";
+    EXPECT_NEAR(s.dmax_mm, f.dmax_mm, 2.0) << name;
+    for (const auto& [depth, pct] : f.pdd_pct) EXPECT_NEAR(s.pdd_at(depth), pct, 1.5) << name;
+    EXPECT_NEAR(s.output_factor, f.output_factor, 0.015 * f.output_factor) << name;
+    EXPECT_NEAR(s.penumbra_80_20_mm, f.penumbra_80_20_mm, 1.5) << name;
+    EXPECT_NEAR(s.surface_pct, f.surface_pct, 5.0) << name;
+    if (f.field_x_mm == 100.0) {
+      // Calibration: 1 cGy/MU at dmax, 10 x 10, SSD 100 cm; TPR20,10 0.665-0.675 (TRS-398).
+      EXPECT_NEAR(s.dose_at_dmax_gy_per_mu, 0.01, 0.0001);
+      EXPECT_NEAR(1.2661 * s.pdd_at(200.0) / s.pdd_at(100.0) - 0.0595, 0.67, 0.01);
+    }
+  }
+  // Build-up: surface dose rises and dmax falls with field size.
+  const WaterScan small = water_scan(model, b, 30.0, 30.0, 1000.0);
+  const WaterScan large = water_scan(model, b, 400.0, 400.0, 1000.0);
+  EXPECT_GT(large.surface_pct, small.surface_pct + 20.0);
+  EXPECT_LT(large.dmax_mm, small.dmax_mm - 1.0);
+}
+
+TEST(DoseEngine, CommissioningFitRecoversThePublishedFiguresFromAPerturbedStart) {
+  // Every parameter moved by 5 % of its range, alternately up and down, from the shipped fit
+  // (the fit is local: from much farther it can stop in a local minimum, ADR 0008).
+  BeamModel start = default_beam_model();
+  std::vector<double> x = parameter_vector(start.p);
+  const auto [lo, hi] = parameter_bounds();
+  for (std::size_t n = 0; n < x.size(); ++n) {
+    const double step = 0.05 * (hi[n] - lo[n]) * (n % 2 == 0 ? 1.0 : -1.0);
+    x[n] = std::clamp(x[n] + step, lo[n], hi[n]);
+  }
+  start.p = parameters_from(x);
+  start.calibrate();
+  const auto s = commission_beam_model(start, default_beam_data());
+  EXPECT_GT(s.evaluations, 100);
+  EXPECT_LT(s.cost, 0.2 * s.cost_start);
+  int table_failed = 0;
+  for (const auto& f : s.figures) {
+    if (f.name.rfind("dose ", 0) == 0) continue;  // out-of-field: reported, not met (ADR 0008)
+    if (!f.ok()) ++table_failed;
+    EXPECT_TRUE(f.ok()) << f.name << ": measured " << f.measured << ", model " << f.computed;
+  }
+  EXPECT_EQ(table_failed, 0);
+  EXPECT_FALSE(s.stop_reason.empty());
+}
+
+TEST(DoseEngine, RectangularFieldsFollowTheirEquivalentSquare) {
+  // 20 x 5 cm: equivalent square 2ab / (a + b) = 8 cm; central-axis PDD within 1 point.
+  const MachineProfile profile = default_machine_profile();
+  const BeamModel model = default_beam_model();
+  const auto& b = profile.mlc.leaf_boundaries_mm;
+  const WaterScan rect = water_scan(model, b, 200.0, 50.0, 1000.0);
+  const WaterScan rect_t = water_scan(model, b, 50.0, 200.0, 1000.0);
+  const WaterScan square = water_scan(model, b, 80.0, 80.0, 1000.0);
+  for (const double d : {50.0, 100.0, 200.0}) {
+    EXPECT_NEAR(rect.pdd_at(d), square.pdd_at(d), 1.0) << d;
+    EXPECT_NEAR(rect_t.pdd_at(d), square.pdd_at(d), 1.0) << d;
+  }
+  EXPECT_NEAR(rect.output_factor, square.output_factor, 0.015);
+}
+
+TEST(DoseEngine, SsdChangesFollowTheMayneordFactor) {
   const MachineProfile profile = default_machine_profile();
   const BeamModel model = default_beam_model();
   const auto& b = profile.mlc.leaf_boundaries_mm;
   const WaterScan ref = water_scan(model, b, 100.0, 100.0, 1000.0);
-  // MACHINE.md: dmax 15 mm (14-16); PDD 86.5 / 66.5 / 38.5 %; within 2 % / 2 mm.
-  EXPECT_NEAR(ref.dmax_mm, 15.0, 2.0);
-  EXPECT_NEAR(ref.pdd_at(50.0), 86.5, 2.0);
-  EXPECT_NEAR(ref.pdd_at(100.0), 66.5, 2.0);
-  EXPECT_NEAR(ref.pdd_at(200.0), 38.5, 2.0);
-  // TPR20,10 from the PDD ratio (IAEA TRS-398: 1.2661 PDD20/10 - 0.0595): 0.665-0.675.
-  const double tpr = 1.2661 * ref.pdd_at(200.0) / ref.pdd_at(100.0) - 0.0595;
-  EXPECT_NEAR(tpr, 0.67, 0.01);
-  // Penumbra 80-20 % at 10 cm: 3-5 mm, within 1 mm of the 4 mm target.
-  EXPECT_NEAR(ref.penumbra_80_20_mm, 4.0, 1.0);
-  // Calibration: 1 cGy/MU at dmax, 10 x 10, SSD 100 cm.
-  EXPECT_NEAR(ref.dose_at_dmax_gy_per_mu, 0.01, 0.0002);
-  // Output factors within 2 %.
-  for (const auto& [side, of] : std::vector<std::pair<double, double>>{
-           {40.0, 0.88}, {60.0, 0.93}, {200.0, 1.06}, {300.0, 1.09}}) {
-    const WaterScan s = water_scan(model, b, side, side, 1000.0);
-    EXPECT_NEAR(s.output_factor, of, 0.02 * of) << side << " mm";
+  for (const double ssd : {800.0, 1200.0}) {
+    // The same field size at the surface: the collimator setting scaled to the isocentre plane.
+    const double side = 100.0 * 1000.0 / ssd;
+    const WaterScan s = water_scan(model, b, side, side, ssd);
+    const double dm = ref.dmax_mm;
+    for (const double d : {50.0, 100.0, 200.0}) {
+      const double f = std::pow((ssd + dm) * (1000.0 + d) / ((1000.0 + dm) * (ssd + d)), 2);
+      EXPECT_NEAR(s.pdd_at(d) / (ref.pdd_at(d) * f), 1.0, 0.01) << ssd << " mm, " << d;
+    }
   }
-}
-
-TEST(DoseEngine, CommissioningFitRecoversTheTargetsFromAFarStart) {
-  BeamModel start = default_beam_model();
-  start.p = BeamModelParameters{};  // generic starting values, not the fitted ones
-  start.calibrate();
-  const auto r = commission_beam_model(start);
-  EXPECT_NEAR(r.figures.dmax_mm, 15.0, 1.0);
-  for (std::size_t n = 0; n < r.figures.pdd_pct.size(); ++n) {
-    EXPECT_NEAR(r.figures.pdd_pct[n].second, start.targets.pdd_pct[n].second, 1.0);
-  }
-  for (std::size_t n = 0; n < r.figures.output_factors.size(); ++n) {
-    EXPECT_NEAR(r.figures.output_factors[n].second, start.targets.output_factors[n].second, 0.01);
-  }
-  EXPECT_NEAR(r.figures.penumbra_80_20_mm, 4.0, 0.3);
 }
 
 TEST(DoseEngine, InverseSquareAtExtendedDistance) {
@@ -69,9 +118,10 @@ struct Slab {
   Points axis;
 };
 
-// A water box 300 mm deep starting at the isocentre plane (gantry 0), with an optional
-// lung-density slab (-700 HU) from 50 to 150 mm deep.
-Slab slab_phantom(bool lung) {
+// A water box 300 mm deep starting at the isocentre plane (gantry 0), with an optional slab of
+// `hu` from `from_mm` to `to_mm` deep; points on the axis every `step_mm` from 10 mm.
+Slab slab_phantom(bool lung, std::int16_t hu = -700, double from_mm = 50.0, double to_mm = 150.0,
+                  double step_mm = 10.0) {
   Grid g;
   g.spacing_mm = Eigen::Vector3d(4.0, 2.0, 4.0);
   g.dims = {76, 151, 76};
@@ -81,13 +131,13 @@ Slab slab_phantom(bool lung) {
     for (std::int64_t k = 0; k < g.dims[2]; ++k) {
       for (std::int64_t j = 0; j < g.dims[1]; ++j) {
         const double y = 1.0 + 2.0 * static_cast<double>(j);
-        if (y < 50.0 || y > 150.0) continue;
-        for (std::int64_t i = 0; i < g.dims[0]; ++i) ct.at(i, j, k) = -700;
+        if (y < from_mm || y > to_mm) continue;
+        for (std::int64_t i = 0; i < g.dims[0]; ++i) ct.at(i, j, k) = hu;
       }
     }
   }
   Slab s{ct, {}};
-  for (double d = 10.0; d <= 250.0; d += 10.0)
+  for (double d = 10.0; d <= 250.0 + 1e-9; d += step_mm)
     s.axis.emplace_back(0.0F, static_cast<float>(d), 0.0F);
   return s;
 }
@@ -167,37 +217,69 @@ TEST(DoseEngine, BeamletsAddUpToTheOpenField) {
   EXPECT_LT(part[6] / open[6], 1.0F);
 }
 
-TEST(DoseEngine, LowDensitySlabRaisesTheDoseBeyondIt) {
+/// Central-axis dose of a square field in a slab phantom over the same in water.
+std::vector<double> slab_ratio(double side_mm, std::int16_t hu, double from_mm, double to_mm) {
   const MachineProfile profile = default_machine_profile();
-  const Slab water = slab_phantom(false);
-  const Slab lung = slab_phantom(true);
+  const Slab water = slab_phantom(false, 0, from_mm, to_mm, 2.0);
+  const Slab slab = slab_phantom(true, hu, from_mm, to_mm, 2.0);
   const BeamModel model = default_beam_model();
   const DoseEngine ew(model, profile.mlc.leaf_boundaries_mm, water.ct);
-  const DoseEngine el(model, profile.mlc.leaf_boundaries_mm, lung.ct);
+  const DoseEngine es(model, profile.mlc.leaf_boundaries_mm, slab.ct);
   const BeamGeometry g(0.0, 0.0, Eigen::Vector3d::Zero(), iec::PatientPosition::kHFS, 1000.0);
-  Aperture open;
+  Aperture field;
+  field.x1_mm = field.y1_mm = -0.5 * side_mm;
+  field.x2_mm = field.y2_mm = 0.5 * side_mm;
   std::vector<float> dw(water.axis.size(), 0.0F);
-  std::vector<float> dl(water.axis.size(), 0.0F);
-  ew.add_aperture_dose(g, open, 1.0, water.axis, dw);
-  el.add_aperture_dose(g, open, 1.0, lung.axis, dl);
-  // 100 mm of lung at relative density 0.3 saves 70 mm of water: at 200 mm depth the dose is
-  // that of 130 mm of water (same distance from the source).
-  const std::size_t at200 = 19;  // 10, 20, ... 200 mm
-  ASSERT_NEAR(water.axis[at200].y(), 200.0F, 1e-3F);
-  EXPECT_GT(dl[at200] / dw[at200], 1.2F);
-  const double rel = model.relative_electron_density(-700.0);
-  EXPECT_NEAR(rel, 0.3, 0.02);
-  // The model's own figures at the two depths (the default aperture is 100 x 100).
-  auto conv = [](double sigma) { return std::pow(std::erf(50.0 / (std::sqrt(2.0) * sigma)), 2); };
-  const double cp = conv(model.p.primary_sigma_mm);
-  const double ch = conv(model.head_sigma_mm());
-  const double cs = conv(model.p.scatter_sigma_mm);
-  const double z_eff = 200.0 - 100.0 * (1.0 - rel);
-  const double expect =
-      model.dose_per_mu(z_eff, 1200.0, cp, ch, cs) / model.dose_per_mu(200.0, 1200.0, cp, ch, cs);
-  EXPECT_NEAR(static_cast<double>(dl[at200] / dw[at200]), expect, 0.03 * expect);
+  std::vector<float> ds(water.axis.size(), 0.0F);
+  ew.add_aperture_dose(g, field, 1.0, water.axis, dw);
+  es.add_aperture_dose(g, field, 1.0, slab.axis, ds);
+  std::vector<double> ratio;
+  for (std::size_t n = 0; n < dw.size(); ++n) ratio.push_back(ds[n] / dw[n]);
+  return ratio;
+}
+
+/// Index of depth `d_mm` on the 2 mm axis from 10 mm.
+std::size_t at_depth(double d_mm) {
+  return static_cast<std::size_t>(std::lround((d_mm - 10.0) / 2.0));
+}
+
+TEST(DoseEngine, LungShowsLateralDisequilibriumBuildDownAndReBuildUp) {
+  // Lung (-750 HU, relative electron density 0.25) from 50 to 150 mm deep.
+  const std::vector<double> small = slab_ratio(30.0, -750, 50.0, 150.0);
+  const std::vector<double> large = slab_ratio(100.0, -750, 50.0, 150.0);
   // Before the slab nothing changes.
-  EXPECT_NEAR(dl[3] / dw[3], 1.0F, 0.005F);
+  EXPECT_NEAR(small[at_depth(40.0)], 1.0, 0.005);
+  EXPECT_NEAR(large[at_depth(40.0)], 1.0, 0.005);
+  // Loss of lateral electronic equilibrium: in the lung a 3 x 3 field keeps less of its water
+  // dose than a 10 x 10 (a pencil beam scaled by radiological depth alone gives both the same).
+  const double s_mid = small[at_depth(120.0)];
+  const double l_mid = large[at_depth(120.0)];
+  EXPECT_LT(s_mid, l_mid - 0.05) << s_mid << " " << l_mid;
+  EXPECT_GT(l_mid, 1.0);  // the 10 x 10 gains from less attenuation
+  // Build-down: entering lung the small field falls behind the large one over the first
+  // centimetre; re-build-up: back in water it catches up again over the first millimetres.
+  auto rel = [&](double d) { return small[at_depth(d)] / large[at_depth(d)]; };
+  EXPECT_GT(rel(52.0), rel(70.0) + 0.03) << rel(52.0) << " " << rel(70.0);
+  EXPECT_LT(rel(70.0), rel(52.0));
+  EXPECT_LT(rel(150.0), rel(160.0) - 0.03) << rel(150.0) << " " << rel(160.0);
+  EXPECT_LT(rel(152.0), rel(160.0)) << rel(152.0) << " " << rel(160.0);
+  EXPECT_NEAR(rel(220.0), 1.0, 0.05);  // equilibrium again far beyond
+  // Far beyond, the lung's 75 mm of missing water raise both fields' dose.
+  EXPECT_GT(small[at_depth(220.0)], 1.1);
+  EXPECT_GT(large[at_depth(220.0)], 1.1);
+  const BeamModel model = default_beam_model();
+  EXPECT_NEAR(model.relative_electron_density(-750.0), 0.25, 0.02);
+}
+
+TEST(DoseEngine, BoneShadowsTheDoseBeyondIt) {
+  // Cortical bone (+1000 HU, relative electron density 1.55) from 50 to 80 mm deep: 16.5 mm
+  // of extra water-equivalent depth, about 8 % less dose beyond it.
+  const std::vector<double> r = slab_ratio(100.0, 1000, 50.0, 80.0);
+  EXPECT_NEAR(r[at_depth(40.0)], 1.0, 0.005);
+  EXPECT_LT(r[at_depth(120.0)], 0.95);
+  EXPECT_GT(r[at_depth(120.0)], 0.88);
+  // The shadow is the extra depth: the same ratio further down.
+  EXPECT_NEAR(r[at_depth(200.0)], r[at_depth(120.0)], 0.02);
 }
 
 TEST(DoseEngine, GeometryFollowsIec61217) {

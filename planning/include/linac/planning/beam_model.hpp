@@ -1,22 +1,29 @@
 #pragma once
 // The 6 MV photon beam model of the dose engine: a pencil-beam (fluence convolution) model with
-// three Gaussian lateral kernels and depth functions in radiological depth.
+// Gaussian lateral kernels, depth functions in radiological depth, electron contamination and a
+// density-scaled kernel for the lateral transport of secondary electrons (docs/adr/0008).
 //
 // Dose per MU at a point with radiological depth z (mm), distance r from the source along the
-// beam axis (mm) and convolved fluences C_x at its projection onto the isocentre plane:
+// beam axis (mm), off-axis distance rho at the isocentre plane (mm), effective density rho_e
+// (upstream-weighted relative electron density) and convolved fluences C_x at its projection:
 //
-//   D = K (SAD / r)^2 P(z) [ (1 - w_h) C_p + w_h C_h + s(z) C_s ]
-//   P(z) = (1 - exp(-beta z)) exp(-mu z)          primary: build-up and attenuation
-//   s(z) = s_1 (1 - exp(-z / lambda))             phantom scatter-to-primary ratio
-//   C_p = F * G(sigma_p)                          primary penumbra (source size, electrons)
-//   C_h = F * G(sqrt(sigma_h^2 + sigma_p^2))      head scatter (flattening filter, extra-focal)
-//   C_s = F * G(sigma_s)                          phantom scatter
+//   D = K (SAD / r)^2 { P(z) [ H(rho, z) Phi + s_1(z) C_s1 + s_2(z) C_s2 ] + c(z) C_c }
+//   Phi    = (1 - w_h) [ (1 - f_e) C_p + f_e C_e(sigma_e / rho_e) ] + w_h C_h
+//   P(z)   = (1 - (1 - p_0) exp(-beta z)) exp(-mu z)     primary: surface, build-up, attenuation
+//   s_k(z) = a_k (1 - exp(-z / lambda_k)) exp(-nu_k z)     phantom scatter, a short and a long
+//   kernel c(z)   = a_c exp(-z / lambda_c)                       electron contamination H      = 1
+//   + h (rho / 150 mm)^2 exp(-z / lambda_h)   the flattening filter's horns C_x    = F * G(sigma_x)
+//   fluence blurred by a Gaussian
 //
 // F is the fluence at the isocentre plane: 1 in the aperture (leaf ends widened by half the
 // dosimetric leaf gap each), the MLC transmission under leaves, the jaw transmission outside the
-// jaws. K makes 10 x 10 cm^2 at SSD = SAD give the calibration dose per MU at its maximum.
-// The parameters live in the machine's beam data file (machines/clinac-ix-6mv.json) with the
-// HU to relative electron density table and the commissioning targets they were fitted to.
+// jaws. C_e's width grows as the density falls (secondary electrons travel farther in lung): the
+// loss of lateral electronic equilibrium of small fields in lung, and the build-down and
+// re-build-up at interfaces through rho_e. K makes 10 x 10 cm^2 at SSD = SAD give the
+// calibration dose per MU at its maximum. The parameters live in the machine's beam model file
+// (machines/clinac-ix-6mv.json), fitted by `linac dose commission` to a beam data set
+// (beam_data.hpp).
+#include <array>
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -24,32 +31,44 @@
 
 namespace linac::planning {
 
+struct ScatterKernel {
+  double amplitude = 0.2;     // a_k, scatter-to-primary ratio scale
+  double buildup_mm = 50.0;   // lambda_k
+  double slope_per_mm = 0.0;  // nu_k
+  double sigma_mm = 20.0;     // lateral width at the isocentre plane
+};
+
 struct BeamModelParameters {
-  double attenuation_per_mm = 0.0047;
-  double buildup_per_mm = 0.3;
-  double scatter_amplitude = 0.3;
-  double scatter_buildup_mm = 60.0;
-  double scatter_sigma_mm = 40.0;
-  double primary_sigma_mm = 2.2;
+  double attenuation_per_mm = 0.0045;  // mu
+  double buildup_per_mm = 0.3;         // beta
+  double surface_fraction = 0.05;      // p_0
+  double primary_sigma_mm = 1.0;       // source size
+  double electron_sigma_mm = 3.0;      // sigma_e in water, in the patient at the point
+  double electron_fraction = 0.4;      // f_e
   double head_scatter_fraction = 0.08;
   double head_scatter_sigma_mm = 25.0;
+  std::array<ScatterKernel, 2> scatter{
+      // widths in the patient at the point (mm)ScatterKernel{0.15, 30.0, 0.0, 15.0},
+      ScatterKernel{0.3, 80.0, 0.0, 80.0}};
+  double contamination_amplitude = 0.2;
+  double contamination_depth_mm = 3.0;
+  double contamination_sigma_mm = 100.0;
+  double horn = 0.05;            // h: relative excess 150 mm off axis at the surface
+  double horn_depth_mm = 150.0;  // lambda_h
+  /// Radiological length (mm) over which the effective density follows the density along the
+  /// ray (an exponential average of 1 / density: the electrons' path per unit of radiological
+  /// depth): the build-down in lung and the re-build-up beyond it. Not fitted (water data
+  /// cannot show it); of the order of the mean range of 6 MV secondary electrons.
+  double electron_memory_mm = 4.0;
 };
 
-/// Published figures the model is fitted to (MACHINE.md): water, SSD = SAD.
-struct CommissioningTargets {
-  double dmax_mm = 15.0;
-  std::vector<std::pair<double, double>> pdd_pct;         // depth mm, PDD % (10 x 10)
-  std::vector<std::pair<double, double>> output_factors;  // square side mm, factor
-  double penumbra_80_20_mm = 4.0;                         // 10 x 10 at penumbra_depth_mm
-  double penumbra_depth_mm = 100.0;
-};
-
-/// What the model gives in water at SSD = SAD (analytic, no voxels).
-struct WaterFigures {
-  double dmax_mm = 0.0;
-  std::vector<std::pair<double, double>> pdd_pct;         // at the targets' depths
-  std::vector<std::pair<double, double>> output_factors;  // at the targets' sizes
-  double penumbra_80_20_mm = 0.0;
+/// The convolved fluences at one point (dimensionless, 1 on the axis of a large open field).
+struct ConvolvedFluence {
+  double primary = 0.0;   // C_p
+  double electron = 0.0;  // C_e at the point's effective density
+  double head = 0.0;      // C_h
+  std::array<double, 2> scatter{0.0, 0.0};
+  double contamination = 0.0;  // C_c
 };
 
 class BeamModel {
@@ -63,7 +82,7 @@ class BeamModel {
   double jaw_transmission = 0.0;
   BeamModelParameters p;
   std::vector<std::pair<double, double>> hu_to_red;  // increasing HU, relative electron density
-  CommissioningTargets targets;
+  std::string beam_data;  // the data set the parameters were fitted to (file name)
 
   /// Recomputes the calibration constant K; call after changing the parameters.
   void calibrate();
@@ -71,40 +90,44 @@ class BeamModel {
 
   [[nodiscard]] double relative_electron_density(double hu) const;
   [[nodiscard]] double primary_depth(double z_mm) const;
-  [[nodiscard]] double scatter_ratio(double z_mm) const;
+  [[nodiscard]] double scatter_ratio(int kernel, double z_mm) const;
+  [[nodiscard]] double contamination(double z_mm) const;
+  [[nodiscard]] double horn_factor(double offaxis_mm, double z_mm) const;
   [[nodiscard]] double head_sigma_mm() const;
-  /// Dose per MU (Gy) from convolved fluences at radiological depth z and source distance r.
-  [[nodiscard]] double dose_per_mu(double z_mm, double r_mm, double c_p, double c_h,
-                                   double c_s) const;
+  /// Widths of the kernels at the isocentre plane (mm). The source-side kernels (primary, head
+  /// scatter, contamination) are projective: the same at every distance. The phantom's kernels
+  /// (scatter, secondary electrons) have their width in the patient at the point, so their
+  /// width at the isocentre plane is scaled by SAD / r; the electrons' also by 1 / density.
+  [[nodiscard]] std::array<double, 3> source_sigmas_mm() const;
+  [[nodiscard]] double scatter_sigma_at(int kernel, double r_mm) const;
+  [[nodiscard]] double electron_sigma_at(double density, double r_mm) const;
+  /// Dose per MU (Gy) at radiological depth z, source distance r, off-axis distance rho.
+  [[nodiscard]] double dose_per_mu(double z_mm, double r_mm, double offaxis_mm,
+                                   const ConvolvedFluence& c) const;
 
   /// Analytic dose per MU in water at SSD on the axis of an X x Y field (mm at the isocentre
   /// plane), at depth z and lateral offset (x, y) at that depth.
   [[nodiscard]] double water_dose_per_mu(double ssd_mm, double field_x_mm, double field_y_mm,
                                          double z_mm, double x_mm = 0.0, double y_mm = 0.0) const;
-  [[nodiscard]] WaterFigures water_figures() const;
 
  private:
   double k_ = 1.0;
 };
 
-/// Reads a beam data file; throws InputError naming the file and the field.
+/// Reads a beam model file; throws InputError naming the file and the field.
 BeamModel load_beam_model(const std::filesystem::path& path, double sad_mm,
                           double calibration_cgy_per_mu, double mlc_transmission,
                           double dosimetric_leaf_gap_mm);
-/// The beam data shipped for the default machine (machines_dir()/clinac-ix-6mv.json) with the
+/// The beam model shipped for the default machine (machines_dir()/clinac-ix-6mv.json) with the
 /// default profile's geometry, calibration and MLC figures.
 BeamModel default_beam_model();
 /// The file's JSON with `model`'s parameters.
 std::string beam_model_to_json(const BeamModel& model);
 
-/// Fits the parameters to the targets (NLopt BOBYQA on squared residuals scaled by 0.5 mm,
-/// 0.3 % PDD, 0.005 in output factor, 0.2 mm penumbra). Returns the fitted model.
-struct CommissioningResult {
-  BeamModel model;
-  WaterFigures figures;
-  double cost = 0.0;
-  int evaluations = 0;
-};
-CommissioningResult commission_beam_model(const BeamModel& start);
+/// The parameters as a vector (the fit's variables), their bounds and names.
+std::vector<double> parameter_vector(const BeamModelParameters& p);
+BeamModelParameters parameters_from(const std::vector<double>& x);
+std::vector<std::string> parameter_names();
+std::pair<std::vector<double>, std::vector<double>> parameter_bounds();
 
 }  // namespace linac::planning

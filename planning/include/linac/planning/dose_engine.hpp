@@ -1,7 +1,8 @@
 #pragma once
 // The 6 MV dose engine: pencil-beam fluence convolution (beam_model.hpp) with radiological depth
-// traced through the CT's relative electron density (heterogeneity along each ray; lateral
-// kernels are not scaled by density, the known limit of pencil-beam models in lung and bone).
+// traced through the CT's relative electron density, and the secondary electrons' lateral kernel
+// widened by the effective density along the ray (lateral disequilibrium in lung, build-down and
+// re-build-up at interfaces); the phantom-scatter kernels are not density-scaled (ADR 0008).
 //
 // Two ways to the same model:
 //  * apertures (add_aperture_dose): the control point's fluence is rasterised at the isocentre
@@ -84,6 +85,7 @@ struct BeamletMatrix {
 /// reused for every aperture of that direction.
 struct PreparedPoints {
   std::vector<float> u_mm, v_mm, r_mm, depth_mm;
+  std::vector<float> density;  // effective relative electron density (upstream-weighted)
   [[nodiscard]] std::size_t size() const { return u_mm.size(); }
 };
 
@@ -151,6 +153,7 @@ struct WaterScan {
   double penumbra_80_20_mm = 0.0;  // mean of both edges
   double output_factor = 1.0;      // at the 10 x 10 field's dmax against 10 x 10, SSD as given
   double dose_at_dmax_gy_per_mu = 0.0;
+  double surface_pct = 0.0;  // at 0 mm depth, % of the maximum
   /// PDD (%) at a depth, interpolated linearly.
   [[nodiscard]] double pdd_at(double depth_mm) const;
 };
