@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <numeric>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
 
@@ -29,8 +30,7 @@ class DepthField {
     nu_ = std::max(2, static_cast<int>(std::ceil((u1 - u0) / duv)) + 1);
     nv_ = std::max(2, static_cast<int>(std::ceil((v1 - v0) / duv)) + 1);
     nr_ = std::max(2, static_cast<int>(std::ceil((r1 - r0) / dr)) + 1);
-    depth_.assign(static_cast<std::size_t>(nu_) * nv_ * nr_, 0.0F);
-    rho_eff_.assign(depth_.size(), 1.0F);
+    field_.assign(static_cast<std::size_t>(nu_) * nv_ * nr_, Sample{0.0F, 1.0F});
     const Grid& grid = density.grid();
     const Eigen::Vector3d s = g.source_mm();
     const Eigen::Vector3d s_index = grid.world_mm_to_index(s);
@@ -57,8 +57,7 @@ class DepthField {
           t_enter = std::max(t_enter, ta);
           t_exit = std::min(t_exit, tb);
         }
-        float* out = &depth_[(static_cast<std::size_t>(j) * nu_ + i) * nr_];
-        float* out_rho = &rho_eff_[(static_cast<std::size_t>(j) * nu_ + i) * nr_];
+        Sample* out = &field_[(static_cast<std::size_t>(j) * nu_ + i) * nr_];
         if (t_exit <= t_enter) continue;  // misses the image: depth 0
         const double r_enter = t_enter * g.sad_mm();
         const double r_exit = t_exit * g.sad_mm();
@@ -82,12 +81,12 @@ class DepthField {
         // reaching a point were set in motion within their range. Air before the patient adds
         // no depth and leaves it at water's 1.
         double path_eff = 1.0;
+        float rho_eff = 1.0F;
         const double r_last = r0_ + (nr_ - 1) * dr_;
-        while (r < r_last + 0.5 * dr_) {
-          const int k = static_cast<int>(std::lround((r - r0_) / dr_));
+        int k = static_cast<int>(std::lround((r - r0_) / dr_));  // r stays on the grid
+        for (; r < r_last + 0.5 * dr_; ++k) {
           if (k >= 0 && k < nr_) {
-            out[k] = static_cast<float>(z);
-            out_rho[k] = static_cast<float>(1.0 / path_eff);
+            out[k] = Sample{static_cast<float>(z), rho_eff};
           }
           // Midpoint rule over the part of [r, r + dr] inside the image.
           const double a = std::max(r, r_enter);
@@ -96,8 +95,17 @@ class DepthField {
             const double rho_mid = rho(0.5 * (a + b));
             const double dz = rho_mid * length_per_r * (b - a);
             z += dz;
-            const double path = 1.0 / std::clamp(rho_mid, 0.1, 1.0);
-            path_eff += (path - path_eff) * (1.0 - std::exp(-dz / electron_memory_mm));
+            // Soft tissue and fat (from 85 % of water's density up) count as water.
+            const double path = rho_mid >= 0.85 ? 1.0 : 1.0 / std::max(rho_mid, 0.1);
+            if (dz > 1e-9 && std::abs(path - path_eff) > 1e-4) {  // in water both are 1
+              uniform_ = false;
+              const double x = dz / electron_memory_mm;
+              // 1 - exp(-x): its series for small steps (error below 2e-3 x), exp beyond.
+              const double step =
+                  x < 0.7 ? x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x / 24.0))) : 1.0 - std::exp(-x);
+              path_eff += (path - path_eff) * step;
+              rho_eff = static_cast<float>(1.0 / path_eff);
+            }
           }
           r += dr_;
         }
@@ -105,13 +113,8 @@ class DepthField {
     }
   }
 
-  [[nodiscard]] double at(double u, double v, double r) const { return lookup(depth_, u, v, r); }
-  [[nodiscard]] double density_at(double u, double v, double r) const {
-    return lookup(rho_eff_, u, v, r);
-  }
-
- private:
-  [[nodiscard]] double lookup(const std::vector<float>& field, double u, double v, double r) const {
+  /// Radiological depth (mm) and effective density at a point, trilinear.
+  [[nodiscard]] std::pair<double, double> at(double u, double v, double r) const {
     const double fi = std::clamp((u - u0_) / duv_, 0.0, nu_ - 1.000001);
     const double fj = std::clamp((v - v0_) / duv_, 0.0, nv_ - 1.000001);
     const double fk = std::clamp((r - r0_) / dr_, 0.0, nr_ - 1.000001);
@@ -121,27 +124,52 @@ class DepthField {
     const double a = fi - i;
     const double b = fj - j;
     const double c = fk - k;
-    auto d = [&](int ii, int jj, int kk) {
-      return static_cast<double>(field[(static_cast<std::size_t>(jj) * nu_ + ii) * nr_ + kk]);
-    };
-    auto along = [&](int ii, int jj) { return d(ii, jj, k) * (1 - c) + d(ii, jj, k + 1) * c; };
-    return (along(i, j) * (1 - a) + along(i + 1, j) * a) * (1 - b) +
-           (along(i, j + 1) * (1 - a) + along(i + 1, j + 1) * a) * b;
+    const std::array<double, 8> w{
+        (1 - a) * (1 - b) * (1 - c), (1 - a) * (1 - b) * c, a * (1 - b) * (1 - c), a * (1 - b) * c,
+        (1 - a) * b * (1 - c),       (1 - a) * b * c,       a * b * (1 - c),       a * b * c};
+    const std::array<std::size_t, 4> base{
+        (static_cast<std::size_t>(j) * nu_ + i) * nr_ + k,
+        (static_cast<std::size_t>(j) * nu_ + i + 1) * nr_ + k,
+        (static_cast<std::size_t>(j + 1) * nu_ + i) * nr_ + k,
+        (static_cast<std::size_t>(j + 1) * nu_ + i + 1) * nr_ + k};
+    double depth = 0.0;
+    double density = 0.0;
+    for (std::size_t q = 0; q < 4; ++q) {
+      const Sample& s0 = field_[base[q]];
+      const Sample& s1 = field_[base[q] + 1];
+      depth +=
+          w[2 * q] * static_cast<double>(s0.depth) + w[2 * q + 1] * static_cast<double>(s1.depth);
+      density +=
+          w[2 * q] * static_cast<double>(s0.rho) + w[2 * q + 1] * static_cast<double>(s1.rho);
+    }
+    return {depth, uniform_ ? 1.0 : density};
   }
 
+ private:
   double u0_, v0_, r0_, duv_, dr_;
   int nu_ = 0, nv_ = 0, nr_ = 0;
-  std::vector<float> depth_;
-  std::vector<float> rho_eff_;
+  struct Sample {
+    float depth;  // radiological depth, mm
+    float rho;    // effective density
+  };
+  std::vector<Sample> field_;  // both in one place: one cache line per look-up
+  bool uniform_ = true;  // no ray met anything but water-like density: rho_eff is 1 everywhere
 };
 
 /// A fluence map at the isocentre plane blurred by one Gaussian kernel.
 class KernelMap {
  public:
   KernelMap(const Aperture& a, const std::vector<double>& boundaries, const BeamModel& m,
-            double sigma_mm) {
+            double sigma_mm)
+      : KernelMap(a, boundaries, m, sigma_mm, 1.0, sigma_mm, 0.0) {}
+
+  /// weight_a x (F * G(sigma_a)) + weight_b x (F * G(sigma_b)) on one grid (sigma_a the
+  /// narrower): two kernels that share a depth function, looked up once.
+  KernelMap(const Aperture& a, const std::vector<double>& boundaries, const BeamModel& m,
+            double sigma_a, double weight_a, double sigma_b, double weight_b) {
+    const double sigma_mm = sigma_a;
     px_ = std::clamp(sigma_mm / 2.5, 0.5, 10.0);
-    const double margin = 4.0 * sigma_mm + 2.0 * px_;
+    const double margin = 4.0 * std::max(sigma_a, sigma_b) + 2.0 * px_;
     u0_ = a.x1_mm - margin;
     v0_ = a.y1_mm - margin;
     nu_ = static_cast<int>(std::ceil((a.x2_mm - a.x1_mm + 2 * margin) / px_));
@@ -191,8 +219,20 @@ class KernelMap {
       }
     }
     // The area-averaged pixel and the bilinear look-up blur by about px^2/6 between them.
-    const double sigma_px = std::sqrt(std::max(0.09, std::pow(sigma_mm / px_, 2) - 1.0 / 6.0));
-    cv::GaussianBlur(map_, map_, cv::Size(0, 0), sigma_px, sigma_px, cv::BORDER_REPLICATE);
+    auto blur = [this](const cv::Mat& in, double sigma, cv::Mat& out) {
+      const double sigma_px = std::sqrt(std::max(0.09, std::pow(sigma / px_, 2) - 1.0 / 6.0));
+      cv::GaussianBlur(in, out, cv::Size(0, 0), sigma_px, sigma_px, cv::BORDER_REPLICATE);
+    };
+    if (weight_b == 0.0) {
+      blur(map_, sigma_a, map_);
+    } else {
+      cv::Mat first;
+      cv::Mat second;
+      blur(map_, sigma_a, first);
+      blur(map_, sigma_b, second);
+      cv::addWeighted(first, weight_a, second, weight_b, 0.0, map_);
+    }
+    outside_ = static_cast<float>(static_cast<double>(outside_) * (weight_a + weight_b));
   }
 
   [[nodiscard]] double at(double u, double v) const {
@@ -250,6 +290,24 @@ class KernelLadder {
   std::vector<KernelMap> maps_;
 };
 
+/// erf from a table (step 1/1024 on [-6, 6], linear interpolation: error below 1e-7), for the
+/// beamlet matrices' many edge integrals.
+double table_erf(double x) {
+  static constexpr double kStep = 1.0 / 1024.0;
+  static constexpr double kMax = 6.0;
+  static const std::vector<double> table = [] {
+    std::vector<double> t;
+    for (double v = -kMax; v <= kMax + 0.5 * kStep; v += kStep) t.push_back(std::erf(v));
+    return t;
+  }();
+  if (x <= -kMax) return -1.0;
+  if (x >= kMax) return 1.0;
+  const double f = (x + kMax) / kStep;
+  const auto i = static_cast<std::size_t>(f);
+  const double a = f - static_cast<double>(i);
+  return table[i] + a * (table[i + 1] - table[i]);
+}
+
 /// Range of r over the bounding box of the points.
 std::pair<double, double> r_range(const BeamGeometry& g, const Points& points) {
   if (points.empty()) return {g.sad_mm() - 1.0, g.sad_mm() + 1.0};
@@ -280,11 +338,6 @@ DepthField make_depth_field(const Volume<float>& density, const BeamGeometry& g,
   const double dr = std::clamp(density.grid().spacing_mm.minCoeff(), 0.5, 2.0);
   return DepthField(density, g, a.x1_mm - margin, a.x2_mm + margin, a.y1_mm - margin,
                     a.y2_mm + margin, r0, r1, 3.0, dr, electron_memory_mm);
-}
-
-double erf_strip(double lo, double hi, double x, double sigma) {
-  const double s = std::sqrt(2.0) * sigma;
-  return 0.5 * (std::erf((hi - x) / s) - std::erf((lo - x) / s));
 }
 
 }  // namespace
@@ -318,10 +371,27 @@ DoseEngine::DoseEngine(BeamModel model, std::vector<double> leaf_boundaries_mm, 
     : model_(std::move(model)), boundaries_(std::move(leaf_boundaries_mm)), position_(position) {
   if (boundaries_.size() < 2) throw InputError("dose engine", "no MLC leaf boundaries");
   if (ct.empty()) throw InputError("dose engine", "the CT is empty");
+  for (double z = 0.0; z <= 1000.0 + 1e-9; z += kDepthStepMm) {
+    depth_table_.push_back({model_.primary_depth(z), model_.scatter_ratio(0, z),
+                            model_.scatter_ratio(1, z), model_.contamination(z),
+                            std::exp(-z / model_.p.horn_depth_mm)});
+  }
   density_ = Volume<float>(ct.grid());
   for (std::size_t n = 0; n < ct.size(); ++n) {
     density_[n] = static_cast<float>(model_.relative_electron_density(ct[n]));
   }
+}
+
+DoseEngine::DepthRow DoseEngine::depth_row(double z_mm) const {
+  const double f =
+      std::clamp(z_mm / kDepthStepMm, 0.0, static_cast<double>(depth_table_.size() - 1));
+  const auto i = std::min(static_cast<std::size_t>(f), depth_table_.size() - 2);
+  const double a = f - static_cast<double>(i);
+  const DepthRow& lo = depth_table_[i];
+  const DepthRow& hi = depth_table_[i + 1];
+  auto mix = [a](double x, double y) { return x + a * (y - x); };
+  return {mix(lo.primary, hi.primary), mix(lo.scatter1, hi.scatter1), mix(lo.scatter2, hi.scatter2),
+          mix(lo.contamination, hi.contamination), mix(lo.horn_decay, hi.horn_decay)};
 }
 
 PreparedPoints DoseEngine::prepare(const BeamGeometry& g, const Aperture& field,
@@ -340,8 +410,9 @@ PreparedPoints DoseEngine::prepare(const BeamGeometry& g, const Aperture& field,
     p.u_mm[n] = static_cast<float>(b.u_mm);
     p.v_mm[n] = static_cast<float>(b.v_mm);
     p.r_mm[n] = static_cast<float>(b.r_mm);
-    p.depth_mm[n] = static_cast<float>(depth.at(b.u_mm, b.v_mm, b.r_mm));
-    p.density[n] = static_cast<float>(depth.density_at(b.u_mm, b.v_mm, b.r_mm));
+    const auto [z, rho] = depth.at(b.u_mm, b.v_mm, b.r_mm);
+    p.depth_mm[n] = static_cast<float>(z);
+    p.density[n] = static_cast<float>(rho);
   }
   return p;
 }
@@ -353,34 +424,50 @@ void DoseEngine::add_aperture_dose(const PreparedPoints& p, const Aperture& a, d
   }
   if (mu == 0.0 || p.size() == 0) return;
   const auto src = model_.source_sigmas_mm();
-  const KernelMap primary(a, boundaries_, model_, src[0]);
-  const KernelMap head(a, boundaries_, model_, src[1]);
-  const KernelMap contamination(a, boundaries_, model_, src[2]);
-  // The phantom's kernels vary per point (distance, density): ladders of widths over the
-  // points' range, interpolated per point.
+  const double w = model_.p.head_scatter_fraction;
+  const double f = model_.p.electron_fraction;
   const auto [r_lo, r_hi] = std::minmax_element(p.r_mm.begin(), p.r_mm.end());
   const float rho_lo = *std::min_element(p.density.begin(), p.density.end());
   const double rmin = static_cast<double>(*r_lo);
   const double rmax = static_cast<double>(*r_hi);
+  // The primary and, at water's density, the electrons' kernel in one map (at the points' mean
+  // distance: in water the electron kernel only shapes the penumbra); the electrons' kernel at
+  // other densities is added per point as a difference from it.
+  const double r_mid = 0.5 * (rmin + rmax);
+  const double sigma_e_water = model_.electron_sigma_at(1.0, r_mid);
+  const KernelMap primary(a, boundaries_, model_, src[0], (1.0 - w) * (1.0 - f), sigma_e_water,
+                          (1.0 - w) * f);
+  const KernelMap head(a, boundaries_, model_, src[1]);
+  const KernelMap contamination(a, boundaries_, model_, src[2]);
+  // The phantom's kernels vary per point (distance, density): ladders of widths over the
+  // points' range, interpolated per point.
   const KernelLadder scatter1(a, boundaries_, model_, model_.scatter_sigma_at(0, rmax),
                               model_.scatter_sigma_at(0, rmin));
   const KernelLadder scatter2(a, boundaries_, model_, model_.scatter_sigma_at(1, rmax),
                               model_.scatter_sigma_at(1, rmin));
-  const KernelLadder electron(a, boundaries_, model_, model_.electron_sigma_at(1.0, rmax),
-                              model_.electron_sigma_at(static_cast<double>(rho_lo), rmin));
+  const bool lung = rho_lo < 0.999F;
+  const KernelLadder electron(
+      a, boundaries_, model_, sigma_e_water,
+      lung ? model_.electron_sigma_at(static_cast<double>(rho_lo), rmin) : sigma_e_water);
+  // Per point: D = K (SAD / r)^2 { P [ H Phi + s_1 C_s1 + s_2 C_s2 ] + c C_c } (beam_model.hpp).
   for (std::size_t n = 0; n < p.size(); ++n) {
     const double u = static_cast<double>(p.u_mm[n]);
     const double v = static_cast<double>(p.v_mm[n]);
     const double r = static_cast<double>(p.r_mm[n]);
-    ConvolvedFluence c;
-    c.primary = primary.at(u, v);
-    c.head = head.at(u, v);
-    c.contamination = contamination.at(u, v);
-    c.scatter = {scatter1.at(u, v, model_.scatter_sigma_at(0, r)),
-                 scatter2.at(u, v, model_.scatter_sigma_at(1, r))};
-    c.electron = electron.at(u, v, model_.electron_sigma_at(static_cast<double>(p.density[n]), r));
-    const double d = model_.dose_per_mu(static_cast<double>(p.depth_mm[n]), r, std::hypot(u, v), c);
-    dose_gy[n] += static_cast<float>(mu * d);
+    const DepthRow t = depth_row(static_cast<double>(p.depth_mm[n]));
+    double phi = primary.at(u, v) + w * head.at(u, v);
+    if (lung && p.density[n] < 0.999F) {
+      const double sigma = model_.electron_sigma_at(static_cast<double>(p.density[n]), r);
+      phi += (1.0 - w) * f * (electron.at(u, v, sigma) - electron.at(u, v, sigma_e_water));
+    }
+    const double q = (u * u + v * v) / (150.0 * 150.0);
+    const double horn = 1.0 + model_.p.horn * q * t.horn_decay;
+    double d =
+        t.primary * (horn * phi + t.scatter1 * scatter1.at(u, v, model_.scatter_sigma_at(0, r)) +
+                     t.scatter2 * scatter2.at(u, v, model_.scatter_sigma_at(1, r)));
+    if (t.contamination > 1e-7) d += t.contamination * contamination.at(u, v);
+    const double isq = (model_.sad_mm / r) * (model_.sad_mm / r);
+    dose_gy[n] += static_cast<float>(mu * model_.k() * isq * d);
   }
 }
 
@@ -433,6 +520,7 @@ BeamletMatrix DoseEngine::beamlet_matrix(const PreparedPoints& pp, const Apertur
   triplets.reserve(pp.size() * 8);
   // Per kernel: erf at the column edges c0..c1+1 (each edge shared by two columns).
   std::array<std::vector<double>, kKernels> ex;
+  std::array<std::vector<double>, kKernels> ey;
   std::array<double, kKernels> weight{};
   std::array<double, kKernels> sigma{};
   std::array<double, kKernels> ry{};
@@ -449,13 +537,15 @@ BeamletMatrix DoseEngine::beamlet_matrix(const PreparedPoints& pp, const Apertur
     const double z = static_cast<double>(pp.depth_mm[n]);
     // The dose per MU of each kernel at full fluence: dose_per_mu with one fluence set to 1.
     const double isq = (model_.sad_mm / b.r_mm) * (model_.sad_mm / b.r_mm);
-    const double kp = model_.k() * isq * model_.primary_depth(z);
-    const double horn = model_.horn_factor(std::hypot(b.u_mm, b.v_mm), z);
+    const DepthRow t = depth_row(z);
+    const double kp = model_.k() * isq * t.primary;
+    const double horn =
+        1.0 + model_.p.horn * (b.u_mm * b.u_mm + b.v_mm * b.v_mm) / (150.0 * 150.0) * t.horn_decay;
     weight = {kp * horn * (1.0 - w) * (1.0 - f),
               kp * horn * w,
-              kp * model_.scatter_ratio(0, z),
-              kp * model_.scatter_ratio(1, z),
-              model_.k() * isq * model_.contamination(z),
+              kp * t.scatter1,
+              kp * t.scatter2,
+              model_.k() * isq * t.contamination,
               kp * horn * (1.0 - w) * f};
     sigma = {src[0],
              src[1],
@@ -469,24 +559,47 @@ BeamletMatrix DoseEngine::beamlet_matrix(const PreparedPoints& pp, const Apertur
         std::min(L.columns - 1,
                  static_cast<int>(std::floor((b.u_mm + cutoff_mm - L.x1_mm) / beamlet_width_mm)));
     if (c1 < c0) continue;
-    for (int k = 0; k < kKernels; ++k) {
-      auto& e = ex[static_cast<std::size_t>(k)];
-      e.clear();
-      const double s = std::sqrt(2.0) * sigma[static_cast<std::size_t>(k)];
-      for (int c = c0; c <= c1; ++c) e.push_back(std::erf((L.column_lo(c) - b.u_mm) / s));
-      e.push_back(std::erf((L.column_hi(c1) - b.u_mm) / s));
-    }
+    // Rows within the cut-off (rows of zero height, clipped by the jaws, are skipped).
+    int r0 = L.rows;
+    int r1 = -1;
     for (int r = 0; r < L.rows; ++r) {
-      const double lo = L.row_edges_mm[r];
-      const double hi = L.row_edges_mm[r + 1];
+      const double lo = L.row_edges_mm[static_cast<std::size_t>(r)];
+      const double hi = L.row_edges_mm[static_cast<std::size_t>(r) + 1];
       if (hi <= lo || b.v_mm < lo - cutoff_mm || b.v_mm > hi + cutoff_mm) continue;
-      for (std::size_t k = 0; k < kKernels; ++k) {
-        ry[k] = weight[k] * erf_strip(lo, hi, b.v_mm, sigma[k]);
+      r0 = std::min(r0, r);
+      r1 = std::max(r1, r);
+    }
+    if (r1 < r0) continue;
+    // Kernels whose weight is negligible here (contamination beyond the build-up) are skipped.
+    std::size_t used = 0;
+    std::array<std::size_t, kKernels> kernel{};
+    const double total = std::accumulate(weight.begin(), weight.end(), 0.0);
+    for (std::size_t k = 0; k < kKernels; ++k) {
+      if (weight[k] > 1e-5 * total) kernel[used++] = k;
+    }
+    // erf at each column edge and each row edge once per kernel (edges are shared).
+    for (std::size_t q = 0; q < used; ++q) {
+      const std::size_t k = kernel[q];
+      const double s = std::sqrt(2.0) * sigma[k];
+      auto& e = ex[q];
+      e.clear();
+      for (int c = c0; c <= c1; ++c) e.push_back(table_erf((L.column_lo(c) - b.u_mm) / s));
+      e.push_back(table_erf((L.column_hi(c1) - b.u_mm) / s));
+      auto& ef = ey[q];
+      ef.clear();
+      for (int r = r0; r <= r1 + 1; ++r) {
+        ef.push_back(table_erf((L.row_edges_mm[static_cast<std::size_t>(r)] - b.v_mm) / s));
+      }
+    }
+    for (int r = r0; r <= r1; ++r) {
+      const auto j = static_cast<std::size_t>(r - r0);
+      for (std::size_t q = 0; q < used; ++q) {
+        ry[q] = weight[kernel[q]] * 0.25 * (ey[q][j + 1] - ey[q][j]);
       }
       for (int c = c0; c <= c1; ++c) {
         const auto i = static_cast<std::size_t>(c - c0);
         double value = 0.0;
-        for (std::size_t k = 0; k < kKernels; ++k) value += ry[k] * 0.5 * (ex[k][i + 1] - ex[k][i]);
+        for (std::size_t q = 0; q < used; ++q) value += ry[q] * (ex[q][i + 1] - ex[q][i]);
         if (value > threshold) {
           triplets.emplace_back(static_cast<int>(n), r * L.columns + c, static_cast<float>(value));
         }

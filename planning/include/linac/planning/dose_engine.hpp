@@ -14,6 +14,7 @@
 //    the far tails back through an intermediate full-dose correction.
 #include <Eigen/Core>
 #include <Eigen/SparseCore>
+#include <array>
 #include <vector>
 
 #include "linac/core/iec61217.hpp"
@@ -126,6 +127,15 @@ class DoseEngine {
                                              const Points& points) const;
 
  private:
+  /// The model's depth functions tabulated in radiological depth (primary, scatter 1 and 2,
+  /// contamination, the horns' decay), so the per-point work has no exponentials.
+  struct DepthRow {
+    double primary, scatter1, scatter2, contamination, horn_decay;
+  };
+  static constexpr double kDepthStepMm = 0.25;
+  std::vector<DepthRow> depth_table_;
+  [[nodiscard]] DepthRow depth_row(double z_mm) const;
+
   BeamModel model_;
   std::vector<double> boundaries_;
   Volume<float> density_;
