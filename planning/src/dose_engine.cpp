@@ -95,15 +95,18 @@ class DepthField {
             const double rho_mid = rho(0.5 * (a + b));
             const double dz = rho_mid * length_per_r * (b - a);
             z += dz;
-            // Soft tissue and fat (from 85 % of water's density up) count as water.
+            // Soft tissue and fat (from 85 % of water's density up) count as water; the first
+            // memory length under the surface is the build-up's (its partial-volume voxels
+            // would otherwise read as low density).
             const double path = rho_mid >= 0.85 ? 1.0 : 1.0 / std::max(rho_mid, 0.1);
-            if (dz > 1e-9 && std::abs(path - path_eff) > 1e-4) {  // in water both are 1
+            if (z > electron_memory_mm && path != path_eff) {  // in water both are 1
               uniform_ = false;
               const double x = dz / electron_memory_mm;
               // 1 - exp(-x): its series for small steps (error below 2e-3 x), exp beyond.
               const double step =
                   x < 0.7 ? x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x / 24.0))) : 1.0 - std::exp(-x);
               path_eff += (path - path_eff) * step;
+              if (std::abs(path - path_eff) < 0.01) path_eff = path;  // close enough: settled
               rho_eff = static_cast<float>(1.0 / path_eff);
             }
           }
