@@ -30,7 +30,7 @@ class DepthField {
     nu_ = std::max(2, static_cast<int>(std::ceil((u1 - u0) / duv)) + 1);
     nv_ = std::max(2, static_cast<int>(std::ceil((v1 - v0) / duv)) + 1);
     nr_ = std::max(2, static_cast<int>(std::ceil((r1 - r0) / dr)) + 1);
-    field_.assign(static_cast<std::size_t>(nu_) * nv_ * nr_, Sample{0.0F, 1.0F});
+    field_.assign(static_cast<std::size_t>(nu_) * nv_ * nr_, Sample{0, kRhoOne});
     const Grid& grid = density.grid();
     const Eigen::Vector3d s = g.source_mm();
     const Eigen::Vector3d s_index = grid.world_mm_to_index(s);
@@ -81,12 +81,12 @@ class DepthField {
         // reaching a point were set in motion within their range. Air before the patient adds
         // no depth and leaves it at water's 1.
         double path_eff = 1.0;
-        float rho_eff = 1.0F;
+        double rho_eff = 1.0;
         const double r_last = r0_ + (nr_ - 1) * dr_;
         int k = static_cast<int>(std::lround((r - r0_) / dr_));  // r stays on the grid
         for (; r < r_last + 0.5 * dr_; ++k) {
           if (k >= 0 && k < nr_) {
-            out[k] = Sample{static_cast<float>(z), rho_eff};
+            out[k] = Sample{quantise_depth(z), quantise_rho(rho_eff)};
           }
           // Midpoint rule over the part of [r, r + dr] inside the image.
           const double a = std::max(r, r_enter);
@@ -107,7 +107,7 @@ class DepthField {
                   x < 0.7 ? x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x / 24.0))) : 1.0 - std::exp(-x);
               path_eff += (path - path_eff) * step;
               if (std::abs(path - path_eff) < 0.01) path_eff = path;  // close enough: settled
-              rho_eff = static_cast<float>(1.0 / path_eff);
+              rho_eff = 1.0 / path_eff;
             }
           }
           r += dr_;
@@ -145,15 +145,25 @@ class DepthField {
       density +=
           w[2 * q] * static_cast<double>(s0.rho) + w[2 * q + 1] * static_cast<double>(s1.rho);
     }
-    return {depth, uniform_ ? 1.0 : density};
+    return {depth * kDepthUnitMm, uniform_ ? 1.0 : density / kRhoOne};
   }
 
  private:
   double u0_, v0_, r0_, duv_, dr_;
   int nu_ = 0, nv_ = 0, nr_ = 0;
+  // Depth in 0.05 mm and effective density in 1/60000 of water, 16 bits each: a sample is 4
+  // bytes, so the per-point look-ups touch as few cache lines as the depth alone did.
+  static constexpr double kDepthUnitMm = 0.05;
+  static constexpr std::uint16_t kRhoOne = 60000;
+  static std::uint16_t quantise_depth(double z_mm) {
+    return static_cast<std::uint16_t>(std::clamp(z_mm / kDepthUnitMm + 0.5, 0.0, 65535.0));
+  }
+  static std::uint16_t quantise_rho(double rho) {
+    return static_cast<std::uint16_t>(std::clamp(rho * kRhoOne + 0.5, 0.0, 65535.0));
+  }
   struct Sample {
-    float depth;  // radiological depth, mm
-    float rho;    // effective density
+    std::uint16_t depth;  // radiological depth, kDepthUnitMm
+    std::uint16_t rho;    // effective density, 1 / kRhoOne
   };
   std::vector<Sample> field_;  // both in one place: one cache line per look-up
   bool uniform_ = true;  // no ray met anything but water-like density: rho_eff is 1 everywhere
@@ -291,6 +301,39 @@ class KernelLadder {
  private:
   std::vector<double> sigmas_;
   std::vector<KernelMap> maps_;
+};
+
+/// The two phantom-scatter kernels at a ladder of distances from the source (their width at the
+/// isocentre plane is sigma_k SAD / r): levels evenly spaced in r, at most 13 % apart, both
+/// kernels interpolated with one weight per point.
+class ScatterLadder {
+ public:
+  ScatterLadder(const Aperture& a, const std::vector<double>& boundaries, const BeamModel& m,
+                double r_min, double r_max) {
+    const int steps =
+        std::max(1, static_cast<int>(std::ceil((r_max - r_min) / (0.13 * r_min) - 1e-9)));
+    r0_ = r_min;
+    dr_ = std::max(1e-6, (r_max - r_min) / steps);
+    for (int k = 0; k <= steps; ++k) {
+      const double r = r_min + dr_ * k;
+      first_.emplace_back(a, boundaries, m, m.scatter_sigma_at(0, r));
+      second_.emplace_back(a, boundaries, m, m.scatter_sigma_at(1, r));
+    }
+  }
+  /// C_s1 and C_s2 at (u, v) for a point at distance r.
+  [[nodiscard]] std::pair<double, double> at(double u, double v, double r) const {
+    const double t = std::clamp((r - r0_) / dr_, 0.0, static_cast<double>(first_.size() - 1));
+    const auto i = std::min(static_cast<std::size_t>(t), first_.size() - 2);
+    const double f = t - static_cast<double>(i);
+    return {(1.0 - f) * first_[i].at(u, v) + f * first_[i + 1].at(u, v),
+            (1.0 - f) * second_[i].at(u, v) + f * second_[i + 1].at(u, v)};
+  }
+
+ private:
+  double r0_ = 0.0;
+  double dr_ = 1.0;
+  std::vector<KernelMap> first_;
+  std::vector<KernelMap> second_;
 };
 
 /// erf from a table (step 1/1024 on [-6, 6], linear interpolation: error below 1e-7), for the
@@ -444,10 +487,7 @@ void DoseEngine::add_aperture_dose(const PreparedPoints& p, const Aperture& a, d
   const KernelMap contamination(a, boundaries_, model_, src[2]);
   // The phantom's kernels vary per point (distance, density): ladders of widths over the
   // points' range, interpolated per point.
-  const KernelLadder scatter1(a, boundaries_, model_, model_.scatter_sigma_at(0, rmax),
-                              model_.scatter_sigma_at(0, rmin));
-  const KernelLadder scatter2(a, boundaries_, model_, model_.scatter_sigma_at(1, rmax),
-                              model_.scatter_sigma_at(1, rmin));
+  const ScatterLadder scatter(a, boundaries_, model_, rmin, rmax);
   const bool lung = rho_lo < 0.999F;
   const KernelLadder electron(
       a, boundaries_, model_, sigma_e_water,
@@ -465,9 +505,8 @@ void DoseEngine::add_aperture_dose(const PreparedPoints& p, const Aperture& a, d
     }
     const double q = (u * u + v * v) / (150.0 * 150.0);
     const double horn = 1.0 + model_.p.horn * q * t.horn_decay;
-    double d =
-        t.primary * (horn * phi + t.scatter1 * scatter1.at(u, v, model_.scatter_sigma_at(0, r)) +
-                     t.scatter2 * scatter2.at(u, v, model_.scatter_sigma_at(1, r)));
+    const auto [c_s1, c_s2] = scatter.at(u, v, r);
+    double d = t.primary * (horn * phi + t.scatter1 * c_s1 + t.scatter2 * c_s2);
     if (t.contamination > 1e-7) d += t.contamination * contamination.at(u, v);
     const double isq = (model_.sad_mm / r) * (model_.sad_mm / r);
     dose_gy[n] += static_cast<float>(mu * model_.k() * isq * d);
