@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "cli.hpp"
 #include "linac/core/dicom_rtdose.hpp"
@@ -18,6 +19,7 @@
 #include "linac/core/text.hpp"
 #include "linac/delivery/validator.hpp"
 #include "linac/planning/evaluation.hpp"
+#include "linac/planning/plan_template.hpp"
 #include "linac/planning/vmat.hpp"
 
 namespace linac::cli {
@@ -76,6 +78,7 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   std::string case_dir, structures_dir, out;
   planning::VmatOptions vo;
   std::vector<std::string> alpha_beta;
+  std::string template_file;
   bool no_baseline = false;
   opts.add_options()("case", po::value(&case_dir),
                      "planning case folder with body, liver, FLS and PTV")(
@@ -98,7 +101,11 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
       "alpha/beta per structure, NAME=GY (defaults: targets 10, liver and FLS 2.5, cord 2, "
       "others 3)")("no-baseline", po::bool_switch(&no_baseline),
                    "skip the baseline plan without the FLS objective")(
-      "seed", po::value(&vo.seed)->default_value(1), "optimisation point sampling seed");
+      "seed", po::value(&vo.seed)->default_value(1), "optimisation point sampling seed")(
+      "template", po::value(&template_file),
+      "plan template (JSON: prescription, fractions, target, arcs, objectives; README)")(
+      "spare", po::value(&vo.spared)->default_value("FLS"),
+      "the spared structure: the baseline is the plan without its objectives");
   po::variables_map vm;
   if (!parse("plan optimize",
              "[--case DIR | --structures DIR] --out DIR [--iterations 150] [--json]", opts, {},
@@ -127,6 +134,25 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
     if (!json) std::cerr << what << std::endl;
   };
   const auto t0 = std::chrono::steady_clock::now();
+  // A template and a given case are read and checked before anything is written.
+  std::optional<planning::PlanTemplate> plan_template;
+  if (!template_file.empty()) {
+    if (!vm["prescription-gy"].defaulted() || !vm["fractions"].defaulted()) {
+      throw InputError("--template", "sets the prescription and fractions itself");
+    }
+    plan_template = planning::read_plan_template(template_file);
+  }
+  auto apply_template = [&](const Case& cs) {
+    if (!plan_template) return;
+    std::vector<std::string> names;
+    for (const auto& st : cs.structures) names.push_back(st.name);
+    planning::apply_plan_template(*plan_template, names, vo);
+  };
+  std::optional<Case> given;
+  if (!structures_dir.empty() || !case_dir.empty()) {
+    given = load_case(!structures_dir.empty() ? fs::path(structures_dir) : fs::path(case_dir));
+    apply_template(*given);
+  }
   const fs::path dir(out);
   fs::create_directories(dir);
   fs::path source = !structures_dir.empty() ? fs::path(structures_dir) : fs::path(case_dir);
@@ -142,9 +168,10 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
     std::cout.rdbuf(saved);
     if (rc != kOk) return rc;
   }
-  const Case c = load_case(source);
+  const Case c = given ? *given : load_case(source);
+  if (!given) apply_template(c);
   (void)c.get("body");
-  (void)c.get("PTV");
+  (void)c.get(vo.target);
   const MachineProfile profile = default_machine_profile();
   const planning::BeamModel model = planning::default_beam_model();
   progress("dose-influence matrices");

@@ -238,12 +238,26 @@ class KernelMap {
     };
     if (weight_b == 0.0) {
       blur(map_, sigma_a, map_);
-    } else {
+    } else if (sigma_b / px_ <= 4.0) {
       cv::Mat first;
       cv::Mat second;
       blur(map_, sigma_a, first);
       blur(map_, sigma_b, second);
       cv::addWeighted(first, weight_a, second, weight_b, 0.0, map_);
+    } else {
+      // The wider kernel on its own coarser grid (a blur of many pixels on the fine grid costs
+      // more than the look-ups), added at the fine grid's pixel centres.
+      blur(map_, sigma_a, map_);
+      const KernelMap wide(a, boundaries, m, sigma_b);
+      for (int j = 0; j < nv_; ++j) {
+        auto* row = map_.ptr<float>(j);
+        const double v = v0_ + (j + 0.5) * px_;
+        for (int i = 0; i < nu_; ++i) {
+          const double u = u0_ + (i + 0.5) * px_;
+          row[i] = static_cast<float>(weight_a * static_cast<double>(row[i]) +
+                                      weight_b * wide.at(u, v));
+        }
+      }
     }
     outside_ = static_cast<float>(static_cast<double>(outside_) * (weight_a + weight_b));
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <nlopt.hpp>
 #include <numeric>
 
@@ -335,12 +336,9 @@ std::vector<Term> VmatPlanner::Impl::terms(bool spare) const {
   VmatOptions o = options;
   if (!spare) o.spared_weight = 0.0;
   std::vector<Objective> objectives = o.objectives.empty() ? default_objectives(o) : o.objectives;
-  if (!spare) {
+  if (!spare) {  // the baseline: every term of the spared structure removed
     objectives.erase(std::remove_if(objectives.begin(), objectives.end(),
-                                    [&](const Objective& ob) {
-                                      return ob.structure == o.spared &&
-                                             ob.kind == Objective::Kind::kMeanDose;
-                                    }),
+                                    [&](const Objective& ob) { return ob.structure == o.spared; }),
                      objectives.end());
   }
   std::vector<Term> t;
@@ -459,10 +457,33 @@ double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<dou
   // Objective and its gradient with respect to the dose at each point.
   double f = 0.0;
   std::vector<double> g(dose.size(), 0.0);
+  std::vector<double> sorted;
   for (const auto& term : t) {
     const double n = static_cast<double>(term.points.size());
     const double level = term.objective.level_pct / 100.0 * rx;
     const double w = term.objective.weight;
+    const auto kind = term.objective.kind;
+    if (kind == Objective::Kind::kMinDvh || kind == Objective::Kind::kMaxDvh) {
+      // The dose at the objective's volume: penalise the points between it and the level.
+      sorted.clear();
+      for (const int p : term.points) sorted.push_back(dose[static_cast<std::size_t>(p)]);
+      const auto rank = static_cast<std::size_t>(
+          std::clamp(std::ceil(term.objective.volume_pct / 100.0 * n) - 1.0, 0.0, n - 1.0));
+      std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(rank),
+                       sorted.end(), std::greater<>());
+      const double at_volume = sorted[rank];
+      for (const int p : term.points) {
+        const double d = dose[static_cast<std::size_t>(p)];
+        if (kind == Objective::Kind::kMaxDvh && d > level && d <= at_volume) {
+          f += w * (d - level) * (d - level) / (n * rx * rx);
+          g[static_cast<std::size_t>(p)] += 2.0 * w * (d - level) / (n * rx * rx);
+        } else if (kind == Objective::Kind::kMinDvh && d < level && d >= at_volume) {
+          f += w * (level - d) * (level - d) / (n * rx * rx);
+          g[static_cast<std::size_t>(p)] -= 2.0 * w * (level - d) / (n * rx * rx);
+        }
+      }
+      continue;
+    }
     for (const int p : term.points) {
       const double d = dose[static_cast<std::size_t>(p)];
       switch (term.objective.kind) {
@@ -482,6 +503,9 @@ double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<dou
           f += w * d / (n * rx);
           g[static_cast<std::size_t>(p)] += w / (n * rx);
           break;
+        case Objective::Kind::kMinDvh:
+        case Objective::Kind::kMaxDvh:
+          break;  // above
       }
     }
   }

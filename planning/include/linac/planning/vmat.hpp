@@ -37,11 +37,15 @@ struct ArcSpec {
 
 /// One objective on one structure (per-fraction dose scaled to the prescription).
 struct Objective {
-  enum class Kind { kMinDose, kMaxDose, kMeanDose };
+  /// min/max dose: every point above/below the level; mean dose: the mean as low as possible;
+  /// min/max DVH: at least / at most `volume_pct` of the structure above the level (the points
+  /// between the level and the dose at that volume are penalised, Wu and Mohan's DVH terms).
+  enum class Kind { kMinDose, kMaxDose, kMeanDose, kMinDvh, kMaxDvh };
   std::string structure;
   Kind kind = Kind::kMaxDose;
   double level_pct = 100.0;  // % of the prescription (min / max)
   double weight = 1.0;
+  double volume_pct = 0.0;  // DVH terms
 };
 
 struct VmatOptions {

@@ -1,0 +1,63 @@
+// Plan templates: the shipped liver template is the optimiser's built-in default; objectives
+// convert to the optimiser's levels; bad templates are refused naming the objective.
+#include "linac/planning/plan_template.hpp"
+
+#include <gtest/gtest.h>
+
+#include "linac/core/error.hpp"
+#include "test_support.hpp"
+
+namespace linac::planning {
+namespace {
+
+TEST(PlanTemplate, TheShippedLiverTemplateIsTheDefault) {
+  const PlanTemplate t =
+      read_plan_template(std::filesystem::path(LINAC_SOURCE_DIR) / "data/templates/liver-fls.json");
+  const std::vector<std::string> names{"body",    "liver",    "kidney_left", "kidney_right",
+                                       "stomach", "duodenum", "bowel",       "spinal_cord",
+                                       "FLS",     "ITV",      "PTV"};
+  VmatOptions o;
+  apply_plan_template(t, names, o);
+  EXPECT_EQ(o.prescription_gy, 20.0);
+  EXPECT_EQ(o.fractions, 5U);
+  ASSERT_EQ(o.arcs.size(), 2U);
+  EXPECT_EQ(o.arcs[1].direction, RotationDirection::kCounterClockwise);
+  EXPECT_EQ(o.arcs[1].collimator_deg, 330.0);
+  const auto defaults = default_objectives(VmatOptions{});
+  ASSERT_EQ(o.objectives.size(), defaults.size());
+  for (std::size_t n = 0; n < defaults.size(); ++n) {
+    EXPECT_EQ(o.objectives[n].structure, defaults[n].structure) << n;
+    EXPECT_EQ(o.objectives[n].kind, defaults[n].kind) << n;
+    EXPECT_NEAR(o.objectives[n].level_pct, defaults[n].level_pct, 1e-9) << n;
+    EXPECT_EQ(o.objectives[n].weight, defaults[n].weight) << n;
+  }
+}
+
+TEST(PlanTemplate, DvhObjectivesAndRefusals) {
+  test::TempDir dir;
+  test::write_text(dir / "t.json", R"({"prescription_gy": 50, "fractions": 25,
+    "arcs": [{"start_deg": 181, "stop_deg": 179, "direction": "cw"}],
+    "objectives": [{"structure": "core", "type": "max_dvh", "dose_gy": 10, "volume_pct": 10,
+                    "weight": 60}]})");
+  const PlanTemplate t = read_plan_template(dir / "t.json");
+  VmatOptions o;
+  apply_plan_template(t, {"body", "core", "PTV"}, o);
+  ASSERT_EQ(o.objectives.size(), 1U);
+  EXPECT_EQ(o.objectives[0].kind, Objective::Kind::kMaxDvh);
+  EXPECT_NEAR(o.objectives[0].level_pct, 20.0, 1e-9);
+  EXPECT_EQ(o.objectives[0].volume_pct, 10.0);
+  EXPECT_EQ(o.arcs.size(), 1U);
+  try {
+    apply_plan_template(t, {"body", "PTV"}, o);
+    ADD_FAILURE() << "a template naming a missing structure was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("objectives[0] (core max_dvh)"), std::string::npos)
+        << e.what();
+  }
+  test::write_text(dir / "bad.json", R"({"prescription_gy": 50, "fractions": 2.5,
+    "objectives": [{"structure": "core", "type": "max_dose", "dose_gy": 10, "weight": 1}]})");
+  EXPECT_THROW((void)read_plan_template(dir / "bad.json"), InputError);
+}
+
+}  // namespace
+}  // namespace linac::planning
