@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "json_file.hpp"
 #include "linac/core/error.hpp"
 #include "linac/core/file_util.hpp"
 #include "linac/core/machine_profile.hpp"
@@ -145,12 +146,7 @@ std::vector<std::pair<double, double>> json_pairs(const nlohmann::json& j, const
 
 BeamData read_json(const std::filesystem::path& path) {
   const std::string file = path.string();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_text_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(file, std::string("not valid JSON: ") + e.what());
-  }
+  nlohmann::json j = read_json_file(path);
   if (!j.is_object() || j.value("format", "") != "linac-beam-data") {
     throw InputError(file, "'format' is not \"linac-beam-data\"");
   }

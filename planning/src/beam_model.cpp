@@ -5,6 +5,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "json_file.hpp"
 #include "linac/core/error.hpp"
 #include "linac/core/file_util.hpp"
 #include "linac/core/machine_profile.hpp"
@@ -240,12 +241,7 @@ BeamModel load_beam_model(const std::filesystem::path& path, double sad_mm,
                           double calibration_cgy_per_mu, double mlc_transmission,
                           double dosimetric_leaf_gap_mm) {
   const std::string where = path.string();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_text_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(where, std::string("not valid JSON: ") + e.what());
-  }
+  nlohmann::json j = read_json_file(path);
   if (j.value("format", "") != "linac-beam-model") {
     throw InputError(where, "'format' is not \"linac-beam-model\"");
   }

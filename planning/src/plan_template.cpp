@@ -4,6 +4,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "json_file.hpp"
 #include "linac/core/error.hpp"
 #include "linac/core/file_util.hpp"
 #include "linac/core/text.hpp"
@@ -34,12 +35,7 @@ Objective::Kind kind_of(const std::string& type, const std::string& where) {
 
 PlanTemplate read_plan_template(const std::filesystem::path& path) {
   const std::string file = path.string();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_text_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(file, std::string("not valid JSON: ") + e.what());
-  }
+  nlohmann::json j = read_json_file(path);
   if (!j.is_object()) throw InputError(file, "not a JSON object");
   PlanTemplate t;
   t.source = file;
