@@ -76,8 +76,8 @@ BENCHMARK(BM_DoseInfluenceMatrices)->Unit(benchmark::kSecond)->UseRealTime()->It
 void BM_PlanDose(benchmark::State& state) {
   const Case& c = the_case();
   const MachineProfile profile = default_machine_profile();
-  const planning::DoseEngine engine(planning::default_beam_model(),
-                                    profile.mlc.leaf_boundaries_mm, c.ct, c.patient_position);
+  const planning::DoseEngine engine(planning::default_beam_model(), profile.mlc.leaf_boundaries_mm,
+                                    c.ct, c.patient_position);
   const Plan plan = read_plan(std::filesystem::path(LINAC_SOURCE_DIR) / "data" / "plans" /
                               "vmat_double_arc.json");
   const Grid grid = planning::dose_grid(c.get("body").mask, 3.0);

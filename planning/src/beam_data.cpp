@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "json_file.hpp"
@@ -100,6 +101,14 @@ void check_curve(BeamCurve& c, const std::string& where) {
   }
   if (!(ref > 0.0)) throw InputError(where, name + ": no dose above zero to normalise to");
   for (auto& p : c.points) p.second *= 100.0 / ref;
+}
+
+/// The curve kind named in the JSON and CSV formats, or nothing.
+std::optional<BeamCurve::Kind> curve_kind(const std::string& name) {
+  if (name == "pdd") return BeamCurve::Kind::kDepthDose;
+  if (name == "profile_x") return BeamCurve::Kind::kProfileX;
+  if (name == "profile_y") return BeamCurve::Kind::kProfileY;
+  return std::nullopt;
 }
 
 double json_number(const nlohmann::json& j, const char* key, const std::string& where,
@@ -221,15 +230,9 @@ BeamData read_json(const std::filesystem::path& path) {
       const std::string w = file + ": curves[" + std::to_string(n) + "]";
       BeamCurve c;
       const std::string type = e.value("type", "");
-      if (type == "pdd") {
-        c.kind = BeamCurve::Kind::kDepthDose;
-      } else if (type == "profile_x") {
-        c.kind = BeamCurve::Kind::kProfileX;
-      } else if (type == "profile_y") {
-        c.kind = BeamCurve::Kind::kProfileY;
-      } else {
-        throw InputError(w, "'type' '" + type + "' is not pdd, profile_x or profile_y");
-      }
+      const auto kind = curve_kind(type);
+      if (!kind) throw InputError(w, "'type' '" + type + "' is not pdd, profile_x or profile_y");
+      c.kind = *kind;
       std::tie(c.field_x_mm, c.field_y_mm) = json_field(e, w);
       c.ssd_mm = e.contains("ssd_mm") ? json_number(e, "ssd_mm", w) : d.ssd_mm;
       if (c.kind != BeamCurve::Kind::kDepthDose) c.depth_mm = json_number(e, "depth_mm", w);
@@ -337,17 +340,12 @@ BeamData read_csv(const std::filesystem::path& path) {
       d.ssd_mm = ssd;
       continue;
     }
-    BeamCurve::Kind kind{};
-    if (type == "pdd") {
-      kind = BeamCurve::Kind::kDepthDose;
-    } else if (type == "profile_x") {
-      kind = BeamCurve::Kind::kProfileX;
-    } else if (type == "profile_y") {
-      kind = BeamCurve::Kind::kProfileY;
-    } else {
+    const auto parsed = curve_kind(type);
+    if (!parsed) {
       throw InputError(where,
                        "curve '" + type + "' is not pdd, profile_x, profile_y or output_factor");
     }
+    const BeamCurve::Kind kind = *parsed;
     const double depth = value("depth");
     const double position = value("position");
     const bool pdd = kind == BeamCurve::Kind::kDepthDose;

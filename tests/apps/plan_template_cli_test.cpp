@@ -136,6 +136,14 @@ TEST(CliPlanTemplate, RefusesBadTemplatesNamingTheObjectiveBeforeWriting) {
           head + R"({"structure": "core", "type": "max_dvh", "dose_gy": 3, "volume_pct": 120,
                      "weight": 1}]})",
           {"objectives[0]", "volume_pct"});
+  // A template sets the prescription itself: an explicit one beside it is refused.
+  test::write_text(dir / "good.json", kTemplate);
+  const auto both = test::run({kLinac, "plan", "optimize", "--case", (dir / "case").string(),
+                               "--template", (dir / "good.json").string(), "--prescription-gy",
+                               "40", "--out", (dir / "out_both").string()});
+  EXPECT_EQ(both.exit_code, 2) << both.err;
+  EXPECT_NE(both.err.find("--template"), std::string::npos) << both.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "out_both"));
 }
 
 }  // namespace

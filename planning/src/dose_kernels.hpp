@@ -1,0 +1,403 @@
+#pragma once
+// The dose engine's internal pieces (planning/src only): the radiological depth and effective
+// density on a fan of rays, fluence maps blurred by Gaussian kernels (single, and ladders of
+// widths for kernels that vary per point), and a tabulated erf for the beamlet integrals.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <opencv2/imgproc.hpp>
+#include <utility>
+#include <vector>
+
+#include "linac/core/resample.hpp"
+#include "linac/planning/dose_engine.hpp"
+
+namespace linac::planning::detail {
+
+inline double overlap(double a0, double a1, double b0, double b1) {
+  return std::max(0.0, std::min(a1, b1) - std::max(a0, b0));
+}
+
+/// Radiological depth (mm of water) on a fan of rays through the beam's-eye view, sampled at
+/// distances r0 + k dr from the source; trilinear look-up, clamped at the fan's edges.
+class DepthField {
+ public:
+  DepthField(const Volume<float>& density, const BeamGeometry& g, double u0, double u1, double v0,
+             double v1, double r0, double r1, double duv, double dr, double electron_memory_mm)
+      : u0_(u0), v0_(v0), r0_(r0), duv_(duv), dr_(dr) {
+    nu_ = std::max(2, static_cast<int>(std::ceil((u1 - u0) / duv)) + 1);
+    nv_ = std::max(2, static_cast<int>(std::ceil((v1 - v0) / duv)) + 1);
+    nr_ = std::max(2, static_cast<int>(std::ceil((r1 - r0) / dr)) + 1);
+    field_.assign(static_cast<std::size_t>(nu_) * nv_ * nr_, Sample{0, kRhoOne});
+    const Grid& grid = density.grid();
+    const Eigen::Vector3d s = g.source_mm();
+    const Eigen::Vector3d s_index = grid.world_mm_to_index(s);
+    for (int j = 0; j < nv_; ++j) {
+      for (int i = 0; i < nu_; ++i) {
+        const double u = u0_ + i * duv_;
+        const double v = v0_ + j * duv_;
+        const Eigen::Vector3d q = g.point_at(u, v, g.sad_mm());
+        const double length_per_r = (q - s).norm() / g.sad_mm();
+        // Entry of the ray into the image's box, in r (the source is outside the box).
+        const Eigen::Vector3d dir_index = grid.world_mm_to_index(q) - s_index;  // per sad of r
+        double t_enter = 0.0;
+        double t_exit = 1e9;
+        for (int a = 0; a < 3; ++a) {
+          const double lo = -0.5;
+          const double hi = static_cast<double>(grid.dims[a]) - 0.5;
+          if (std::abs(dir_index[a]) < 1e-12) {
+            if (s_index[a] < lo || s_index[a] > hi) t_exit = -1.0;
+            continue;
+          }
+          double ta = (lo - s_index[a]) / dir_index[a];
+          double tb = (hi - s_index[a]) / dir_index[a];
+          if (ta > tb) std::swap(ta, tb);
+          t_enter = std::max(t_enter, ta);
+          t_exit = std::min(t_exit, tb);
+        }
+        Sample* out = &field_[(static_cast<std::size_t>(j) * nu_ + i) * nr_];
+        if (t_exit <= t_enter) continue;  // misses the image: depth 0
+        const double r_enter = t_enter * g.sad_mm();
+        const double r_exit = t_exit * g.sad_mm();
+        // March from the entry (aligned to the r grid) to the last stored sample.
+        double r = r0_ - std::ceil(std::max(0.0, r0_ - r_enter) / dr_) * dr_;
+        double z = 0.0;
+        // Density inside the box, the nearest voxel at its faces: a phantom that fills the
+        // image starts exactly at its face.
+        const Eigen::Vector3d hi_index(static_cast<double>(grid.dims[0] - 1),
+                                       static_cast<double>(grid.dims[1] - 1),
+                                       static_cast<double>(grid.dims[2] - 1));
+        auto rho = [&](double rr) {
+          const Eigen::Vector3d c = (s_index + dir_index * (rr / g.sad_mm()))
+                                        .cwiseMax(Eigen::Vector3d::Zero())
+                                        .cwiseMin(hi_index);
+          return sample(density, c, Interpolation::kLinear, 0.0);
+        };
+        // Effective density for the lateral electron kernel: 1 / density (the electrons' path
+        // per unit of radiological depth) averaged along the ray with weights
+        // exp(-(z - z') / memory) over the radiological depth upstream: the secondary electrons
+        // reaching a point were set in motion within their range. Air before the patient adds
+        // no depth and leaves it at water's 1.
+        double path_eff = 1.0;
+        double rho_eff = 1.0;
+        const double r_last = r0_ + (nr_ - 1) * dr_;
+        int k = static_cast<int>(std::lround((r - r0_) / dr_));  // r stays on the grid
+        for (; r < r_last + 0.5 * dr_; ++k) {
+          if (k >= 0 && k < nr_) {
+            out[k] = Sample{quantise_depth(z), quantise_rho(rho_eff)};
+          }
+          // Midpoint rule over the part of [r, r + dr] inside the image.
+          const double a = std::max(r, r_enter);
+          const double b = std::min(r + dr_, r_exit);
+          if (b > a) {
+            const double rho_mid = rho(0.5 * (a + b));
+            const double dz = rho_mid * length_per_r * (b - a);
+            z += dz;
+            // Soft tissue and fat (from 85 % of water's density up) count as water; the first
+            // memory length under the surface is the build-up's (its partial-volume voxels
+            // would otherwise read as low density).
+            const double path = rho_mid >= 0.85 ? 1.0 : 1.0 / std::max(rho_mid, 0.1);
+            if (z > electron_memory_mm && path != path_eff) {  // in water both are 1
+              uniform_ = false;
+              const double x = dz / electron_memory_mm;
+              // 1 - exp(-x): its series for small steps (error below 2e-3 x), exp beyond.
+              const double step =
+                  x < 0.7 ? x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x / 24.0))) : 1.0 - std::exp(-x);
+              path_eff += (path - path_eff) * step;
+              if (std::abs(path - path_eff) < 0.01) path_eff = path;  // close enough: settled
+              rho_eff = 1.0 / path_eff;
+            }
+          }
+          r += dr_;
+        }
+      }
+    }
+  }
+
+  /// Radiological depth (mm) and effective density at a point, trilinear.
+  [[nodiscard]] std::pair<double, double> at(double u, double v, double r) const {
+    const double fi = std::clamp((u - u0_) / duv_, 0.0, nu_ - 1.000001);
+    const double fj = std::clamp((v - v0_) / duv_, 0.0, nv_ - 1.000001);
+    const double fk = std::clamp((r - r0_) / dr_, 0.0, nr_ - 1.000001);
+    const int i = static_cast<int>(fi);
+    const int j = static_cast<int>(fj);
+    const int k = static_cast<int>(fk);
+    const double a = fi - i;
+    const double b = fj - j;
+    const double c = fk - k;
+    const std::array<double, 8> w{
+        (1 - a) * (1 - b) * (1 - c), (1 - a) * (1 - b) * c, a * (1 - b) * (1 - c), a * (1 - b) * c,
+        (1 - a) * b * (1 - c),       (1 - a) * b * c,       a * b * (1 - c),       a * b * c};
+    const std::array<std::size_t, 4> base{
+        (static_cast<std::size_t>(j) * nu_ + i) * nr_ + k,
+        (static_cast<std::size_t>(j) * nu_ + i + 1) * nr_ + k,
+        (static_cast<std::size_t>(j + 1) * nu_ + i) * nr_ + k,
+        (static_cast<std::size_t>(j + 1) * nu_ + i + 1) * nr_ + k};
+    double depth = 0.0;
+    double density = 0.0;
+    for (std::size_t q = 0; q < 4; ++q) {
+      const Sample& s0 = field_[base[q]];
+      const Sample& s1 = field_[base[q] + 1];
+      depth +=
+          w[2 * q] * static_cast<double>(s0.depth) + w[2 * q + 1] * static_cast<double>(s1.depth);
+      density +=
+          w[2 * q] * static_cast<double>(s0.rho) + w[2 * q + 1] * static_cast<double>(s1.rho);
+    }
+    return {depth * kDepthUnitMm, uniform_ ? 1.0 : density / kRhoOne};
+  }
+
+ private:
+  double u0_, v0_, r0_, duv_, dr_;
+  int nu_ = 0, nv_ = 0, nr_ = 0;
+  // Depth in 0.05 mm and effective density in 1/60000 of water, 16 bits each: a sample is 4
+  // bytes, so the per-point look-ups touch as few cache lines as the depth alone did.
+  static constexpr double kDepthUnitMm = 0.05;
+  static constexpr std::uint16_t kRhoOne = 60000;
+  static std::uint16_t quantise_depth(double z_mm) {
+    return static_cast<std::uint16_t>(std::clamp(z_mm / kDepthUnitMm + 0.5, 0.0, 65535.0));
+  }
+  static std::uint16_t quantise_rho(double rho) {
+    return static_cast<std::uint16_t>(std::clamp(rho * kRhoOne + 0.5, 0.0, 65535.0));
+  }
+  struct Sample {
+    std::uint16_t depth;  // radiological depth, kDepthUnitMm
+    std::uint16_t rho;    // effective density, 1 / kRhoOne
+  };
+  std::vector<Sample> field_;  // both in one place: one cache line per look-up
+  bool uniform_ = true;  // no ray met anything but water-like density: rho_eff is 1 everywhere
+};
+
+/// A fluence map at the isocentre plane blurred by one Gaussian kernel.
+class KernelMap {
+ public:
+  KernelMap(const Aperture& a, const std::vector<double>& boundaries, const BeamModel& m,
+            double sigma_mm)
+      : KernelMap(a, boundaries, m, sigma_mm, 1.0, sigma_mm, 0.0) {}
+
+  /// weight_a x (F * G(sigma_a)) + weight_b x (F * G(sigma_b)) on one grid (sigma_a the
+  /// narrower): two kernels that share a depth function, looked up once.
+  KernelMap(const Aperture& a, const std::vector<double>& boundaries, const BeamModel& m,
+            double sigma_a, double weight_a, double sigma_b, double weight_b) {
+    const double sigma_mm = sigma_a;
+    px_ = std::clamp(sigma_mm / 2.5, 0.5, 10.0);
+    const double margin = 4.0 * std::max(sigma_a, sigma_b) + 2.0 * px_;
+    u0_ = a.x1_mm - margin;
+    v0_ = a.y1_mm - margin;
+    nu_ = static_cast<int>(std::ceil((a.x2_mm - a.x1_mm + 2 * margin) / px_));
+    nv_ = static_cast<int>(std::ceil((a.y2_mm - a.y1_mm + 2 * margin) / px_));
+    outside_ = static_cast<float>(m.jaw_transmission);
+    map_ = cv::Mat(nv_, nu_, CV_32F, cv::Scalar(static_cast<double>(outside_)));
+    const bool leaves = !a.leaf_a_mm.empty();
+    const double half_dlg = 0.5 * m.dosimetric_leaf_gap_mm;
+    const double t_mlc = m.mlc_transmission;
+    const double t_jaw = m.jaw_transmission;
+    const int pairs = static_cast<int>(boundaries.size()) - 1;
+    for (int j = 0; j < nv_; ++j) {
+      const double vlo = v0_ + j * px_;
+      const double vhi = vlo + px_;
+      const double fy = overlap(vlo, vhi, a.y1_mm, a.y2_mm) / px_;
+      if (fy <= 0.0) continue;
+      // Leaf rows crossing this pixel row inside the Y jaws: weight and open interval.
+      struct RowPart {
+        double w, lo, hi;
+      };
+      std::vector<RowPart> parts;
+      const double clo = std::max(vlo, a.y1_mm);
+      const double chi = std::min(vhi, a.y2_mm);
+      if (leaves) {
+        for (int n = 0; n < pairs; ++n) {
+          const double w = overlap(clo, chi, boundaries[n], boundaries[n + 1]) / px_;
+          if (w <= 0.0) continue;
+          double lo = a.leaf_b_mm[n] - half_dlg;
+          double hi = a.leaf_a_mm[n] + half_dlg;
+          lo = std::max(lo, a.x1_mm);
+          hi = std::min(hi, a.x2_mm);
+          parts.push_back({w, lo, hi});
+        }
+      } else {
+        parts.push_back({fy, a.x1_mm, a.x2_mm});
+      }
+      auto* row = map_.ptr<float>(j);
+      for (int i = 0; i < nu_; ++i) {
+        const double ulo = u0_ + i * px_;
+        const double uhi = ulo + px_;
+        const double jaw = fy * overlap(ulo, uhi, a.x1_mm, a.x2_mm) / px_;
+        double open = 0.0;
+        for (const auto& p : parts) {
+          if (p.hi > p.lo) open += p.w * overlap(ulo, uhi, p.lo, p.hi) / px_;
+        }
+        row[i] = static_cast<float>(t_jaw * (1.0 - jaw) + t_mlc * (jaw - open) + open);
+      }
+    }
+    // The area-averaged pixel and the bilinear look-up blur by about px^2/6 between them.
+    auto blur = [this](const cv::Mat& in, double sigma, cv::Mat& out) {
+      const double sigma_px = std::sqrt(std::max(0.09, std::pow(sigma / px_, 2) - 1.0 / 6.0));
+      cv::GaussianBlur(in, out, cv::Size(0, 0), sigma_px, sigma_px, cv::BORDER_REPLICATE);
+    };
+    if (weight_b == 0.0) {
+      blur(map_, sigma_a, map_);
+    } else if (sigma_b / px_ <= 4.0) {
+      cv::Mat first;
+      cv::Mat second;
+      blur(map_, sigma_a, first);
+      blur(map_, sigma_b, second);
+      cv::addWeighted(first, weight_a, second, weight_b, 0.0, map_);
+    } else {
+      // The wider kernel on its own coarser grid (a blur of many pixels on the fine grid costs
+      // more than the look-ups), added at the fine grid's pixel centres.
+      blur(map_, sigma_a, map_);
+      const KernelMap wide(a, boundaries, m, sigma_b);
+      for (int j = 0; j < nv_; ++j) {
+        auto* row = map_.ptr<float>(j);
+        const double v = v0_ + (j + 0.5) * px_;
+        for (int i = 0; i < nu_; ++i) {
+          const double u = u0_ + (i + 0.5) * px_;
+          row[i] =
+              static_cast<float>(weight_a * static_cast<double>(row[i]) + weight_b * wide.at(u, v));
+        }
+      }
+    }
+    outside_ = static_cast<float>(static_cast<double>(outside_) * (weight_a + weight_b));
+  }
+
+  [[nodiscard]] double at(double u, double v) const {
+    const double fi = (u - u0_) / px_ - 0.5;
+    const double fj = (v - v0_) / px_ - 0.5;
+    if (!(fi >= 0.0 && fj >= 0.0 && fi < nu_ - 1 && fj < nv_ - 1)) {
+      return static_cast<double>(outside_);
+    }
+    const int i = static_cast<int>(fi);
+    const int j = static_cast<int>(fj);
+    const double a = fi - i;
+    const double b = fj - j;
+    const float* r0 = map_.ptr<float>(j);
+    const float* r1 = map_.ptr<float>(j + 1);
+    auto f = [](float x) { return static_cast<double>(x); };
+    return (f(r0[i]) * (1 - a) + f(r0[i + 1]) * a) * (1 - b) +
+           (f(r1[i]) * (1 - a) + f(r1[i + 1]) * a) * b;
+  }
+
+ private:
+  double u0_ = 0.0, v0_ = 0.0, px_ = 1.0;
+  int nu_ = 0, nv_ = 0;
+  float outside_ = 0.0F;
+  cv::Mat map_;
+};
+
+/// Fluence maps blurred by a geometric ladder of widths from `sigma_lo` to `sigma_hi` (steps of
+/// at most 15 %), interpolated linearly in width: kernels whose width varies per point.
+class KernelLadder {
+ public:
+  KernelLadder(const Aperture& a, const std::vector<double>& boundaries, const BeamModel& m,
+               double sigma_lo, double sigma_hi) {
+    const double hi = std::max(sigma_hi, sigma_lo);
+    const int steps =
+        std::max(0, static_cast<int>(std::ceil(std::log(hi / sigma_lo) / std::log(1.15) - 1e-9)));
+    for (int k = 0; k <= steps; ++k) {
+      const double s = steps == 0
+                           ? sigma_lo
+                           : sigma_lo * std::pow(hi / sigma_lo, static_cast<double>(k) / steps);
+      sigmas_.push_back(s);
+      maps_.emplace_back(a, boundaries, m, s);
+    }
+  }
+  [[nodiscard]] double at(double u, double v, double sigma) const {
+    if (maps_.size() == 1 || sigma <= sigmas_.front()) return maps_.front().at(u, v);
+    if (sigma >= sigmas_.back()) return maps_.back().at(u, v);
+    std::size_t i = 0;
+    while (i + 2 < sigmas_.size() && sigma > sigmas_[i + 1]) ++i;
+    const double f = (sigma - sigmas_[i]) / (sigmas_[i + 1] - sigmas_[i]);
+    return (1.0 - f) * maps_[i].at(u, v) + f * maps_[i + 1].at(u, v);
+  }
+
+ private:
+  std::vector<double> sigmas_;
+  std::vector<KernelMap> maps_;
+};
+
+/// The two phantom-scatter kernels at a ladder of distances from the source (their width at the
+/// isocentre plane is sigma_k SAD / r): levels evenly spaced in r, at most 13 % apart, both
+/// kernels interpolated with one weight per point.
+class ScatterLadder {
+ public:
+  ScatterLadder(const Aperture& a, const std::vector<double>& boundaries, const BeamModel& m,
+                double r_min, double r_max) {
+    const int steps =
+        std::max(1, static_cast<int>(std::ceil((r_max - r_min) / (0.13 * r_min) - 1e-9)));
+    r0_ = r_min;
+    dr_ = std::max(1e-6, (r_max - r_min) / steps);
+    for (int k = 0; k <= steps; ++k) {
+      const double r = r_min + dr_ * k;
+      first_.emplace_back(a, boundaries, m, m.scatter_sigma_at(0, r));
+      second_.emplace_back(a, boundaries, m, m.scatter_sigma_at(1, r));
+    }
+  }
+  /// C_s1 and C_s2 at (u, v) for a point at distance r.
+  [[nodiscard]] std::pair<double, double> at(double u, double v, double r) const {
+    const double t = std::clamp((r - r0_) / dr_, 0.0, static_cast<double>(first_.size() - 1));
+    const auto i = std::min(static_cast<std::size_t>(t), first_.size() - 2);
+    const double f = t - static_cast<double>(i);
+    return {(1.0 - f) * first_[i].at(u, v) + f * first_[i + 1].at(u, v),
+            (1.0 - f) * second_[i].at(u, v) + f * second_[i + 1].at(u, v)};
+  }
+
+ private:
+  double r0_ = 0.0;
+  double dr_ = 1.0;
+  std::vector<KernelMap> first_;
+  std::vector<KernelMap> second_;
+};
+
+/// erf from a table (step 1/1024 on [-6, 6], linear interpolation: error below 1e-7), for the
+/// beamlet matrices' many edge integrals.
+inline double table_erf(double x) {
+  static constexpr double kStep = 1.0 / 1024.0;
+  static constexpr double kMax = 6.0;
+  static const std::vector<double> table = [] {
+    std::vector<double> t;
+    for (double v = -kMax; v <= kMax + 0.5 * kStep; v += kStep) t.push_back(std::erf(v));
+    return t;
+  }();
+  if (x <= -kMax) return -1.0;
+  if (x >= kMax) return 1.0;
+  const double f = (x + kMax) / kStep;
+  const auto i = static_cast<std::size_t>(f);
+  const double a = f - static_cast<double>(i);
+  return table[i] + a * (table[i + 1] - table[i]);
+}
+
+/// Range of r over the bounding box of the points.
+inline std::pair<double, double> r_range(const BeamGeometry& g, const Points& points) {
+  if (points.empty()) return {g.sad_mm() - 1.0, g.sad_mm() + 1.0};
+  Eigen::Vector3f lo = points.front();
+  Eigen::Vector3f hi = points.front();
+  for (const auto& p : points) {
+    lo = lo.cwiseMin(p);
+    hi = hi.cwiseMax(p);
+  }
+  double rmin = 1e9;
+  double rmax = -1e9;
+  for (int c = 0; c < 8; ++c) {
+    const Eigen::Vector3f cf((c & 1) ? hi.x() : lo.x(), (c & 2) ? hi.y() : lo.y(),
+                             (c & 4) ? hi.z() : lo.z());
+    const Eigen::Vector3d corner = cf.cast<double>();
+    const double r = g.project(corner).r_mm;
+    rmin = std::min(rmin, r);
+    rmax = std::max(rmax, r);
+  }
+  return {std::max(1.0, rmin - 2.0), rmax + 2.0};
+}
+
+inline DepthField make_depth_field(const Volume<float>& density, const BeamGeometry& g,
+                                   const Aperture& a, const Points& points,
+                                   double electron_memory_mm) {
+  const auto [r0, r1] = r_range(g, points);
+  const double margin = 30.0;
+  // Steps along the ray no longer than the image's finest spacing (at most 2 mm).
+  const double dr = std::clamp(density.grid().spacing_mm.minCoeff(), 0.5, 2.0);
+  return DepthField(density, g, a.x1_mm - margin, a.x2_mm + margin, a.y1_mm - margin,
+                    a.y2_mm + margin, r0, r1, 3.0, dr, electron_memory_mm);
+}
+
+}  // namespace linac::planning::detail
