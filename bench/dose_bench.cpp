@@ -92,15 +92,19 @@ void BM_PlanDose(benchmark::State& state) {
 }
 BENCHMARK(BM_PlanDose)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
 
+/// Arg 0: the optimiser started from conformal apertures; 1: from generated apertures.
 void BM_VmatOptimisation(benchmark::State& state) {
   const Case& c = the_case();
   const MachineProfile profile = default_machine_profile();
-  const planning::VmatPlanner planner(c, profile, planning::default_beam_model(),
-                                      planning::VmatOptions{});
+  planning::VmatOptions o;
+  o.start = state.range(0) == 0 ? planning::VmatOptions::Start::kConformal
+                                : planning::VmatOptions::Start::kGenerated;
+  const planning::VmatPlanner planner(c, profile, planning::default_beam_model(), o);
   for (auto _ : state) {
     const auto r = planner.optimise(true);
     state.counters["evaluations"] = r.evaluations;
     state.counters["optimiser_s"] = r.optimiser_s;
+    state.counters["generation_s"] = r.generation_s;
     state.counters["final_dose_s"] = r.dose_s;
     state.counters["total_mu"] = r.plan.total_mu();
     for (const auto& s : planner.structures_on_dose_grid()) {
@@ -115,7 +119,12 @@ void BM_VmatOptimisation(benchmark::State& state) {
     }
   }
 }
-BENCHMARK(BM_VmatOptimisation)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_VmatOptimisation)
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime()
+    ->Iterations(1);
 
 }  // namespace
 

@@ -79,6 +79,7 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   planning::VmatOptions vo;
   std::vector<std::string> alpha_beta;
   std::string template_file;
+  std::string start = "conformal";
   bool no_baseline = false;
   opts.add_options()("case", po::value(&case_dir),
                      "planning case folder with body, liver, FLS and PTV")(
@@ -105,7 +106,10 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
       "template", po::value(&template_file),
       "plan template (JSON: prescription, fractions, target, arcs, objectives; README)")(
       "spare", po::value(&vo.spared)->default_value("FLS"),
-      "the spared structure: the baseline is the plan without its objectives");
+      "the spared structure: the baseline is the plan without its objectives")(
+      "apertures", po::value(&start)->default_value("conformal"),
+      "the optimiser's start: conformal (apertures around the target) or generated (column "
+      "generation: apertures priced from the objective, for targets around organs)");
   po::variables_map vm;
   if (!parse("plan optimize",
              "[--case DIR | --structures DIR] --out DIR [--iterations 150] [--json]", opts, {},
@@ -120,6 +124,11 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
     throw InputError("--iterations", "must lie in [1, 5000]");
   }
   if (vo.points_per_structure < 100) throw InputError("--points", "must be at least 100");
+  if (start == "generated") {
+    vo.start = planning::VmatOptions::Start::kGenerated;
+  } else if (start != "conformal") {
+    throw InputError("--apertures", "'" + start + "' is neither conformal nor generated");
+  }
   std::map<std::string, double> ab;
   for (const auto& s : alpha_beta) {
     const auto eq = s.find('=');
@@ -362,6 +371,8 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   j["matrix_nonzeros"] = planner.matrix_nonzeros();
   j["optimisation_points"] = planner.optimisation_points();
   j["evaluations"] = plan.evaluations;
+  j["apertures"] = start;
+  j["generation_s"] = std::round(plan.generation_s * 10.0) / 10.0;
   j["normalisation"] = std::round(plan.normalisation * 10000.0) / 10000.0;
   j["dose_grid_mm"] = vo.dose_grid_mm;
   j["structures"] = organs;

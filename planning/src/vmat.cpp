@@ -15,7 +15,7 @@
 #include "linac/core/random.hpp"
 #include "linac/core/resample.hpp"
 #include "linac/core/text.hpp"
-#include "vmat_objectives.hpp"
+#include "vmat_problem.hpp"
 
 namespace linac::planning {
 
@@ -26,92 +26,12 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-constexpr double kLeafScale = 10.0;  // leaf variables in cm: comparable to MU in scale
-
-struct Arc {
-  ArcSpec spec;
-  std::vector<double> gantry_deg;  // IEC 61217, [0, 360)
-  double spacing_deg = 2.0;
-  Aperture jaws;
-  int first_row = 0;
-  int rows = 0;
-  std::vector<BeamGeometry> geometry;
-  std::vector<BeamletMatrix> matrices;
-  std::vector<PreparedPoints> prepared;               // the optimisation points seen from each CP
-  std::vector<std::vector<double>> init_lo, init_hi;  // conformal aperture per CP and row
-  int segment_offset = 0;                             // variables: MU of each segment
-  int leaf_offset = 0;  // then (centre, half opening) per control point and row
-  [[nodiscard]] int cps() const { return static_cast<int>(gantry_deg.size()); }
-  [[nodiscard]] int leaf_var(int cp, int row) const { return leaf_offset + 2 * (cp * rows + row); }
-  [[nodiscard]] std::size_t seg(int s) const {
-    return static_cast<std::size_t>(segment_offset) + static_cast<std::size_t>(s);
-  }
-  [[nodiscard]] std::size_t row_index(int r) const {
-    return static_cast<std::size_t>(first_row) + static_cast<std::size_t>(r);
-  }
-};
-
 double angle_of(const ArcSpec& a, int i, double step) {
   const double sign = a.direction == RotationDirection::kCounterClockwise ? -1.0 : 1.0;
   return iec::normalize_angle_deg(a.start_deg + sign * step * i);
 }
 
-/// The full model's dose from the beamlet matrices' dose m at each point: scale x m + offset,
-/// fitted where the apertures were last evaluated by the full model (empty: no correction).
-struct Correction {
-  std::vector<float> scale;
-  std::vector<float> offset;
-};
-
 }  // namespace
-
-struct VmatPlanner::Impl {
-  MachineProfile profile;
-  VmatOptions options;
-  Progress progress;
-  std::unique_ptr<DoseEngine> engine;
-  Eigen::Vector3d isocentre;
-  Grid grid;
-  std::vector<Structure> on_grid;
-  Points body_points;
-  std::vector<std::size_t> body_index;
-  Points opt_points;
-  std::map<std::string, std::vector<int>> members;
-  std::vector<Arc> arcs;
-  int variables = 0;
-  std::size_t nonzeros = 0;
-  double matrix_seconds = 0.0;
-
-  void say(const std::string& s) const {
-    if (progress) progress(s);
-  }
-  [[nodiscard]] const Mask* mask(const std::string& name) const {
-    for (const auto& s : on_grid) {
-      if (s.name == name) return &s.mask;
-    }
-    return nullptr;
-  }
-  [[nodiscard]] double rx_fraction() const {
-    return options.prescription_gy / static_cast<double>(options.fractions);
-  }
-
-  void build(const Case& c, const BeamModel& model);
-  void build_arcs(const Mask& target);
-  [[nodiscard]] std::vector<Term> terms(bool spare) const;
-  [[nodiscard]] Plan make_plan(const std::vector<double>& x, const std::string& label) const;
-  /// Full-model dose at the optimisation points for the apertures and MU of `x`.
-  [[nodiscard]] std::vector<float> full_dose(const std::vector<double>& x) const;
-  [[nodiscard]] std::vector<double> initial(double mu_per_segment) const;
-  void bounds(std::vector<double>& lo, std::vector<double>& hi) const;
-  void project(std::vector<double>& x) const;
-  /// Dose at the optimisation points from the beamlet matrices (plus `correction`).
-  void forward(const std::vector<double>& x, const Correction& correction,
-               std::vector<double>& dose) const;
-  /// Objective and gradient.
-  double evaluate(const std::vector<double>& x, std::vector<double>& grad,
-                  const std::vector<Term>& t, const Correction& correction,
-                  bool leaves_fixed) const;
-};
 
 void VmatPlanner::Impl::build(const Case& c, const BeamModel& model) {
   const auto t0 = Clock::now();
@@ -348,9 +268,10 @@ void VmatPlanner::Impl::bounds(std::vector<double>& lo, std::vector<double>& hi)
   const double gap = profile.mlc.min_dynamic_gap_mm;
   for (const auto& arc : arcs) {
     for (int s = 0; s + 1 < arc.cps(); ++s) {
-      // 10 % inside the MU-per-degree limits, room for the final normalisation.
+      // Inside the MU-per-degree limits: 10 % above the minimum, 25 % below the maximum (room
+      // for the final normalisation).
       lo[arc.seg(s)] = 1.1 * profile.dose.min_mu_per_deg * arc.spacing_deg;
-      hi[arc.seg(s)] = 0.9 * profile.dose.max_mu_per_deg * arc.spacing_deg;
+      hi[arc.seg(s)] = 0.75 * profile.dose.max_mu_per_deg * arc.spacing_deg;
     }
     const double width = arc.jaws.x2_mm - arc.jaws.x1_mm;
     for (int i = 0; i < arc.cps(); ++i) {
@@ -592,6 +513,22 @@ void VmatPlanner::Impl::project(std::vector<double>& x) const {
   }
 }
 
+Correction VmatPlanner::Impl::fit_correction(const std::vector<float>& full,
+                                             const std::vector<double>& beamlets) const {
+  Correction c;
+  c.scale.resize(full.size());
+  c.offset.resize(full.size());
+  const double floor = 0.01 * rx_fraction();
+  for (std::size_t n = 0; n < full.size(); ++n) {
+    const double f = static_cast<double>(full[n]);
+    const double s =
+        beamlets[n] > floor ? std::clamp(f / beamlets[n], 0.5, options.correction_max_scale) : 1.0;
+    c.scale[n] = static_cast<float>(s);
+    c.offset[n] = static_cast<float>(f - s * beamlets[n]);
+  }
+  return c;
+}
+
 std::vector<float> VmatPlanner::Impl::full_dose(const std::vector<double>& x) const {
   const std::size_t np = opt_points.size();
   std::vector<float> dose(np, 0.0F);
@@ -743,10 +680,16 @@ VmatResult VmatPlanner::optimise(bool spare) const {
   VmatResult result;
   const std::vector<Term> terms = m.terms(spare);
   const std::string what = spare ? "plan" : "baseline";
-  // Start: conformal apertures, uniform MU scaled to the prescription's mean target dose.
-  std::vector<double> x = m.initial(1.0);
+  std::vector<double> x;
   Correction correction;
-  {
+  std::vector<double> lo, hi;
+  m.bounds(lo, hi);
+  if (m.options.start == VmatOptions::Start::kGenerated) {
+    // Apertures generated where the objective prices them best (vmat_apertures.cpp).
+    x = m.generate_apertures(terms, result);
+  } else {
+    // Conformal apertures, uniform MU scaled to the prescription's mean target dose.
+    x = m.initial(1.0);
     std::vector<double> d;
     m.forward(x, correction, d);
     const auto& target = m.members.at(m.options.evaluation_target());
@@ -755,25 +698,13 @@ VmatResult VmatPlanner::optimise(bool spare) const {
     mean /= static_cast<double>(target.size());
     x = m.initial(m.rx_fraction() / std::max(mean, 1e-9));
   }
-  std::vector<double> lo, hi;
-  m.bounds(lo, hi);
   m.project(x);  // start deliverable: leaf travel and bank span within the limits
   for (std::size_t k = 0; k < x.size(); ++k) x[k] = std::clamp(x[k], lo[k], hi[k]);
   auto full_correction = [&](const std::vector<double>& xv) {
     const std::vector<float> full = m.full_dose(xv);
     std::vector<double> beamlets;
     m.forward(xv, {}, beamlets);
-    Correction c;
-    c.scale.resize(full.size());
-    c.offset.resize(full.size());
-    const double floor = 0.01 * m.rx_fraction();
-    for (std::size_t n = 0; n < full.size(); ++n) {
-      const double f = static_cast<double>(full[n]);
-      const double s = beamlets[n] > floor ? std::clamp(f / beamlets[n], 0.5, 2.0) : 1.0;
-      c.scale[n] = static_cast<float>(s);
-      c.offset[n] = static_cast<float>(f - s * beamlets[n]);
-    }
-    return c;
+    return m.fit_correction(full, beamlets);
   };
   struct Ctx {
     const Impl* m;
@@ -819,6 +750,12 @@ VmatResult VmatPlanner::optimise(bool spare) const {
     }
     return f;
   };
+  if (m.options.start != VmatOptions::Start::kConformal) {
+    correction = full_correction(x);
+    const double f_start = run(std::max(10, m.options.iterations / 5), true);
+    m.say(what + ": apertures generated in " + format_number(result.generation_s) +
+          " s, segment MU fitted, objective " + format_number(f_start));
+  }
   int left = m.options.iterations;
   int round = 0;
   while (left > 0) {

@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 #include <vector>
 
+#include "linac/core/distance_map.hpp"
 #include "linac/core/mask.hpp"
 #include "linac/core/random.hpp"
 
@@ -370,21 +371,87 @@ Case make_builtin_patient(const PhantomOptions& options) {
     if (static_cast<double>(shape[c]) <= limit) labels[candidates[c]] = kLiver;
   }
 
-  // Metastases: spheres of 5-40 mm (log-uniform diameters) centred in the liver, until they
-  // replace the requested share of it.
+  // Functioning parenchyma kept free of disease, as diffuse metastatic disease leaves it: a few
+  // irregular regions deep in the liver (anisotropic Gaussian blobs around seeded centres at
+  // least 20 mm inside it and 90 mm apart), together `functional_fraction` of the liver, each
+  // surrounded by tumour-bearing liver. Regions of this size (several tens of cm³) are what a
+  // 13 mm SPECT resolves; the metastases grow only outside them.
   std::vector<std::size_t> liver_voxels;
   for (std::size_t n = 0; n < n_vox; ++n) {
     if (labels[n] == kLiver) liver_voxels.push_back(n);
   }
+  Mask spared(grid, 0);
+  std::size_t regions = 0;
+  if (options.functional_fraction > 0.0 && options.functional_regions > 0) {
+    Mask liver_mask(grid, 0);
+    for (const std::size_t n : liver_voxels) liver_mask[n] = 1;
+    const Volume<float> depth = signed_distance_map_mm(liver_mask);  // < 0 inside
+    auto position = [&](std::size_t n) {
+      const Index3 ijk = grid.index_of(n);
+      return grid.index_to_world_mm(Vector3d(
+          static_cast<double>(ijk[0]), static_cast<double>(ijk[1]), static_cast<double>(ijk[2])));
+    };
+    std::vector<std::size_t> deep;
+    for (const std::size_t n : liver_voxels) {
+      if (depth[n] <= -20.0F) deep.push_back(n);
+    }
+    struct Blob {
+      Vector3d centre, sigma_mm;
+    };
+    std::vector<Blob> blobs;
+    for (int attempt = 0; attempt < 1000 && !deep.empty() &&
+                          static_cast<int>(blobs.size()) < options.functional_regions;
+         ++attempt) {
+      const Vector3d c =
+          position(deep[static_cast<std::size_t>(rng.uniform() * static_cast<double>(deep.size())) %
+                        deep.size()]);
+      bool apart = true;
+      for (const auto& b : blobs) apart = apart && (b.centre - c).norm() >= 90.0;
+      if (!apart) continue;
+      // Irregular but of one volume: the semi-axes' product is the same for every region.
+      Vector3d sigma(1.0 + 0.4 * rng.uniform(), 1.0 + 0.4 * rng.uniform(),
+                     1.0 + 0.4 * rng.uniform());
+      sigma *= 24.0 / std::cbrt(sigma.prod());
+      blobs.push_back({c, sigma});
+    }
+    regions = blobs.size();
+    std::vector<float> field(liver_voxels.size());
+    for (std::size_t m = 0; m < liver_voxels.size(); ++m) {
+      const Vector3d x = position(liver_voxels[m]);
+      double f = 0.0;
+      for (const auto& b : blobs) {
+        f = std::max(f, std::exp(-0.5 * (x - b.centre).cwiseQuotient(b.sigma_mm).squaredNorm()));
+      }
+      field[m] = static_cast<float>(f);
+    }
+    // The level that keeps the requested share of the liver.
+    std::vector<float> sorted = field;
+    const auto keep = std::min(
+        sorted.size() - 1,
+        static_cast<std::size_t>(options.functional_fraction * static_cast<double>(sorted.size())));
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(keep),
+                     sorted.end(), std::greater<>());
+    const float level = std::max(sorted[keep], 1e-6F);
+    for (std::size_t m = 0; m < liver_voxels.size(); ++m) {
+      if (field[m] >= level) spared[liver_voxels[m]] = 1;
+    }
+  }
+  std::vector<std::size_t> tumour_bearing;
+  for (const std::size_t n : liver_voxels) {
+    if (spared[n] == 0) tumour_bearing.push_back(n);
+  }
+
+  // Metastases: spheres of 5-40 mm (log-uniform diameters) centred in the tumour-bearing liver,
+  // until they replace the requested share of the whole liver.
   Mask gtv(grid, 0);
   std::vector<float> lesion_hu(n_vox, 0.0F);
   const auto goal = static_cast<std::size_t>(options.metastasis_fraction *
                                              static_cast<double>(liver_voxels.size()));
   std::size_t gtv_count = 0;
   int lesions = 0;
-  while (gtv_count < goal && !liver_voxels.empty()) {
-    const std::size_t centre_n = liver_voxels[static_cast<std::size_t>(
-        rng.uniform() * static_cast<double>(liver_voxels.size()))];
+  while (gtv_count < goal && !tumour_bearing.empty()) {
+    const std::size_t centre_n = tumour_bearing[static_cast<std::size_t>(
+        rng.uniform() * static_cast<double>(tumour_bearing.size()))];
     const double diameter_mm = 5.0 * std::exp(rng.uniform() * std::log(8.0));
     const double r = diameter_mm / 2.0;
     const Index3 c = grid.index_of(centre_n);
@@ -401,7 +468,7 @@ Case make_builtin_patient(const PhantomOptions& options) {
               std::sqrt(static_cast<double>((i - c[0]) * (i - c[0]) + (j - c[1]) * (j - c[1]) +
                                             (k - c[2]) * (k - c[2])));
           const std::size_t n = grid.linear_index(i, j, k);
-          if (d > r || labels[n] != kLiver) continue;
+          if (d > r || labels[n] != kLiver || spared[n] != 0) continue;
           if (gtv[n] == 0) ++gtv_count;
           gtv[n] = 1;
           // Large lesions have a necrotic, darker core.
@@ -467,6 +534,7 @@ Case make_builtin_patient(const PhantomOptions& options) {
   c.metadata["seed"] = std::to_string(options.seed);
   c.metadata["spacing_mm"] = std::to_string(options.spacing_mm);
   c.metadata["metastases"] = std::to_string(lesions);
+  c.metadata["functional_regions"] = std::to_string(regions);
   return c;
 }
 

@@ -16,7 +16,11 @@ struct PhantomOptions {
   double spacing_mm = 2.5;           // isotropic voxel size; coarser grids for quick runs
   double liver_volume_cm3 = 3593.0;  // whole liver, metastases included
   double metastasis_fraction = 0.5;  // share of the liver volume replaced by metastases
-  double noise_hu = 10.0;            // CT quantum noise (standard deviation)
+  /// Functioning parenchyma free of disease: this share of the liver, in so many regions deep in
+  /// it (the rest of the liver bears the metastases; 0: metastases anywhere).
+  double functional_fraction = 0.2;
+  int functional_regions = 4;
+  double noise_hu = 10.0;  // CT quantum noise (standard deviation)
 };
 
 /// Builds the case: CT in HU and masks for body, liver, GTV (metastases), kidneys, stomach,

@@ -43,7 +43,7 @@ struct SpectCtOptions {
   /// Maps SPECT/CT scanner coordinates to planning coordinates (the other scanner's set-up).
   Eigen::Vector3d rotation_deg{1.5, -1.0, 2.5};
   Eigen::Vector3d translation_mm{14.0, -9.5, 21.0};
-  double functional_gradient = 0.35;  // uptake varies by +-this share across the liver
+  double functional_gradient = 0.15;  // uptake varies by +-this share across the liver
 };
 
 struct SpectCt {

@@ -1,0 +1,106 @@
+#pragma once
+// The VMAT optimisation problem (planning/src only): the arcs, their beamlet matrices and the
+// optimisation points, shared by the aperture generation (vmat_apertures.cpp) and the direct
+// aperture optimisation (vmat.cpp).
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "linac/planning/vmat.hpp"
+#include "vmat_objectives.hpp"
+
+namespace linac::planning {
+
+inline constexpr double kLeafScale = 10.0;  // leaf variables in cm: comparable to MU in scale
+
+struct Arc {
+  ArcSpec spec;
+  std::vector<double> gantry_deg;  // IEC 61217, [0, 360)
+  double spacing_deg = 2.0;
+  Aperture jaws;
+  int first_row = 0;
+  int rows = 0;
+  std::vector<BeamGeometry> geometry;
+  std::vector<BeamletMatrix> matrices;
+  std::vector<PreparedPoints> prepared;               // the optimisation points seen from each CP
+  std::vector<std::vector<double>> init_lo, init_hi;  // conformal aperture per CP and row
+  int segment_offset = 0;                             // variables: MU of each segment
+  int leaf_offset = 0;  // then (centre, half opening) per control point and row
+  [[nodiscard]] int cps() const { return static_cast<int>(gantry_deg.size()); }
+  [[nodiscard]] int leaf_var(int cp, int row) const { return leaf_offset + 2 * (cp * rows + row); }
+  [[nodiscard]] std::size_t seg(int s) const {
+    return static_cast<std::size_t>(segment_offset) + static_cast<std::size_t>(s);
+  }
+  [[nodiscard]] std::size_t row_index(int r) const {
+    return static_cast<std::size_t>(first_row) + static_cast<std::size_t>(r);
+  }
+};
+
+/// The full model's dose from the beamlet matrices' dose m at each point: scale x m + offset,
+/// fitted where the apertures were last evaluated by the full model (empty: no correction).
+struct Correction {
+  std::vector<float> scale;
+  std::vector<float> offset;
+};
+
+struct VmatPlanner::Impl {
+  MachineProfile profile;
+  VmatOptions options;
+  Progress progress;
+  std::unique_ptr<DoseEngine> engine;
+  Eigen::Vector3d isocentre;
+  Grid grid;
+  std::vector<Structure> on_grid;
+  Points body_points;
+  std::vector<std::size_t> body_index;
+  Points opt_points;
+  std::map<std::string, std::vector<int>> members;
+  std::vector<Arc> arcs;
+  int variables = 0;
+  std::size_t nonzeros = 0;
+  double matrix_seconds = 0.0;
+
+  void say(const std::string& s) const {
+    if (progress) progress(s);
+  }
+  [[nodiscard]] const Mask* mask(const std::string& name) const {
+    for (const auto& s : on_grid) {
+      if (s.name == name) return &s.mask;
+    }
+    return nullptr;
+  }
+  [[nodiscard]] double rx_fraction() const {
+    return options.prescription_gy / static_cast<double>(options.fractions);
+  }
+
+  void build(const Case& c, const BeamModel& model);
+  void build_arcs(const Mask& target);
+  [[nodiscard]] std::vector<Term> terms(bool spare) const;
+  [[nodiscard]] Plan make_plan(const std::vector<double>& x, const std::string& label) const;
+  /// Full-model dose at the optimisation points for the apertures and MU of `x`.
+  [[nodiscard]] std::vector<float> full_dose(const std::vector<double>& x) const;
+  [[nodiscard]] std::vector<double> initial(double mu_per_segment) const;
+  void bounds(std::vector<double>& lo, std::vector<double>& hi) const;
+  void project(std::vector<double>& x) const;
+  /// Dose at the optimisation points from the beamlet matrices (plus `correction`).
+  void forward(const std::vector<double>& x, const Correction& correction,
+               std::vector<double>& dose) const;
+  /// The correction that turns the beamlets' dose at the points into the full model's: a scale
+  /// per point (the kernels' tails grow with the dose there), the rest an offset.
+  [[nodiscard]] Correction fit_correction(const std::vector<float>& full,
+                                          const std::vector<double>& beamlets) const;
+  /// MU per control point that conformal apertures need for the prescription's mean target dose.
+  [[nodiscard]] double conformal_mu_per_control_point() const;
+  struct Generator;  // vmat_apertures.cpp
+  /// Column generation (vmat_apertures.cpp): the DAO variables of apertures generated control
+  /// point by control point where the objective's gradient prices them best.
+  [[nodiscard]] std::vector<double> generate_apertures(const std::vector<Term>& t,
+                                                       VmatResult& result) const;
+  /// Objective and gradient.
+  double evaluate(const std::vector<double>& x, std::vector<double>& grad,
+                  const std::vector<Term>& t, const Correction& correction,
+                  bool leaves_fixed) const;
+};
+
+}  // namespace linac::planning
