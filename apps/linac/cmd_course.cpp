@@ -30,6 +30,7 @@
 #include "linac/delivery/machine_log.hpp"
 #include "linac/planning/dose_engine.hpp"
 #include "linac/planning/evaluation.hpp"
+#include "linac/planning/plan_template.hpp"
 
 namespace linac::cli {
 namespace fs = std::filesystem;
@@ -70,6 +71,9 @@ struct CourseOptions {
   double systematic_mm = 2.0;  // set-up error model: per-axis SD of the course's systematic
   double random_mm = 3.0;      // and of each fraction's random error (van Herk)
   double rotation_deg = 0.7;   // SD of each rotation
+  std::string plan_template;   // absolute path; empty: the reference case's objectives
+  std::string apertures = "conformal";
+  std::string overlap = "target";
 
   [[nodiscard]] json to_json() const {
     return {{"case", case_dir},
@@ -87,7 +91,10 @@ struct CourseOptions {
             {"delivered_dose_grid_mm", delivered_dose_grid_mm},
             {"systematic_mm", systematic_mm},
             {"random_mm", random_mm},
-            {"rotation_deg", rotation_deg}};
+            {"rotation_deg", rotation_deg},
+            {"template", plan_template},
+            {"apertures", apertures},
+            {"overlap", overlap}};
   }
   static CourseOptions from_json(const json& j) {
     CourseOptions o;
@@ -107,6 +114,9 @@ struct CourseOptions {
     o.systematic_mm = j.value("systematic_mm", 2.0);
     o.random_mm = j.value("random_mm", 3.0);
     o.rotation_deg = j.value("rotation_deg", 0.7);
+    o.plan_template = j.value("template", "");
+    o.apertures = j.value("apertures", "conformal");
+    o.overlap = j.value("overlap", "target");
     return o;
   }
 };
@@ -232,7 +242,13 @@ int cmd_course(const std::vector<std::string>& args) {
       "points", po::value(&o.points)->default_value(4000), "optimisation points per structure")(
       "projections", po::value(&o.projections)->default_value(180), "CBCT projections")(
       "delivered-dose-grid-mm", po::value(&o.delivered_dose_grid_mm)->default_value(6.0),
-      "grid of the dose estimated from the logs");
+      "grid of the dose estimated from the logs")(
+      "template", po::value(&o.plan_template),
+      "plan template (README): prescription, fractions, arcs and objectives of the plan")(
+      "apertures", po::value(&o.apertures)->default_value("conformal"),
+      "the optimiser's start: conformal or generated (linac plan optimize)")(
+      "overlap", po::value(&o.overlap)->default_value("target"),
+      "target/spared overlap policy: target or spared (linac plan optimize)");
   po::variables_map vm;
   if (!parse("course", "(--out DIR | --resume DIR) [--fractions 5] [--seed N] [--json]", opts, {},
              args, vm)) {
@@ -247,6 +263,18 @@ int cmd_course(const std::vector<std::string>& args) {
     }
     o = CourseOptions::from_json(read_json(dir / "course_options.json"));
   } else {
+    if (!o.plan_template.empty()) {
+      const auto t = planning::read_plan_template(o.plan_template);
+      // The course treats the template's fractions unless told how many to treat.
+      if (vm["fractions"].defaulted()) o.fractions = t.fractions;
+      o.plan_template = fs::absolute(o.plan_template).string();
+    }
+    if (o.apertures != "conformal" && o.apertures != "generated") {
+      throw InputError("--apertures", "'" + o.apertures + "' is neither conformal nor generated");
+    }
+    if (o.overlap != "target" && o.overlap != "spared") {
+      throw InputError("--overlap", "'" + o.overlap + "' is neither target nor spared");
+    }
     if (o.fractions < 1 || o.fractions > 40) throw InputError("--fractions", "must lie in [1, 40]");
     if (!o.daemon.empty() && (o.server_key.empty() || o.client_key.empty())) {
       throw InputError("--daemon", "needs --server-key and --client-key");
@@ -293,13 +321,27 @@ int cmd_course(const std::vector<std::string>& args) {
   if (!fs::exists(plan_dir / "plan.json")) {
     say("planning: double-arc VMAT and its baseline (the longest step)");
     const auto t0 = Clock::now();
-    const int rc =
-        run_step("plan optimize",
-                 {"plan", "optimize", "--structures", planning.string(), "--out", plan_dir.string(),
-                  "--dose-grid-mm", format_number(o.dose_grid_mm), "--cp-spacing-deg",
-                  format_number(o.cp_spacing_deg), "--iterations", std::to_string(o.iterations),
-                  "--points", std::to_string(o.points), "--json"},
-                 dir / "logs" / "optimize.json");
+    std::vector<std::string> a{"plan",
+                               "optimize",
+                               "--structures",
+                               planning.string(),
+                               "--out",
+                               plan_dir.string(),
+                               "--dose-grid-mm",
+                               format_number(o.dose_grid_mm),
+                               "--cp-spacing-deg",
+                               format_number(o.cp_spacing_deg),
+                               "--iterations",
+                               std::to_string(o.iterations),
+                               "--points",
+                               std::to_string(o.points),
+                               "--apertures",
+                               o.apertures,
+                               "--overlap",
+                               o.overlap,
+                               "--json"};
+    if (!o.plan_template.empty()) a.insert(a.end(), {"--template", o.plan_template});
+    const int rc = run_step("plan optimize", a, dir / "logs" / "optimize.json");
     if (rc != kOk) {
       throw std::runtime_error("the optimised plan is not deliverable; see " +
                                (plan_dir / "validation.json").string());

@@ -14,6 +14,7 @@
 #include "linac/core/file_util.hpp"
 #include "linac/core/image_png.hpp"
 #include "linac/core/machine_profile.hpp"
+#include "linac/core/mask.hpp"
 #include "linac/core/metaimage.hpp"
 #include "linac/core/plan_io.hpp"
 #include "linac/core/text.hpp"
@@ -71,6 +72,28 @@ PlotSeries dvh_series(const planning::Dvh& h, const std::string& name,
   return ps;
 }
 
+/// The overlap policy `spared`: the target without the spared structure's voxels becomes the
+/// structure the plan is optimised and normalised on ("<target>-<spared>"), and the objectives
+/// on the target act on it.
+void crop_target(Case& c, planning::VmatOptions& vo) {
+  const Structure* spared = c.find(vo.spared);
+  if (spared == nullptr) {
+    throw InputError("--overlap spared", "the case has no structure '" + vo.spared + "'");
+  }
+  const std::string name = vo.target + "-" + vo.spared;
+  Mask cropped = mask_difference(c.get(vo.target).mask, spared->mask);
+  if (count_voxels(cropped) == 0) {
+    throw InputError("--overlap spared",
+                     "nothing of " + vo.target + " is left outside " + vo.spared);
+  }
+  c.structures.push_back({name, "target", std::move(cropped)});
+  for (auto& o : vo.objectives) {
+    if (o.structure == vo.target) o.structure = name;
+    if (o.structure == vo.target + "_eval") o.structure = name + "_eval";
+  }
+  vo.target = name;
+}
+
 }  // namespace
 
 int cmd_plan_optimize(const std::vector<std::string>& args) {
@@ -80,6 +103,7 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   std::vector<std::string> alpha_beta;
   std::string template_file;
   std::string start = "conformal";
+  std::string overlap = "target";
   bool no_baseline = false;
   opts.add_options()("case", po::value(&case_dir),
                      "planning case folder with body, liver, FLS and PTV")(
@@ -109,7 +133,11 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
       "the spared structure: the baseline is the plan without its objectives")(
       "apertures", po::value(&start)->default_value("conformal"),
       "the optimiser's start: conformal (apertures around the target) or generated (column "
-      "generation: apertures priced from the objective, for targets around organs)");
+      "generation: apertures priced from the objective, for targets around organs)")(
+      "overlap", po::value(&overlap)->default_value("target"),
+      "where the target and the spared structure overlap: target (optimised to the "
+      "prescription) or spared (the target optimised and normalised without the spared "
+      "structure's voxels)");
   po::variables_map vm;
   if (!parse("plan optimize",
              "[--case DIR | --structures DIR] --out DIR [--iterations 150] [--json]", opts, {},
@@ -124,6 +152,9 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
     throw InputError("--iterations", "must lie in [1, 5000]");
   }
   if (vo.points_per_structure < 100) throw InputError("--points", "must be at least 100");
+  if (overlap != "target" && overlap != "spared") {
+    throw InputError("--overlap", "'" + overlap + "' is neither target nor spared");
+  }
   if (start == "generated") {
     vo.start = planning::VmatOptions::Start::kGenerated;
   } else if (start != "conformal") {
@@ -177,9 +208,10 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
     std::cout.rdbuf(saved);
     if (rc != kOk) return rc;
   }
-  const Case c = given ? *given : load_case(source);
+  Case c = given ? *given : load_case(source);
   if (!given) apply_template(c);
   (void)c.get("body");
+  if (overlap == "spared") crop_target(c, vo);
   (void)c.get(vo.target);
   const MachineProfile profile = default_machine_profile();
   const planning::BeamModel model = planning::default_beam_model();
@@ -372,6 +404,8 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   j["optimisation_points"] = planner.optimisation_points();
   j["evaluations"] = plan.evaluations;
   j["apertures"] = start;
+  j["overlap"] = overlap;
+  j["optimised_target"] = vo.target;
   j["generation_s"] = std::round(plan.generation_s * 10.0) / 10.0;
   j["normalisation"] = std::round(plan.normalisation * 10000.0) / 10000.0;
   j["dose_grid_mm"] = vo.dose_grid_mm;

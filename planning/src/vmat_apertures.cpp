@@ -347,16 +347,22 @@ void VmatPlanner::Impl::Generator::correct() {
 Reach VmatPlanner::Impl::Generator::reach_of(int g, int r, int columns) const {
   const auto [k, i] = cp_of[static_cast<Index>(g)];
   const auto& arc = m.arcs[static_cast<Index>(k)];
-  const double travel = m.options.leaf_travel_fraction * m.profile.mlc.max_leaf_speed_mm_per_s *
-                            arc.spacing_deg / m.profile.gantry.max_speed_deg_per_s -
+  // A fraction of the leaf travel the machine allows per control point at full gantry speed:
+  // the MLC then follows with room to spare when the gantry runs fast.
+  const double travel = m.options.generation_travel_fraction *
+                            m.profile.mlc.max_leaf_speed_mm_per_s * arc.spacing_deg /
+                            m.profile.gantry.max_speed_deg_per_s -
                         gap - 0.05;
-  const int step = std::max(0, static_cast<int>(std::floor(travel / m.options.beamlet_width_mm)));
+  const int step = std::max(1, static_cast<int>(std::floor(travel / m.options.beamlet_width_mm)));
   const int f0 = first[static_cast<Index>(k)];
   Reach reach{0, columns, 0, columns};
   const auto rr = static_cast<Index>(r);
-  for (int dir = -1; dir <= 1; dir += 2) {
+  int near[2] = {-1, -1};  // the nearest control points with apertures before and after
+  for (int side = 0; side < 2; ++side) {
+    const int dir = side == 0 ? -1 : 1;
     for (int j = i + dir; j >= 0 && j < arc.cps(); j += dir) {
       if (column[static_cast<Index>(f0 + j)] < 0) continue;
+      near[side] = j;
       const auto& na = aperture[static_cast<Index>(f0 + j)];
       const int d = step * std::abs(j - i);
       reach.b_min = std::max(reach.b_min, na.b[rr] - d);
@@ -365,6 +371,20 @@ Reach VmatPlanner::Impl::Generator::reach_of(int g, int r, int columns) const {
       reach.a_max = std::min(reach.a_max, na.a[rr] + d);
       break;
     }
+  }
+  if (near[0] >= 0 && near[1] >= 0) {
+    // Between two apertures: near the line joining them, so that leaves do not zig-zag (the MLC
+    // reverses slowly, and a log full of reversals trips the leaf-deviation interlock).
+    const auto& lo = aperture[static_cast<Index>(f0 + near[0])];
+    const auto& hi = aperture[static_cast<Index>(f0 + near[1])];
+    const double w = static_cast<double>(i - near[0]) / static_cast<double>(near[1] - near[0]);
+    const double dev = std::max(1.0, 0.5 * step * std::min(i - near[0], near[1] - i));
+    const double b = lo.b[rr] + w * (hi.b[rr] - lo.b[rr]);
+    const double a = lo.a[rr] + w * (hi.a[rr] - lo.a[rr]);
+    reach.b_min = std::max(reach.b_min, static_cast<int>(std::floor(b - dev)));
+    reach.b_max = std::min(reach.b_max, static_cast<int>(std::ceil(b + dev)));
+    reach.a_min = std::max(reach.a_min, static_cast<int>(std::floor(a - dev)));
+    reach.a_max = std::min(reach.a_max, static_cast<int>(std::ceil(a + dev)));
   }
   return reach;
 }

@@ -64,12 +64,20 @@ TEST(CliCourse, RunsACoarseCourseEndToEndWithItsReport) {
   test::TempDir dir;
   const fs::path out = dir.path() / "course";
   auto argv = quick(out, 2);
-  argv.emplace_back("--json");
+  // Planned from the reference case's template (handed to planning, kept for --resume).
+  const std::string liver_template =
+      std::string(LINAC_SOURCE_DIR) + "/data/templates/liver-fls.json";
+  argv.insert(argv.end(), {"--template", liver_template, "--json"});
   const auto r = test::run(argv);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto c = nlohmann::json::parse(r.out);
   expect_course_complete(c, 2);
   EXPECT_EQ(c["plan"]["prescription_gy"].get<double>(), 20.0);
+  const auto options = nlohmann::json::parse(test::read_text(out / "course_options.json"));
+  EXPECT_EQ(fs::path(options["template"].get<std::string>()), fs::path(liver_template));
+  const auto planned_with = nlohmann::json::parse(test::read_text(out / "plan" / "plan.json"));
+  EXPECT_EQ(planned_with["apertures"].get<std::string>(), "conformal");
+  EXPECT_EQ(planned_with["overlap"].get<std::string>(), "target");
   EXPECT_LT(c["plan"]["fls"]["mean_gy"].get<double>(),
             c["plan"]["fls"]["baseline_mean_gy"].get<double>());
   // The dose estimated from the logs reproduces the plan's (same engine, same grid).

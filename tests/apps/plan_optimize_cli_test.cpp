@@ -86,12 +86,23 @@ TEST(CliCourse, RefusesBadOptionsBeforeAnyWork) {
                        "tcp://127.0.0.1:1"})
                 .exit_code,
             2);  // a daemon without its keys
+  for (const auto& [option, value] : std::vector<std::pair<std::string, std::string>>{
+           {"--apertures", "random"},
+           {"--overlap", "both"},
+           {"--template", (dir.path() / "missing.json").string()}}) {
+    const auto r =
+        test::run({kLinac, "course", "--out", (dir.path() / "e").string(), option, value});
+    EXPECT_EQ(r.exit_code, 2) << option;
+    EXPECT_NE(r.err.find(option == "--template" ? "missing.json" : option), std::string::npos)
+        << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "e" / "course_options.json"));
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "c" / "course_options.json"));
 }
 
-TEST(CliPlanOptimize, WritesADeliverablePlanWithDoseDvhAndFigures) {
-  test::TempDir dir;
-  // A coarse planning case: the built-in patient at 6 mm, FLS the liver's right third.
+/// A coarse planning case: the built-in patient at 6 mm, FLS the liver's right third, PTV the
+/// rest of the liver with a margin.
+Case coarse_case(double margin_mm = 5.0) {
   sim::PhantomOptions po;
   po.spacing_mm = 6.0;
   Case c = sim::make_builtin_patient(po);
@@ -107,8 +118,46 @@ TEST(CliPlanOptimize, WritesADeliverablePlanWithDoseDvhAndFigures) {
   }
   c.structures.push_back({"FLS", "organ", fls});
   c.structures.push_back({"ITV", "target", itv});
-  c.structures.push_back({"PTV", "target", expand_mm(itv, 5.0)});
-  save_case(c, dir.path() / "case");
+  c.structures.push_back({"PTV", "target", expand_mm(itv, margin_mm)});
+  return c;
+}
+
+TEST(CliPlanOptimize, TheOverlapPolicySparesTheFlsInsideThePtvMargin) {
+  test::TempDir dir;
+  save_case(coarse_case(12.0), dir.path() / "case");  // two voxels of the PTV's margin in the FLS
+  auto plan = [&](const std::string& overlap) {
+    const auto r = test::run({kLinac, "plan", "optimize", "--case", (dir.path() / "case").string(),
+                              "--out", (dir.path() / overlap).string(), "--dose-grid-mm", "6",
+                              "--cp-spacing-deg", "8", "--iterations", "30", "--points", "500",
+                              "--no-baseline", "--overlap", overlap, "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
+  };
+  const auto target = plan("target");
+  const auto spared = plan("spared");
+  ASSERT_FALSE(target.empty());
+  ASSERT_FALSE(spared.empty());
+  EXPECT_EQ(target["overlap"].get<std::string>(), "target");
+  EXPECT_EQ(target["optimised_target"].get<std::string>(), "PTV");
+  EXPECT_EQ(spared["overlap"].get<std::string>(), "spared");
+  EXPECT_EQ(spared["optimised_target"].get<std::string>(), "PTV-FLS");
+  // Normalised on the PTV without the FLS; the FLS in the PTV's margin no longer a target.
+  EXPECT_GE(spared["structures"]["PTV-FLS"]["d95_gy"].get<double>(), 19.5);
+  EXPECT_LT(spared["ptv"]["d95_gy"].get<double>(), target["ptv"]["d95_gy"].get<double>());
+  EXPECT_LT(spared["fls"]["mean_gy"].get<double>(), target["fls"]["mean_gy"].get<double>() - 0.15);
+  std::printf("FLS mean: overlap target %.2f Gy, spared %.2f Gy; PTV D95 %.2f / %.2f Gy\n",
+              target["fls"]["mean_gy"].get<double>(), spared["fls"]["mean_gy"].get<double>(),
+              target["ptv"]["d95_gy"].get<double>(), spared["ptv"]["d95_gy"].get<double>());
+  const auto bad = test::run({kLinac, "plan", "optimize", "--case", (dir.path() / "case").string(),
+                              "--out", (dir.path() / "bad").string(), "--overlap", "both"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--overlap"), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "bad"));
+}
+
+TEST(CliPlanOptimize, WritesADeliverablePlanWithDoseDvhAndFigures) {
+  test::TempDir dir;
+  save_case(coarse_case(), dir.path() / "case");
   const auto out = dir.path() / "plan";
   const auto r =
       test::run({kLinac, "plan", "optimize", "--case", (dir.path() / "case").string(), "--out",
