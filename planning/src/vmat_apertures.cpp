@@ -323,16 +323,10 @@ void VmatPlanner::Impl::Generator::correct() {
       const auto [k, i] = cp_of[static_cast<Index>(g)];
       const auto& arc = m.arcs[static_cast<Index>(k)];
       const auto& L = arc.matrices[static_cast<Index>(i)].layout;
-      Aperture ap = arc.jaws;
-      const double centre = 0.5 * (arc.jaws.x1_mm + arc.jaws.x2_mm);
-      ap.leaf_a_mm.assign(static_cast<Index>(m.profile.mlc.leaf_pairs), centre);
-      ap.leaf_b_mm.assign(static_cast<Index>(m.profile.mlc.leaf_pairs), centre);
       const auto& ga = aperture[static_cast<Index>(g)];
-      for (int r = 0; r < L.rows; ++r) {
-        const auto [la, lb] = leaves(L, ga.b[static_cast<Index>(r)], ga.a[static_cast<Index>(r)]);
-        ap.leaf_a_mm[arc.row_index(r)] = la;
-        ap.leaf_b_mm[arc.row_index(r)] = lb;
-      }
+      const Aperture ap = m.aperture_of(arc, [&](int r) {
+        return leaves(L, ga.b[static_cast<Index>(r)], ga.a[static_cast<Index>(r)]);
+      });
       m.engine->add_aperture_dose(arc.prepared[static_cast<Index>(i)], ap, w[col], local);
     }
 #pragma omp critical

@@ -2,6 +2,7 @@
 // The VMAT optimisation problem (planning/src only): the arcs, their beamlet matrices and the
 // optimisation points, shared by the aperture generation (vmat_apertures.cpp) and the direct
 // aperture optimisation (vmat.cpp).
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -77,6 +78,10 @@ struct VmatPlanner::Impl {
   void build(const Case& c, const BeamModel& model);
   void build_arcs(const Mask& target);
   [[nodiscard]] std::vector<Term> terms(bool spare) const;
+  /// The arc's jaws with leaves (A, B in mm) of each row inside them from `leaves(row)`; the
+  /// pairs outside closed at the field's centre (the jaws block them).
+  [[nodiscard]] Aperture aperture_of(
+      const Arc& arc, const std::function<std::pair<double, double>(int)>& leaves) const;
   [[nodiscard]] Plan make_plan(const std::vector<double>& x, const std::string& label) const;
   /// Full-model dose at the optimisation points for the apertures and MU of `x`.
   [[nodiscard]] std::vector<float> full_dose(const std::vector<double>& x) const;

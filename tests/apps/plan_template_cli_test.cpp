@@ -156,6 +156,12 @@ TEST(CliPlanTemplate, RefusesAnUnknownApertureStart) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("--apertures"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "plan"));
+  // The overlap policy `spared` needs the spared structure (the C-shape has no FLS).
+  const auto o = test::run({kLinac, "plan", "optimize", "--case", (dir / "case").string(),
+                            "--template", (dir / "cshape.json").string(), "--out",
+                            (dir / "plan2").string(), "--overlap", "spared"});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("no structure 'FLS'"), std::string::npos) << o.err;
 }
 
 TEST(CliPlanTemplate, RefusesBadTemplatesNamingTheObjectiveBeforeWriting) {
