@@ -32,6 +32,7 @@ int cmd_validate(const std::vector<std::string>& args) {
                   b.predicted_beam_on_s);
     }
     for (const auto& v : report.violations) std::cout << "violation: " << v.message << "\n";
+    for (const auto& v : report.warnings) std::cout << "warning: " << v.message << "\n";
     std::cout << (report.deliverable ? "deliverable on " : "NOT deliverable on ")
               << profile.machine_name << " (" << report.violations.size() << " violations)\n";
   }

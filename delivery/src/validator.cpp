@@ -179,6 +179,57 @@ void check_beam(const Plan& plan, const Beam& beam, const MachineProfile& p,
   }
 }
 
+/// The leaves' speed changes at the control points of the sequenced trajectory. Within a segment
+/// each leaf moves at a constant speed; at a control point it changes speed at most at the MLC's
+/// acceleration, and lags its set-point meanwhile by Δv² / (2 a). Beyond the position tolerance
+/// the leaf-deviation interlock holds the beam until the leaf catches up (a warning: the delivery
+/// pauses and resumes); beyond twice the tolerance the leaves cannot follow the plan's shape at
+/// all as sequenced — typically a reversal near full speed (Δv ≈ 2 v_max), which the delivery
+/// would meet as repeated holds at every such control point: a violation.
+void check_leaf_dynamics(const Beam& beam, const BeamTrajectory& t, const MachineProfile& p,
+                         std::vector<Violation>& violations, std::vector<Violation>& warnings) {
+  const auto& m = p.mlc;
+  const auto& cps = beam.control_points;
+  if (m.max_leaf_acceleration_mm_per_s2 <= 0.0 || t.segments.size() + 1 != cps.size()) return;
+  const double hold_mm = m.position_tolerance_mm;
+  const double limit_mm = 2.0 * m.position_tolerance_mm;
+  Checker refuse(beam, violations);
+  Checker warn(beam, warnings);
+  auto speed = [&](std::size_t seg, bool bank_a, std::size_t l) {
+    const auto& s = t.segments[seg];
+    const auto& from = bank_a ? cps[seg].leaf_a_mm : cps[seg].leaf_b_mm;
+    const auto& to = bank_a ? cps[seg + 1].leaf_a_mm : cps[seg + 1].leaf_b_mm;
+    if (s.duration_s <= 0.0 || l >= from.size() || l >= to.size()) return 0.0;
+    return (to[l] - from[l]) / s.duration_s;
+  };
+  for (std::size_t k = 1; k < t.segments.size(); ++k) {
+    double worst = 0.0;
+    std::string axis;
+    for (const bool bank_a : {true, false}) {
+      const auto& leaves = bank_a ? cps[k].leaf_a_mm : cps[k].leaf_b_mm;
+      for (std::size_t l = 0; l < leaves.size(); ++l) {
+        const double dv = speed(k, bank_a, l) - speed(k - 1, bank_a, l);
+        const double lag = dv * dv / (2.0 * m.max_leaf_acceleration_mm_per_s2);
+        if (lag > worst) {
+          worst = lag;
+          axis = std::string(bank_a ? "leaf A" : "leaf B") + std::to_string(l + 1);
+        }
+      }
+    }
+    if (worst > limit_mm + 1e-9) {
+      refuse.add(static_cast<int>(k), axis, worst, limit_mm,
+                 "would lag its set-point by " + format_measured(worst) +
+                     " mm changing speed here (limit " + format_number(limit_mm) +
+                     " mm, twice the leaf position tolerance)");
+    } else if (worst > hold_mm + 1e-9) {
+      warn.add(static_cast<int>(k), axis, worst, hold_mm,
+               "would lag its set-point by " + format_measured(worst) +
+                   " mm changing speed here: the beam holds until it catches up (tolerance " +
+                   format_number(hold_mm) + " mm)");
+    }
+  }
+}
+
 }  // namespace
 
 std::string ValidationReport::to_json() const {
@@ -192,15 +243,19 @@ std::string ValidationReport::to_json() const {
                           {"mu", b.mu},
                           {"predicted_beam_on_s", b.predicted_beam_on_s}});
   }
-  j["violations"] = nlohmann::json::array();
-  for (const auto& v : violations) {
-    nlohmann::json e = {{"beam", v.beam},
-                        {"axis", v.axis},
-                        {"value", v.value},
-                        {"limit", v.limit},
-                        {"message", v.message}};
-    e["control_point"] = v.control_point >= 0 ? nlohmann::json(v.control_point) : nlohmann::json();
-    j["violations"].push_back(e);
+  for (const auto* list : {&violations, &warnings}) {
+    auto& out = j[list == &violations ? "violations" : "warnings"];
+    out = nlohmann::json::array();
+    for (const auto& v : *list) {
+      nlohmann::json e = {{"beam", v.beam},
+                          {"axis", v.axis},
+                          {"value", v.value},
+                          {"limit", v.limit},
+                          {"message", v.message}};
+      e["control_point"] =
+          v.control_point >= 0 ? nlohmann::json(v.control_point) : nlohmann::json();
+      out.push_back(e);
+    }
   }
   return j.dump(2);
 }
@@ -211,6 +266,7 @@ ValidationReport validate_plan(const Plan& plan, const MachineProfile& profile) 
   for (const Beam& beam : plan.beams) {
     check_beam(plan, beam, profile, r.violations);
     const BeamTrajectory t = sequence_beam(beam, profile);
+    check_leaf_dynamics(beam, t, profile, r.violations, r.warnings);
     r.beams.push_back(
         {beam.name, static_cast<int>(beam.control_points.size()), beam.meterset_mu, t.beam_on_s});
   }

@@ -30,9 +30,13 @@ struct ValidationReport {
   std::string plan_checksum;  // SHA-256 of exactly what was validated (re-checked at beam on)
   std::vector<BeamSummary> beams;
   std::vector<Violation> violations;
+  /// Deliverable, but the machine is predicted to hold the beam there (a leaf lagging its
+  /// set-point beyond the tolerance while it changes speed); the delivery pauses and resumes.
+  std::vector<Violation> warnings;
 
   /// {"deliverable":..,"plan_checksum":..,"beams":[{"name","control_points","mu","predicted_beam_on_s"}],
-  ///  "violations":[{"beam","control_point","axis","value","limit","message"}]}
+  ///  "violations":[{"beam","control_point","axis","value","limit","message"}],
+  ///  "warnings":[same shape as violations]}
   [[nodiscard]] std::string to_json() const;
 };
 
