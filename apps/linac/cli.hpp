@@ -18,7 +18,8 @@ enum ExitCode : int {
   kInternalError = 1,
   kBadInput = 2,
   kNotDeliverable = 3,
-  kNotCompleted = 4
+  kNotCompleted = 4,
+  kQaFailed = 5  // a log out of the site's tolerances (linac qa)
 };
 
 struct Command {

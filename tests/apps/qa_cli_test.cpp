@@ -1,0 +1,123 @@
+// `linac qa` on real machine logs and on folders: two anonymised Dynalog pairs recorded by real
+// Varian Clinacs (tests/data/varian-logs, pylinac's public test files) checked against the
+// figures pylinac 2.2 computes for them, and a department's folder mixing logs with files that
+// are not (a lone B file, a truncated log, a text file).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "test_support.hpp"
+
+namespace linac {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using test::TempDir;
+
+const std::string kLinac = LINAC_EXE;
+const fs::path kLogs = fs::path(LINAC_SOURCE_DIR) / "tests" / "data" / "varian-logs";
+
+const json* log_named(const json& report, const std::string& stem) {
+  for (const auto& l : report["logs"]) {
+    if (fs::path(l["file"].get<std::string>()).stem() == stem) return &l;
+  }
+  return nullptr;
+}
+
+TEST(CliQa, RealClinacDynalogsGivePylinacsFigures) {
+  // The folder's README: pylinac 2.2.0's get_RMS_avg, get_RMS_max, get_error_percentile(95),
+  // num_beamholds, in mm.
+  const auto r =
+      test::run({kLinac, "qa", kLogs.string(), "--json", "--dose-pct", "1", "--distance-mm", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);
+  ASSERT_EQ(report["logs"].size(), 2u) << report.dump(1);  // each pair once
+  ASSERT_EQ(report["skipped"].size(), 1u);                 // README.md
+  EXPECT_NE(report["skipped"][0]["reason"].get<std::string>().find("not a machine log"),
+            std::string::npos);
+  const json* vmat = log_named(report, "A_clinac_vmat");
+  const json* imrt = log_named(report, "A_clinac_imrt_qa");
+  ASSERT_TRUE(vmat != nullptr && imrt != nullptr);
+  EXPECT_NEAR((*vmat)["rms_mm"]["mean"].get<double>(), 0.1898, 5e-4);
+  EXPECT_NEAR((*vmat)["rms_mm"]["max"].get<double>(), 0.7124, 5e-4);
+  EXPECT_NEAR((*vmat)["p95_mm"].get<double>(), 0.865, 5e-4);
+  EXPECT_EQ((*vmat)["beam_holds"], 0);
+  EXPECT_EQ((*vmat)["files"].size(), 2u);
+  EXPECT_NEAR((*imrt)["rms_mm"]["mean"].get<double>(), 0.3734, 5e-4);
+  EXPECT_NEAR((*imrt)["rms_mm"]["max"].get<double>(), 0.7557, 5e-4);
+  EXPECT_NEAR((*imrt)["p95_mm"].get<double>(), 0.885, 5e-4);
+  EXPECT_EQ((*imrt)["beam_holds"], 20);
+  EXPECT_TRUE(report["pass"].get<bool>());  // p95 < 1 mm, gamma >= 95 %
+}
+
+TEST(CliQa, AnalysesAFolderAndNamesEveryFileItSkips) {
+  TempDir dir;
+  const fs::path dept = dir / "department";
+  fs::create_directories(dept / "2026-11-30" / "vmat");
+  fs::create_directories(dept / "2026-12-01");
+  fs::copy_file(kLogs / "A_clinac_vmat.dlg", dept / "2026-11-30" / "vmat" / "A_clinac_vmat.dlg");
+  fs::copy_file(kLogs / "B_clinac_vmat.dlg", dept / "2026-11-30" / "vmat" / "B_clinac_vmat.dlg");
+  fs::copy_file(kLogs / "A_clinac_imrt_qa.dlg", dept / "2026-12-01" / "A_imrt.dlg");
+  fs::copy_file(kLogs / "B_clinac_imrt_qa.dlg", dept / "2026-12-01" / "B_imrt.dlg");
+  fs::copy_file(kLogs / "B_clinac_imrt_qa.dlg", dept / "2026-12-01" / "B_lone.dlg");
+  {  // a log cut mid-line (a copy interrupted), with its partner whole
+    const std::string a = test::read_text(kLogs / "A_clinac_imrt_qa.dlg");
+    test::write_text(dept / "A_cut.dlg", a.substr(0, a.size() / 2 + 7));
+    fs::copy_file(kLogs / "B_clinac_imrt_qa.dlg", dept / "B_cut.dlg");
+  }
+  test::write_text(dept / "notes.txt", "fraction 3: couch moved 2 mm\n");
+  const fs::path out = dir / "qa";
+  const auto r = test::run({kLinac, "qa", dept.string(), "--out", out.string(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);
+  ASSERT_EQ(report["logs"].size(), 2u) << report.dump(1);
+  std::map<std::string, std::string> skipped;
+  for (const auto& s : report["skipped"]) {
+    skipped[fs::path(s["file"].get<std::string>()).filename().string()] =
+        s["reason"].get<std::string>();
+  }
+  ASSERT_EQ(skipped.size(), 4u) << report.dump(1);  // B_lone, A_cut, B_cut, notes.txt
+  EXPECT_NE(skipped["B_lone.dlg"].find("partner file"), std::string::npos) << skipped["B_lone.dlg"];
+  EXPECT_NE(skipped["A_cut.dlg"].find("A_cut.dlg: line"), std::string::npos)
+      << skipped["A_cut.dlg"];
+  EXPECT_FALSE(skipped["B_cut.dlg"].empty());
+  EXPECT_NE(skipped["notes.txt"].find("not a machine log"), std::string::npos);
+  // The outputs: JSON as printed, one CSV row per log, the report naming the skipped files.
+  EXPECT_EQ(json::parse(test::read_text(out / "qa.json")), report);
+  const std::string csv = test::read_text(out / "qa.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);
+  const std::string html = test::read_text(out / "report.html");
+  for (const auto& [name, reason] : skipped) EXPECT_NE(html.find(name), std::string::npos);
+  EXPECT_NE(html.find("A_imrt.dlg"), std::string::npos);
+
+  // A site's leaf RMS limit of 0.74 mm fails the IMRT field (largest leaf RMS 0.756 mm), not the
+  // VMAT arc (0.712 mm): exit 5, the log named with why.
+  const auto tight =
+      test::run({kLinac, "qa", dept.string(), "--json", "--tolerance-rms-mm", "0.74"});
+  EXPECT_EQ(tight.exit_code, 5) << tight.err;
+  const json t = json::parse(tight.out);
+  EXPECT_FALSE(t["pass"].get<bool>());
+  const json* imrt = log_named(t, "A_imrt");
+  ASSERT_NE(imrt, nullptr);
+  EXPECT_FALSE((*imrt)["pass"].get<bool>());
+  EXPECT_NE((*imrt)["failures"][0].get<std::string>().find("largest leaf RMS 0.756 mm > 0.74 mm"),
+            std::string::npos)
+      << (*imrt)["failures"].dump();
+  EXPECT_TRUE(log_named(t, "A_clinac_vmat")->at("pass").get<bool>());  // 0.712 mm
+
+  // A file named on the command line that is not a log is refused, as are bad tolerances.
+  for (const auto& argv : std::vector<std::vector<std::string>>{
+           {kLinac, "qa", (dept / "notes.txt").string()},
+           {kLinac, "qa", dept.string(), "--tolerance-gamma-pct", "120"},
+           {kLinac, "qa", dept.string(), "--tolerance-p95-mm", "0"}}) {
+    const auto bad = test::run(argv);
+    EXPECT_EQ(bad.exit_code, 2) << argv[2] << ": " << bad.err;
+    EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+  }
+}
+
+}  // namespace
+}  // namespace linac
