@@ -139,6 +139,17 @@ void BM_QaTrajectoryLog_1pct1mm(benchmark::State& state) {
 void BM_QaDynalog_3pct2mm(benchmark::State& state) {
   qa(state, logs().dynalog, {3.0, 2.0, 10.0});
 }
+// Real Clinac Dynalog pairs (tests/data/varian-logs): reading both banks, leaf statistics and
+// gamma at pylinac's 1 %/1 mm, as `linac qa` does per log.
+const fs::path kRealLogs = fs::path(LINAC_SOURCE_DIR) / "tests" / "data" / "varian-logs";
+void BM_QaRealClinacVmatDynalog_1pct1mm(benchmark::State& state) {
+  qa(state, kRealLogs / "A_clinac_vmat.dlg", {1.0, 1.0, 10.0});
+}
+void BM_QaRealClinacImrtDynalog_1pct1mm(benchmark::State& state) {
+  qa(state, kRealLogs / "A_clinac_imrt_qa.dlg", {1.0, 1.0, 10.0});
+}
+BENCHMARK(BM_QaRealClinacVmatDynalog_1pct1mm)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_QaRealClinacImrtDynalog_1pct1mm)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_QaTrajectoryLog_3pct2mm)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_QaTrajectoryLog_1pct1mm)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_QaDynalog_3pct2mm)->Unit(benchmark::kMillisecond);

@@ -180,7 +180,7 @@ int cmd_course(const std::vector<std::string>& args) {
       "template", po::value(&o.plan_template),
       "plan template (README): prescription, fractions, arcs and objectives of the plan")(
       "apertures", po::value(&o.apertures)->default_value("conformal"),
-      "the optimiser's start: conformal or generated (linac plan optimize)")(
+      "the optimiser's start: conformal, generated or routed (linac plan optimize)")(
       "overlap", po::value(&o.overlap)->default_value("target"),
       "target/spared overlap policy: target or spared (linac plan optimize)");
   po::variables_map vm;
@@ -203,8 +203,9 @@ int cmd_course(const std::vector<std::string>& args) {
       if (vm["fractions"].defaulted()) o.fractions = t.fractions;
       o.plan_template = fs::absolute(o.plan_template).string();
     }
-    if (o.apertures != "conformal" && o.apertures != "generated") {
-      throw InputError("--apertures", "'" + o.apertures + "' is neither conformal nor generated");
+    if (o.apertures != "conformal" && o.apertures != "generated" && o.apertures != "routed") {
+      throw InputError("--apertures",
+                       "'" + o.apertures + "' is not conformal, generated or routed");
     }
     if (o.overlap != "target" && o.overlap != "spared") {
       throw InputError("--overlap", "'" + o.overlap + "' is neither target nor spared");

@@ -132,8 +132,9 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
       "spare", po::value(&vo.spared)->default_value("FLS"),
       "the spared structure: the baseline is the plan without its objectives")(
       "apertures", po::value(&start)->default_value("conformal"),
-      "the optimiser's start: conformal (apertures around the target) or generated (column "
-      "generation: apertures priced from the objective, for targets around organs)")(
+      "the optimiser's start: conformal (apertures around the target), generated (column "
+      "generation: apertures priced from the objective, for targets around organs) or routed "
+      "(each arc's leaf trajectories chosen along the whole arc from the objective's prices)")(
       "overlap", po::value(&overlap)->default_value("target"),
       "where the target and the spared structure overlap: target (optimised to the "
       "prescription) or spared (the target optimised and normalised without the spared "
@@ -157,8 +158,10 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   }
   if (start == "generated") {
     vo.start = planning::VmatOptions::Start::kGenerated;
+  } else if (start == "routed") {
+    vo.start = planning::VmatOptions::Start::kRouted;
   } else if (start != "conformal") {
-    throw InputError("--apertures", "'" + start + "' is neither conformal nor generated");
+    throw InputError("--apertures", "'" + start + "' is not conformal, generated or routed");
   }
   std::map<std::string, double> ab;
   for (const auto& s : alpha_beta) {

@@ -551,7 +551,7 @@ VmatResult VmatPlanner::optimise(bool spare) const {
   Correction correction;
   std::vector<double> lo, hi;
   m.bounds(lo, hi);
-  if (m.options.start == VmatOptions::Start::kGenerated) {
+  if (m.options.start != VmatOptions::Start::kConformal) {
     // Apertures generated where the objective prices them best (vmat_apertures.cpp).
     x = m.generate_apertures(terms, result);
   } else {

@@ -18,16 +18,11 @@
 #include <nlopt.hpp>
 
 #include "linac/core/text.hpp"
-#include "vmat_problem.hpp"
+#include "vmat_generator.hpp"
 
 namespace linac::planning {
 
 namespace {
-
-/// Allowed column boundaries for the two leaves of one pair (B: left, A: right), inclusive.
-struct Reach {
-  int b_min, b_max, a_min, a_max;
-};
 
 /// One leaf pair's open columns [b, a) minimising the sum of `h` over them, with b and a within
 /// `reach` and b <= a. Ties go to the closed pair nearest `centre`.
@@ -71,12 +66,6 @@ std::pair<int, int> best_interval(const float* h, int columns, const Reach& reac
   return {best_b, best_a};
 }
 
-/// One control point's aperture on the beamlet grid: open columns [b, a) per leaf pair.
-struct GridAperture {
-  std::vector<int> b, a;
-  double price = 0.0;
-};
-
 }  // namespace
 
 double VmatPlanner::Impl::conformal_mu_per_control_point() const {
@@ -106,58 +95,6 @@ double VmatPlanner::Impl::conformal_mu_per_control_point() const {
   mean /= static_cast<double>(std::max<std::size_t>(1, target.size()));
   return mean > 0.0 ? rx_fraction() / mean : 0.0;
 }
-
-/// The state of one aperture generation: apertures on the beamlet grid, their dose per MU at the
-/// points, the segment MU and the full model's correction.
-struct VmatPlanner::Impl::Generator {
-  Generator(const Impl& impl, const std::vector<Term>& terms);
-
-  /// Greedy generation: the cheapest control points join, round by round; returns the rounds.
-  int generate(VmatResult& result);
-  /// Aperture exchange along the arcs after generation.
-  void exchange(VmatResult& result);
-  /// The DAO's variables: leaves from the grid apertures, the segment MU.
-  [[nodiscard]] std::vector<double> variables() const;
-
- private:
-  using Index = std::size_t;
-  [[nodiscard]] const BeamletMatrix& matrix(int g) const {
-    const auto [k, i] = cp_of[static_cast<Index>(g)];
-    return m.arcs[static_cast<Index>(k)].matrices[static_cast<Index>(i)];
-  }
-  /// Weight of each aperture (in the order they joined) from the segment MU.
-  [[nodiscard]] Eigen::VectorXd cp_weights(const Eigen::VectorXd& sv) const;
-  /// Leaf positions (A, B in mm) of a grid aperture's row; a closed pair at the minimum gap.
-  [[nodiscard]] std::pair<double, double> leaves(const BeamletLayout& L, int b, int a) const;
-  void fill_dose(int g);
-  void dose_at(const Eigen::VectorXd& weights, std::vector<double>& d) const;
-  /// dF/d(dose) at the points for the current weights, times the open leaves' share.
-  [[nodiscard]] Eigen::VectorXf fluence_gradient() const;
-  double optimise_weights(int evaluations);
-  void correct();
-  [[nodiscard]] Reach reach_of(int g, int r, int columns) const;
-  [[nodiscard]] GridAperture price_aperture(int g, const Eigen::VectorXf& h,
-                                            std::vector<double>& prefix) const;
-  void join(int g, GridAperture ap);
-  double settle(int round, bool force_correction);
-
-  const Impl& m;
-  const std::vector<Term>& t;
-  std::size_t np;
-  double tr, half_dlg, gap, rx;
-  std::vector<std::pair<int, int>> cp_of;  // (arc, control point) of each global index
-  std::vector<int> first;                  // global index of each arc's first control point
-  std::vector<int> seg_first;              // global index of each arc's first segment
-  int total = 0;
-  int segments = 0;
-  std::vector<GridAperture> aperture;
-  std::vector<int> column;  // weight index of each control point, -1: no aperture yet
-  std::vector<int> order;   // global index of each weight
-  Eigen::MatrixXf dose_of;  // points x apertures: dose per MU
-  std::vector<double> s_min, s_max;
-  Eigen::VectorXd s_mu;  // segment MU
-  Correction correction;
-};
 
 VmatPlanner::Impl::Generator::Generator(const Impl& impl, const std::vector<Term>& terms)
     : m(impl),
@@ -338,8 +275,7 @@ void VmatPlanner::Impl::Generator::correct() {
   correction = m.fit_correction(full, beamlets);
 }
 
-Reach VmatPlanner::Impl::Generator::reach_of(int g, int r, int columns) const {
-  const auto [k, i] = cp_of[static_cast<Index>(g)];
+int VmatPlanner::Impl::Generator::travel_step(int k) const {
   const auto& arc = m.arcs[static_cast<Index>(k)];
   // A fraction of the leaf travel the machine allows per control point at full gantry speed:
   // the MLC then follows with room to spare when the gantry runs fast.
@@ -347,7 +283,13 @@ Reach VmatPlanner::Impl::Generator::reach_of(int g, int r, int columns) const {
                             m.profile.mlc.max_leaf_speed_mm_per_s * arc.spacing_deg /
                             m.profile.gantry.max_speed_deg_per_s -
                         gap - 0.05;
-  const int step = std::max(1, static_cast<int>(std::floor(travel / m.options.beamlet_width_mm)));
+  return std::max(1, static_cast<int>(std::floor(travel / m.options.beamlet_width_mm)));
+}
+
+Reach VmatPlanner::Impl::Generator::reach_of(int g, int r, int columns) const {
+  const auto [k, i] = cp_of[static_cast<Index>(g)];
+  const auto& arc = m.arcs[static_cast<Index>(k)];
+  const int step = travel_step(k);
   const int f0 = first[static_cast<Index>(k)];
   Reach reach{0, columns, 0, columns};
   const auto rr = static_cast<Index>(r);
@@ -550,8 +492,15 @@ std::vector<double> VmatPlanner::Impl::generate_apertures(const std::vector<Term
                                                           VmatResult& result) const {
   const auto t0 = std::chrono::steady_clock::now();
   Generator generator(*this, t);
-  result.generation_rounds = generator.generate(result);
-  generator.exchange(result);
+  if (options.start == VmatOptions::Start::kRouted) {
+    // Arcs routed whole, exchanged, then re-routed whole (ADR 0009, addendum).
+    generator.route(result);
+    generator.exchange(result);
+    generator.reroute(result);
+  } else {
+    result.generation_rounds = generator.generate(result);
+    generator.exchange(result);
+  }
   result.generation_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return generator.variables();
