@@ -44,6 +44,8 @@ FluenceMap log_fluence(const MachineLog& log, const std::vector<double>& bounds,
   }
   const bool has_mu = log.format == "trajectory";
   const auto& snaps = log.snapshots;
+  const std::size_t stride = static_cast<std::size_t>(f.cols) + 1;
+  std::vector<double> diff(static_cast<std::size_t>(f.rows) * stride, 0.0);
   for (std::size_t i = 1; i < snaps.size(); ++i) {
     const LogSnapshot& s = snaps[i];
     const LogSnapshot& p = snaps[i - 1];
@@ -75,17 +77,42 @@ FluenceMap log_fluence(const MachineLog& log, const std::vector<double>& bounds,
       const int c0 = std::max(0, static_cast<int>(std::floor((xlo - f.origin_mm) / pixel_mm)));
       const int c1 =
           std::min(f.cols - 1, static_cast<int>(std::floor((xhi - f.origin_mm) / pixel_mm)));
+      if (c1 < c0 || r1 < r0) continue;  // outside the map
+      // Per row, the pixels' coverage along x as a difference array: the two edge pixels by
+      // their overlap, the ones between whole (prefix-summed once at the end), so a leaf pair
+      // costs its rows, not its rows x open pixels.
+      const double wx0 =
+          overlap(f.origin_mm + c0 * pixel_mm, f.origin_mm + (c0 + 1) * pixel_mm, xlo, xhi) /
+          pixel_mm;
+      const double wx1 =
+          overlap(f.origin_mm + c1 * pixel_mm, f.origin_mm + (c1 + 1) * pixel_mm, xlo, xhi) /
+          pixel_mm;
       for (int r = r0; r <= r1; ++r) {
         const double py0 = f.origin_mm + r * pixel_mm;
         const double wy = overlap(py0, py0 + pixel_mm, ylo, yhi) / pixel_mm;
         if (wy <= 0.0) continue;
-        float* row = &f.mu[static_cast<std::size_t>(r) * static_cast<std::size_t>(f.cols)];
-        for (int c = c0; c <= c1; ++c) {
-          const double px0 = f.origin_mm + c * pixel_mm;
-          const double wx = overlap(px0, px0 + pixel_mm, xlo, xhi) / pixel_mm;
-          row[c] += static_cast<float>(dmu * wx * wy);
+        double* row = &diff[static_cast<std::size_t>(r) * stride];
+        const double v = dmu * wy;
+        row[c0] += v * wx0;
+        row[c0 + 1] -= v * wx0;
+        if (c1 > c0) {
+          row[c1] += v * wx1;
+          row[c1 + 1] -= v * wx1;
+        }
+        if (c1 > c0 + 1) {
+          row[c0 + 1] += v;
+          row[c1] -= v;
         }
       }
+    }
+  }
+  for (int r = 0; r < f.rows; ++r) {
+    const double* row = &diff[static_cast<std::size_t>(r) * stride];
+    float* out = &f.mu[static_cast<std::size_t>(r) * static_cast<std::size_t>(f.cols)];
+    double sum = 0.0;
+    for (int c = 0; c < f.cols; ++c) {
+      sum += row[c];
+      out[c] = static_cast<float>(sum);
     }
   }
   return f;

@@ -53,6 +53,14 @@ MachineLog arc_log(const Delivered& d) {
   return log_from_delivery(d.result.beams[0], d.plan.beams[0], "TEST-1", "test", 2.0, 0.02);
 }
 
+TEST(MachineLog, TrajectoryLogCrcIsCcittFalse) {
+  // The catalogue check value of CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF): "123456789".
+  const std::string check = "123456789";
+  EXPECT_EQ(crc16_ccitt(reinterpret_cast<const unsigned char*>(check.data()), check.size()),
+            0x29B1);
+  EXPECT_EQ(crc16_ccitt(nullptr, 0), 0xFFFF);
+}
+
 TEST(MachineLog, DynalogPairRoundTripsWithinItsResolution) {
   const auto& d = delivered();
   const MachineLog log = arc_log(d);
