@@ -152,7 +152,9 @@ GammaResult gamma_2d(const FluenceMap& ref, const FluenceMap& eval, const GammaC
     for (int col = 0; col < ref.cols; ++col) {
       const double rv = static_cast<double>(ref.at(r, col));
       if (rv < threshold) continue;
-      double best2 = 1e300;
+      // Start from the same point: where the maps agree, the search below prunes itself.
+      const double e0 = static_cast<double>(eval.at(r, col));
+      double best2 = (e0 - rv) * (e0 - rv) / (dd * dd);
       for (int i = -reach; i <= reach; ++i) {
         const double dy = i * step;
         const double dist2 = dy * dy / (c.distance_mm * c.distance_mm);
