@@ -204,7 +204,7 @@ void print_table(const nlohmann::json& out, const delivery::GammaCriteria& crite
 int cmd_qa(const std::vector<std::string>& args) {
   po::options_description opts("options");
   std::vector<std::string> paths;
-  std::string png_dir, profile_path, out_dir;
+  std::string png_dir, profile_path, out_dir, anonymize_dir;
   delivery::GammaCriteria criteria;
   Tolerances tol;
   opts.add_options()("log", po::value(&paths)->composing()->required(),
@@ -223,7 +223,10 @@ int cmd_qa(const std::vector<std::string>& args) {
       "tolerance-rms-mm", po::value(&tol.rms_max_mm)->default_value(0.0),
       "largest per-leaf RMS error that passes (0: not checked)")(
       "out", po::value(&out_dir), "folder for qa.json, qa.csv and report.html")(
-      "png", po::value(&png_dir), "folder for PNG images of the fluences and the gamma map")(
+      "anonymize", po::value(&anonymize_dir),
+      "folder for copies of every analysed log without the patient's name and ID (file names "
+      "and headers)")("png", po::value(&png_dir),
+                      "folder for PNG images of the fluences and the gamma map")(
       "profile", po::value(&profile_path), "machine profile (MLC leaf boundaries)");
   po::positional_options_description pos;
   pos.add("log", -1);
@@ -231,7 +234,7 @@ int cmd_qa(const std::vector<std::string>& args) {
   if (!parse("qa",
              "PATH... [--dose-pct 3] [--distance-mm 2] [--threshold-pct 10] "
              "[--tolerance-p95-mm 1] [--tolerance-gamma-pct 95] [--tolerance-rms-mm 0] "
-             "[--out DIR] [--png DIR]",
+             "[--out DIR] [--png DIR] [--anonymize DIR]",
              opts, pos, args, vm)) {
     return kOk;
   }
@@ -277,6 +280,12 @@ int cmd_qa(const std::vector<std::string>& args) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json j = analysis_json(log, a, criteria, tol, seconds);
     if (!png_dir.empty()) j["png"] = write_pngs(log, a, png_dir);
+    if (!anonymize_dir.empty()) {
+      nlohmann::json copies = nlohmann::json::array();
+      for (const auto& p : delivery::anonymize_log(log, anonymize_dir))
+        copies.push_back(p.string());
+      j["anonymized"] = copies;
+    }
     all_pass = all_pass && j["pass"].get<bool>();
     out["logs"].push_back(j);
   }

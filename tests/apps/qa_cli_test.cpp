@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
+#include "linac/delivery/machine_log.hpp"
 #include "test_support.hpp"
 
 namespace linac {
@@ -117,6 +119,63 @@ TEST(CliQa, AnalysesAFolderAndNamesEveryFileItSkips) {
     EXPECT_EQ(bad.exit_code, 2) << argv[2] << ": " << bad.err;
     EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
   }
+}
+
+TEST(CliQa, AnonymizesCopiesOfTheLogsItAnalyses) {
+  TempDir dir;
+  const fs::path in = dir / "in";
+  fs::create_directories(in);
+  // A Dynalog pair named and headed with a patient's name and ID.
+  for (const std::string bank : {"A", "B"}) {
+    std::string text = test::read_text(kLogs / (bank + "_clinac_imrt_qa.dlg"));
+    const auto l1 = text.find('\n');
+    const auto l2 = text.find('\n', l1 + 1);
+    text = text.substr(0, l1 + 1) + "Doe,John,PAT12345" + text.substr(l2);
+    test::write_text(in / (bank + "PAT12345_imrt.dlg"), text);
+  }
+  // A trajectory log named the machine's way (patient ID first), with its .txt beside it.
+  const auto vmat = delivery::read_machine_log(kLogs / "A_clinac_vmat.dlg");
+  delivery::write_trajectory_log(vmat, in / "PAT12345_Plan1_Arc1_20261201.bin");
+  test::write_text(in / "PAT12345_Plan1_Arc1_20261201.txt",
+                   "Patient ID:\tPAT12345\nPlan Name:\tPlan1 for PAT12345\n");
+  const fs::path anon = dir / "anon";
+  // (Tolerances out of the way: this test is about the copies, not the figures.)
+  const std::vector<std::string> loose{"--tolerance-gamma-pct", "0", "--tolerance-p95-mm", "100"};
+  std::vector<std::string> argv{kLinac, "qa", in.string(), "--anonymize", anon.string(), "--json"};
+  argv.insert(argv.end(), loose.begin(), loose.end());
+  const auto r = test::run(argv);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);
+  ASSERT_EQ(report["logs"].size(), 2u) << report.dump(1);
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(anon)) {
+    names.insert(e.path().filename().string());
+    const std::string bytes = test::read_text(e.path());
+    EXPECT_EQ(bytes.find("PAT12345"), std::string::npos) << e.path();
+    EXPECT_EQ(bytes.find("Doe"), std::string::npos) << e.path();
+    EXPECT_EQ(bytes.find("John"), std::string::npos) << e.path();
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"AAnonymous_imrt.dlg", "BAnonymous_imrt.dlg",
+                                          "Anonymous_Plan1_Arc1_20261201.bin",
+                                          "Anonymous_Plan1_Arc1_20261201.txt"}));
+  // The copies analyse to the same figures.
+  std::vector<std::string> again_argv{kLinac, "qa", anon.string(), "--json"};
+  again_argv.insert(again_argv.end(), loose.begin(), loose.end());
+  const auto again = test::run(again_argv);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const json copies = json::parse(again.out);
+  ASSERT_EQ(copies["logs"].size(), 2u);
+  for (const auto& l : copies["logs"]) {
+    for (const auto& o : report["logs"]) {
+      if (o["format"] != l["format"]) continue;
+      EXPECT_EQ(o["rms_mm"], l["rms_mm"]);
+      EXPECT_EQ(o["beam_holds"], l["beam_holds"]);
+    }
+  }
+  // A copy never overwrites: a second run into the same folder is refused.
+  const auto twice = test::run({kLinac, "qa", in.string(), "--anonymize", anon.string()});
+  EXPECT_EQ(twice.exit_code, 2) << twice.err;
+  EXPECT_NE(twice.err.find("exists already"), std::string::npos) << twice.err;
 }
 
 }  // namespace

@@ -86,6 +86,16 @@ MachineLog read_trajectory_log(const std::filesystem::path& path);
 /// Either, by extension (.dlg or .bin).
 MachineLog read_machine_log(const std::filesystem::path& path);
 
+/// Copies of the log's files in `out_dir` without the patient's identifiers (log_anonymize.cpp):
+/// a Dynalog's patient line becomes "Anonymous,,Anonymous" and the patient's name and ID are
+/// replaced by "Anonymous" in the file names; a trajectory log's name loses the patient ID before
+/// its first '_' (the machine's naming; the binary holds none), and a `.txt` beside it with the
+/// same stem is copied with its "Patient ID" line replaced. Never overwrites a file; returns the
+/// paths written. Throws InputError when a copy would overwrite, std::runtime_error when a file
+/// cannot be written.
+std::vector<std::filesystem::path> anonymize_log(const MachineLog& log,
+                                                 const std::filesystem::path& out_dir);
+
 /// CRC-16/CCITT-FALSE (polynomial 0x1021, initial 0xFFFF), as at the end of trajectory logs.
 std::uint16_t crc16_ccitt(const unsigned char* data, std::size_t size);
 
