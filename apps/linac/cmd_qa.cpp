@@ -21,15 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// A site's pass/fail limits for one log. Defaults: AAPM TG-142's ±1 mm leaf position for IMRT
-/// (on the 95th percentile of the beam-on errors) and TG-218's 95 % gamma pass rate (tolerance
-/// limit) at the gamma criteria in use; the leaf RMS limit is off unless the site sets one.
-struct Tolerances {
-  double p95_mm = 1.0;
-  double gamma_pass_pct = 95.0;
-  double rms_max_mm = 0.0;  // 0: not checked
-};
-
 /// A file to analyse, and whether it was found in a folder (then a file that is not a log is
 /// skipped with its reason rather than refused).
 struct Candidate {
@@ -65,23 +56,11 @@ std::string leaf_name(int leaf, int pairs) {
 }
 
 nlohmann::json analysis_json(const delivery::MachineLog& log, const delivery::LogAnalysis& a,
-                             const delivery::GammaCriteria& criteria, const Tolerances& tol,
-                             double seconds) {
+                             const delivery::GammaCriteria& criteria,
+                             const delivery::QaTolerances& tol, double seconds) {
   nlohmann::json files = nlohmann::json::array();
   for (const auto& f : log.files) files.push_back(f.string());
-  std::vector<std::string> failures;
-  if (a.p95_mm > tol.p95_mm) {
-    failures.push_back("95th percentile leaf error " + format_measured(a.p95_mm) + " mm > " +
-                       format_number(tol.p95_mm) + " mm");
-  }
-  if (a.gamma.pass_pct < tol.gamma_pass_pct) {
-    failures.push_back("gamma " + a.gamma.criteria + " pass " + format_measured(a.gamma.pass_pct) +
-                       " % < " + format_number(tol.gamma_pass_pct) + " %");
-  }
-  if (tol.rms_max_mm > 0.0 && a.rms_max_mm > tol.rms_max_mm) {
-    failures.push_back("largest leaf RMS " + format_measured(a.rms_max_mm) + " mm > " +
-                       format_number(tol.rms_max_mm) + " mm");
-  }
+  const std::vector<std::string> failures = delivery::tolerance_failures(a, tol);
   return {
       {"file", log.files.front().string()},
       {"files", files},
@@ -206,7 +185,7 @@ int cmd_qa(const std::vector<std::string>& args) {
   std::vector<std::string> paths;
   std::string png_dir, profile_path, out_dir, anonymize_dir;
   delivery::GammaCriteria criteria;
-  Tolerances tol;
+  delivery::QaTolerances tol;
   opts.add_options()("log", po::value(&paths)->composing()->required(),
                      "Dynalog (A or B file), trajectory log (.bin), or a folder searched "
                      "recursively; repeatable")("dose-pct",

@@ -254,4 +254,23 @@ LogAnalysis analyse_log(const MachineLog& log, const std::vector<double>& bounds
   return a;
 }
 
+std::vector<std::string> tolerance_failures(const LogAnalysis& analysis,
+                                            const QaTolerances& tolerances) {
+  std::vector<std::string> failures;
+  if (analysis.p95_mm > tolerances.p95_mm) {
+    failures.push_back("95th percentile leaf error " + format_measured(analysis.p95_mm) + " mm > " +
+                       format_number(tolerances.p95_mm) + " mm");
+  }
+  if (analysis.gamma.pass_pct < tolerances.gamma_pass_pct) {
+    failures.push_back("gamma " + analysis.gamma.criteria + " pass " +
+                       format_measured(analysis.gamma.pass_pct) + " % < " +
+                       format_number(tolerances.gamma_pass_pct) + " %");
+  }
+  if (tolerances.rms_max_mm > 0.0 && analysis.rms_max_mm > tolerances.rms_max_mm) {
+    failures.push_back("largest leaf RMS " + format_measured(analysis.rms_max_mm) + " mm > " +
+                       format_number(tolerances.rms_max_mm) + " mm");
+  }
+  return failures;
+}
+
 }  // namespace linac::delivery

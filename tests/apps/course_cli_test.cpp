@@ -8,6 +8,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -58,6 +59,19 @@ void expect_course_complete(const nlohmann::json& c, int fractions) {
     EXPECT_GT(f["qa"]["gamma_pass_pct"].get<double>(), 95.0);
     EXPECT_LT(f["qa"]["rms_mm_mean"].get<double>(), 0.5);
   }
+}
+
+TEST(CliCourse, RefusesAnUnknownApertureStartBeforeStarting) {
+  test::TempDir dir;
+  auto argv = quick(dir / "course", 1);
+  argv.insert(argv.end(), {"--apertures", "random"});
+  const auto r = test::run(argv);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("--apertures: 'random' is not conformal, generated or routed"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir / "course" / "plan"));
 }
 
 TEST(CliCourse, RunsACoarseCourseEndToEndWithItsReport) {

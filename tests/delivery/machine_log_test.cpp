@@ -237,5 +237,21 @@ TEST(MachineLog, BadFilesAreRefusedNamingFileAndPlace) {
   EXPECT_NE(m.find("not a machine log"), std::string::npos) << m;
 }
 
+TEST(LogQa, ToleranceFailuresNameEachLimitCrossed) {
+  LogAnalysis a;
+  a.p95_mm = 0.9;
+  a.rms_max_mm = 0.5;
+  a.gamma.criteria = "3%/2mm";
+  a.gamma.pass_pct = 97.0;
+  EXPECT_TRUE(tolerance_failures(a, {}).empty());  // TG-142 1 mm, TG-218 95 %, no RMS limit
+  a.p95_mm = 1.2;
+  a.gamma.pass_pct = 94.5;
+  const auto f = tolerance_failures(a, {1.0, 95.0, 0.4});
+  ASSERT_EQ(f.size(), 3u);
+  EXPECT_EQ(f[0], "95th percentile leaf error 1.2 mm > 1 mm");
+  EXPECT_EQ(f[1], "gamma 3%/2mm pass 94.5 % < 95 %");
+  EXPECT_EQ(f[2], "largest leaf RMS 0.5 mm > 0.4 mm");
+}
+
 }  // namespace
 }  // namespace linac::delivery

@@ -74,6 +74,19 @@ FluenceMap log_fluence(const MachineLog& log, const std::vector<double>& leaf_bo
 GammaResult gamma_2d(const FluenceMap& reference, const FluenceMap& evaluated,
                      const GammaCriteria& criteria);
 
+/// A site's pass/fail limits for one log. Defaults: AAPM TG-142's ±1 mm leaf position for IMRT
+/// (on the 95th percentile of the beam-on errors) and TG-218's 95 % gamma pass rate (tolerance
+/// limit) at the gamma criteria in use; the leaf RMS limit is off unless the site sets one.
+struct QaTolerances {
+  double p95_mm = 1.0;
+  double gamma_pass_pct = 95.0;
+  double rms_max_mm = 0.0;  // 0: not checked
+};
+
+/// Why a log's analysis is out of `tolerances`, one line each (empty: it passes).
+std::vector<std::string> tolerance_failures(const LogAnalysis& analysis,
+                                            const QaTolerances& tolerances);
+
 LogAnalysis analyse_log(const MachineLog& log, const std::vector<double>& leaf_boundaries_mm,
                         const GammaCriteria& criteria = {}, double pixel_mm = 1.0);
 

@@ -1,0 +1,290 @@
+// The VMAT problem's construction (vmat_problem.hpp): the structures and optimisation points on
+// the dose grid, the arcs with their conformal apertures and beamlet matrices, the objective
+// terms, the starting point and the bounds of the DAO's variables.
+#include "vmat_problem.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <numeric>
+
+#include "linac/core/distance_map.hpp"
+#include "linac/core/error.hpp"
+#include "linac/core/mask.hpp"
+#include "linac/core/random.hpp"
+#include "linac/core/resample.hpp"
+#include "linac/core/text.hpp"
+
+namespace linac::planning {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double angle_of(const ArcSpec& a, int i, double step) {
+  const double sign = a.direction == RotationDirection::kCounterClockwise ? -1.0 : 1.0;
+  return iec::normalize_angle_deg(a.start_deg + sign * step * i);
+}
+
+}  // namespace
+
+void VmatPlanner::Impl::build(const Case& c, const BeamModel& model) {
+  const auto t0 = Clock::now();
+  const Structure& body = c.get("body");
+  const Structure& target = c.get(options.target);
+  if (count_voxels(target.mask) == 0) throw InputError(options.target, "the target is empty");
+  if (!(options.control_point_spacing_deg >= 0.5 && options.control_point_spacing_deg <= 10.0)) {
+    throw InputError("control point spacing", "must lie in [0.5, 10] degrees");
+  }
+  if (options.arcs.empty()) throw InputError("arcs", "no arcs to plan");
+  engine =
+      std::make_unique<DoseEngine>(model, profile.mlc.leaf_boundaries_mm, c.ct, c.patient_position);
+  isocentre = treatment_isocentre_mm(c);
+  grid = planning::dose_grid(body.mask, options.dose_grid_mm);
+  for (const auto& s : c.structures) {
+    on_grid.push_back(
+        {s.name, s.role, resample(s.mask, grid, Interpolation::kNearest, std::uint8_t{0})});
+  }
+  on_grid.reserve(on_grid.size() + 3);  // references below stay valid
+  const Mask& body_g = *mask("body");
+  const Mask& target_g = *mask(options.target);
+  // Rings around the target for the dose fall-off.
+  const Mask near10 = expand_mm(target_g, 10.0);
+  const Mask near30 = expand_mm(target_g, 30.0);
+  Mask ring10(grid, 0);
+  Mask ring30(grid, 0);
+  for (std::size_t n = 0; n < body_g.size(); ++n) {
+    ring10[n] = (body_g[n] != 0 && near10[n] == 0) ? 1 : 0;
+    ring30[n] = (body_g[n] != 0 && near30[n] == 0) ? 1 : 0;
+  }
+  Mask eval;
+  if (options.skin_margin_mm > 0.0) {
+    const Volume<float> depth = signed_distance_map_mm(body_g);  // < 0 inside
+    eval = Mask(grid, 0);
+    for (std::size_t n = 0; n < eval.size(); ++n) {
+      eval[n] =
+          (target_g[n] != 0 && static_cast<double>(depth[n]) <= -options.skin_margin_mm) ? 1 : 0;
+    }
+    if (count_voxels(eval) == 0)
+      throw InputError(options.target, "nothing left of it under the skin margin");
+  }
+  on_grid.push_back({"ring_10mm", "optimisation", std::move(ring10)});
+  on_grid.push_back({"ring_30mm", "optimisation", std::move(ring30)});
+  if (options.skin_margin_mm > 0.0) {
+    on_grid.push_back({options.evaluation_target(), "target", std::move(eval)});
+  }
+  body_points = mask_points(body_g, &body_index);
+  // Optimisation points: a seeded random sample of each structure's voxels, shared where
+  // structures overlap.
+  Rng rng(options.seed);
+  std::map<std::size_t, int> id_of;
+  std::vector<std::string> names;
+  for (const auto& o : default_objectives(options)) names.push_back(o.structure);
+  for (const auto& o : options.objectives) names.push_back(o.structure);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  for (const auto& name : names) {
+    const Mask* m = mask(name);
+    if (m == nullptr) continue;
+    std::vector<std::size_t> voxels;
+    for (std::size_t n = 0; n < m->size(); ++n) {
+      if ((*m)[n] != 0 && body_g[n] != 0) voxels.push_back(n);
+    }
+    // Partial Fisher-Yates: the first k of a random permutation.
+    const std::size_t k = std::min(voxels.size(), options.points_per_structure);
+    for (std::size_t i = 0; i < k; ++i) {
+      const auto j =
+          i + static_cast<std::size_t>(rng.uniform() * static_cast<double>(voxels.size() - i));
+      std::swap(voxels[i], voxels[std::min(j, voxels.size() - 1)]);
+    }
+    auto& ids = members[name];
+    for (std::size_t i = 0; i < k; ++i) {
+      const std::size_t n = voxels[i];
+      auto [it, inserted] = id_of.emplace(n, static_cast<int>(opt_points.size()));
+      if (inserted) {
+        const auto ijk = grid.index_of(n);
+        opt_points.push_back(grid.index_to_world_mm(Eigen::Vector3d(static_cast<double>(ijk[0]),
+                                                                    static_cast<double>(ijk[1]),
+                                                                    static_cast<double>(ijk[2])))
+                                 .cast<float>());
+      }
+      ids.push_back(it->second);
+    }
+  }
+  say("optimisation points: " + std::to_string(opt_points.size()) + " in " +
+      std::to_string(members.size()) + " structures; dose grid " + std::to_string(grid.dims[0]) +
+      " x " + std::to_string(grid.dims[1]) + " x " + std::to_string(grid.dims[2]) + " at " +
+      format_number(options.dose_grid_mm) + " mm");
+  build_arcs(target_g);
+  matrix_seconds = seconds_since(t0);
+}
+
+void VmatPlanner::Impl::build_arcs(const Mask& target) {
+  const auto& b = profile.mlc.leaf_boundaries_mm;
+  const int pairs = profile.mlc.leaf_pairs;
+  const Points target_points = mask_points(target);
+  int offset = 0;
+  for (const auto& spec : options.arcs) {
+    Arc arc;
+    arc.spec = spec;
+    double length = spec.direction == RotationDirection::kCounterClockwise
+                        ? spec.start_deg - spec.stop_deg
+                        : spec.stop_deg - spec.start_deg;
+    length = iec::normalize_angle_deg(length);
+    if (length < 1e-6) length = 360.0;
+    const int n =
+        std::max(2, static_cast<int>(std::lround(length / options.control_point_spacing_deg)) + 1);
+    arc.spacing_deg = length / (n - 1);
+    for (int i = 0; i < n; ++i) arc.gantry_deg.push_back(angle_of(spec, i, arc.spacing_deg));
+    for (int i = 0; i < n; ++i) {
+      arc.geometry.emplace_back(arc.gantry_deg[static_cast<std::size_t>(i)], spec.collimator_deg,
+                                isocentre, engine->position(), profile.source_axis_distance_mm);
+    }
+    // Target's beam's-eye view: the jaws (union over the arc) and the conformal apertures.
+    std::vector<std::vector<double>> lo(static_cast<std::size_t>(n),
+                                        std::vector<double>(static_cast<std::size_t>(pairs), 1e9));
+    std::vector<std::vector<double>> hi(static_cast<std::size_t>(n),
+                                        std::vector<double>(static_cast<std::size_t>(pairs), -1e9));
+    double u0 = 1e9, u1 = -1e9, v0 = 1e9, v1 = -1e9;
+#pragma omp parallel for schedule(dynamic) reduction(min : u0, v0) reduction(max : u1, v1)
+    for (int i = 0; i < n; ++i) {
+      auto& l = lo[static_cast<std::size_t>(i)];
+      auto& h = hi[static_cast<std::size_t>(i)];
+      for (const auto& p : target_points) {
+        const auto bev = arc.geometry[static_cast<std::size_t>(i)].project(p.cast<double>());
+        u0 = std::min(u0, bev.u_mm);
+        u1 = std::max(u1, bev.u_mm);
+        v0 = std::min(v0, bev.v_mm);
+        v1 = std::max(v1, bev.v_mm);
+        const auto it = std::upper_bound(b.begin(), b.end(), bev.v_mm);
+        const int row = static_cast<int>(it - b.begin()) - 1;
+        if (row < 0 || row >= pairs) continue;
+        l[static_cast<std::size_t>(row)] = std::min(l[static_cast<std::size_t>(row)], bev.u_mm);
+        h[static_cast<std::size_t>(row)] = std::max(h[static_cast<std::size_t>(row)], bev.u_mm);
+      }
+    }
+    const auto& jp = profile.jaws;
+    const double m = options.jaw_margin_mm;
+    arc.jaws.x1_mm = std::clamp(std::floor(u0 - m), -jp.x_max_open_mm, jp.x_max_overtravel_mm);
+    arc.jaws.x2_mm = std::clamp(std::ceil(u1 + m), -jp.x_max_overtravel_mm, jp.x_max_open_mm);
+    arc.jaws.y1_mm = std::clamp(std::floor(v0 - m), -jp.y_max_open_mm, jp.y_max_overtravel_mm);
+    arc.jaws.y2_mm = std::clamp(std::ceil(v1 + m), -jp.y_max_overtravel_mm, jp.y_max_open_mm);
+    arc.first_row = -1;
+    for (int r = 0; r < pairs; ++r) {
+      if (std::min(b[static_cast<std::size_t>(r) + 1], arc.jaws.y2_mm) -
+              std::max(b[static_cast<std::size_t>(r)], arc.jaws.y1_mm) >
+          1e-9) {
+        if (arc.first_row < 0) arc.first_row = r;
+        arc.rows = r - arc.first_row + 1;
+      }
+    }
+    for (int i = 0; i < n; ++i) {
+      std::vector<double> l, h;
+      for (int r = 0; r < arc.rows; ++r) {
+        const auto row = arc.row_index(r);
+        l.push_back(lo[static_cast<std::size_t>(i)][row]);
+        h.push_back(hi[static_cast<std::size_t>(i)][row]);
+      }
+      arc.init_lo.push_back(std::move(l));
+      arc.init_hi.push_back(std::move(h));
+    }
+    arc.segment_offset = offset;
+    offset += n - 1;
+    arc.leaf_offset = offset;
+    offset += 2 * n * arc.rows;
+    arc.matrices.resize(static_cast<std::size_t>(n));
+    arc.prepared.resize(static_cast<std::size_t>(n));
+    arcs.push_back(std::move(arc));
+  }
+  variables = offset;
+  // Beamlet matrices, one per control point, in parallel.
+  std::size_t total = 0;
+  for (auto& arc : arcs) total += arc.matrices.size();
+  say("beamlets: " + std::to_string(total) + " control points, " +
+      format_number(options.beamlet_width_mm) + " mm x leaf width");
+  for (auto& arc : arcs) {
+    const int n = arc.cps();
+#pragma omp parallel for schedule(dynamic)
+    for (int i = 0; i < n; ++i) {
+      const auto k = static_cast<std::size_t>(i);
+      arc.prepared[k] = engine->prepare(arc.geometry[k], arc.jaws, opt_points);
+      arc.matrices[k] = engine->beamlet_matrix(arc.prepared[k], arc.jaws, options.beamlet_width_mm,
+                                               options.beamlet_cutoff_mm);
+    }
+    for (const auto& m : arc.matrices)
+      nonzeros += static_cast<std::size_t>(m.dose_per_mu.nonZeros());
+  }
+}
+
+std::vector<Term> VmatPlanner::Impl::terms(bool spare) const {
+  VmatOptions o = options;
+  if (!spare) o.spared_weight = 0.0;
+  std::vector<Objective> objectives = o.objectives.empty() ? default_objectives(o) : o.objectives;
+  if (!spare) {  // the baseline: every term of the spared structure removed
+    objectives.erase(std::remove_if(objectives.begin(), objectives.end(),
+                                    [&](const Objective& ob) { return ob.structure == o.spared; }),
+                     objectives.end());
+  }
+  std::vector<Term> t;
+  for (const auto& ob : objectives) {
+    const auto it = members.find(ob.structure);
+    if (it == members.end() || it->second.empty()) continue;
+    t.push_back({ob, it->second});
+  }
+  return t;
+}
+
+std::vector<double> VmatPlanner::Impl::initial(double mu_per_segment) const {
+  std::vector<double> x(static_cast<std::size_t>(variables), 0.0);
+  const double gap = profile.mlc.min_dynamic_gap_mm;
+  for (const auto& arc : arcs) {
+    for (int s = 0; s + 1 < arc.cps(); ++s) x[arc.seg(s)] = mu_per_segment;
+    const double centre = 0.5 * (arc.jaws.x1_mm + arc.jaws.x2_mm);
+    for (int i = 0; i < arc.cps(); ++i) {
+      for (int r = 0; r < arc.rows; ++r) {
+        double lo = arc.init_lo[static_cast<std::size_t>(i)][static_cast<std::size_t>(r)];
+        double hi = arc.init_hi[static_cast<std::size_t>(i)][static_cast<std::size_t>(r)];
+        if (hi < lo) {
+          lo = centre - gap;  // no target in this row: closed
+          hi = centre + gap;
+        }
+        const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
+        x[k] = 0.5 * (lo + hi) / kLeafScale;
+        x[k + 1] = std::max(0.5 * (hi - lo), gap) / kLeafScale;
+      }
+    }
+  }
+  return x;
+}
+
+void VmatPlanner::Impl::bounds(std::vector<double>& lo, std::vector<double>& hi) const {
+  lo.assign(static_cast<std::size_t>(variables), 0.0);
+  hi.assign(static_cast<std::size_t>(variables), 0.0);
+  const double gap = profile.mlc.min_dynamic_gap_mm;
+  for (const auto& arc : arcs) {
+    for (int s = 0; s + 1 < arc.cps(); ++s) {
+      // Inside the MU-per-degree limits: 10 % above the minimum, 25 % below the maximum (room
+      // for the final normalisation).
+      lo[arc.seg(s)] = 1.1 * profile.dose.min_mu_per_deg * arc.spacing_deg;
+      hi[arc.seg(s)] = 0.75 * profile.dose.max_mu_per_deg * arc.spacing_deg;
+    }
+    const double width = arc.jaws.x2_mm - arc.jaws.x1_mm;
+    for (int i = 0; i < arc.cps(); ++i) {
+      for (int r = 0; r < arc.rows; ++r) {
+        const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
+        lo[k] = arc.jaws.x1_mm / kLeafScale;
+        hi[k] = arc.jaws.x2_mm / kLeafScale;
+        lo[k + 1] = 0.5 * gap / kLeafScale + 1e-4;
+        hi[k + 1] = 0.5 * width / kLeafScale;
+      }
+    }
+  }
+}
+
+}  // namespace linac::planning
