@@ -195,6 +195,8 @@ int cmd_deliver(const std::vector<std::string>& args) {
   j["record"] = record_path;
   j["plan_checksum"] = report.plan_checksum;
   j["wall_s"] = wall_s;
+  // What the MLC controller changed (closed leaf pairs opened under the jaws): said, never silent.
+  j["adjustments"] = delivery::summarise(report.adjustments);
   j["beams"] = nlohmann::json::array();
   for (const auto& b : result.beams) {
     nlohmann::json jb{{"name", b.name},
@@ -245,6 +247,9 @@ int cmd_deliver(const std::vector<std::string>& args) {
   if (json) {
     std::cout << j.dump() << "\n";
   } else {
+    for (const auto& line : delivery::summarise(report.adjustments)) {
+      std::printf("adjusted: %s\n", line.c_str());
+    }
     std::printf("%-10s %-12s %10s %10s %10s %10s %6s\n", "beam", "status", "planned", "primary",
                 "secondary", "beam-on s", "holds");
     for (const auto& b : result.beams) {

@@ -33,8 +33,12 @@ int cmd_validate(const std::vector<std::string>& args) {
     }
     for (const auto& v : report.violations) std::cout << "violation: " << v.message << "\n";
     for (const auto& v : report.warnings) std::cout << "warning: " << v.message << "\n";
+    for (const auto& line : delivery::summarise(report.adjustments)) {
+      std::cout << "adjusted: " << line << "\n";
+    }
     std::cout << (report.deliverable ? "deliverable on " : "NOT deliverable on ")
-              << profile.machine_name << " (" << report.violations.size() << " violations)\n";
+              << profile.machine_name << " (" << report.violations.size() << " violations, "
+              << report.adjustments.size() << " leaf pairs adjusted)\n";
   }
   return report.deliverable ? kOk : kNotDeliverable;
 }

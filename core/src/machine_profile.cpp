@@ -86,6 +86,11 @@ void axis_to(const AxisProfile& a, pb::AxisProfile* m) {
 void validate_machine_profile(const MachineProfile& p, const std::string& where) {
   const Check c(where);
   if (p.machine_name.empty()) c.fail("machine_name", "missing");
+  for (std::size_t i = 0; i < p.machine_aliases.size(); ++i) {
+    const std::string field = "machine_aliases[" + std::to_string(i) + "]";
+    if (p.machine_aliases[i].empty()) c.fail(field, "is empty");
+    if (p.machine_aliases[i] == p.machine_name) c.fail(field, "repeats machine_name");
+  }
   c.positive(p.source_axis_distance_mm, "source_axis_distance_mm");
 
   const MlcProfile& m = p.mlc;
@@ -249,6 +254,7 @@ MachineProfile machine_profile_from_json(const std::string& json, const std::str
   }
   MachineProfile p;
   p.machine_name = m.machine_name();
+  p.machine_aliases.assign(m.machine_aliases().begin(), m.machine_aliases().end());
   p.model = m.model();
   p.source_axis_distance_mm = m.source_axis_distance_mm();
   const auto& mm = m.mlc();
@@ -324,6 +330,7 @@ std::string machine_profile_to_json(const MachineProfile& p) {
   pb::MachineProfile m;
   m.set_schema_version(1);
   m.set_machine_name(p.machine_name);
+  for (const auto& a : p.machine_aliases) m.add_machine_aliases(a);
   m.set_model(p.model);
   m.set_source_axis_distance_mm(p.source_axis_distance_mm);
   auto* mm = m.mutable_mlc();

@@ -138,6 +138,7 @@ DeliverySession::DeliverySession(const Plan& plan, ValidationReport validated,
                                  MachineProfile profile, hal::Machine& machine,
                                  TreatmentRecord& record, SessionOptions options)
     : plan_(plan),
+      delivered_(as_delivered(plan, profile)),
       validated_(std::move(validated)),
       profile_(std::move(profile)),
       machine_(machine),
@@ -172,7 +173,7 @@ void DeliverySession::set_state(const std::string& beam, SessionState s, double 
 SessionResult DeliverySession::run() {
   SessionResult result;
   result.status = "completed";
-  for (const Beam& beam : plan_.beams) {
+  for (const Beam& beam : delivered_.beams) {
     BeamOutcome o;
     try {
       o = deliver_beam(beam);

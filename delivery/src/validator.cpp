@@ -45,9 +45,12 @@ void check_beam(const Plan& plan, const Beam& beam, const MachineProfile& p,
   Checker c(beam, out);
   const std::string machine = beam.treatment_machine_name.empty() ? plan.treatment_machine_name
                                                                   : beam.treatment_machine_name;
-  if (machine != p.machine_name) {
+  if (!p.answers_to(machine)) {
+    std::string names = "'" + p.machine_name + "'";
+    for (const auto& a : p.machine_aliases) names += ", '" + a + "'";
     c.add(-1, "machine", 0.0, 0.0,
-          "'" + machine + "' is not this machine ('" + p.machine_name + "')");
+          "'" + machine + "' is not this machine (it answers to " + names +
+              "; a site adds its planning system's machine ID to machine_aliases in the profile)");
   }
   if (beam.radiation_type != "PHOTON") {
     c.add(-1, "radiation_type", 0.0, 0.0, "'" + beam.radiation_type + "' is not available");
@@ -106,9 +109,12 @@ void check_beam(const Plan& plan, const Beam& beam, const MachineProfile& p,
                 m.max_extension_past_cax_mm);
         const double gap = cp.leaf_a_mm[l] - cp.leaf_b_mm[l];
         if (gap < m.min_dynamic_gap_mm - 1e-9) {
+          // Closed pairs the jaws shield were opened (as_delivered): these are not shielded.
           c.add(n, "leaf pair " + std::to_string(l + 1), gap, m.min_dynamic_gap_mm,
                 "gap " + format_measured(gap) + " mm below the minimum " +
-                    format_number(m.min_dynamic_gap_mm) + " mm");
+                    format_number(m.min_dynamic_gap_mm) + " mm" +
+                    (gap < 0.0 ? " (the leaves cross)"
+                               : " inside the open field (no jaw shields it)"));
         }
       }
       for (const auto* bank : {&cp.leaf_a_mm, &cp.leaf_b_mm}) {
@@ -257,14 +263,25 @@ std::string ValidationReport::to_json() const {
       out.push_back(e);
     }
   }
+  j["adjustments"] = nlohmann::json::array();
+  for (const auto& a : adjustments) {
+    j["adjustments"].push_back({{"beam", a.beam},
+                                {"leaf_pair", a.leaf_pair},
+                                {"control_points", a.control_points},
+                                {"first_control_point", a.first_control_point},
+                                {"smallest_planned_gap_mm", a.smallest_planned_gap_mm},
+                                {"shielded_by", a.shielded_by},
+                                {"message", a.message}});
+  }
   return j.dump(2);
 }
 
 ValidationReport validate_plan(const Plan& plan, const MachineProfile& profile) {
   ValidationReport r;
-  r.plan_checksum = plan_checksum(plan);
-  for (const Beam& beam : plan.beams) {
-    check_beam(plan, beam, profile, r.violations);
+  r.plan_checksum = plan_checksum(plan);  // of the plan as given: what was approved
+  const Plan delivered = as_delivered(plan, profile, &r.adjustments);
+  for (const Beam& beam : delivered.beams) {
+    check_beam(delivered, beam, profile, r.violations);
     const BeamTrajectory t = sequence_beam(beam, profile);
     check_leaf_dynamics(beam, t, profile, r.violations, r.warnings);
     r.beams.push_back(

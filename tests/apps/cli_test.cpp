@@ -194,5 +194,63 @@ TEST(Cli, ValidateExitCodesAndReport) {
   expect_bad_input(linac({"validate", (dir / "cut.pb").string()}), "cut.pb");
 }
 
+// A sliding-window IMRT plan written the way a commercial planning system writes one (pydicom
+// script in tests/data): closed pairs parked under the jaws, a tolerance table, the site's
+// machine ID. Validated with the adjustments listed, and delivered on the simulator to the preset.
+TEST(Cli, DeliversASlidingWindowPlanWrittenAsAPlanningSystemWritesIt) {
+  TempDir dir;
+  const std::string make = LINAC_SOURCE_DIR "/tests/data/make_sliding_window_rtplan.py";
+  ASSERT_EQ(run({"/usr/bin/python3", make, (dir / "sw.dcm").string()}).exit_code, 0);
+  const auto v = linac({"validate", (dir / "sw.dcm").string(), "--json"});
+  ASSERT_EQ(v.exit_code, 0) << v.out << v.err;
+  const json report = json::parse(v.out);
+  EXPECT_TRUE(report["violations"].empty());
+  ASSERT_EQ(report["adjustments"].size(), 74u);  // 37 closed pairs in each of 2 beams
+  int x1 = 0;
+  for (const auto& a : report["adjustments"]) {
+    EXPECT_EQ(a["control_points"], 40);
+    EXPECT_EQ(a["smallest_planned_gap_mm"], 0.0);
+    x1 += a["shielded_by"] == "jaw X1" ? 1 : 0;
+  }
+  EXPECT_EQ(x1, 4);
+  const auto text = linac({"validate", (dir / "sw.dcm").string()});
+  EXPECT_NE(text.out.find("adjusted: beam 'G000': 37 closed leaf pairs opened to 0.5 mm: 1-18, "
+                          "45-60 under jaws Y; 27-28 under jaw X1; 34 under jaw X2"),
+            std::string::npos)
+      << text.out;
+
+  const auto d = linac(
+      {"deliver", (dir / "sw.dcm").string(), "--sim", "--out", (dir / "out").string(), "--json"});
+  ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
+  // The last line is the result (state events come before it).
+  const std::string last = d.out.substr(d.out.find_last_of('\n', d.out.size() - 2) + 1);
+  const json result = json::parse(last);
+  EXPECT_EQ(result["status"], "completed");
+  EXPECT_EQ(result["adjustments"].size(), 2u);
+  ASSERT_EQ(result["beams"].size(), 2u);
+  for (const auto& b : result["beams"]) {
+    EXPECT_EQ(b["status"], "completed");
+    EXPECT_NEAR(b["delivered_mu"][0].get<double>(), b["planned_mu"].get<double>(), 0.1) << b;
+  }
+
+  // Another machine's ID is refused naming the names this one answers to; a pair closed in the
+  // open field is refused naming it (nothing delivered).
+  ASSERT_EQ(run({"/usr/bin/python3", make, (dir / "tb.dcm").string(), "TrueBeam2"}).exit_code, 0);
+  const auto tb =
+      linac({"deliver", (dir / "tb.dcm").string(), "--sim", "--out", (dir / "tb").string()});
+  EXPECT_EQ(tb.exit_code, 3);
+  EXPECT_NE(tb.err.find("'TrueBeam2' is not this machine (it answers to 'ClinacIX'"),
+            std::string::npos)
+      << tb.err;
+  ASSERT_EQ(
+      run({"/usr/bin/python3", make, (dir / "in.dcm").string(), "--closed-in-field"}).exit_code, 0);
+  const auto in = linac({"validate", (dir / "in.dcm").string()});
+  EXPECT_EQ(in.exit_code, 3);
+  EXPECT_NE(in.out.find("control point 0: leaf pair 31 gap 0 mm below the minimum 0.5 mm inside "
+                        "the open field (no jaw shields it)"),
+            std::string::npos)
+      << in.out;
+}
+
 }  // namespace
 }  // namespace linac

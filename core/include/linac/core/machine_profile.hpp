@@ -108,6 +108,8 @@ struct InterlockProfile {
 
 struct MachineProfile {
   std::string machine_name;
+  /// Other names the machine answers to in a plan (a planning system's machine ID); exact.
+  std::vector<std::string> machine_aliases;
   std::string model;
   double source_axis_distance_mm = 0.0;
   MlcProfile mlc;
@@ -118,6 +120,15 @@ struct MachineProfile {
   CouchProfile couch;
   ImagerProfile imager;
   InterlockProfile interlocks;
+
+  /// Whether a plan's treatment machine name is this machine: its name or one of its aliases.
+  [[nodiscard]] bool answers_to(const std::string& name) const {
+    if (name == machine_name) return true;
+    for (const auto& a : machine_aliases) {
+      if (name == a) return true;
+    }
+    return false;
+  }
 };
 
 /// Parses and validates a profile given as JSON text. Throws InputError naming `where`, the field

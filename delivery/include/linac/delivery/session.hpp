@@ -120,6 +120,7 @@ class DeliverySession {
   void set_state(const std::string& beam, SessionState s, double primary_mu, double secondary_mu);
 
   const Plan& plan_;
+  Plan delivered_;  // plan_ as the MLC controller delivers it (mlc_controller.hpp)
   ValidationReport validated_;
   MachineProfile profile_;
   hal::Machine& machine_;

@@ -6,6 +6,7 @@
 
 #include "linac/core/machine_profile.hpp"
 #include "linac/core/plan.hpp"
+#include "linac/delivery/mlc_controller.hpp"
 
 namespace linac::delivery {
 
@@ -33,10 +34,15 @@ struct ValidationReport {
   /// Deliverable, but the machine is predicted to hold the beam there (a leaf lagging its
   /// set-point beyond the tolerance while it changes speed); the delivery pauses and resumes.
   std::vector<Violation> warnings;
+  /// What the MLC controller changes before delivery (closed leaf pairs opened to the minimum
+  /// gap under a jaw, mlc_controller.hpp); the checks above are of the plan so adjusted.
+  std::vector<Adjustment> adjustments;
 
   /// {"deliverable":..,"plan_checksum":..,"beams":[{"name","control_points","mu","predicted_beam_on_s"}],
   ///  "violations":[{"beam","control_point","axis","value","limit","message"}],
-  ///  "warnings":[same shape as violations]}
+  ///  "warnings":[same shape as violations],
+  ///  "adjustments":[{"beam","leaf_pair","control_points","first_control_point",
+  ///                  "smallest_planned_gap_mm","shielded_by","message"}]}
   [[nodiscard]] std::string to_json() const;
 };
 
