@@ -288,6 +288,24 @@ void write_dicom_rtplan(const std::filesystem::path& path, const Plan& plan,
   put(ds_root, DCM_Modality, "RTPLAN");
   put(ds_root, DCM_Manufacturer, "linac");
   put(ds_root, DCM_PatientID, plan.patient_id);
+  // Type 2 attributes of the Patient, General Study, RT Series and RT General Plan modules:
+  // present, empty where the plan does not know them (a strict importer rejects the object without
+  // them).
+  for (const DcmTagKey& empty :
+       {DCM_PatientName, DCM_PatientBirthDate, DCM_PatientSex, DCM_ReferringPhysicianName,
+        DCM_AccessionNumber, DCM_StudyID, DCM_OperatorsName}) {
+    put(ds_root, empty, "");
+  }
+  OFString date;
+  OFString time;
+  DcmDate::getCurrentDate(date);
+  DcmTime::getCurrentTime(time);
+  for (const auto& [d, t] :
+       {std::pair{DCM_StudyDate, DCM_StudyTime}, std::pair{DCM_RTPlanDate, DCM_RTPlanTime}}) {
+    put(ds_root, d, date.c_str());
+    put(ds_root, t, time.c_str());
+  }
+  put(ds_root, DCM_SeriesNumber, "1");
   put(ds_root, DCM_RTPlanLabel, plan.label);
   put(ds_root, DCM_RTPlanGeometry, "PATIENT");
   if (plan.prescription.dose_gy > 0.0) {

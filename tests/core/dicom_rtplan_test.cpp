@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "linac/core/error.hpp"
+#include "linac/core/machine_profile.hpp"
 #include "linac/core/plan_io.hpp"
 #include "test_support.hpp"
 
@@ -137,6 +138,27 @@ TEST(DicomRtPlan, ExportRoundTripsAndPydicomReadsIt) {
                  (dir / "out.dcm").string()});
   ASSERT_EQ(peer.exit_code, 0) << peer.err;
   EXPECT_EQ(peer.out, "RTPLAN 2 4 12.3456 100\n");
+}
+
+// dciodvfy (dicom3tools) checks the written RT Plan against the standard's modules. Every Type 2
+// attribute is present; the one error left is the Type 1C Referenced Structure Set Sequence,
+// which needs the RTSTRUCT export (not written yet, so nothing can be referenced).
+TEST(DicomRtPlan, ExportPassesDciodvfyButForTheStructureSetReference) {
+  test::TempDir dir;
+  write_dicom_rtplan(dir / "rp.dcm", test::make_test_plan(),
+                     default_machine_profile().mlc.leaf_boundaries_mm);
+  const auto v = test::run({"/usr/bin/dciodvfy", (dir / "rp.dcm").string()});
+  const std::string report = v.out + v.err;
+  ASSERT_NE(report.find("RTGeneralPlan"), std::string::npos) << report;  // it ran
+  std::size_t errors = 0;
+  std::size_t from = 0;
+  while ((from = report.find("Error", from)) != std::string::npos) {
+    const std::string line = report.substr(from, report.find('\n', from) - from);
+    EXPECT_NE(line.find("ReferencedStructureSetSequence"), std::string::npos) << line;
+    ++errors;
+    ++from;
+  }
+  EXPECT_EQ(errors, 1u) << report;
 }
 
 }  // namespace
