@@ -6,6 +6,7 @@
 #include "linac/core/error.hpp"
 #include "linac/core/image_png.hpp"
 #include "linac/core/mask.hpp"
+#include "linac/formats/dicom_case.hpp"
 #include "linac/simulators/phantom.hpp"
 
 namespace linac::cli {
@@ -63,6 +64,44 @@ int cmd_case_make(const std::vector<std::string>& args) {
     print_case_summary(c);
     std::cout << "wrote " << dir.string() << " (case.json, ct.mha, " << c.structures.size()
               << " masks, 3 previews)\n";
+  }
+  return kOk;
+}
+
+int cmd_case_export(const std::vector<std::string>& args) {
+  po::options_description opts("options");
+  std::string case_dir;
+  std::string out;
+  formats::DicomCaseIds ids;
+  opts.add_options()("case", po::value(&case_dir)->required(), "case folder to export")(
+      "out", po::value(&out)->required(), "folder for the DICOM files (created)")(
+      "patient-id", po::value(&ids.patient_id), "PatientID (default: the case's name)")(
+      "patient-name", po::value(&ids.patient_name), "PatientName, DICOM PN (default: empty)");
+  po::positional_options_description pos;
+  pos.add("case", 1);
+  po::variables_map vm;
+  if (!parse("case export", "CASE --out DIR [--patient-id ID] [--patient-name NAME] [--json]", opts,
+             pos, args, vm)) {
+    return kOk;
+  }
+  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out))) {
+    throw InputError(out, "exists and is not an empty folder; nothing written (give a new one)");
+  }
+  const Case c = load_case(case_dir);
+  const auto files = formats::write_dicom_case(c, out, ids);
+  if (vm.count("json") != 0) {
+    nlohmann::json j;
+    j["ct_slices"] = files.ct_slices.size();
+    j["structure_set"] = files.structure_set.string();
+    j["structures"] = c.structures.size();
+    j["contours"] = files.contours;
+    j["study_instance_uid"] = files.ids.study_instance_uid;
+    j["frame_of_reference_uid"] = files.ids.frame_of_reference_uid;
+    j["structure_set_sop_instance_uid"] = files.ids.structure_set_sop_instance_uid;
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << "wrote " << out << ": " << files.ct_slices.size() << " CT slices, RS.dcm ("
+              << c.structures.size() << " structures, " << files.contours << " contours)\n";
   }
   return kOk;
 }

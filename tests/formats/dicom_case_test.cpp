@@ -1,0 +1,123 @@
+// A case as DICOM: contours that give the masks back, under both ways readers combine a
+// structure's contours; the CT series and structure set as DCMTK reads them back.
+#include "linac/formats/dicom_case.hpp"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dctk.h>
+#include <gtest/gtest.h>
+
+#include "linac/core/error.hpp"
+#include "test_support.hpp"
+
+namespace linac::formats {
+namespace {
+
+// Whether (x, y) lies inside `polygon` (crossing number, as a reader's rasteriser counts).
+bool inside(const std::vector<Eigen::Vector3d>& polygon, double x, double y) {
+  bool in = false;
+  for (std::size_t i = 0, j = polygon.size() - 1; i < polygon.size(); j = i++) {
+    const double xi = polygon[i].x();
+    const double yi = polygon[i].y();
+    const double xj = polygon[j].x();
+    const double yj = polygon[j].y();
+    if ((yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi) in = !in;
+  }
+  return in;
+}
+
+// A ring (a disc with a hole), an island inside the hole, a one-voxel-wide diagonal line and a
+// lone voxel, on one slice of an anisotropic grid with an offset origin.
+Mask awkward_mask() {
+  Grid g;
+  g.dims = {40, 32, 3};
+  g.spacing_mm = Eigen::Vector3d(1.5, 2.0, 3.0);
+  g.origin_mm = Eigen::Vector3d(-20.0, 7.0, -3.0);
+  Mask m(g, 0);
+  for (int j = 0; j < 32; ++j) {
+    for (int i = 0; i < 40; ++i) {
+      const double r = std::hypot(i - 15.0, j - 15.0);
+      const bool ring = r <= 12.0 && r > 7.0;
+      const bool island = r <= 3.0;
+      const bool line = i >= 30 && i - 30 == j - 2 && j < 12;
+      if (ring || island || line) m.at(i, j, 1) = 1;
+    }
+  }
+  m.at(38, 30, 1) = 1;
+  return m;
+}
+
+TEST(DicomCase, ContoursGiveTheMaskBackUnderOrAndXor) {
+  const Mask m = awkward_mask();
+  const Grid& g = m.grid();
+  EXPECT_TRUE(mask_slice_contours(m, 0).empty());
+  const auto contours = mask_slice_contours(m, 1);
+  // The ring and its hole are one keyhole polygon; the island, the line, the lone voxel: 4.
+  ASSERT_EQ(contours.size(), 4u);
+  int voxels = 0;
+  for (int j = 0; j < 32; ++j) {
+    for (int i = 0; i < 40; ++i) {
+      const Eigen::Vector3d p = g.index_to_world_mm(Eigen::Vector3d(i, j, 1));
+      int in = 0;
+      for (const auto& c : contours) {
+        EXPECT_DOUBLE_EQ(c.front().z(), p.z());
+        in += inside(c, p.x(), p.y()) ? 1 : 0;
+      }
+      EXPECT_LE(in, 1) << i << "," << j;  // no overlaps: OR and XOR agree
+      EXPECT_EQ(in == 1, m.at(i, j, 1) != 0) << i << "," << j;
+      voxels += m.at(i, j, 1);
+    }
+  }
+  EXPECT_GT(voxels, 250);
+}
+
+TEST(DicomCase, WritesACtSeriesAndAStructureSetInOneStudy) {
+  test::TempDir dir;
+  Case c;
+  c.name = "phantom-01";
+  const Mask m = awkward_mask();
+  c.ct = ImageHU(m.grid(), -1000);
+  for (std::size_t n = 0; n < m.size(); ++n)
+    c.ct[n] = m[n] ? static_cast<std::int16_t>(-35) : -1000;
+  c.ct[5] = 3071;
+  c.structures.push_back({"ring", "organ", m});
+  c.structures.push_back({"PTV_high", "target", m});
+  const auto files = write_dicom_case(c, dir.path() / "dcm");
+  ASSERT_EQ(files.ct_slices.size(), 3u);
+  EXPECT_EQ(files.contours, 8);
+  EXPECT_EQ(files.ids.patient_id, "phantom-01");
+
+  DcmFileFormat ct;
+  ASSERT_TRUE(ct.loadFile(files.ct_slices[0].c_str()).good());
+  DcmDataset* d = ct.getDataset();
+  OFString v;
+  ASSERT_TRUE(d->findAndGetOFStringArray(DCM_ImagePositionPatient, v).good());
+  EXPECT_EQ(v, "-20\\7\\-3");
+  ASSERT_TRUE(d->findAndGetOFString(DCM_FrameOfReferenceUID, v).good());
+  EXPECT_EQ(std::string(v.c_str()), files.ids.frame_of_reference_uid);
+  Sint16 first = 0;
+  const Uint16* pixels = nullptr;
+  ASSERT_TRUE(d->findAndGetUint16Array(DCM_PixelData, pixels).good());
+  first = static_cast<Sint16>(pixels[5]);
+  EXPECT_EQ(first, 3071);
+
+  DcmFileFormat rs;
+  ASSERT_TRUE(rs.loadFile(files.structure_set.c_str()).good());
+  DcmDataset* r = rs.getDataset();
+  ASSERT_TRUE(r->findAndGetOFString(DCM_StudyInstanceUID, v).good());
+  EXPECT_EQ(std::string(v.c_str()), files.ids.study_instance_uid);
+  ASSERT_TRUE(r->findAndGetOFString(DCM_SOPInstanceUID, v).good());
+  EXPECT_EQ(std::string(v.c_str()), files.ids.structure_set_sop_instance_uid);
+  DcmItem* obs = nullptr;
+  ASSERT_TRUE(r->findAndGetSequenceItem(DCM_RTROIObservationsSequence, obs, 1).good());
+  ASSERT_TRUE(obs->findAndGetOFString(DCM_RTROIInterpretedType, v).good());
+  EXPECT_EQ(v, "PTV");
+
+  Case other = c;
+  Grid shifted = m.grid();
+  shifted.origin_mm.x() += 1.0;
+  other.structures[1].mask = Mask(shifted, 0);
+  EXPECT_THROW((void)write_dicom_case(other, dir.path() / "bad"), InputError);
+}
+
+}  // namespace
+}  // namespace linac::formats
