@@ -19,6 +19,7 @@
 #include "linac/core/plan_io.hpp"
 #include "linac/core/text.hpp"
 #include "linac/delivery/validator.hpp"
+#include "linac/formats/dicom_case.hpp"
 #include "linac/planning/evaluation.hpp"
 #include "linac/planning/plan_template.hpp"
 #include "linac/planning/vmat.hpp"
@@ -232,10 +233,24 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   // make the record's checksum differ from validation.json's).
   write_plan(dir / "rtplan.json", rt);
   const auto report = delivery::validate_plan(read_plan(dir / "rtplan.json"), profile);
-  write_dicom_rtplan(dir / "RP.LiverVMAT.dcm", rt, profile.mlc.leaf_boundaries_mm);
+  // The DICOM set: the planning CT and structures (dicom/), the plan on that structure set and
+  // the dose on that plan, in one study and frame of reference.
+  std::filesystem::remove_all(dir / "dicom");  // this command's own output of an earlier run
+  formats::DicomCaseIds ids;
+  ids.patient_id = c.name;
+  const auto dicom = formats::write_dicom_case(c, dir / "dicom", ids);
+  const std::string rp_uid = write_dicom_rtplan(
+      dir / "RP.LiverVMAT.dcm", rt, profile.mlc.leaf_boundaries_mm,
+      {"", dicom.ids.study_instance_uid, dicom.ids.structure_set_sop_instance_uid});
   write_file_atomically(dir / "validation.json", {report.to_json()});
   write_metaimage(dir / "dose.mha", plan.dose_gy, {true});
-  write_dicom_rtdose(dir / "RD.LiverVMAT.dcm", plan.dose_gy, {c.name, rt.label, "PLAN"});
+  RtDoseInfo rd;
+  rd.patient_id = c.name;
+  rd.plan_label = rt.label;
+  rd.study_instance_uid = dicom.ids.study_instance_uid;
+  rd.frame_of_reference_uid = dicom.ids.frame_of_reference_uid;
+  rd.referenced_plan_sop_instance_uid = rp_uid;
+  write_dicom_rtdose(dir / "RD.LiverVMAT.dcm", plan.dose_gy, rd);
   if (!no_baseline) {
     Plan b = baseline.plan;
     b.patient_id = c.name;

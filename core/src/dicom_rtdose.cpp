@@ -43,9 +43,21 @@ void write_dicom_rtdose(const std::filesystem::path& path, const Volume<float>& 
   char uid[100];
   put(d, DCM_SOPClassUID, UID_RTDoseStorage);
   put(d, DCM_SOPInstanceUID, dcmGenerateUniqueIdentifier(uid, SITE_INSTANCE_UID_ROOT));
-  put(d, DCM_StudyInstanceUID, dcmGenerateUniqueIdentifier(uid, SITE_STUDY_UID_ROOT));
+  auto given_or_new = [&uid](const std::string& given, const char* root) {
+    return given.empty() ? std::string(dcmGenerateUniqueIdentifier(uid, root)) : given;
+  };
+  put(d, DCM_StudyInstanceUID, given_or_new(info.study_instance_uid, SITE_STUDY_UID_ROOT));
   put(d, DCM_SeriesInstanceUID, dcmGenerateUniqueIdentifier(uid, SITE_SERIES_UID_ROOT));
-  put(d, DCM_FrameOfReferenceUID, dcmGenerateUniqueIdentifier(uid, SITE_SERIES_UID_ROOT));
+  put(d, DCM_FrameOfReferenceUID, given_or_new(info.frame_of_reference_uid, SITE_SERIES_UID_ROOT));
+  if (!info.referenced_plan_sop_instance_uid.empty()) {
+    DcmItem* plan = nullptr;
+    if (d->findOrCreateSequenceItem(DCM_ReferencedRTPlanSequence, plan, -2).bad() ||
+        plan == nullptr) {
+      throw std::runtime_error("RT Dose: cannot add the Referenced RT Plan Sequence");
+    }
+    put(plan, DCM_ReferencedSOPClassUID, UID_RTPlanStorage);
+    put(plan, DCM_ReferencedSOPInstanceUID, info.referenced_plan_sop_instance_uid);
+  }
   put(d, DCM_Modality, "RTDOSE");
   put(d, DCM_Manufacturer, "linac");
   put(d, DCM_PatientID, info.patient_id);

@@ -272,8 +272,9 @@ std::string rotation(RotationDirection d) {
 
 }  // namespace
 
-void write_dicom_rtplan(const std::filesystem::path& path, const Plan& plan,
-                        const std::vector<double>& leaf_boundaries_mm) {
+std::string write_dicom_rtplan(const std::filesystem::path& path, const Plan& plan,
+                               const std::vector<double>& leaf_boundaries_mm,
+                               const DicomPlanReferences& references) {
   check_plan_structure(plan, path.string(),
                        {plan.beams.empty() || plan.beams[0].control_points.empty()
                             ? kMillennium120LeafPairs
@@ -282,8 +283,12 @@ void write_dicom_rtplan(const std::filesystem::path& path, const Plan& plan,
   DcmDataset* ds_root = file.getDataset();
   char uid[100];
   put(ds_root, DCM_SOPClassUID, UID_RTPlanStorage);
-  put(ds_root, DCM_SOPInstanceUID, dcmGenerateUniqueIdentifier(uid, SITE_INSTANCE_UID_ROOT));
-  put(ds_root, DCM_StudyInstanceUID, dcmGenerateUniqueIdentifier(uid, SITE_STUDY_UID_ROOT));
+  const std::string sop_instance_uid = dcmGenerateUniqueIdentifier(uid, SITE_INSTANCE_UID_ROOT);
+  put(ds_root, DCM_SOPInstanceUID, sop_instance_uid);
+  put(ds_root, DCM_StudyInstanceUID,
+      references.study_instance_uid.empty()
+          ? std::string(dcmGenerateUniqueIdentifier(uid, SITE_STUDY_UID_ROOT))
+          : references.study_instance_uid);
   put(ds_root, DCM_SeriesInstanceUID, dcmGenerateUniqueIdentifier(uid, SITE_SERIES_UID_ROOT));
   put(ds_root, DCM_Modality, "RTPLAN");
   put(ds_root, DCM_Manufacturer, "linac");
@@ -291,11 +296,12 @@ void write_dicom_rtplan(const std::filesystem::path& path, const Plan& plan,
   // Type 2 attributes of the Patient, General Study, RT Series and RT General Plan modules:
   // present, empty where the plan does not know them (a strict importer rejects the object without
   // them).
-  for (const DcmTagKey& empty :
-       {DCM_PatientName, DCM_PatientBirthDate, DCM_PatientSex, DCM_ReferringPhysicianName,
-        DCM_AccessionNumber, DCM_StudyID, DCM_OperatorsName}) {
+  put(ds_root, DCM_PatientName, references.patient_name);
+  for (const DcmTagKey& empty : {DCM_PatientBirthDate, DCM_PatientSex, DCM_ReferringPhysicianName,
+                                 DCM_AccessionNumber, DCM_OperatorsName}) {
     put(ds_root, empty, "");
   }
+  put(ds_root, DCM_StudyID, "1");
   OFString date;
   OFString time;
   DcmDate::getCurrentDate(date);
@@ -307,7 +313,14 @@ void write_dicom_rtplan(const std::filesystem::path& path, const Plan& plan,
   }
   put(ds_root, DCM_SeriesNumber, "1");
   put(ds_root, DCM_RTPlanLabel, plan.label);
-  put(ds_root, DCM_RTPlanGeometry, "PATIENT");
+  if (references.structure_set_sop_instance_uid.empty()) {
+    put(ds_root, DCM_RTPlanGeometry, "TREATMENT_DEVICE");
+  } else {
+    put(ds_root, DCM_RTPlanGeometry, "PATIENT");
+    DcmItem* rs = new_item(ds_root, DCM_ReferencedStructureSetSequence);
+    put(rs, DCM_ReferencedSOPClassUID, UID_RTStructureSetStorage);
+    put(rs, DCM_ReferencedSOPInstanceUID, references.structure_set_sop_instance_uid);
+  }
   if (plan.prescription.dose_gy > 0.0) {
     DcmItem* ref = new_item(ds_root, DCM_DoseReferenceSequence);
     put(ref, DCM_DoseReferenceNumber, "1");
@@ -385,6 +398,7 @@ void write_dicom_rtplan(const std::filesystem::path& path, const Plan& plan,
     throw std::runtime_error(path.string() + ": cannot write DICOM: " + st.text());
   }
   std::filesystem::rename(tmp, path);
+  return sop_instance_uid;
 }
 
 }  // namespace linac

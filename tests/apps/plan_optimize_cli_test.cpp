@@ -190,6 +190,25 @@ TEST(CliPlanOptimize, WritesADeliverablePlanWithDoseDvhAndFigures) {
   for (const float x : rd.data()) max = std::max(max, static_cast<double>(x));
   EXPECT_GT(max, 20.0);
   EXPECT_LT(max, 30.0);
+  // One DICOM set: the plan refers to the planning structure set, the dose to the plan, all in
+  // the CT's study and frame of reference; the plan passes dciodvfy.
+  const auto rp_check = test::run({"/usr/bin/dciodvfy", (out / "RP.LiverVMAT.dcm").string()});
+  EXPECT_EQ((rp_check.out + rp_check.err).find("Error"), std::string::npos) << rp_check.err;
+  const auto set = test::run(
+      {"/usr/bin/python3", "-c",
+       "import sys, pydicom\n"
+       "d = sys.argv[1]\n"
+       "rs = pydicom.dcmread(d + '/dicom/RS.dcm'); ct = pydicom.dcmread(d + '/dicom/CT.0001.dcm')\n"
+       "rp = pydicom.dcmread(d + '/RP.LiverVMAT.dcm'); rd = pydicom.dcmread(d + "
+       "'/RD.LiverVMAT.dcm')\n"
+       "print(rp.ReferencedStructureSetSequence[0].ReferencedSOPInstanceUID == rs.SOPInstanceUID,"
+       " rd.ReferencedRTPlanSequence[0].ReferencedSOPInstanceUID == rp.SOPInstanceUID,"
+       " len({x.StudyInstanceUID for x in (rs, ct, rp, rd)}),"
+       " rd.FrameOfReferenceUID == ct.FrameOfReferenceUID,"
+       " [r.ROIName for r in rs.StructureSetROISequence].count('PTV'))",
+       out.string()});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_EQ(set.out, "True True 1 True 1\n");
   const auto csv = test::read_text(out / "dvh.csv");
   EXPECT_EQ(csv.rfind("dose_gy,", 0), 0U);
   EXPECT_NE(csv.find("PTV_baseline"), std::string::npos);

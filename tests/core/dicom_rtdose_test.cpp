@@ -18,7 +18,10 @@ TEST(DicomRtDose, RoundTripKeepsDoseAndGeometry) {
   for (std::size_t n = 0; n < dose.size(); ++n) dose[n] = 0.37F * static_cast<float>(n % 23);
   test::TempDir dir;
   const auto path = dir.path() / "RD.dcm";
-  write_dicom_rtdose(path, dose, {"PID", "Label", "PLAN"});
+  RtDoseInfo info;
+  info.patient_id = "PID";
+  info.plan_label = "Label";
+  write_dicom_rtdose(path, dose, info);
   const Volume<float> back = read_dicom_rtdose(path);
   ASSERT_TRUE(back.grid().same_as(g, 1e-4));
   for (std::size_t n = 0; n < dose.size(); ++n) {

@@ -140,25 +140,35 @@ TEST(DicomRtPlan, ExportRoundTripsAndPydicomReadsIt) {
   EXPECT_EQ(peer.out, "RTPLAN 2 4 12.3456 100\n");
 }
 
-// dciodvfy (dicom3tools) checks the written RT Plan against the standard's modules. Every Type 2
-// attribute is present; the one error left is the Type 1C Referenced Structure Set Sequence,
-// which needs the RTSTRUCT export (not written yet, so nothing can be referenced).
-TEST(DicomRtPlan, ExportPassesDciodvfyButForTheStructureSetReference) {
+// dciodvfy (dicom3tools) checks the written RT Plan against the standard's modules: every Type 2
+// attribute present; without a structure set the geometry is TREATMENT_DEVICE, with one PATIENT
+// and the Referenced Structure Set Sequence names it.
+TEST(DicomRtPlan, ExportPassesDciodvfyWithAndWithoutAStructureSet) {
   test::TempDir dir;
-  write_dicom_rtplan(dir / "rp.dcm", test::make_test_plan(),
-                     default_machine_profile().mlc.leaf_boundaries_mm);
-  const auto v = test::run({"/usr/bin/dciodvfy", (dir / "rp.dcm").string()});
-  const std::string report = v.out + v.err;
-  ASSERT_NE(report.find("RTGeneralPlan"), std::string::npos) << report;  // it ran
-  std::size_t errors = 0;
-  std::size_t from = 0;
-  while ((from = report.find("Error", from)) != std::string::npos) {
-    const std::string line = report.substr(from, report.find('\n', from) - from);
-    EXPECT_NE(line.find("ReferencedStructureSetSequence"), std::string::npos) << line;
-    ++errors;
-    ++from;
+  const auto bounds = default_machine_profile().mlc.leaf_boundaries_mm;
+  const std::string uid = write_dicom_rtplan(dir / "rp.dcm", test::make_test_plan(), bounds);
+  EXPECT_FALSE(uid.empty());
+  (void)write_dicom_rtplan(
+      dir / "rp_rs.dcm", test::make_test_plan(), bounds,
+      {"Doe^Jane", "1.2.826.0.1.3680043.2.1125.1", "1.2.826.0.1.3680043.2.1125.2"});
+  for (const char* name : {"rp.dcm", "rp_rs.dcm"}) {
+    const auto v = test::run({"/usr/bin/dciodvfy", (dir / name).string()});
+    const std::string report = v.out + v.err;
+    ASSERT_NE(report.find("RTPlan"), std::string::npos) << report;  // it ran
+    EXPECT_EQ(report.find("Error"), std::string::npos) << name << ":\n" << report;
   }
-  EXPECT_EQ(errors, 1u) << report;
+  const auto peer =
+      test::run({"/usr/bin/python3", "-c",
+                 "import sys, pydicom\n"
+                 "a = pydicom.dcmread(sys.argv[1]); b = pydicom.dcmread(sys.argv[2])\n"
+                 "print(a.RTPlanGeometry, a.SOPInstanceUID == sys.argv[3], "
+                 "b.RTPlanGeometry, b.StudyInstanceUID, "
+                 "b.ReferencedStructureSetSequence[0].ReferencedSOPInstanceUID)",
+                 (dir / "rp.dcm").string(), (dir / "rp_rs.dcm").string(), uid});
+  ASSERT_EQ(peer.exit_code, 0) << peer.err;
+  EXPECT_EQ(peer.out,
+            "TREATMENT_DEVICE True PATIENT 1.2.826.0.1.3680043.2.1125.1 "
+            "1.2.826.0.1.3680043.2.1125.2\n");
 }
 
 }  // namespace

@@ -12,6 +12,11 @@ struct RtDoseInfo {
   std::string patient_id;
   std::string plan_label;
   std::string summation = "PLAN";  // DoseSummationType
+  // What the dose belongs with (each empty: a new one / none): the study and frame of reference
+  // of the CT it was computed on, and the RT Plan it is the dose of.
+  std::string study_instance_uid;
+  std::string frame_of_reference_uid;
+  std::string referenced_plan_sop_instance_uid;
 };
 
 /// Writes `dose_gy` (axis-aligned grid) as RT Dose. Throws std::runtime_error when it cannot.

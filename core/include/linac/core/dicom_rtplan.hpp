@@ -22,10 +22,21 @@ struct DicomPlanImport {
 DicomPlanImport read_dicom_rtplan(const std::filesystem::path& path,
                                   int leaf_pairs = kMillennium120LeafPairs);
 
+/// The objects an RT Plan belongs with: the patient's name, the study, and the RT Structure Set
+/// its geometry is defined on. Without a structure set the plan's geometry is TREATMENT_DEVICE
+/// (the standard's term for a plan with no structure set), with one it is PATIENT and refers to it.
+struct DicomPlanReferences {
+  std::string patient_name;                    // DICOM PN; empty when unknown
+  std::string study_instance_uid;              // empty: a new study
+  std::string structure_set_sop_instance_uid;  // empty: no structure set
+};
+
 /// Writes `plan` as a DICOM RT Plan (explicit VR little endian) with MLCX and the profile's leaf
 /// boundaries (or the beam's own), ASYMX/ASYMY jaws, dose references and one fraction group.
-/// Every control point states every value. Throws std::runtime_error when it cannot write.
-void write_dicom_rtplan(const std::filesystem::path& path, const Plan& plan,
-                        const std::vector<double>& leaf_boundaries_mm);
+/// Every control point states every value. Returns the plan's SOP Instance UID (an RT Dose
+/// refers to it). Throws std::runtime_error when it cannot write.
+std::string write_dicom_rtplan(const std::filesystem::path& path, const Plan& plan,
+                               const std::vector<double>& leaf_boundaries_mm,
+                               const DicomPlanReferences& references = {});
 
 }  // namespace linac
