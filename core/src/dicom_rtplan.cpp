@@ -61,6 +61,43 @@ class Reader {
   std::string where_;
 };
 
+/// Beam modifiers this product cannot deliver (the machine has none of them, and delivering the
+/// beam without one gives another dose): a physical or dynamic wedge, a compensator, a block, an
+/// applicator. The first found is refused naming the beam, the item and its ID.
+void refuse_modifiers(const Reader& r, DcmItem* beam, const std::string& ctx) {
+  struct Modifier {
+    DcmTagKey number;  // NumberOf..., (0 when absent)
+    DcmTagKey sequence;
+    DcmTagKey id;
+    const char* what;
+  };
+  static const Modifier kModifiers[] = {
+      {DCM_NumberOfWedges, DCM_WedgeSequence, DCM_WedgeID, "wedge"},
+      {DCM_NumberOfCompensators, DCM_CompensatorSequence, DCM_CompensatorID, "compensator"},
+      {DCM_NumberOfBlocks, DCM_BlockSequence, DCM_BlockName, "block"},
+      {DCM_NumberOfBlocks, DCM_ApplicatorSequence, DCM_ApplicatorID, "applicator"}};
+  for (const auto& m : kModifiers) {
+    DcmItem* item = nullptr;
+    const bool listed = beam->findAndGetSequenceItem(m.sequence, item, 0).good() && item != nullptr;
+    long count = 0;
+    const bool counted =
+        m.sequence != DCM_ApplicatorSequence && r.integer(beam, m.number, count) && count > 0;
+    if (!listed && !counted) continue;
+    std::string what = m.what;
+    if (listed) {
+      const std::string id = r.text(item, m.id);
+      if (!id.empty()) what += " '" + id + "'";
+      if (m.sequence == DCM_WedgeSequence) {
+        const std::string type = r.text(item, DCM_WedgeType);
+        if (!type.empty()) what += " (" + type + ")";
+      }
+    }
+    const char* article = std::string(m.what) == "applicator" ? "an " : "a ";
+    r.fail(ctx + ": has " + article + what + ", which this machine cannot deliver (" +
+           DcmTag(m.sequence).getTagName() + "); the plan cannot be delivered as planned");
+  }
+}
+
 RotationDirection direction(const std::string& s) {
   if (s == "CW") return RotationDirection::kClockwise;
   if (s == "CC") return RotationDirection::kCounterClockwise;
@@ -133,6 +170,7 @@ DicomPlanImport read_dicom_rtplan(const std::filesystem::path& path, int leaf_pa
     const std::string ctx = "beam " + std::to_string(beam.number) + " '" + beam.name + "'";
     beam.radiation_type = r.text(bi, DCM_RadiationType);
     beam.treatment_machine_name = r.text(bi, DCM_TreatmentMachineName);
+    refuse_modifiers(r, bi, ctx);
     const auto mu = beam_mu.find(static_cast<long>(beam.number));
     if (mu == beam_mu.end()) r.fail(ctx + ": no BeamMeterset in the fraction group");
     beam.meterset_mu = mu->second;

@@ -252,5 +252,28 @@ TEST(Cli, DeliversASlidingWindowPlanWrittenAsAPlanningSystemWritesIt) {
       << in.out;
 }
 
+// Beam modifiers the machine does not have are refused naming the beam and the item: delivering
+// the beam without them would give another dose. Nothing is delivered.
+TEST(Cli, RefusesPlansWithWedgesBlocksCompensatorsOrApplicators) {
+  TempDir dir;
+  const std::string make = LINAC_SOURCE_DIR "/tests/data/make_sliding_window_rtplan.py";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"wedge", "beam 2 'G090': has a wedge 'W30' (STANDARD), which this machine cannot deliver"},
+      {"edw", "beam 2 'G090': has a wedge 'EDW60OUT' (DYNAMIC)"},
+      {"block", "beam 2 'G090': has a block 'CORD'"},
+      {"compensator", "beam 2 'G090': has a compensator, which"},
+      {"applicator", "beam 2 'G090': has an applicator 'A10'"}};
+  for (const auto& [kind, message] : cases) {
+    const auto plan = dir / (kind + ".dcm");
+    ASSERT_EQ(run({"/usr/bin/python3", make, plan.string(), "--modifier", kind}).exit_code, 0);
+    const auto v = linac({"validate", plan.string()});
+    EXPECT_EQ(v.exit_code, 2) << kind;
+    EXPECT_NE(v.err.find(message), std::string::npos) << kind << ": " << v.err;
+    const auto d = linac({"deliver", plan.string(), "--sim", "--out", (dir / kind).string()});
+    EXPECT_EQ(d.exit_code, 2) << kind;
+    EXPECT_FALSE(std::filesystem::exists(dir / kind / "record.db")) << kind;
+  }
+}
+
 }  // namespace
 }  // namespace linac

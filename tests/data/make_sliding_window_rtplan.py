@@ -4,7 +4,8 @@ planning system exports one for a Millennium 120 MLC: fixed gantry, a leaf pair 
 from the X1 to the X2 jaw, the pairs the field does not use closed (gap 0) and parked under a jaw
 (rows outside the Y jaws at the field's centre line, rows inside them at the X1 or X2 jaw), a
 tolerance table, referenced dose references, and the site's machine ID as TreatmentMachineName.
-Usage: make_sliding_window_rtplan.py OUT.dcm [MACHINE_NAME] [--closed-in-field]"""
+Usage: make_sliding_window_rtplan.py OUT.dcm [MACHINE_NAME] [--closed-in-field]
+       [--modifier wedge|edw|block|compensator|applicator]   (on the second beam)"""
 import sys
 
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
@@ -12,7 +13,12 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 out = sys.argv[1]
-args = [a for a in sys.argv[2:] if not a.startswith("--")]
+argv = sys.argv[2:]
+modifier = None
+if "--modifier" in argv:
+    modifier = argv[argv.index("--modifier") + 1]
+    del argv[argv.index("--modifier"):argv.index("--modifier") + 2]
+args = [a for a in argv if not a.startswith("--")]
 machine = args[0] if args else "CLINAC_IX"
 closed_in_field = "--closed-in-field" in sys.argv
 
@@ -88,6 +94,29 @@ for number, (name, gantry, mu) in enumerate([("G000", 0.0, 152.4), ("G090", 90.0
     beam.NumberOfCompensators = 0
     beam.NumberOfBoli = 0
     beam.NumberOfBlocks = 0
+    if number == 2 and modifier in ("wedge", "edw"):
+        w = Dataset()
+        w.WedgeNumber = 1
+        w.WedgeType = "STANDARD" if modifier == "wedge" else "DYNAMIC"
+        w.WedgeID = "W30" if modifier == "wedge" else "EDW60OUT"
+        w.WedgeAngle = 30 if modifier == "wedge" else 60
+        w.WedgeOrientation = 0
+        beam.WedgeSequence = Sequence([w])
+        beam.NumberOfWedges = 1
+    elif number == 2 and modifier == "block":
+        blk = Dataset()
+        blk.BlockNumber = 1
+        blk.BlockName = "CORD"
+        blk.BlockType = "SHIELDING"
+        beam.BlockSequence = Sequence([blk])
+        beam.NumberOfBlocks = 1
+    elif number == 2 and modifier == "compensator":
+        beam.NumberOfCompensators = 1
+    elif number == 2 and modifier == "applicator":
+        app = Dataset()
+        app.ApplicatorID = "A10"
+        app.ApplicatorType = "ELECTRON_SQUARE"
+        beam.ApplicatorSequence = Sequence([app])
     devices = []
     for kind, pairs in (("ASYMX", 1), ("ASYMY", 1), ("MLCX", 60)):
         d = Dataset()
