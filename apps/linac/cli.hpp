@@ -44,6 +44,7 @@ void print_case_summary(const Case& c);
 
 int cmd_case_make(const std::vector<std::string>& args);
 int cmd_case_export(const std::vector<std::string>& args);
+int cmd_case_import(const std::vector<std::string>& args);
 int cmd_info(const std::vector<std::string>& args);
 int cmd_convert(const std::vector<std::string>& args);
 int cmd_sim(const std::vector<std::string>& args);

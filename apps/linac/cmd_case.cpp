@@ -7,6 +7,7 @@
 #include "linac/core/image_png.hpp"
 #include "linac/core/mask.hpp"
 #include "linac/formats/dicom_case.hpp"
+#include "linac/formats/dicom_import.hpp"
 #include "linac/simulators/phantom.hpp"
 
 namespace linac::cli {
@@ -102,6 +103,36 @@ int cmd_case_export(const std::vector<std::string>& args) {
   } else {
     std::cout << "wrote " << out << ": " << files.ct_slices.size() << " CT slices, RS.dcm ("
               << c.structures.size() << " structures, " << files.contours << " contours)\n";
+  }
+  return kOk;
+}
+
+int cmd_case_import(const std::vector<std::string>& args) {
+  po::options_description opts("options");
+  std::string dicom_dir;
+  std::string out;
+  std::string series;
+  opts.add_options()("dicom", po::value(&dicom_dir)->required(), "folder of DICOM files")(
+      "out", po::value(&out)->required(), "case folder to write (new or empty)")(
+      "series", po::value(&series), "SeriesInstanceUID of the CT, when the folder has several");
+  po::positional_options_description pos;
+  pos.add("dicom", 1);
+  po::variables_map vm;
+  if (!parse("case import", "DICOM_DIR --out CASE [--series UID] [--json]", opts, pos, args, vm)) {
+    return kOk;
+  }
+  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out))) {
+    throw InputError(out, "exists and is not an empty folder; nothing written (give a new one)");
+  }
+  const Case c = formats::import_dicom_case(dicom_dir, series);
+  save_case(c, out);
+  if (vm.count("json") != 0) {
+    auto j = case_summary_json(c);
+    j["case_dir"] = out;
+    std::cout << j.dump(2) << "\n";
+  } else {
+    print_case_summary(c);
+    std::cout << "wrote " << out << " (case.json, ct.mha, " << c.structures.size() << " masks)\n";
   }
   return kOk;
 }

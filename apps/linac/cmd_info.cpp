@@ -1,4 +1,5 @@
 // `linac info [CASE_DIR|IMAGE]`: the grid and each structure's voxel count and volume.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -6,6 +7,7 @@
 #include "linac/core/error.hpp"
 #include "linac/core/mask.hpp"
 #include "linac/core/metaimage.hpp"
+#include "linac/formats/dicom_import.hpp"
 #include "linac/simulators/phantom.hpp"
 
 namespace linac::cli {
@@ -55,6 +57,52 @@ int info_image(const fs::path& path, bool json) {
   return kOk;
 }
 
+// A folder of DICOM files (no case.json): its studies, series and objects.
+int info_dicom(const fs::path& dir, bool json) {
+  const formats::DicomFolder folder = formats::scan_dicom_folder(dir);
+  // Series in the order first met: modality, description, UID, object count.
+  struct Series {
+    std::string study, uid, modality, description, patient;
+    std::size_t objects = 0;
+  };
+  std::vector<Series> series;
+  for (const auto& o : folder.objects) {
+    auto it = std::find_if(series.begin(), series.end(),
+                           [&](const Series& s) { return s.uid == o.series_instance_uid; });
+    if (it == series.end()) {
+      series.push_back({o.study_instance_uid, o.series_instance_uid, o.modality,
+                        o.series_description, o.patient_id, 0});
+      it = series.end() - 1;
+    }
+    ++it->objects;
+  }
+  nlohmann::json j;
+  j["folder"] = dir.string();
+  j["series"] = nlohmann::json::array();
+  for (const auto& s : series) {
+    j["series"].push_back({{"patient_id", s.patient},
+                           {"study_instance_uid", s.study},
+                           {"series_instance_uid", s.uid},
+                           {"modality", s.modality},
+                           {"description", s.description},
+                           {"objects", s.objects}});
+  }
+  j["skipped"] = folder.skipped;
+  if (json) {
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << "DICOM folder " << dir.string() << ": " << folder.objects.size() << " objects in "
+              << series.size() << " series\n";
+    for (const auto& s : series) {
+      std::cout << "  " << s.modality << " x" << s.objects << "  patient " << s.patient
+                << "  series " << s.uid
+                << (s.description.empty() ? "" : "  '" + s.description + "'") << "\n";
+    }
+    for (const auto& k : folder.skipped) std::cout << "  skipped " << k << "\n";
+  }
+  return kOk;
+}
+
 }  // namespace
 
 int cmd_info(const std::vector<std::string>& args) {
@@ -71,7 +119,8 @@ int cmd_info(const std::vector<std::string>& args) {
   po::positional_options_description pos;
   pos.add("path", 1);
   po::variables_map vm;
-  if (!parse("info", "[CASE_DIR|IMAGE] [--structure NAME] [--json]", opts, pos, args, vm)) {
+  if (!parse("info", "[CASE_DIR|DICOM_DIR|IMAGE] [--structure NAME] [--json]", opts, pos, args,
+             vm)) {
     return kOk;
   }
   const bool json = vm.count("json") != 0;
@@ -81,6 +130,10 @@ int cmd_info(const std::vector<std::string>& args) {
   }
   if (!(phantom.spacing_mm >= 0.5 && phantom.spacing_mm <= 10.0)) {
     throw InputError("--spacing-mm", "must lie in [0.5, 10] mm");
+  }
+  if (!path.empty() && fs::is_directory(path) && !fs::exists(fs::path(path) / "case.json")) {
+    if (!only.empty()) throw InputError("--structure", "applies to case folders only");
+    return info_dicom(path, json);
   }
   Case c = path.empty() ? sim::make_builtin_patient(phantom) : load_case(path);
   if (!only.empty()) {

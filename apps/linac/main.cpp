@@ -32,6 +32,8 @@ const std::vector<Command>& commands() {
       {"case make", "write the built-in patient as a case folder", linac::cli::cmd_case_make},
       {"case export", "write a case folder as DICOM: CT series and RT Structure Set",
        linac::cli::cmd_case_export},
+      {"case import", "read a patient's DICOM CT series and RT Structure Set into a case folder",
+       linac::cli::cmd_case_import},
       {"info", "grid and structure volumes of a case, an image, or the built-in patient",
        linac::cli::cmd_info},
       {"convert", "convert a plan file between JSON and binary Protobuf", linac::cli::cmd_convert},

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "linac/core/case_io.hpp"
@@ -68,6 +69,62 @@ TEST(CliCaseExport, DciodvfyPassesItAndPlastimatchReadsTheSameCaseBack) {
     }
     EXPECT_NEAR(static_cast<double>(theirs), static_cast<double>(ours), 0.01 * ours) << s.name;
   }
+}
+
+// The other direction: a CT series and RT Structure Set that plastimatch writes from a case's
+// images import back with the same grid, the same HU and the same structure volumes.
+TEST(CliCaseImport, ReadsAPatientThatPlastimatchWroteAsDicom) {
+  test::TempDir dir;
+  ASSERT_EQ(
+      test::run({kLinac, "case", "make", "--out", (dir / "case").string(), "--spacing-mm", "5"})
+          .exit_code,
+      0);
+  const Case c = load_case(dir / "case");
+  std::filesystem::create_directories(dir / "masks");
+  for (const auto& s : c.structures) write_metaimage(dir / "masks" / (s.name + ".mha"), s.mask);
+  const auto p = test::run({"/usr/bin/plastimatch", "convert", "--input",
+                            (dir / "case" / "ct.mha").string(), "--input-prefix",
+                            (dir / "masks").string(), "--output-dicom", (dir / "pl").string()});
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+
+  const auto info = test::run({kLinac, "info", (dir / "pl").string(), "--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  const json listed = json::parse(info.out);
+  ASSERT_EQ(listed["series"].size(), 2u);
+  std::map<std::string, int> objects;
+  for (const auto& s : listed["series"]) objects[s["modality"]] = s["objects"];
+  EXPECT_EQ(objects["CT"], c.ct.grid().dims[2]);
+  EXPECT_EQ(objects["RTSTRUCT"], 1);
+
+  const auto r = test::run(
+      {kLinac, "case", "import", (dir / "pl").string(), "--out", (dir / "imported").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Case back = load_case(dir / "imported");
+  EXPECT_EQ(back.ct.grid().dims, c.ct.grid().dims);
+  EXPECT_TRUE(back.ct.grid().origin_mm.isApprox(c.ct.grid().origin_mm, 1e-3));
+  EXPECT_TRUE(back.ct.grid().spacing_mm.isApprox(c.ct.grid().spacing_mm, 1e-6));
+  EXPECT_EQ(back.ct.data(), c.ct.data());
+  ASSERT_EQ(back.structures.size(), c.structures.size());
+  for (const auto& s : c.structures) {
+    const Structure* b = back.find(s.name);
+    ASSERT_NE(b, nullptr) << s.name;
+    std::size_t ours = 0;
+    std::size_t theirs = 0;
+    for (std::size_t n = 0; n < s.mask.size(); ++n) {
+      ours += s.mask[n] != 0 ? 1 : 0;
+      theirs += b->mask[n] != 0 ? 1 : 0;
+    }
+    EXPECT_NEAR(static_cast<double>(theirs), static_cast<double>(ours), 0.01 * ours) << s.name;
+  }
+  // A folder with no CT, and a case folder in the way, are refused; nothing is written.
+  const auto none = test::run(
+      {kLinac, "case", "import", (dir / "masks").string(), "--out", (dir / "none").string()});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("no CT series found"), std::string::npos) << none.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "none"));
+  const auto used = test::run(
+      {kLinac, "case", "import", (dir / "pl").string(), "--out", (dir / "case").string()});
+  EXPECT_EQ(used.exit_code, 2);
 }
 
 TEST(CliCaseExport, RefusesAMissingCaseAndAFolderInUse) {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "linac/core/error.hpp"
+#include "linac/formats/dicom_import.hpp"
 #include "test_support.hpp"
 
 namespace linac::formats {
@@ -29,7 +30,7 @@ bool inside(const std::vector<Eigen::Vector3d>& polygon, double x, double y) {
 // lone voxel, on one slice of an anisotropic grid with an offset origin.
 Mask awkward_mask() {
   Grid g;
-  g.dims = {40, 32, 3};
+  g.dims = {40, 32, 4};
   g.spacing_mm = Eigen::Vector3d(1.5, 2.0, 3.0);
   g.origin_mm = Eigen::Vector3d(-20.0, 7.0, -3.0);
   Mask m(g, 0);
@@ -82,7 +83,7 @@ TEST(DicomCase, WritesACtSeriesAndAStructureSetInOneStudy) {
   c.structures.push_back({"ring", "organ", m});
   c.structures.push_back({"PTV_high", "target", m});
   const auto files = write_dicom_case(c, dir.path() / "dcm");
-  ASSERT_EQ(files.ct_slices.size(), 3u);
+  ASSERT_EQ(files.ct_slices.size(), 4u);
   EXPECT_EQ(files.contours, 8);
   EXPECT_EQ(files.ids.patient_id, "phantom-01");
 
@@ -117,6 +118,104 @@ TEST(DicomCase, WritesACtSeriesAndAStructureSetInOneStudy) {
   shifted.origin_mm.x() += 1.0;
   other.structures[1].mask = Mask(shifted, 0);
   EXPECT_THROW((void)write_dicom_case(other, dir.path() / "bad"), InputError);
+}
+
+Case small_case(const std::string& name) {
+  Case c;
+  c.name = name;
+  c.patient_position = iec::PatientPosition::kFFS;
+  const Mask m = awkward_mask();
+  c.ct = ImageHU(m.grid(), -1000);
+  for (std::size_t n = 0; n < m.size(); ++n) {
+    c.ct[n] = static_cast<std::int16_t>(m[n] ? 40 + static_cast<int>(n % 7) : -1000);
+  }
+  c.structures.push_back({"BODY", "external", m});
+  c.structures.push_back({"CTV", "target", m});
+  c.structures.push_back({"cord", "organ", m});
+  return c;
+}
+
+TEST(DicomImport, ContoursRasteriseToTheMaskTheyWereTracedFrom) {
+  const Mask m = awkward_mask();
+  std::vector<std::vector<Eigen::Vector3d>> all;
+  for (std::int64_t k = 0; k < m.grid().dims[2]; ++k) {
+    for (auto& c : mask_slice_contours(m, k)) all.push_back(std::move(c));
+  }
+  const Mask back = rasterise_contours(all, m.grid(), "test");
+  EXPECT_EQ(back.data(), m.data());
+  // Between slices, or off the image: refused naming the contour.
+  auto shifted = all;
+  for (auto& p : shifted[1]) p.z() += 1.5;  // half of the 3 mm slice spacing
+  try {
+    (void)rasterise_contours(shifted, m.grid(), "ROI 'x'");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("ROI 'x' contour 2: lies between image slices"),
+              std::string::npos)
+        << e.what();
+  }
+  auto off = all;
+  for (auto& p : off[0]) p.x() += 200.0;
+  EXPECT_THROW((void)rasterise_contours(off, m.grid(), "ROI 'x'"), InputError);
+}
+
+TEST(DicomImport, ReadsItsOwnExportBackExactly) {
+  test::TempDir dir;
+  const Case c = small_case("P-17");
+  (void)write_dicom_case(c, dir.path() / "dcm");
+  const Case back = import_dicom_case(dir.path() / "dcm");
+  EXPECT_EQ(back.name, "P-17");
+  EXPECT_EQ(back.patient_position, iec::PatientPosition::kFFS);
+  EXPECT_EQ(back.ct.grid().dims, c.ct.grid().dims);
+  EXPECT_TRUE(back.ct.grid().origin_mm.isApprox(c.ct.grid().origin_mm, 1e-9));
+  EXPECT_TRUE(back.ct.grid().spacing_mm.isApprox(c.ct.grid().spacing_mm, 1e-9));
+  EXPECT_TRUE(back.ct.grid().direction.isApprox(c.ct.grid().direction, 1e-9));
+  EXPECT_EQ(back.ct.data(), c.ct.data());
+  ASSERT_EQ(back.structures.size(), 3u);
+  for (std::size_t s = 0; s < 3; ++s) {
+    EXPECT_EQ(back.structures[s].name, c.structures[s].name);
+    EXPECT_EQ(back.structures[s].role, c.structures[s].role);
+    EXPECT_EQ(back.structures[s].mask.data(), c.structures[s].mask.data()) << c.structures[s].name;
+  }
+}
+
+TEST(DicomImport, RefusesAmbiguousUnevenTiltedAndForeignInput) {
+  test::TempDir dir;
+  const Case c = small_case("P-18");
+  const auto a = write_dicom_case(c, dir.path() / "a");
+  auto expect_refusal = [](const std::filesystem::path& folder, const std::string& what,
+                           const std::string& series = "") {
+    try {
+      (void)import_dicom_case(folder, series);
+      ADD_FAILURE() << "accepted " << folder;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  // A second CT series in the same folder: a choice is needed, and then it imports.
+  const auto b = write_dicom_case(c, dir.path() / "two" / "b");
+  (void)write_dicom_case(c, dir.path() / "two" / "c");
+  expect_refusal(dir.path() / "two", "2 CT series; choose one with --series UID");
+  expect_refusal(dir.path() / "two", "no CT series with SeriesInstanceUID 1.2.3", "1.2.3");
+  // ... but each series' structure set is there too, and one refers to the other series.
+  expect_refusal(dir.path() / "two", "the structure set refers to series",
+                 b.ids.ct_series_instance_uid);
+  // A missing slice.
+  std::filesystem::copy(dir.path() / "a", dir.path() / "gap");
+  std::filesystem::remove(dir.path() / "gap" / "CT.0002.dcm");
+  expect_refusal(dir.path() / "gap", "differs from the series'");
+  // A slice moved sideways: a tilted or non-parallel series.
+  std::filesystem::copy(dir.path() / "a", dir.path() / "tilt");
+  {
+    DcmFileFormat f;
+    const auto file = dir.path() / "tilt" / "CT.0003.dcm";
+    ASSERT_TRUE(f.loadFile(file.c_str()).good());
+    ASSERT_TRUE(f.getDataset()->putAndInsertString(DCM_ImagePositionPatient, "-18\\7\\3").good());
+    ASSERT_TRUE(f.saveFile(file.c_str(), EXS_LittleEndianExplicit).good());
+  }
+  expect_refusal(dir.path() / "tilt", "gantry-tilted or non-parallel slices");
+  expect_refusal(dir.path() / "nothing", "not a folder");
+  (void)a;
 }
 
 }  // namespace

@@ -1,0 +1,411 @@
+#include "linac/formats/dicom_import.hpp"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dctk.h>
+#include <dcmtk/oflog/oflog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "linac/core/error.hpp"
+#include "linac/core/text.hpp"
+
+namespace linac::formats {
+namespace {
+
+void quiet_dcmtk() {
+  static const bool once = [] {
+    OFLog::configure(OFLogger::OFF_LOG_LEVEL);
+    return true;
+  }();
+  (void)once;
+}
+
+std::string text(DcmItem* item, const DcmTagKey& tag) {
+  OFString v;
+  if (item->findAndGetOFStringArray(tag, v).bad()) return "";
+  std::string s = v.c_str();
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+std::vector<double> numbers(DcmItem* item, const DcmTagKey& tag) {
+  std::vector<double> out;
+  for (unsigned long i = 0;; ++i) {
+    Float64 v = 0.0;
+    if (item->findAndGetFloat64(tag, v, i).bad()) break;
+    out.push_back(v);
+  }
+  return out;
+}
+
+struct Slice {
+  std::filesystem::path file;
+  Eigen::Vector3d position;
+  std::vector<double> orientation;
+  double position_along_normal = 0.0;
+};
+
+/// Loads `file` fully; throws InputError naming it when it cannot.
+void load(DcmFileFormat& f, const std::filesystem::path& file) {
+  quiet_dcmtk();
+  const OFCondition c = f.loadFile(file.c_str());
+  if (c.bad())
+    throw InputError(file.string(), std::string("not a readable DICOM file: ") + c.text());
+}
+
+std::vector<double> required_numbers(DcmItem* d, const DcmTagKey& tag, std::size_t n,
+                                     const std::filesystem::path& file) {
+  auto v = numbers(d, tag);
+  if (v.size() != n) {
+    throw InputError(file.string(), std::string(DcmTag(tag).getTagName()) + " missing or not " +
+                                        std::to_string(n) + " values");
+  }
+  return v;
+}
+
+std::string role_of(const std::string& interpreted_type) {
+  if (interpreted_type == "EXTERNAL") return "external";
+  if (interpreted_type == "PTV" || interpreted_type == "CTV" || interpreted_type == "GTV") {
+    return "target";
+  }
+  return "organ";
+}
+
+}  // namespace
+
+DicomFolder scan_dicom_folder(const std::filesystem::path& dir) {
+  if (!std::filesystem::is_directory(dir)) throw InputError(dir.string(), "not a folder");
+  quiet_dcmtk();
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  DicomFolder out;
+  for (const auto& file : files) {
+    DcmFileFormat f;
+    // Headers only: values longer than 4 kB (pixel data, contours) stay on disk.
+    if (f.loadFile(file.c_str(), EXS_Unknown, EGL_noChange, 4096).bad()) {
+      out.skipped.push_back(file.string() + ": not DICOM");
+      continue;
+    }
+    DcmDataset* d = f.getDataset();
+    DicomObject o;
+    o.file = file;
+    o.modality = text(d, DCM_Modality);
+    o.sop_instance_uid = text(d, DCM_SOPInstanceUID);
+    o.series_instance_uid = text(d, DCM_SeriesInstanceUID);
+    o.study_instance_uid = text(d, DCM_StudyInstanceUID);
+    o.frame_of_reference_uid = text(d, DCM_FrameOfReferenceUID);
+    o.patient_id = text(d, DCM_PatientID);
+    o.series_description = text(d, DCM_SeriesDescription);
+    if (o.modality.empty() || o.sop_instance_uid.empty()) {
+      out.skipped.push_back(file.string() + ": no Modality or SOPInstanceUID");
+      continue;
+    }
+    out.objects.push_back(std::move(o));
+  }
+  return out;
+}
+
+ImageHU read_ct_series(const std::vector<std::filesystem::path>& files) {
+  if (files.empty()) throw InputError("CT series", "no slices");
+  // Geometry of every slice first: sorting and checks need all of them.
+  std::vector<Slice> slices;
+  int rows = 0;
+  int columns = 0;
+  std::vector<double> pixel_spacing;
+  for (const auto& file : files) {
+    DcmFileFormat f;
+    quiet_dcmtk();
+    if (f.loadFile(file.c_str(), EXS_Unknown, EGL_noChange, 4096).bad()) {
+      throw InputError(file.string(), "not a readable DICOM file");
+    }
+    DcmDataset* d = f.getDataset();
+    Slice s;
+    s.file = file;
+    const auto p = required_numbers(d, DCM_ImagePositionPatient, 3, file);
+    s.position = Eigen::Vector3d(p[0], p[1], p[2]);
+    s.orientation = required_numbers(d, DCM_ImageOrientationPatient, 6, file);
+    const auto spacing = required_numbers(d, DCM_PixelSpacing, 2, file);
+    Uint16 r = 0;
+    Uint16 c = 0;
+    if (d->findAndGetUint16(DCM_Rows, r).bad() || d->findAndGetUint16(DCM_Columns, c).bad() ||
+        r == 0 || c == 0) {
+      throw InputError(file.string(), "Rows or Columns missing");
+    }
+    if (slices.empty()) {
+      rows = r;
+      columns = c;
+      pixel_spacing = spacing;
+    } else {
+      if (r != rows || c != columns) {
+        throw InputError(file.string(), "Rows x Columns " + std::to_string(r) + " x " +
+                                            std::to_string(c) + " differ from the series' " +
+                                            std::to_string(rows) + " x " + std::to_string(columns));
+      }
+      for (std::size_t a = 0; a < 6; ++a) {
+        if (std::abs(s.orientation[a] - slices.front().orientation[a]) > 1e-4) {
+          throw InputError(file.string(), "ImageOrientationPatient differs from the series'");
+        }
+      }
+      if (std::abs(spacing[0] - pixel_spacing[0]) > 1e-4 ||
+          std::abs(spacing[1] - pixel_spacing[1]) > 1e-4) {
+        throw InputError(file.string(), "PixelSpacing differs from the series'");
+      }
+    }
+    slices.push_back(std::move(s));
+  }
+  const auto& o = slices.front().orientation;
+  const Eigen::Vector3d row(o[0], o[1], o[2]);
+  const Eigen::Vector3d column(o[3], o[4], o[5]);
+  if (std::abs(row.norm() - 1.0) > 1e-3 || std::abs(column.norm() - 1.0) > 1e-3 ||
+      std::abs(row.dot(column)) > 1e-3) {
+    throw InputError(slices.front().file.string(), "ImageOrientationPatient is not orthonormal");
+  }
+  const Eigen::Vector3d normal = row.cross(column).normalized();
+  for (auto& s : slices) s.position_along_normal = s.position.dot(normal);
+  std::sort(slices.begin(), slices.end(), [](const Slice& a, const Slice& b) {
+    return a.position_along_normal < b.position_along_normal;
+  });
+  double dz = 1.0;
+  if (slices.size() > 1) {
+    dz = (slices.back().position_along_normal - slices.front().position_along_normal) /
+         static_cast<double>(slices.size() - 1);
+  }
+  for (std::size_t k = 0; k < slices.size(); ++k) {
+    const Eigen::Vector3d offset = slices[k].position - slices.front().position;
+    if ((offset - offset.dot(normal) * normal).norm() > 0.01) {
+      throw InputError(slices[k].file.string(),
+                       "ImagePositionPatient is off the slice normal by " +
+                           format_measured((offset - offset.dot(normal) * normal).norm()) +
+                           " mm: gantry-tilted or non-parallel slices are not imported");
+    }
+    if (k > 0) {
+      const double step = slices[k].position_along_normal - slices[k - 1].position_along_normal;
+      if (step < 1e-3) {
+        throw InputError(slices[k].file.string(),
+                         "same position as " + slices[k - 1].file.string());
+      }
+      if (std::abs(step - dz) > 0.01) {
+        throw InputError(slices[k].file.string(), "slice spacing " + format_measured(step) +
+                                                      " mm differs from the series' " +
+                                                      format_measured(dz) +
+                                                      " mm (missing or uneven slices)");
+      }
+    }
+  }
+  Grid g;
+  g.dims = {columns, rows, static_cast<std::int64_t>(slices.size())};
+  g.spacing_mm = Eigen::Vector3d(pixel_spacing[1], pixel_spacing[0], dz);
+  g.origin_mm = slices.front().position;
+  g.direction.col(0) = row;
+  g.direction.col(1) = column;
+  g.direction.col(2) = normal;
+  ImageHU out(g, 0);
+  const std::size_t per_slice = static_cast<std::size_t>(rows) * static_cast<std::size_t>(columns);
+  for (std::size_t k = 0; k < slices.size(); ++k) {
+    DcmFileFormat f;
+    load(f, slices[k].file);
+    DcmDataset* d = f.getDataset();
+    const std::string where = slices[k].file.string();
+    const E_TransferSyntax ts = d->getOriginalXfer();
+    if (DcmXfer(ts).isEncapsulated()) {
+      throw InputError(where, std::string("compressed pixel data (") + DcmXfer(ts).getXferName() +
+                                  ") is not imported yet; decompress it first (e.g. dcmdjpeg)");
+    }
+    Uint16 bits = 0;
+    Uint16 representation = 0;
+    if (d->findAndGetUint16(DCM_BitsAllocated, bits).bad() || bits != 16) {
+      throw InputError(where, "BitsAllocated is not 16");
+    }
+    (void)d->findAndGetUint16(DCM_PixelRepresentation, representation);
+    Float64 slope = 1.0;
+    Float64 intercept = 0.0;
+    (void)d->findAndGetFloat64(DCM_RescaleSlope, slope);
+    (void)d->findAndGetFloat64(DCM_RescaleIntercept, intercept);
+    const Uint16* raw = nullptr;
+    unsigned long count = 0;
+    if (d->findAndGetUint16Array(DCM_PixelData, raw, &count).bad() || raw == nullptr ||
+        count < per_slice) {
+      throw InputError(where, "PixelData missing or shorter than Rows x Columns");
+    }
+    for (std::size_t n = 0; n < per_slice; ++n) {
+      const double stored =
+          representation == 1 ? static_cast<double>(static_cast<Sint16>(raw[n])) : raw[n];
+      const double hu = std::round(stored * slope + intercept);
+      out[k * per_slice + n] = static_cast<std::int16_t>(std::clamp(hu, -32768.0, 32767.0));
+    }
+  }
+  return out;
+}
+
+Mask rasterise_contours(const std::vector<std::vector<Eigen::Vector3d>>& contours, const Grid& grid,
+                        const std::string& what) {
+  Mask m(grid, 0);
+  const auto nx = grid.dims[0];
+  const auto ny = grid.dims[1];
+  std::vector<std::uint8_t> slice_fill(static_cast<std::size_t>(nx * ny));
+  for (std::size_t c = 0; c < contours.size(); ++c) {
+    const auto& contour = contours[c];
+    const std::string where = what + " contour " + std::to_string(c + 1);
+    if (contour.size() < 3) throw InputError(where, "fewer than 3 points");
+    std::vector<Eigen::Vector3d> index;
+    index.reserve(contour.size());
+    double z = 0.0;
+    for (const auto& p : contour) {
+      index.push_back(grid.world_mm_to_index(p));
+      z += index.back().z();
+    }
+    z /= static_cast<double>(index.size());
+    const auto k = static_cast<std::int64_t>(std::lround(z));
+    for (const auto& q : index) {
+      if (std::abs(q.z() - z) > 0.05) throw InputError(where, "is not planar on an image slice");
+    }
+    if (std::abs(z - static_cast<double>(k)) > 0.3) {
+      throw InputError(where, "lies between image slices (slice index " + format_measured(z) + ")");
+    }
+    for (const auto& q : index) {
+      if (k < 0 || k >= grid.dims[2] || q.x() < -1.0 || q.y() < -1.0 ||
+          q.x() > static_cast<double>(nx) || q.y() > static_cast<double>(ny)) {
+        throw InputError(where, "lies off the image");
+      }
+    }
+    // Crossing number at each voxel centre of each row: fill between crossing pairs.
+    std::vector<double> crossings;
+    for (std::int64_t j = 0; j < ny; ++j) {
+      const auto y = static_cast<double>(j);
+      crossings.clear();
+      for (std::size_t a = 0, b = index.size() - 1; a < index.size(); b = a++) {
+        const double ya = index[a].y();
+        const double yb = index[b].y();
+        if ((ya > y) != (yb > y)) {
+          crossings.push_back(index[a].x() + (y - ya) * (index[b].x() - index[a].x()) / (yb - ya));
+        }
+      }
+      std::sort(crossings.begin(), crossings.end());
+      for (std::size_t p = 0; p + 1 < crossings.size(); p += 2) {
+        const auto i0 =
+            std::max<std::int64_t>(0, static_cast<std::int64_t>(std::ceil(crossings[p])));
+        const auto i1 = std::min<std::int64_t>(
+            nx - 1, static_cast<std::int64_t>(std::ceil(crossings[p + 1])) - 1);
+        for (std::int64_t i = i0; i <= i1; ++i) m.at(i, j, k) ^= 1;  // even-odd across contours
+      }
+    }
+  }
+  return m;
+}
+
+Case import_dicom_case(const std::filesystem::path& dir, const std::string& series_uid) {
+  const DicomFolder folder = scan_dicom_folder(dir);
+  std::map<std::string, std::vector<const DicomObject*>> ct_series;
+  for (const auto& o : folder.objects) {
+    if (o.modality == "CT") ct_series[o.series_instance_uid].push_back(&o);
+  }
+  if (ct_series.empty()) throw InputError(dir.string(), "no CT series found");
+  std::string uid = series_uid;
+  if (uid.empty()) {
+    if (ct_series.size() > 1) {
+      std::string list;
+      for (const auto& [u, objects] : ct_series) {
+        list += (list.empty() ? "" : ", ") + u + " (" + std::to_string(objects.size()) + " slices)";
+      }
+      throw InputError(dir.string(), std::to_string(ct_series.size()) +
+                                         " CT series; choose one with --series UID: " + list);
+    }
+    uid = ct_series.begin()->first;
+  } else if (ct_series.count(uid) == 0) {
+    throw InputError(dir.string(), "no CT series with SeriesInstanceUID " + uid);
+  }
+  std::vector<std::filesystem::path> files;
+  for (const auto* o : ct_series[uid]) files.push_back(o->file);
+  const DicomObject& first = *ct_series[uid].front();
+  Case c;
+  c.name = first.patient_id.empty() ? dir.filename().string() : first.patient_id;
+  c.ct = read_ct_series(files);
+  {
+    DcmFileFormat f;
+    load(f, first.file);
+    const std::string position = text(f.getDataset(), DCM_PatientPosition);
+    if (!position.empty()) c.patient_position = iec::parse_patient_position(position);
+  }
+  c.metadata["source"] = "DICOM " + dir.string();
+  c.metadata["ct_series_instance_uid"] = uid;
+  for (const auto& o : folder.objects) {
+    if (o.modality != "RTSTRUCT") continue;
+    DcmFileFormat f;
+    load(f, o.file);
+    DcmDataset* d = f.getDataset();
+    const std::string where = o.file.string();
+    // Which series it is drawn on: refused when it names another one.
+    std::set<std::string> series;
+    std::string frame;
+    DcmItem* fr = nullptr;
+    for (int a = 0; d->findAndGetSequenceItem(DCM_ReferencedFrameOfReferenceSequence, fr, a).good();
+         ++a) {
+      frame = text(fr, DCM_FrameOfReferenceUID);
+      DcmItem* st = nullptr;
+      for (int b = 0; fr->findAndGetSequenceItem(DCM_RTReferencedStudySequence, st, b).good();
+           ++b) {
+        DcmItem* se = nullptr;
+        for (int e = 0; st->findAndGetSequenceItem(DCM_RTReferencedSeriesSequence, se, e).good();
+             ++e) {
+          series.insert(text(se, DCM_SeriesInstanceUID));
+        }
+      }
+    }
+    if (!series.empty() && series.count(uid) == 0) {
+      throw InputError(where, "the structure set refers to series " + *series.begin() +
+                                  ", not to the CT series " + uid);
+    }
+    if (series.empty() && !frame.empty() && frame != first.frame_of_reference_uid) {
+      throw InputError(where, "the structure set's frame of reference " + frame +
+                                  " is not the CT's " + first.frame_of_reference_uid);
+    }
+    std::map<long, std::string> names;
+    std::map<long, std::string> types;
+    DcmItem* it = nullptr;
+    for (int a = 0; d->findAndGetSequenceItem(DCM_StructureSetROISequence, it, a).good(); ++a) {
+      long number = 0;
+      if (it->findAndGetLongInt(DCM_ROINumber, number).good())
+        names[number] = text(it, DCM_ROIName);
+    }
+    for (int a = 0; d->findAndGetSequenceItem(DCM_RTROIObservationsSequence, it, a).good(); ++a) {
+      long number = 0;
+      if (it->findAndGetLongInt(DCM_ReferencedROINumber, number).good()) {
+        types[number] = text(it, DCM_RTROIInterpretedType);
+      }
+    }
+    for (int a = 0; d->findAndGetSequenceItem(DCM_ROIContourSequence, it, a).good(); ++a) {
+      long number = 0;
+      if (it->findAndGetLongInt(DCM_ReferencedROINumber, number).bad() ||
+          names.count(number) == 0) {
+        throw InputError(where, "ROIContourSequence item " + std::to_string(a + 1) +
+                                    " names no ROI of the StructureSetROISequence");
+      }
+      std::vector<std::vector<Eigen::Vector3d>> contours;
+      DcmItem* ci = nullptr;
+      for (int b = 0; it->findAndGetSequenceItem(DCM_ContourSequence, ci, b).good(); ++b) {
+        if (text(ci, DCM_ContourGeometricType) != "CLOSED_PLANAR") continue;
+        const auto v = numbers(ci, DCM_ContourData);
+        if (v.size() < 9 || v.size() % 3 != 0) {
+          throw InputError(where, "ROI '" + names[number] + "' contour " + std::to_string(b + 1) +
+                                      ": ContourData is not a list of 3 or more points");
+        }
+        std::vector<Eigen::Vector3d> points;
+        for (std::size_t p = 0; p < v.size(); p += 3) points.emplace_back(v[p], v[p + 1], v[p + 2]);
+        contours.push_back(std::move(points));
+      }
+      if (contours.empty()) continue;  // points or markers only
+      c.structures.push_back(
+          {names[number], role_of(types[number]),
+           rasterise_contours(contours, c.ct.grid(), where + ": ROI '" + names[number] + "'")});
+    }
+  }
+  return c;
+}
+
+}  // namespace linac::formats
