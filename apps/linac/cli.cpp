@@ -7,6 +7,7 @@
 
 #include "linac/core/error.hpp"
 #include "linac/core/mask.hpp"
+#include "linac/formats/dicom_import.hpp"
 
 namespace linac::cli {
 
@@ -22,6 +23,13 @@ bool parse(const std::string& command, const std::string& usage, po::options_des
   }
   po::notify(vm);
   return true;
+}
+
+Case load_case_or_dicom(const std::filesystem::path& dir) {
+  if (std::filesystem::is_directory(dir) && !std::filesystem::exists(dir / "case.json")) {
+    return formats::import_dicom_case(dir);
+  }
+  return load_case(dir);
 }
 
 nlohmann::json case_summary_json(const Case& c) {

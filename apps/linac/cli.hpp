@@ -40,6 +40,9 @@ RigidTransform parse_setup_error(const std::string& option, const std::string& t
 
 /// Every structure of a case with its voxel count and volume; the grid of its CT.
 nlohmann::json case_summary_json(const Case& c);
+/// A case folder (case.json), or a folder of DICOM files imported as a case (CT series and the
+/// RT Structure Set on it): what every command's --case accepts.
+Case load_case_or_dicom(const std::filesystem::path& dir);
 void print_case_summary(const Case& c);
 
 int cmd_case_make(const std::vector<std::string>& args);

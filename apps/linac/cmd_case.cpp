@@ -88,7 +88,7 @@ int cmd_case_export(const std::vector<std::string>& args) {
   if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out))) {
     throw InputError(out, "exists and is not an empty folder; nothing written (give a new one)");
   }
-  const Case c = load_case(case_dir);
+  const Case c = load_case_or_dicom(case_dir);
   const auto files = formats::write_dicom_case(c, out, ids);
   if (vm.count("json") != 0) {
     nlohmann::json j;

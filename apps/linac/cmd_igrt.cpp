@@ -121,7 +121,7 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
     po.spacing_mm = 3.0;
     c = sim::make_builtin_patient(po);
   } else {
-    c = load_case(case_dir);
+    c = load_case_or_dicom(case_dir);
   }
   const Eigen::Vector3d iso = treatment_isocentre_mm(c);
   const ImageHU reference = centred_on(c.ct, iso);

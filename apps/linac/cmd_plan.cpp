@@ -65,7 +65,8 @@ int cmd_plan_structures(const std::vector<std::string>& args) {
   if (!(phantom.spacing_mm >= 1.0 && phantom.spacing_mm <= 8.0)) {
     throw InputError("--spacing-mm", format_number(phantom.spacing_mm) + " must lie in [1, 8]");
   }
-  const Case c = case_dir.empty() ? sim::make_builtin_patient(phantom) : load_case(case_dir);
+  const Case c =
+      case_dir.empty() ? sim::make_builtin_patient(phantom) : load_case_or_dicom(case_dir);
   (void)c.get("body");
   (void)c.get("liver");
   progress("patient: " + c.name);

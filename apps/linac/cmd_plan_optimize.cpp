@@ -194,7 +194,8 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   };
   std::optional<Case> given;
   if (!structures_dir.empty() || !case_dir.empty()) {
-    given = load_case(!structures_dir.empty() ? fs::path(structures_dir) : fs::path(case_dir));
+    given =
+        load_case_or_dicom(!structures_dir.empty() ? fs::path(structures_dir) : fs::path(case_dir));
     apply_template(*given);
   }
   const fs::path dir(out);

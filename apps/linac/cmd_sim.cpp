@@ -68,7 +68,7 @@ int cmd_sim(const std::vector<std::string>& args) {
   if (!faults.empty()) o.faults = sim::load_fault_file(faults);
   o.seed = seed;
   if (!subject.empty()) {
-    const Case c = load_case(subject);
+    const Case c = load_case_or_dicom(subject);
     const RigidTransform error =
         setup_error.empty() ? RigidTransform() : parse_setup_error("--setup-error", setup_error);
     o.imaging_subject = std::make_shared<Volume<float>>(sim::imaging_subject(c, error));

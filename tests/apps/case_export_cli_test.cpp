@@ -116,6 +116,11 @@ TEST(CliCaseImport, ReadsAPatientThatPlastimatchWroteAsDicom) {
     }
     EXPECT_NEAR(static_cast<double>(theirs), static_cast<double>(ours), 0.01 * ours) << s.name;
   }
+  // Commands that take a case take the DICOM folder as well (here: export it again).
+  const auto again = test::run({kLinac, "case", "export", (dir / "pl").string(), "--out",
+                                (dir / "again").string(), "--json"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(json::parse(again.out)["structures"], c.structures.size());
   // A folder with no CT, and a case folder in the way, are refused; nothing is written.
   const auto none = test::run(
       {kLinac, "case", "import", (dir / "masks").string(), "--out", (dir / "none").string()});
