@@ -5,8 +5,8 @@
 #include <filesystem>
 
 #include "linac/core/distance_map.hpp"
-#include "linac/core/metaimage.hpp"
 #include "linac/core/resample.hpp"
+#include "linac/formats/metaimage.hpp"
 #include "linac/simulators/phantom.hpp"
 
 namespace {

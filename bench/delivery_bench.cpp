@@ -13,10 +13,10 @@
 #include <thread>
 
 #include "bench_daemon.hpp"
-#include "linac/core/plan_io.hpp"
 #include "linac/delivery/log_qa.hpp"
 #include "linac/delivery/machine_log.hpp"
 #include "linac/delivery/session.hpp"
+#include "linac/formats/plan_io.hpp"
 #include "linac/hal/remote_machine.hpp"
 #include "linac/simulators/daemon.hpp"
 #include "linac/simulators/sim_machine.hpp"

@@ -9,8 +9,8 @@
 #include <filesystem>
 
 #include "linac/core/machine_profile.hpp"
-#include "linac/core/plan_io.hpp"
 #include "linac/core/resample.hpp"
+#include "linac/formats/plan_io.hpp"
 #include "linac/planning/evaluation.hpp"
 #include "linac/planning/structures.hpp"
 #include "linac/planning/vmat.hpp"

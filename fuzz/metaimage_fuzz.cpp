@@ -7,7 +7,7 @@
 #include <string>
 
 #include "linac/core/error.hpp"
-#include "linac/core/metaimage.hpp"
+#include "linac/formats/metaimage.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const std::string path = "/tmp/linac-fuzz-" + std::to_string(::getpid()) + ".mha";

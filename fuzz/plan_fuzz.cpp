@@ -4,7 +4,7 @@
 #include <string>
 
 #include "linac/core/error.hpp"
-#include "linac/core/plan_io.hpp"
+#include "linac/formats/plan_io.hpp"
 #include "linac/plan.pb.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "linac/core/case_io.hpp"
 #include "linac/core/transform.hpp"
+#include "linac/formats/case_folder.hpp"
 
 namespace linac::cli {
 

@@ -4,14 +4,24 @@
 
 #include "cli.hpp"
 #include "linac/core/error.hpp"
-#include "linac/core/image_png.hpp"
 #include "linac/core/mask.hpp"
 #include "linac/formats/dicom_case.hpp"
 #include "linac/formats/dicom_import.hpp"
+#include "linac/formats/image_png.hpp"
 #include "linac/simulators/phantom.hpp"
 
 namespace linac::cli {
 namespace fs = std::filesystem;
+
+namespace {
+// Output folders of case export / import: never written into one that holds anything.
+void require_new_or_empty_folder(const fs::path& out) {
+  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out))) {
+    throw InputError(out.string(),
+                     "exists and is not an empty folder; nothing written (give a new one)");
+  }
+}
+}  // namespace
 
 int cmd_case_make(const std::vector<std::string>& args) {
   po::options_description opts("options");
@@ -85,9 +95,7 @@ int cmd_case_export(const std::vector<std::string>& args) {
              pos, args, vm)) {
     return kOk;
   }
-  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out))) {
-    throw InputError(out, "exists and is not an empty folder; nothing written (give a new one)");
-  }
+  require_new_or_empty_folder(out);
   const Case c = load_case_or_dicom(case_dir);
   const auto files = formats::write_dicom_case(c, out, ids);
   if (vm.count("json") != 0) {
@@ -121,9 +129,7 @@ int cmd_case_import(const std::vector<std::string>& args) {
   if (!parse("case import", "DICOM_DIR --out CASE [--series UID] [--json]", opts, pos, args, vm)) {
     return kOk;
   }
-  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out))) {
-    throw InputError(out, "exists and is not an empty folder; nothing written (give a new one)");
-  }
+  require_new_or_empty_folder(out);
   const Case c = formats::import_dicom_case(dicom_dir, series);
   save_case(c, out);
   if (vm.count("json") != 0) {

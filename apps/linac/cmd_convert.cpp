@@ -3,9 +3,9 @@
 #include <iostream>
 
 #include "cli.hpp"
-#include "linac/core/dicom_rtplan.hpp"
 #include "linac/core/machine_profile.hpp"
-#include "linac/core/plan_io.hpp"
+#include "linac/formats/dicom_rtplan.hpp"
+#include "linac/formats/plan_io.hpp"
 
 namespace linac::cli {
 

@@ -8,10 +8,10 @@
 
 #include "cli.hpp"
 #include "linac/core/error.hpp"
-#include "linac/core/plan_io.hpp"
 #include "linac/core/text.hpp"
 #include "linac/delivery/machine_log.hpp"
 #include "linac/delivery/session.hpp"
+#include "linac/formats/plan_io.hpp"
 #include "linac/hal/remote_machine.hpp"
 #include "linac/simulators/sim_machine.hpp"
 

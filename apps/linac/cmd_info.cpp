@@ -6,8 +6,8 @@
 #include "cli.hpp"
 #include "linac/core/error.hpp"
 #include "linac/core/mask.hpp"
-#include "linac/core/metaimage.hpp"
 #include "linac/formats/dicom_import.hpp"
+#include "linac/formats/metaimage.hpp"
 #include "linac/simulators/phantom.hpp"
 
 namespace linac::cli {

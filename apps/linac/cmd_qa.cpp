@@ -12,9 +12,9 @@
 #include "html.hpp"
 #include "linac/core/error.hpp"
 #include "linac/core/file_util.hpp"
-#include "linac/core/image_png.hpp"
 #include "linac/core/text.hpp"
 #include "linac/delivery/log_qa.hpp"
+#include "linac/formats/image_png.hpp"
 
 namespace linac::cli {
 namespace {

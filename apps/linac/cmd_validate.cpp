@@ -4,8 +4,8 @@
 #include <iostream>
 
 #include "cli.hpp"
-#include "linac/core/plan_io.hpp"
 #include "linac/delivery/validator.hpp"
+#include "linac/formats/plan_io.hpp"
 
 namespace linac::cli {
 

@@ -8,9 +8,9 @@
 #include <utility>
 
 #include "linac/core/error.hpp"
-#include "linac/core/plan_io.hpp"
 #include "linac/core/text.hpp"
 #include "linac/delivery/trajectory.hpp"
+#include "linac/formats/plan_io.hpp"
 
 namespace linac::delivery {
 

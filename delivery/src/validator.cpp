@@ -4,9 +4,9 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "linac/core/plan_io.hpp"
 #include "linac/core/text.hpp"
 #include "linac/delivery/trajectory.hpp"
+#include "linac/formats/plan_io.hpp"
 
 namespace linac::delivery {
 namespace {

@@ -100,56 +100,59 @@ struct CtSlice {
   std::filesystem::path path;
 };
 
-std::vector<CtSlice> write_ct(const Case& c, const Common& common,
-                              const std::filesystem::path& dir) {
+/// The CT Image attributes of slice `k` (all but the pixel data and the SOP instance).
+void put_ct_slice(DcmDataset* d, const Case& c, const Common& common, std::int64_t k) {
   const Grid& g = c.ct.grid();
   const Eigen::Vector3d row = g.direction.col(0);
   const Eigen::Vector3d column = g.direction.col(1);
+  put(d, DCM_SOPClassUID, UID_CTImageStorage);
+  common.put_patient_and_study(d);
+  put(d, DCM_Modality, "CT");
+  put(d, DCM_SeriesInstanceUID, common.ids.ct_series_instance_uid);
+  put(d, DCM_SeriesNumber, "1");
+  put(d, DCM_SeriesDescription, c.name.substr(0, 64));
+  put(d, DCM_PatientPosition, position_code(c.patient_position));
+  put(d, DCM_Laterality, "");  // Type 2C: a paired body part may be imaged; not known here
+  put(d, DCM_FrameOfReferenceUID, common.ids.frame_of_reference_uid);
+  put(d, DCM_PositionReferenceIndicator, "");
+  put(d, DCM_InstanceNumber, std::to_string(k + 1));
+  put(d, DCM_ImageType, "ORIGINAL\\PRIMARY\\AXIAL");
+  put(d, DCM_KVP, "");
+  put(d, DCM_AcquisitionNumber, "");
+  const Eigen::Vector3d origin =
+      g.index_to_world_mm(Eigen::Vector3d(0.0, 0.0, static_cast<double>(k)));
+  put(d, DCM_ImagePositionPatient, ds(origin.x()) + "\\" + ds(origin.y()) + "\\" + ds(origin.z()));
+  put(d, DCM_ImageOrientationPatient,
+      ds(row.x()) + "\\" + ds(row.y()) + "\\" + ds(row.z()) + "\\" + ds(column.x()) + "\\" +
+          ds(column.y()) + "\\" + ds(column.z()));
+  put(d, DCM_SliceLocation, ds(origin.dot(row.cross(column))));
+  put(d, DCM_PixelSpacing, ds(g.spacing_mm.y()) + "\\" + ds(g.spacing_mm.x()));
+  put(d, DCM_SliceThickness, ds(g.spacing_mm.z()));
+  put(d, DCM_SamplesPerPixel, "1");
+  put(d, DCM_PhotometricInterpretation, "MONOCHROME2");
+  put(d, DCM_Rows, std::to_string(g.dims[1]));
+  put(d, DCM_Columns, std::to_string(g.dims[0]));
+  put(d, DCM_BitsAllocated, "16");
+  put(d, DCM_BitsStored, "16");
+  put(d, DCM_HighBit, "15");
+  put(d, DCM_PixelRepresentation, "1");  // signed: HU as stored
+  put(d, DCM_RescaleIntercept, "0");
+  put(d, DCM_RescaleSlope, "1");
+  put(d, DCM_RescaleType, "HU");
+}
+
+std::vector<CtSlice> write_ct(const Case& c, const Common& common,
+                              const std::filesystem::path& dir) {
+  const Grid& g = c.ct.grid();
   std::vector<CtSlice> slices;
-  const auto nx = g.dims[0];
-  const auto ny = g.dims[1];
-  std::vector<Uint16> pixels(static_cast<std::size_t>(nx * ny));
+  std::vector<Uint16> pixels(static_cast<std::size_t>(g.dims[0] * g.dims[1]));
   for (std::int64_t k = 0; k < g.dims[2]; ++k) {
     DcmFileFormat file;
     DcmDataset* d = file.getDataset();
     const std::string sop = new_uid(SITE_INSTANCE_UID_ROOT);
-    put(d, DCM_SOPClassUID, UID_CTImageStorage);
     put(d, DCM_SOPInstanceUID, sop);
-    common.put_patient_and_study(d);
-    put(d, DCM_Modality, "CT");
-    put(d, DCM_SeriesInstanceUID, common.ids.ct_series_instance_uid);
-    put(d, DCM_SeriesNumber, "1");
-    put(d, DCM_SeriesDescription, c.name.substr(0, 64));
-    put(d, DCM_PatientPosition, position_code(c.patient_position));
-    put(d, DCM_Laterality, "");  // Type 2C: a paired body part may be imaged; not known here
-    put(d, DCM_FrameOfReferenceUID, common.ids.frame_of_reference_uid);
-    put(d, DCM_PositionReferenceIndicator, "");
-    put(d, DCM_InstanceNumber, std::to_string(k + 1));
-    put(d, DCM_ImageType, "ORIGINAL\\PRIMARY\\AXIAL");
-    put(d, DCM_KVP, "");
-    put(d, DCM_AcquisitionNumber, "");
-    const Eigen::Vector3d origin =
-        g.index_to_world_mm(Eigen::Vector3d(0.0, 0.0, static_cast<double>(k)));
-    put(d, DCM_ImagePositionPatient,
-        ds(origin.x()) + "\\" + ds(origin.y()) + "\\" + ds(origin.z()));
-    put(d, DCM_ImageOrientationPatient,
-        ds(row.x()) + "\\" + ds(row.y()) + "\\" + ds(row.z()) + "\\" + ds(column.x()) + "\\" +
-            ds(column.y()) + "\\" + ds(column.z()));
-    put(d, DCM_SliceLocation, ds(origin.dot(row.cross(column))));
-    put(d, DCM_PixelSpacing, ds(g.spacing_mm.y()) + "\\" + ds(g.spacing_mm.x()));
-    put(d, DCM_SliceThickness, ds(g.spacing_mm.z()));
-    put(d, DCM_SamplesPerPixel, "1");
-    put(d, DCM_PhotometricInterpretation, "MONOCHROME2");
-    put(d, DCM_Rows, std::to_string(ny));
-    put(d, DCM_Columns, std::to_string(nx));
-    put(d, DCM_BitsAllocated, "16");
-    put(d, DCM_BitsStored, "16");
-    put(d, DCM_HighBit, "15");
-    put(d, DCM_PixelRepresentation, "1");  // signed: HU as stored
-    put(d, DCM_RescaleIntercept, "0");
-    put(d, DCM_RescaleSlope, "1");
-    put(d, DCM_RescaleType, "HU");
-    const std::size_t base = static_cast<std::size_t>(k * nx * ny);
+    put_ct_slice(d, c, common, k);
+    const std::size_t base = static_cast<std::size_t>(k) * pixels.size();
     for (std::size_t n = 0; n < pixels.size(); ++n) {
       pixels[n] = static_cast<Uint16>(c.ct[base + n]);  // two's complement of the int16
     }
@@ -165,6 +168,57 @@ std::vector<CtSlice> write_ct(const Case& c, const Common& common,
     slices.push_back({sop, path});
   }
   return slices;
+}
+
+/// One structure's entries in the Structure Set ROI, ROI Contour and RT ROI Observations
+/// sequences; returns how many contours it wrote.
+int put_roi(DcmDataset* d, const Structure& s, int roi_number, const Common& common,
+            const std::vector<CtSlice>& ct) {
+  static constexpr std::array<std::array<int, 3>, 8> kColours{{{255, 0, 0},
+                                                               {0, 200, 0},
+                                                               {0, 0, 255},
+                                                               {255, 200, 0},
+                                                               {255, 0, 255},
+                                                               {0, 200, 200},
+                                                               {160, 80, 0},
+                                                               {128, 128, 128}}};
+  const std::string number = std::to_string(roi_number);
+  DcmItem* roi = new_item(d, DCM_StructureSetROISequence);
+  put(roi, DCM_ROINumber, number);
+  put(roi, DCM_ReferencedFrameOfReferenceUID, common.ids.frame_of_reference_uid);
+  put(roi, DCM_ROIName, s.name.substr(0, 64));
+  put(roi, DCM_ROIGenerationAlgorithm, "MANUAL");
+  DcmItem* rc = new_item(d, DCM_ROIContourSequence);
+  const auto& colour = kColours[static_cast<std::size_t>(roi_number - 1) % kColours.size()];
+  put(rc, DCM_ROIDisplayColor,
+      std::to_string(colour[0]) + "\\" + std::to_string(colour[1]) + "\\" +
+          std::to_string(colour[2]));
+  put(rc, DCM_ReferencedROINumber, number);
+  int contours = 0;
+  for (std::int64_t k = 0; k < s.mask.grid().dims[2]; ++k) {
+    for (const auto& polygon : mask_slice_contours(s.mask, k)) {
+      DcmItem* contour = new_item(rc, DCM_ContourSequence);
+      DcmItem* image = new_item(contour, DCM_ContourImageSequence);
+      put(image, DCM_ReferencedSOPClassUID, UID_CTImageStorage);
+      put(image, DCM_ReferencedSOPInstanceUID, ct[static_cast<std::size_t>(k)].sop_instance_uid);
+      put(contour, DCM_ContourNumber, std::to_string(++contours));
+      put(contour, DCM_ContourGeometricType, "CLOSED_PLANAR");
+      put(contour, DCM_NumberOfContourPoints, std::to_string(polygon.size()));
+      std::string data;
+      data.reserve(polygon.size() * 30);
+      for (const auto& p : polygon) {
+        if (!data.empty()) data += '\\';
+        data += ds(p.x()) + "\\" + ds(p.y()) + "\\" + ds(p.z());
+      }
+      put(contour, DCM_ContourData, data);
+    }
+  }
+  DcmItem* obs = new_item(d, DCM_RTROIObservationsSequence);
+  put(obs, DCM_ObservationNumber, number);
+  put(obs, DCM_ReferencedROINumber, number);
+  put(obs, DCM_RTROIInterpretedType, interpreted_type(s));
+  put(obs, DCM_ROIInterpreter, "");
+  return contours;
 }
 
 int write_structure_set(const Case& c, const Common& common, const std::vector<CtSlice>& ct,
@@ -196,52 +250,9 @@ int write_structure_set(const Case& c, const Common& common, const std::vector<C
     put(image, DCM_ReferencedSOPClassUID, UID_CTImageStorage);
     put(image, DCM_ReferencedSOPInstanceUID, s.sop_instance_uid);
   }
-  static constexpr std::array<std::array<int, 3>, 8> kColours{{{255, 0, 0},
-                                                               {0, 200, 0},
-                                                               {0, 0, 255},
-                                                               {255, 200, 0},
-                                                               {255, 0, 255},
-                                                               {0, 200, 200},
-                                                               {160, 80, 0},
-                                                               {128, 128, 128}}};
   int contours = 0;
   for (std::size_t r = 0; r < c.structures.size(); ++r) {
-    const Structure& s = c.structures[r];
-    const std::string number = std::to_string(r + 1);
-    DcmItem* roi = new_item(d, DCM_StructureSetROISequence);
-    put(roi, DCM_ROINumber, number);
-    put(roi, DCM_ReferencedFrameOfReferenceUID, common.ids.frame_of_reference_uid);
-    put(roi, DCM_ROIName, s.name.substr(0, 64));
-    put(roi, DCM_ROIGenerationAlgorithm, "MANUAL");
-    DcmItem* rc = new_item(d, DCM_ROIContourSequence);
-    const auto& colour = kColours[r % kColours.size()];
-    put(rc, DCM_ROIDisplayColor,
-        std::to_string(colour[0]) + "\\" + std::to_string(colour[1]) + "\\" +
-            std::to_string(colour[2]));
-    put(rc, DCM_ReferencedROINumber, number);
-    for (std::int64_t k = 0; k < s.mask.grid().dims[2]; ++k) {
-      for (const auto& polygon : mask_slice_contours(s.mask, k)) {
-        DcmItem* contour = new_item(rc, DCM_ContourSequence);
-        DcmItem* image = new_item(contour, DCM_ContourImageSequence);
-        put(image, DCM_ReferencedSOPClassUID, UID_CTImageStorage);
-        put(image, DCM_ReferencedSOPInstanceUID, ct[static_cast<std::size_t>(k)].sop_instance_uid);
-        put(contour, DCM_ContourNumber, std::to_string(++contours));
-        put(contour, DCM_ContourGeometricType, "CLOSED_PLANAR");
-        put(contour, DCM_NumberOfContourPoints, std::to_string(polygon.size()));
-        std::string data;
-        data.reserve(polygon.size() * 30);
-        for (const auto& p : polygon) {
-          if (!data.empty()) data += '\\';
-          data += ds(p.x()) + "\\" + ds(p.y()) + "\\" + ds(p.z());
-        }
-        put(contour, DCM_ContourData, data);
-      }
-    }
-    DcmItem* obs = new_item(d, DCM_RTROIObservationsSequence);
-    put(obs, DCM_ObservationNumber, number);
-    put(obs, DCM_ReferencedROINumber, number);
-    put(obs, DCM_RTROIInterpretedType, interpreted_type(s));
-    put(obs, DCM_ROIInterpreter, "");
+    contours += put_roi(d, c.structures[r], static_cast<int>(r) + 1, common, ct);
   }
   save(file, path);
   return contours;

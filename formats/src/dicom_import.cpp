@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -31,12 +32,22 @@ std::string text(DcmItem* item, const DcmTagKey& tag) {
   return s;
 }
 
+/// All values of a DS (or IS) element. Parsed here from the whole string: DCMTK's per-index
+/// access re-counts the values at every call, quadratic in a contour's thousands of numbers.
 std::vector<double> numbers(DcmItem* item, const DcmTagKey& tag) {
   std::vector<double> out;
-  for (unsigned long i = 0;; ++i) {
-    Float64 v = 0.0;
-    if (item->findAndGetFloat64(tag, v, i).bad()) break;
+  const char* text = nullptr;
+  if (item->findAndGetString(tag, text).bad() || text == nullptr) return out;
+  const char* p = text;
+  while (*p != '\0') {
+    char* end = nullptr;
+    const double v = std::strtod(p, &end);
+    if (end == p || !std::isfinite(v))
+      return {};  // not a number: as if absent (named by the caller)
     out.push_back(v);
+    p = end;
+    while (*p == ' ') ++p;
+    if (*p == '\\') ++p;
   }
   return out;
 }
@@ -44,7 +55,10 @@ std::vector<double> numbers(DcmItem* item, const DcmTagKey& tag) {
 struct Slice {
   std::filesystem::path file;
   Eigen::Vector3d position;
-  std::vector<double> orientation;
+  std::vector<double> orientation;    // ImageOrientationPatient: row, then column direction
+  std::vector<double> pixel_spacing;  // between rows, between columns (mm)
+  int rows = 0;
+  int columns = 0;
   double position_along_normal = 0.0;
 };
 
@@ -111,54 +125,56 @@ DicomFolder scan_dicom_folder(const std::filesystem::path& dir) {
   return out;
 }
 
-ImageHU read_ct_series(const std::vector<std::filesystem::path>& files) {
-  if (files.empty()) throw InputError("CT series", "no slices");
-  // Geometry of every slice first: sorting and checks need all of them.
-  std::vector<Slice> slices;
-  int rows = 0;
-  int columns = 0;
-  std::vector<double> pixel_spacing;
-  for (const auto& file : files) {
-    DcmFileFormat f;
-    quiet_dcmtk();
-    if (f.loadFile(file.c_str(), EXS_Unknown, EGL_noChange, 4096).bad()) {
-      throw InputError(file.string(), "not a readable DICOM file");
-    }
-    DcmDataset* d = f.getDataset();
-    Slice s;
-    s.file = file;
-    const auto p = required_numbers(d, DCM_ImagePositionPatient, 3, file);
-    s.position = Eigen::Vector3d(p[0], p[1], p[2]);
-    s.orientation = required_numbers(d, DCM_ImageOrientationPatient, 6, file);
-    const auto spacing = required_numbers(d, DCM_PixelSpacing, 2, file);
-    Uint16 r = 0;
-    Uint16 c = 0;
-    if (d->findAndGetUint16(DCM_Rows, r).bad() || d->findAndGetUint16(DCM_Columns, c).bad() ||
-        r == 0 || c == 0) {
-      throw InputError(file.string(), "Rows or Columns missing");
-    }
-    if (slices.empty()) {
-      rows = r;
-      columns = c;
-      pixel_spacing = spacing;
-    } else {
-      if (r != rows || c != columns) {
-        throw InputError(file.string(), "Rows x Columns " + std::to_string(r) + " x " +
-                                            std::to_string(c) + " differ from the series' " +
-                                            std::to_string(rows) + " x " + std::to_string(columns));
-      }
-      for (std::size_t a = 0; a < 6; ++a) {
-        if (std::abs(s.orientation[a] - slices.front().orientation[a]) > 1e-4) {
-          throw InputError(file.string(), "ImageOrientationPatient differs from the series'");
-        }
-      }
-      if (std::abs(spacing[0] - pixel_spacing[0]) > 1e-4 ||
-          std::abs(spacing[1] - pixel_spacing[1]) > 1e-4) {
-        throw InputError(file.string(), "PixelSpacing differs from the series'");
-      }
-    }
-    slices.push_back(std::move(s));
+namespace {
+
+/// A slice's geometry from its header (pixel data left on disk).
+Slice read_slice_geometry(const std::filesystem::path& file) {
+  DcmFileFormat f;
+  quiet_dcmtk();
+  if (f.loadFile(file.c_str(), EXS_Unknown, EGL_noChange, 4096).bad()) {
+    throw InputError(file.string(), "not a readable DICOM file");
   }
+  DcmDataset* d = f.getDataset();
+  Slice s;
+  s.file = file;
+  const auto p = required_numbers(d, DCM_ImagePositionPatient, 3, file);
+  s.position = Eigen::Vector3d(p[0], p[1], p[2]);
+  s.orientation = required_numbers(d, DCM_ImageOrientationPatient, 6, file);
+  s.pixel_spacing = required_numbers(d, DCM_PixelSpacing, 2, file);
+  Uint16 r = 0;
+  Uint16 c = 0;
+  if (d->findAndGetUint16(DCM_Rows, r).bad() || d->findAndGetUint16(DCM_Columns, c).bad() ||
+      r == 0 || c == 0) {
+    throw InputError(file.string(), "Rows or Columns missing");
+  }
+  s.rows = r;
+  s.columns = c;
+  return s;
+}
+
+/// The same matrix, orientation and pixel spacing as the series' first slice.
+void check_like_first(const Slice& s, const Slice& first) {
+  const std::string where = s.file.string();
+  if (s.rows != first.rows || s.columns != first.columns) {
+    throw InputError(where, "Rows x Columns " + std::to_string(s.rows) + " x " +
+                                std::to_string(s.columns) + " differ from the series' " +
+                                std::to_string(first.rows) + " x " + std::to_string(first.columns));
+  }
+  for (std::size_t a = 0; a < 6; ++a) {
+    if (std::abs(s.orientation[a] - first.orientation[a]) > 1e-4) {
+      throw InputError(where, "ImageOrientationPatient differs from the series'");
+    }
+  }
+  for (std::size_t a = 0; a < 2; ++a) {
+    if (std::abs(s.pixel_spacing[a] - first.pixel_spacing[a]) > 1e-4) {
+      throw InputError(where, "PixelSpacing differs from the series'");
+    }
+  }
+}
+
+/// Sorts `slices` along their normal and returns the series' grid; refuses a tilted or
+/// non-parallel stack, duplicate positions and uneven spacing.
+Grid series_grid(std::vector<Slice>& slices) {
   const auto& o = slices.front().orientation;
   const Eigen::Vector3d row(o[0], o[1], o[2]);
   const Eigen::Vector3d column(o[3], o[4], o[5]);
@@ -178,67 +194,83 @@ ImageHU read_ct_series(const std::vector<std::filesystem::path>& files) {
   }
   for (std::size_t k = 0; k < slices.size(); ++k) {
     const Eigen::Vector3d offset = slices[k].position - slices.front().position;
-    if ((offset - offset.dot(normal) * normal).norm() > 0.01) {
+    const double sideways = (offset - offset.dot(normal) * normal).norm();
+    if (sideways > 0.01) {
       throw InputError(slices[k].file.string(),
                        "ImagePositionPatient is off the slice normal by " +
-                           format_measured((offset - offset.dot(normal) * normal).norm()) +
+                           format_measured(sideways) +
                            " mm: gantry-tilted or non-parallel slices are not imported");
     }
-    if (k > 0) {
-      const double step = slices[k].position_along_normal - slices[k - 1].position_along_normal;
-      if (step < 1e-3) {
-        throw InputError(slices[k].file.string(),
-                         "same position as " + slices[k - 1].file.string());
-      }
-      if (std::abs(step - dz) > 0.01) {
-        throw InputError(slices[k].file.string(), "slice spacing " + format_measured(step) +
-                                                      " mm differs from the series' " +
-                                                      format_measured(dz) +
-                                                      " mm (missing or uneven slices)");
-      }
+    if (k == 0) continue;
+    const double step = slices[k].position_along_normal - slices[k - 1].position_along_normal;
+    if (step < 1e-3) {
+      throw InputError(slices[k].file.string(), "same position as " + slices[k - 1].file.string());
+    }
+    if (std::abs(step - dz) > 0.01) {
+      throw InputError(slices[k].file.string(),
+                       "slice spacing " + format_measured(step) + " mm differs from the series' " +
+                           format_measured(dz) + " mm (missing or uneven slices)");
     }
   }
   Grid g;
-  g.dims = {columns, rows, static_cast<std::int64_t>(slices.size())};
-  g.spacing_mm = Eigen::Vector3d(pixel_spacing[1], pixel_spacing[0], dz);
+  g.dims = {slices.front().columns, slices.front().rows, static_cast<std::int64_t>(slices.size())};
+  g.spacing_mm =
+      Eigen::Vector3d(slices.front().pixel_spacing[1], slices.front().pixel_spacing[0], dz);
   g.origin_mm = slices.front().position;
   g.direction.col(0) = row;
   g.direction.col(1) = column;
   g.direction.col(2) = normal;
-  ImageHU out(g, 0);
-  const std::size_t per_slice = static_cast<std::size_t>(rows) * static_cast<std::size_t>(columns);
+  return g;
+}
+
+/// A slice's pixels in HU (rescale applied) into `out` (Rows x Columns values).
+void read_slice_hu(const std::filesystem::path& file, std::int16_t* out, std::size_t count) {
+  DcmFileFormat f;
+  load(f, file);
+  DcmDataset* d = f.getDataset();
+  const std::string where = file.string();
+  const E_TransferSyntax ts = d->getOriginalXfer();
+  if (DcmXfer(ts).isEncapsulated()) {
+    throw InputError(where, std::string("compressed pixel data (") + DcmXfer(ts).getXferName() +
+                                ") is not imported yet; decompress it first (e.g. dcmdjpeg)");
+  }
+  Uint16 bits = 0;
+  Uint16 representation = 0;
+  if (d->findAndGetUint16(DCM_BitsAllocated, bits).bad() || bits != 16) {
+    throw InputError(where, "BitsAllocated is not 16");
+  }
+  (void)d->findAndGetUint16(DCM_PixelRepresentation, representation);
+  Float64 slope = 1.0;
+  Float64 intercept = 0.0;
+  (void)d->findAndGetFloat64(DCM_RescaleSlope, slope);
+  (void)d->findAndGetFloat64(DCM_RescaleIntercept, intercept);
+  const Uint16* raw = nullptr;
+  unsigned long stored = 0;
+  if (d->findAndGetUint16Array(DCM_PixelData, raw, &stored).bad() || raw == nullptr ||
+      stored < count) {
+    throw InputError(where, "PixelData missing or shorter than Rows x Columns");
+  }
+  for (std::size_t n = 0; n < count; ++n) {
+    const double value =
+        representation == 1 ? static_cast<double>(static_cast<Sint16>(raw[n])) : raw[n];
+    const double hu = std::round(value * slope + intercept);
+    out[n] = static_cast<std::int16_t>(std::clamp(hu, -32768.0, 32767.0));
+  }
+}
+
+}  // namespace
+
+ImageHU read_ct_series(const std::vector<std::filesystem::path>& files) {
+  if (files.empty()) throw InputError("CT series", "no slices");
+  std::vector<Slice> slices;
+  for (const auto& file : files) {
+    slices.push_back(read_slice_geometry(file));
+    check_like_first(slices.back(), slices.front());
+  }
+  ImageHU out(series_grid(slices), 0);
+  const auto per_slice = static_cast<std::size_t>(out.grid().dims[0] * out.grid().dims[1]);
   for (std::size_t k = 0; k < slices.size(); ++k) {
-    DcmFileFormat f;
-    load(f, slices[k].file);
-    DcmDataset* d = f.getDataset();
-    const std::string where = slices[k].file.string();
-    const E_TransferSyntax ts = d->getOriginalXfer();
-    if (DcmXfer(ts).isEncapsulated()) {
-      throw InputError(where, std::string("compressed pixel data (") + DcmXfer(ts).getXferName() +
-                                  ") is not imported yet; decompress it first (e.g. dcmdjpeg)");
-    }
-    Uint16 bits = 0;
-    Uint16 representation = 0;
-    if (d->findAndGetUint16(DCM_BitsAllocated, bits).bad() || bits != 16) {
-      throw InputError(where, "BitsAllocated is not 16");
-    }
-    (void)d->findAndGetUint16(DCM_PixelRepresentation, representation);
-    Float64 slope = 1.0;
-    Float64 intercept = 0.0;
-    (void)d->findAndGetFloat64(DCM_RescaleSlope, slope);
-    (void)d->findAndGetFloat64(DCM_RescaleIntercept, intercept);
-    const Uint16* raw = nullptr;
-    unsigned long count = 0;
-    if (d->findAndGetUint16Array(DCM_PixelData, raw, &count).bad() || raw == nullptr ||
-        count < per_slice) {
-      throw InputError(where, "PixelData missing or shorter than Rows x Columns");
-    }
-    for (std::size_t n = 0; n < per_slice; ++n) {
-      const double stored =
-          representation == 1 ? static_cast<double>(static_cast<Sint16>(raw[n])) : raw[n];
-      const double hu = std::round(stored * slope + intercept);
-      out[k * per_slice + n] = static_cast<std::int16_t>(std::clamp(hu, -32768.0, 32767.0));
-    }
+    read_slice_hu(slices[k].file, &out[k * per_slice], per_slice);
   }
   return out;
 }
@@ -299,30 +331,120 @@ Mask rasterise_contours(const std::vector<std::vector<Eigen::Vector3d>>& contour
   return m;
 }
 
-Case import_dicom_case(const std::filesystem::path& dir, const std::string& series_uid) {
-  const DicomFolder folder = scan_dicom_folder(dir);
+namespace {
+
+/// The CT series to import: the only one, or `series_uid`; its slices.
+std::vector<const DicomObject*> choose_ct_series(const DicomFolder& folder,
+                                                 const std::filesystem::path& dir,
+                                                 const std::string& series_uid) {
   std::map<std::string, std::vector<const DicomObject*>> ct_series;
   for (const auto& o : folder.objects) {
     if (o.modality == "CT") ct_series[o.series_instance_uid].push_back(&o);
   }
   if (ct_series.empty()) throw InputError(dir.string(), "no CT series found");
-  std::string uid = series_uid;
-  if (uid.empty()) {
-    if (ct_series.size() > 1) {
-      std::string list;
-      for (const auto& [u, objects] : ct_series) {
-        list += (list.empty() ? "" : ", ") + u + " (" + std::to_string(objects.size()) + " slices)";
-      }
-      throw InputError(dir.string(), std::to_string(ct_series.size()) +
-                                         " CT series; choose one with --series UID: " + list);
+  if (!series_uid.empty()) {
+    if (ct_series.count(series_uid) == 0) {
+      throw InputError(dir.string(), "no CT series with SeriesInstanceUID " + series_uid);
     }
-    uid = ct_series.begin()->first;
-  } else if (ct_series.count(uid) == 0) {
-    throw InputError(dir.string(), "no CT series with SeriesInstanceUID " + uid);
+    return ct_series[series_uid];
   }
+  if (ct_series.size() > 1) {
+    std::string list;
+    for (const auto& [u, objects] : ct_series) {
+      list += (list.empty() ? "" : ", ") + u + " (" + std::to_string(objects.size()) + " slices)";
+    }
+    throw InputError(dir.string(), std::to_string(ct_series.size()) +
+                                       " CT series; choose one with --series UID: " + list);
+  }
+  return ct_series.begin()->second;
+}
+
+/// Refuses a structure set drawn on another series or frame of reference than `ct`'s.
+void check_drawn_on(DcmDataset* d, const DicomObject& ct, const std::string& where) {
+  std::set<std::string> series;
+  std::string frame;
+  DcmItem* fr = nullptr;
+  for (int a = 0; d->findAndGetSequenceItem(DCM_ReferencedFrameOfReferenceSequence, fr, a).good();
+       ++a) {
+    frame = text(fr, DCM_FrameOfReferenceUID);
+    DcmItem* st = nullptr;
+    for (int b = 0; fr->findAndGetSequenceItem(DCM_RTReferencedStudySequence, st, b).good(); ++b) {
+      DcmItem* se = nullptr;
+      for (int e = 0; st->findAndGetSequenceItem(DCM_RTReferencedSeriesSequence, se, e).good();
+           ++e) {
+        series.insert(text(se, DCM_SeriesInstanceUID));
+      }
+    }
+  }
+  if (!series.empty() && series.count(ct.series_instance_uid) == 0) {
+    throw InputError(where, "the structure set refers to series " + *series.begin() +
+                                ", not to the CT series " + ct.series_instance_uid);
+  }
+  if (series.empty() && !frame.empty() && frame != ct.frame_of_reference_uid) {
+    throw InputError(where, "the structure set's frame of reference " + frame +
+                                " is not the CT's " + ct.frame_of_reference_uid);
+  }
+}
+
+/// ROI number -> the text of `field` in the items of `sequence` (keyed by `number_tag`).
+std::map<long, std::string> roi_texts(DcmDataset* d, const DcmTagKey& sequence,
+                                      const DcmTagKey& number_tag, const DcmTagKey& field) {
+  std::map<long, std::string> out;
+  DcmItem* it = nullptr;
+  for (int a = 0; d->findAndGetSequenceItem(sequence, it, a).good(); ++a) {
+    long number = 0;
+    if (it->findAndGetLongInt(number_tag, number).good()) out[number] = text(it, field);
+  }
+  return out;
+}
+
+/// The structures of the RT Structure Set `rs`, drawn on `ct`, as masks on `grid`.
+std::vector<Structure> read_structure_set(const DicomObject& rs, const DicomObject& ct,
+                                          const Grid& grid) {
+  DcmFileFormat f;
+  load(f, rs.file);
+  DcmDataset* d = f.getDataset();
+  const std::string where = rs.file.string();
+  check_drawn_on(d, ct, where);
+  auto names = roi_texts(d, DCM_StructureSetROISequence, DCM_ROINumber, DCM_ROIName);
+  auto types = roi_texts(d, DCM_RTROIObservationsSequence, DCM_ReferencedROINumber,
+                         DCM_RTROIInterpretedType);
+  std::vector<Structure> out;
+  DcmItem* it = nullptr;
+  for (int a = 0; d->findAndGetSequenceItem(DCM_ROIContourSequence, it, a).good(); ++a) {
+    long number = 0;
+    if (it->findAndGetLongInt(DCM_ReferencedROINumber, number).bad() || names.count(number) == 0) {
+      throw InputError(where, "ROIContourSequence item " + std::to_string(a + 1) +
+                                  " names no ROI of the StructureSetROISequence");
+    }
+    const std::string roi = where + ": ROI '" + names[number] + "'";
+    std::vector<std::vector<Eigen::Vector3d>> contours;
+    DcmItem* ci = nullptr;
+    for (int b = 0; it->findAndGetSequenceItem(DCM_ContourSequence, ci, b).good(); ++b) {
+      if (text(ci, DCM_ContourGeometricType) != "CLOSED_PLANAR") continue;
+      const auto v = numbers(ci, DCM_ContourData);
+      if (v.size() < 9 || v.size() % 3 != 0) {
+        throw InputError(roi + " contour " + std::to_string(b + 1),
+                         "ContourData is not a list of 3 or more points");
+      }
+      std::vector<Eigen::Vector3d> points;
+      for (std::size_t p = 0; p < v.size(); p += 3) points.emplace_back(v[p], v[p + 1], v[p + 2]);
+      contours.push_back(std::move(points));
+    }
+    if (contours.empty()) continue;  // points or markers only
+    out.push_back({names[number], role_of(types[number]), rasterise_contours(contours, grid, roi)});
+  }
+  return out;
+}
+
+}  // namespace
+
+Case import_dicom_case(const std::filesystem::path& dir, const std::string& series_uid) {
+  const DicomFolder folder = scan_dicom_folder(dir);
+  const auto slices = choose_ct_series(folder, dir, series_uid);
   std::vector<std::filesystem::path> files;
-  for (const auto* o : ct_series[uid]) files.push_back(o->file);
-  const DicomObject& first = *ct_series[uid].front();
+  for (const auto* o : slices) files.push_back(o->file);
+  const DicomObject& first = *slices.front();
   Case c;
   c.name = first.patient_id.empty() ? dir.filename().string() : first.patient_id;
   c.ct = read_ct_series(files);
@@ -333,77 +455,10 @@ Case import_dicom_case(const std::filesystem::path& dir, const std::string& seri
     if (!position.empty()) c.patient_position = iec::parse_patient_position(position);
   }
   c.metadata["source"] = "DICOM " + dir.string();
-  c.metadata["ct_series_instance_uid"] = uid;
+  c.metadata["ct_series_instance_uid"] = first.series_instance_uid;
   for (const auto& o : folder.objects) {
     if (o.modality != "RTSTRUCT") continue;
-    DcmFileFormat f;
-    load(f, o.file);
-    DcmDataset* d = f.getDataset();
-    const std::string where = o.file.string();
-    // Which series it is drawn on: refused when it names another one.
-    std::set<std::string> series;
-    std::string frame;
-    DcmItem* fr = nullptr;
-    for (int a = 0; d->findAndGetSequenceItem(DCM_ReferencedFrameOfReferenceSequence, fr, a).good();
-         ++a) {
-      frame = text(fr, DCM_FrameOfReferenceUID);
-      DcmItem* st = nullptr;
-      for (int b = 0; fr->findAndGetSequenceItem(DCM_RTReferencedStudySequence, st, b).good();
-           ++b) {
-        DcmItem* se = nullptr;
-        for (int e = 0; st->findAndGetSequenceItem(DCM_RTReferencedSeriesSequence, se, e).good();
-             ++e) {
-          series.insert(text(se, DCM_SeriesInstanceUID));
-        }
-      }
-    }
-    if (!series.empty() && series.count(uid) == 0) {
-      throw InputError(where, "the structure set refers to series " + *series.begin() +
-                                  ", not to the CT series " + uid);
-    }
-    if (series.empty() && !frame.empty() && frame != first.frame_of_reference_uid) {
-      throw InputError(where, "the structure set's frame of reference " + frame +
-                                  " is not the CT's " + first.frame_of_reference_uid);
-    }
-    std::map<long, std::string> names;
-    std::map<long, std::string> types;
-    DcmItem* it = nullptr;
-    for (int a = 0; d->findAndGetSequenceItem(DCM_StructureSetROISequence, it, a).good(); ++a) {
-      long number = 0;
-      if (it->findAndGetLongInt(DCM_ROINumber, number).good())
-        names[number] = text(it, DCM_ROIName);
-    }
-    for (int a = 0; d->findAndGetSequenceItem(DCM_RTROIObservationsSequence, it, a).good(); ++a) {
-      long number = 0;
-      if (it->findAndGetLongInt(DCM_ReferencedROINumber, number).good()) {
-        types[number] = text(it, DCM_RTROIInterpretedType);
-      }
-    }
-    for (int a = 0; d->findAndGetSequenceItem(DCM_ROIContourSequence, it, a).good(); ++a) {
-      long number = 0;
-      if (it->findAndGetLongInt(DCM_ReferencedROINumber, number).bad() ||
-          names.count(number) == 0) {
-        throw InputError(where, "ROIContourSequence item " + std::to_string(a + 1) +
-                                    " names no ROI of the StructureSetROISequence");
-      }
-      std::vector<std::vector<Eigen::Vector3d>> contours;
-      DcmItem* ci = nullptr;
-      for (int b = 0; it->findAndGetSequenceItem(DCM_ContourSequence, ci, b).good(); ++b) {
-        if (text(ci, DCM_ContourGeometricType) != "CLOSED_PLANAR") continue;
-        const auto v = numbers(ci, DCM_ContourData);
-        if (v.size() < 9 || v.size() % 3 != 0) {
-          throw InputError(where, "ROI '" + names[number] + "' contour " + std::to_string(b + 1) +
-                                      ": ContourData is not a list of 3 or more points");
-        }
-        std::vector<Eigen::Vector3d> points;
-        for (std::size_t p = 0; p < v.size(); p += 3) points.emplace_back(v[p], v[p + 1], v[p + 2]);
-        contours.push_back(std::move(points));
-      }
-      if (contours.empty()) continue;  // points or markers only
-      c.structures.push_back(
-          {names[number], role_of(types[number]),
-           rasterise_contours(contours, c.ct.grid(), where + ": ROI '" + names[number] + "'")});
-    }
+    for (auto& s : read_structure_set(o, first, c.ct.grid())) c.structures.push_back(std::move(s));
   }
   return c;
 }

@@ -6,8 +6,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "linac/core/case_io.hpp"
-#include "linac/core/metaimage.hpp"
+#include "linac/formats/case_folder.hpp"
+#include "linac/formats/metaimage.hpp"
 #include "test_support.hpp"
 
 namespace linac {

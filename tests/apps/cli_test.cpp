@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "linac/core/machine_profile.hpp"
-#include "linac/core/metaimage.hpp"
-#include "linac/core/plan_io.hpp"
+#include "linac/formats/metaimage.hpp"
+#include "linac/formats/plan_io.hpp"
 #include "test_support.hpp"
 
 namespace linac {

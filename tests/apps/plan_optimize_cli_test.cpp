@@ -5,9 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "linac/core/case_io.hpp"
-#include "linac/core/dicom_rtdose.hpp"
 #include "linac/core/distance_map.hpp"
+#include "linac/formats/case_folder.hpp"
+#include "linac/formats/dicom_rtdose.hpp"
 #include "linac/simulators/phantom.hpp"
 #include "test_support.hpp"
 

@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "linac/core/case_io.hpp"
 #include "linac/core/mask.hpp"
+#include "linac/formats/case_folder.hpp"
 #include "test_support.hpp"
 
 namespace linac {

@@ -8,9 +8,9 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "linac/core/case_io.hpp"
-#include "linac/core/metaimage.hpp"
 #include "linac/core/resample.hpp"
+#include "linac/formats/case_folder.hpp"
+#include "linac/formats/metaimage.hpp"
 #include "test_support.hpp"
 
 namespace linac {

@@ -10,8 +10,8 @@
 
 #include "linac/core/error.hpp"
 #include "linac/core/machine_profile.hpp"
-#include "linac/core/plan_io.hpp"
 #include "linac/delivery/trajectory.hpp"
+#include "linac/formats/plan_io.hpp"
 #include "linac/simulators/sim_machine.hpp"
 #include "test_support.hpp"
 

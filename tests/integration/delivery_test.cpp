@@ -10,8 +10,8 @@
 #include <thread>
 
 #include "daemon_fixture.hpp"
-#include "linac/core/plan_io.hpp"
 #include "linac/delivery/treatment_record.hpp"
+#include "linac/formats/plan_io.hpp"
 #include "test_support.hpp"
 
 namespace linac {

@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon_fixture.hpp"
-#include "linac/core/plan_io.hpp"
 #include "linac/delivery/treatment_record.hpp"
+#include "linac/formats/plan_io.hpp"
 #include "test_support.hpp"
 
 namespace linac {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "linac/core/case_io.hpp"
+#include "linac/formats/case_folder.hpp"
 
 namespace linac::formats {
 

@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "linac/core/case_io.hpp"
+#include "linac/core/case.hpp"
 #include "linac/core/machine_profile.hpp"
 #include "linac/core/plan.hpp"
 #include "linac/planning/dose_engine.hpp"

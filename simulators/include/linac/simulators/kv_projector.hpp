@@ -1,7 +1,7 @@
 #pragma once
 // Ray-driven forward projection for the simulated kV imager: line integrals of the linear
 // attenuation coefficient through the patient, in the On-Board Imager geometry of the profile.
-#include "linac/core/case_io.hpp"
+#include "linac/core/case.hpp"
 #include "linac/core/iec61217.hpp"
 #include "linac/core/machine_profile.hpp"
 #include "linac/core/random.hpp"

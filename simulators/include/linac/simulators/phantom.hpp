@@ -5,7 +5,7 @@
 // +z superior; the origin lies near the centre of the liver region.
 #include <cstdint>
 
-#include "linac/core/case_io.hpp"
+#include "linac/core/case.hpp"
 
 namespace linac::sim {
 

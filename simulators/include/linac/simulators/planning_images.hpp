@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "linac/core/case_io.hpp"
+#include "linac/core/case.hpp"
 #include "linac/core/transform.hpp"
 
 namespace linac::sim {

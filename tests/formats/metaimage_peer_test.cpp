@@ -4,8 +4,8 @@
 #include <regex>
 #include <sstream>
 
-#include "linac/core/metaimage.hpp"
 #include "linac/core/transform.hpp"
+#include "linac/formats/metaimage.hpp"
 #include "test_support.hpp"
 
 namespace linac {

@@ -1,4 +1,4 @@
-#include "linac/core/plan_io.hpp"
+#include "linac/formats/plan_io.hpp"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -8,10 +8,10 @@
 #include <cmath>
 #include <fstream>
 
-#include "linac/core/dicom_rtplan.hpp"
 #include "linac/core/error.hpp"
 #include "linac/core/file_util.hpp"
 #include "linac/core/text.hpp"
+#include "linac/formats/dicom_rtplan.hpp"
 #include "linac/plan.pb.h"
 
 namespace linac {

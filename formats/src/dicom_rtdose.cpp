@@ -1,4 +1,4 @@
-#include "linac/core/dicom_rtdose.hpp"
+#include "linac/formats/dicom_rtdose.hpp"
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dctk.h>

@@ -1,12 +1,12 @@
 // DICOM RT Plans written by other systems: pydicom's sample plan (and its truncated copy, both
 // shipped by Debian's python3-pydicom), and a two-arc VMAT plan written with pydicom.
-#include "linac/core/dicom_rtplan.hpp"
+#include "linac/formats/dicom_rtplan.hpp"
 
 #include <gtest/gtest.h>
 
 #include "linac/core/error.hpp"
 #include "linac/core/machine_profile.hpp"
-#include "linac/core/plan_io.hpp"
+#include "linac/formats/plan_io.hpp"
 #include "test_support.hpp"
 
 namespace linac {

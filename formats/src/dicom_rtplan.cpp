@@ -1,4 +1,4 @@
-#include "linac/core/dicom_rtplan.hpp"
+#include "linac/formats/dicom_rtplan.hpp"
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dctk.h>
@@ -10,7 +10,7 @@
 #include <stdexcept>
 
 #include "linac/core/error.hpp"
-#include "linac/core/plan_io.hpp"
+#include "linac/formats/plan_io.hpp"
 
 namespace linac {
 namespace {

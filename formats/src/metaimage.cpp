@@ -1,4 +1,4 @@
-#include "linac/core/metaimage.hpp"
+#include "linac/formats/metaimage.hpp"
 
 #include <zlib.h>
 

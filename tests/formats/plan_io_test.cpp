@@ -1,5 +1,5 @@
 // The plan file: JSON and binary round trips, and refusal of bad plans.
-#include "linac/core/plan_io.hpp"
+#include "linac/formats/plan_io.hpp"
 
 #include <gtest/gtest.h>
 

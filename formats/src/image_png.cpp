@@ -1,4 +1,4 @@
-#include "linac/core/image_png.hpp"
+#include "linac/formats/image_png.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,11 +1,11 @@
 // Case folders: writing, reading, and refusing bad ones.
-#include "linac/core/case_io.hpp"
+#include "linac/formats/case_folder.hpp"
 
 #include <gtest/gtest.h>
 
 #include "linac/core/error.hpp"
 #include "linac/core/mask.hpp"
-#include "linac/core/metaimage.hpp"
+#include "linac/formats/metaimage.hpp"
 #include "test_support.hpp"
 
 namespace linac {

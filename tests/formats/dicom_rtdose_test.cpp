@@ -1,5 +1,5 @@
 // DICOM RT Dose: written and read back (DCMTK), scaling and geometry kept; bad files refused.
-#include "linac/core/dicom_rtdose.hpp"
+#include "linac/formats/dicom_rtdose.hpp"
 
 #include <gtest/gtest.h>
 

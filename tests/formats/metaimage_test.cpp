@@ -1,5 +1,5 @@
 // MetaImage reading and writing: round trips and bad files.
-#include "linac/core/metaimage.hpp"
+#include "linac/formats/metaimage.hpp"
 
 #include <gtest/gtest.h>
 

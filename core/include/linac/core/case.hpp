@@ -1,12 +1,7 @@
 #pragma once
-// A case folder: a planning CT (.mha, HU) and one mask (.mha) per structure, listed by
-// case.json. The built-in patient is written this way, so cases from elsewhere load the same.
-//
-// case.json:
-//   {"format": "linac-case", "format_version": 1, "name": "...", "patient_position": "HFS",
-//    "ct": "ct.mha",
-//    "structures": [{"name": "liver", "file": "liver.mha", "role": "organ"}, ...],
-//    "metadata": {...}}
+// A case: a planning CT (HU) and its structures (masks on the CT's grid, with a role), the
+// patient's position and free-text metadata. Read and written as a case folder by
+// linac/formats/case_folder.hpp, imported from DICOM by linac/formats/dicom_import.hpp.
 #include <filesystem>
 #include <map>
 #include <string>
@@ -43,12 +38,5 @@ Eigen::Vector3d treatment_isocentre_mm(const Case& c);
 /// machine's imaging and delivery: DICOM patient axes, isocentre at 0).
 ImageHU centred_on(const ImageHU& image, const Eigen::Vector3d& isocentre_mm);
 Mask centred_on(const Mask& mask, const Eigen::Vector3d& isocentre_mm);
-
-/// Reads case.json in `dir` and every file it lists; masks must share the CT's grid.
-/// Throws InputError naming the file and what is wrong.
-Case load_case(const std::filesystem::path& dir);
-
-/// Writes the case folder (creating it). Images are written zlib-compressed when `compress`.
-void save_case(const Case& c, const std::filesystem::path& dir, bool compress = true);
 
 }  // namespace linac
