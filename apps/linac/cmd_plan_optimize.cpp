@@ -1,6 +1,7 @@
 // `linac plan optimize`: double-arc 6 MV VMAT for the planning case (PTV 20 Gy in 5 fractions,
 // functional liver spared), its baseline without the FLS objective, the final dose from the
 // sequenced apertures, DVHs and figures, validation against the machine.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "linac/core/file_util.hpp"
 #include "linac/core/machine_profile.hpp"
 #include "linac/core/mask.hpp"
+#include "linac/core/resample.hpp"
 #include "linac/core/text.hpp"
 #include "linac/delivery/validator.hpp"
 #include "linac/formats/dicom_case.hpp"
@@ -43,6 +45,7 @@ nlohmann::ordered_json figures_json(const planning::DoseFigures& f) {
           {"max_gy", r2(f.max_gy)},
           {"v5_pct", r2(f.v5_pct)},
           {"v10_pct", r2(f.v10_pct)},
+          {"v15_pct", r2(f.v15_pct)},
           {"v20_pct", r2(f.v20_pct)},
           {"alpha_beta_gy", f.alpha_beta_gy},
           {"mean_eqd2_gy", r2(f.mean_eqd2_gy)},
@@ -93,6 +96,59 @@ void crop_target(Case& c, planning::VmatOptions& vo) {
     if (o.structure == vo.target + "_eval") o.structure = name + "_eval";
   }
   vo.target = name;
+}
+
+/// The plan's dose minus the baseline's on the planning CT, through the spared structure's
+/// centroid (the target's when there is none) in the three planes: where inverse planning moved
+/// dose, with the plan's isodoses at 50, 80, 95 and 100 % of the prescription and the target,
+/// the spared structure and the body outlined. Returns the files written.
+std::vector<fs::path> write_difference_maps(const fs::path& dir, const Case& c,
+                                            const Volume<float>& plan_gy,
+                                            const Volume<float>& baseline_gy,
+                                            const planning::VmatOptions& vo) {
+  const Grid& g = c.ct.grid();
+  const Volume<float> plan = resample(plan_gy, g, Interpolation::kLinear, 0.0F);
+  const Volume<float> base = resample(baseline_gy, g, Interpolation::kLinear, 0.0F);
+  Volume<float> diff(g, 0.0F);
+  std::vector<float> magnitude;
+  magnitude.reserve(diff.size() / 8);
+  const Structure* body = c.find("body");
+  for (std::size_t n = 0; n < diff.size(); ++n) {
+    if (body != nullptr && body->mask[n] == 0) continue;  // the patient only
+    diff[n] = plan[n] - base[n];
+    if (diff[n] != 0.0F) magnitude.push_back(std::abs(diff[n]));
+  }
+  // The colour range: the 99th percentile of the differences, at least 0.5 Gy.
+  double range = 0.5;
+  if (!magnitude.empty()) {
+    auto p99 = magnitude.begin() + static_cast<std::ptrdiff_t>(0.99 * (magnitude.size() - 1));
+    std::nth_element(magnitude.begin(), p99, magnitude.end());
+    range = std::max(range, std::ceil(static_cast<double>(*p99) * 2.0) / 2.0);
+  }
+  const Structure* spared = c.find(vo.spared);
+  const Structure& centre_of = spared != nullptr ? *spared : c.get(vo.target);
+  const Eigen::Vector3d centre = g.world_mm_to_index(centroid_mm(centre_of.mask));
+  std::vector<Overlay> overlays = {{&c.get(vo.target).mask, {255, 40, 40}}};
+  if (spared != nullptr) overlays.push_back({&spared->mask, {0, 230, 0}});
+  if (body != nullptr) overlays.push_back({&body->mask, {200, 200, 200}});
+  const double rx = vo.prescription_gy;
+  const std::vector<double> levels = {0.5 * rx, 0.8 * rx, 0.95 * rx, rx};
+  std::vector<fs::path> written;
+  const struct {
+    SliceAxis axis;
+    int component;
+    const char* name;
+  } views[] = {{SliceAxis::kAxial, 2, "difference_axial.png"},
+               {SliceAxis::kCoronal, 1, "difference_coronal.png"},
+               {SliceAxis::kSagittal, 0, "difference_sagittal.png"}};
+  for (const auto& v : views) {
+    const auto index =
+        std::clamp<std::int64_t>(std::lround(centre[v.component]), 0, g.dims[v.component] - 1);
+    write_dose_difference_png(dir / v.name, c.ct, diff, plan, levels, v.axis, index, range,
+                              overlays);
+    written.push_back(dir / v.name);
+  }
+  return written;
 }
 
 }  // namespace
@@ -336,6 +392,7 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
                    std::max(5.0, std::ceil(max_dose / 5.0) * 5.0), 100.0,
                    "DVH: plan (solid), baseline without FLS objective (dashed)");
   }
+  if (!no_baseline) (void)write_difference_maps(dir, c, plan.dose_gy, baseline.dose_gy, vo);
   double beam_on = 0.0;
   for (const auto& b : report.beams) beam_on += b.predicted_beam_on_s;
   const auto ci = planning::conformity(
@@ -387,7 +444,15 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
       {"baseline_mean_gy", no_baseline ? nlohmann::ordered_json(nullptr)
                                        : nlohmann::ordered_json(r2(fls_base.mean_gy))},
       {"mean_eqd2_gy", r2(fls.mean_eqd2_gy)},
+      {"v5_pct", r2(fls.v5_pct)},
       {"v10_pct", r2(fls.v10_pct)},
+      {"v15_pct", r2(fls.v15_pct)},
+      {"baseline_v5_pct",
+       no_baseline ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r2(fls_base.v5_pct))},
+      {"baseline_v10_pct", no_baseline ? nlohmann::ordered_json(nullptr)
+                                       : nlohmann::ordered_json(r2(fls_base.v10_pct))},
+      {"baseline_v15_pct", no_baseline ? nlohmann::ordered_json(nullptr)
+                                       : nlohmann::ordered_json(r2(fls_base.v15_pct))},
       {"outside_ptv_pct", fls.volume_cm3 > 0.0
                               ? r2(100.0 * fls_out_n * plan.dose_gy.grid().voxel_volume_mm3() /
                                    1000.0 / fls.volume_cm3)

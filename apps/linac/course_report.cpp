@@ -53,6 +53,9 @@ void write_course_report(const fs::path& dir, const CourseReportInputs& in) {
        std::vector<std::pair<std::string, std::string>>{{"PTV", "d95_gy"},
                                                         {"PTV", "d2_gy"},
                                                         {"FLS", "mean_gy"},
+                                                        {"FLS", "v5_pct"},
+                                                        {"FLS", "v10_pct"},
+                                                        {"FLS", "v15_pct"},
                                                         {"liver", "mean_gy"},
                                                         {"kidney_right", "mean_gy"},
                                                         {"spinal_cord", "max_gy"}}) {
@@ -60,6 +63,11 @@ void write_course_report(const fs::path& dir, const CourseReportInputs& in) {
     h << "<tr><td>" << esc(name) << " " << esc(label) << "</td><td>" << num(st[name][label])
       << "</td><td>" << num(st[name].value("baseline", json::object()).value(label, json()))
       << "</td></tr>";
+  }
+  if (plan_json.contains("fls")) {
+    h << "<tr><td>FLS outside the PTV mean_gy</td><td>"
+      << num(plan_json["fls"]["outside_ptv_mean_gy"]) << "</td><td>"
+      << num(plan_json["fls"].value("baseline_outside_ptv_mean_gy", json())) << "</td></tr>";
   }
   h << "<tr><td>total MU</td><td>" << num(plan_json["total_mu"], 1) << "</td><td>"
     << num(plan_json.value("baseline_total_mu", json()), 1) << "</td></tr>";
@@ -75,7 +83,14 @@ void write_course_report(const fs::path& dir, const CourseReportInputs& in) {
   h << "</table><h3>DVH</h3>" << img(in.plan_dir / "dvh.png", "DVH")
     << "<h3>Dose</h3><div class=\"flex\">" << img(dir / "dose_axial.png", "dose axial")
     << img(dir / "dose_coronal.png", "dose coronal")
-    << img(dir / "dose_sagittal.png", "dose sagittal") << "</div></section>\n";
+    << img(dir / "dose_sagittal.png", "dose sagittal") << "</div>";
+  if (std::filesystem::exists(in.plan_dir / "difference_axial.png")) {
+    h << "<h3>Plan minus baseline</h3><div class=\"flex\">"
+      << img(in.plan_dir / "difference_axial.png", "difference axial")
+      << img(in.plan_dir / "difference_coronal.png", "difference coronal")
+      << img(in.plan_dir / "difference_sagittal.png", "difference sagittal") << "</div>";
+  }
+  h << "</section>\n";
   h << "<section id=\"setup\"><h2>Set-up corrections</h2><table><tr><th>fraction</th>"
        "<th>drawn error (mm; deg)</th><th>couch correction (lat, long, vert mm; rot, pitch, roll "
        "deg)</th><th>decision</th><th>residual (mm)</th></tr>";

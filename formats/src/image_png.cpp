@@ -7,6 +7,8 @@
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
 
+#include "linac/core/text.hpp"
+
 namespace linac {
 namespace {
 
@@ -67,6 +69,25 @@ cv::Mat extract(const Volume<T>& v, SliceAxis axis, std::int64_t index, SliceGeo
 
 namespace {
 
+/// The outlines of `overlays` (masks on `grid`) on a rendered slice.
+void draw_outlines(cv::Mat& colour, const Grid& grid, SliceAxis axis, std::int64_t index,
+                   const std::vector<Overlay>& overlays) {
+  for (const auto& ov : overlays) {
+    if (ov.mask == nullptr) continue;
+    if (!ov.mask->grid().same_as(grid)) {
+      throw std::invalid_argument("overlay mask is not on the CT grid");
+    }
+    SliceGeometry mgeo;
+    cv::Mat m = extract(*ov.mask, axis, index, mgeo, CV_8U);
+    cv::Mat ms;
+    cv::resize(m, ms, colour.size(), 0, 0, cv::INTER_NEAREST);
+    std::vector<std::vector<cv::Point>> contours;
+    cv::findContours(ms, contours, cv::RETR_LIST, cv::CHAIN_APPROX_SIMPLE);
+    cv::drawContours(colour, contours, -1, cv::Scalar(ov.rgb[2], ov.rgb[1], ov.rgb[0]), 1,
+                     cv::LINE_AA);
+  }
+}
+
 cv::Mat render_slice(const ImageHU& ct, SliceAxis axis, std::int64_t index, double window_centre,
                      double window_width, const std::vector<Overlay>& overlays,
                      const Volume<float>* dose, double dose_min, double dose_max) {
@@ -110,20 +131,7 @@ cv::Mat render_slice(const ImageHU& ct, SliceAxis axis, std::int64_t index, doub
       }
     }
   }
-  for (const auto& ov : overlays) {
-    if (ov.mask == nullptr) continue;
-    if (!ov.mask->grid().same_as(ct.grid())) {
-      throw std::invalid_argument("overlay mask is not on the CT grid");
-    }
-    SliceGeometry mgeo;
-    cv::Mat m = extract(*ov.mask, axis, index, mgeo, CV_8U);
-    cv::Mat ms;
-    cv::resize(m, ms, size, 0, 0, cv::INTER_NEAREST);
-    std::vector<std::vector<cv::Point>> contours;
-    cv::findContours(ms, contours, cv::RETR_LIST, cv::CHAIN_APPROX_SIMPLE);
-    cv::drawContours(colour, contours, -1, cv::Scalar(ov.rgb[2], ov.rgb[1], ov.rgb[0]), 1,
-                     cv::LINE_AA);
-  }
+  draw_outlines(colour, ct.grid(), axis, index, overlays);
   return colour;
 }
 
@@ -268,6 +276,59 @@ void write_dose_slice_png(const std::filesystem::path& path, const ImageHU& ct,
                           double min_gy, double max_gy, const std::vector<Overlay>& overlays) {
   const cv::Mat colour =
       render_slice(ct, axis, index, 40.0, 400.0, overlays, &dose_gy, min_gy, max_gy);
+  if (!cv::imwrite(path.string(), colour)) {
+    throw std::runtime_error(path.string() + ": cannot write PNG");
+  }
+}
+
+void write_dose_difference_png(const std::filesystem::path& path, const ImageHU& ct,
+                               const Volume<float>& difference_gy, const Volume<float>& plan_gy,
+                               const std::vector<double>& isodose_levels_gy, SliceAxis axis,
+                               std::int64_t index, double range_gy,
+                               const std::vector<Overlay>& overlays) {
+  if (!difference_gy.grid().same_as(ct.grid()) || !plan_gy.grid().same_as(ct.grid())) {
+    throw std::invalid_argument("dose difference or plan dose is not on the CT grid");
+  }
+  if (!(range_gy > 0.0)) throw std::invalid_argument("difference range must be > 0 Gy");
+  cv::Mat colour = render_slice(ct, axis, index, 40.0, 400.0, {}, nullptr, 0.0, 0.0);
+  SliceGeometry geo;
+  cv::Mat diff;
+  cv::resize(extract(difference_gy, axis, index, geo, CV_32F), diff, colour.size(), 0, 0,
+             cv::INTER_LINEAR);
+  // Diverging wash: blue where the plan gives less than the baseline, red where more; clear
+  // within 2 % of the range.
+  for (int r = 0; r < colour.rows; ++r) {
+    for (int c = 0; c < colour.cols; ++c) {
+      const double t = std::clamp(static_cast<double>(diff.at<float>(r, c)) / range_gy, -1.0, 1.0);
+      if (std::abs(t) < 0.02) continue;
+      const cv::Vec3d tint = t < 0.0 ? cv::Vec3d(255, 60, 0) : cv::Vec3d(0, 40, 255);  // BGR
+      const double a = 0.25 + 0.6 * std::abs(t);
+      auto& px = colour.at<cv::Vec3b>(r, c);
+      for (int k = 0; k < 3; ++k) {
+        px[k] = static_cast<std::uint8_t>(a * tint[k] + (1.0 - a) * px[k]);
+      }
+    }
+  }
+  cv::Mat plan;
+  cv::resize(extract(plan_gy, axis, index, geo, CV_32F), plan, colour.size(), 0, 0,
+             cv::INTER_LINEAR);
+  for (std::size_t l = 0; l < isodose_levels_gy.size(); ++l) {
+    cv::Mat above = plan >= isodose_levels_gy[l];
+    std::vector<std::vector<cv::Point>> lines;
+    cv::findContours(above, lines, cv::RETR_LIST, cv::CHAIN_APPROX_SIMPLE);
+    const int shade = 140 + static_cast<int>(115 * (l + 1) / isodose_levels_gy.size());
+    cv::drawContours(colour, lines, -1, cv::Scalar(0, shade, shade), 1, cv::LINE_AA);
+  }
+  draw_outlines(colour, ct.grid(), axis, index, overlays);
+  char legend[160];
+  std::snprintf(legend, sizeof(legend), "plan - baseline: blue -%.1f Gy .. red +%.1f Gy", range_gy,
+                range_gy);
+  cv::putText(colour, legend, cv::Point(6, 16), cv::FONT_HERSHEY_SIMPLEX, 0.45,
+              cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
+  std::string levels = "isodoses (plan):";
+  for (const double v : isodose_levels_gy) levels += " " + format_number(v);
+  cv::putText(colour, levels + " Gy", cv::Point(6, 34), cv::FONT_HERSHEY_SIMPLEX, 0.45,
+              cv::Scalar(0, 255, 255), 1, cv::LINE_AA);
   if (!cv::imwrite(path.string(), colour)) {
     throw std::runtime_error(path.string() + ": cannot write PNG");
   }

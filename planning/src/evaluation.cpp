@@ -89,7 +89,7 @@ DoseFigures dose_figures(const Volume<float>& dose_gy, const Mask& mask, const s
   f.d50_gy = dose_at_volume_pct(d, 50.0);
   f.d2_gy = dose_at_volume_pct(d, 2.0);
   double sum = 0.0, eqd2 = 0.0, bed = 0.0;
-  std::size_t v5 = 0, v10 = 0, v20 = 0;
+  std::size_t v5 = 0, v10 = 0, v15 = 0, v20 = 0;
   f.max_gy = 0.0;
   f.min_gy = 1e30;
   for (const float x : d) {
@@ -101,6 +101,7 @@ DoseFigures dose_figures(const Volume<float>& dose_gy, const Mask& mask, const s
     f.min_gy = std::min(f.min_gy, v);
     v5 += v >= 5.0 ? 1 : 0;
     v10 += v >= 10.0 ? 1 : 0;
+    v15 += v >= 15.0 ? 1 : 0;
     v20 += v >= 20.0 ? 1 : 0;
   }
   const double n = static_cast<double>(d.size());
@@ -109,6 +110,7 @@ DoseFigures dose_figures(const Volume<float>& dose_gy, const Mask& mask, const s
   f.mean_bed_gy = bed / n;
   f.v5_pct = 100.0 * static_cast<double>(v5) / n;
   f.v10_pct = 100.0 * static_cast<double>(v10) / n;
+  f.v15_pct = 100.0 * static_cast<double>(v15) / n;
   f.v20_pct = 100.0 * static_cast<double>(v20) / n;
   return f;
 }

@@ -112,6 +112,8 @@ TEST(CliCourse, RunsACoarseCourseEndToEndWithItsReport) {
   for (const char* id : {"summary", "plan", "setup", "delivery", "interruptions", "qa", "dose"}) {
     EXPECT_NE(dom.out.find(std::string("<section id=\"") + id + "\">"), std::string::npos) << id;
   }
+  EXPECT_NE(dom.out.find("FLS v15_pct"), std::string::npos);
+  EXPECT_NE(dom.out.find("FLS outside the PTV mean_gy"), std::string::npos);
   EXPECT_EQ(dom.err.find("CONSOLE"), std::string::npos) << dom.err;
   EXPECT_EQ(dom.out.find("not available"), std::string::npos);  // every picture inline
   const auto shot = test::run({"chromium", "--headless", "--no-sandbox", "--disable-gpu",

@@ -170,6 +170,10 @@ TEST(CliPlanOptimize, WritesADeliverablePlanWithDoseDvhAndFigures) {
   EXPECT_GE(j["ptv"]["d95_gy"].get<double>(), 19.0);
   EXPECT_GT(j["ptv"]["d2_gy"].get<double>(), j["ptv"]["d95_gy"].get<double>());
   EXPECT_LT(j["fls"]["mean_gy"].get<double>(), j["fls"]["baseline_mean_gy"].get<double>());
+  EXPECT_GE(j["fls"]["v5_pct"].get<double>(), j["fls"]["v10_pct"].get<double>());
+  EXPECT_GE(j["fls"]["v10_pct"].get<double>(), j["fls"]["v15_pct"].get<double>());
+  EXPECT_GT(j["fls"]["v15_pct"].get<double>(), 0.0);
+  EXPECT_GE(j["fls"]["baseline_v15_pct"].get<double>(), 0.0);
   EXPECT_GT(j["liver"]["mean_gy"].get<double>(), 0.0);
   EXPECT_EQ(j["liver"]["tolerance"].size(), 2U);
   EXPECT_GT(j["total_mu"].get<double>(), 100.0);
@@ -178,7 +182,8 @@ TEST(CliPlanOptimize, WritesADeliverablePlanWithDoseDvhAndFigures) {
   EXPECT_TRUE(j["deliverable"].get<bool>());
   for (const char* f :
        {"rtplan.json", "RP.LiverVMAT.dcm", "dose.mha", "RD.LiverVMAT.dcm", "baseline_rtplan.json",
-        "baseline_dose.mha", "dvh.csv", "dvh.json", "dvh.png", "plan.json", "validation.json"}) {
+        "baseline_dose.mha", "dvh.csv", "dvh.json", "dvh.png", "plan.json", "validation.json",
+        "difference_axial.png", "difference_coronal.png", "difference_sagittal.png"}) {
     EXPECT_TRUE(std::filesystem::exists(out / f)) << f;
   }
   const auto v = test::run({kLinac, "validate", (out / "rtplan.json").string()});

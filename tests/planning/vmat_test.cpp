@@ -42,6 +42,11 @@ TEST(Evaluation, DvhAndFiguresMatchAHandComputedHistogram) {
   EXPECT_NEAR(f.d95_gy, 1.0, 1e-9);
   EXPECT_NEAR(f.d2_gy, 9.0, 1e-9);
   EXPECT_NEAR(f.v5_pct, 100.0 * 5.0 / 9.0, 1e-9);
+  Volume<float> twice = dose;  // 2 ... 18 Gy
+  for (std::size_t n = 0; n < twice.size(); ++n) twice[n] *= 2.0F;
+  const DoseFigures f2 = dose_figures(twice, m, "s", 5, 3.0);
+  EXPECT_NEAR(f2.v10_pct, 100.0 * 5.0 / 9.0, 1e-9);  // 10, 12, 14, 16, 18
+  EXPECT_NEAR(f2.v15_pct, 100.0 * 2.0 / 9.0, 1e-9);  // 16, 18
   // EQD2 voxel by voxel: D (D/n + a/b) / (2 + a/b).
   double eqd2 = 0.0;
   for (int d = 1; d <= 9; ++d) eqd2 += d * (d / 5.0 + 3.0) / 5.0;

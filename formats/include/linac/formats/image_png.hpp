@@ -28,6 +28,14 @@ void write_slice_png(const std::filesystem::path& path, const ImageHU& ct, Slice
 void write_dose_slice_png(const std::filesystem::path& path, const ImageHU& ct,
                           const Volume<float>& dose_gy, SliceAxis axis, std::int64_t index,
                           double min_gy, double max_gy, const std::vector<Overlay>& overlays = {});
+/// A dose difference (Gy, on the CT's grid; plan minus baseline) on the slice as a diverging
+/// wash — blue where the plan gives less, red where more, clear within 2 % of `range_gy` — with
+/// the plan's isodose lines at `isodose_levels_gy`, the structures' outlines and a legend.
+void write_dose_difference_png(const std::filesystem::path& path, const ImageHU& ct,
+                               const Volume<float>& difference_gy, const Volume<float>& plan_gy,
+                               const std::vector<double>& isodose_levels_gy, SliceAxis axis,
+                               std::int64_t index, double range_gy,
+                               const std::vector<Overlay>& overlays = {});
 enum class ColourMap { kViridis, kJet };
 
 enum class Comparison { kOverlay, kCheckerboard };

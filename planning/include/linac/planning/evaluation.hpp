@@ -26,7 +26,7 @@ struct DoseFigures {
   double volume_cm3 = 0.0;
   double d98_gy = 0.0, d95_gy = 0.0, d50_gy = 0.0, d2_gy = 0.0;
   double mean_gy = 0.0, max_gy = 0.0, min_gy = 0.0;
-  double v5_pct = 0.0, v10_pct = 0.0, v20_pct = 0.0;
+  double v5_pct = 0.0, v10_pct = 0.0, v15_pct = 0.0, v20_pct = 0.0;  // % of volume >= x Gy
   double alpha_beta_gy = 3.0;
   double mean_eqd2_gy = 0.0;  // voxel by voxel, then averaged
   double mean_bed_gy = 0.0;
