@@ -1,7 +1,10 @@
 #include "linac/formats/dicom_import.hpp"
 
 #include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dctk.h>
+#include <dcmtk/dcmjpeg/djdecode.h>
+#include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
 
 #include <algorithm>
@@ -15,6 +18,18 @@
 
 namespace linac::formats {
 namespace {
+
+/// DCMTK's decoders for the compressed transfer syntaxes scanners and archives use: JPEG
+/// (baseline, extended, lossless), JPEG-LS and RLE. Registered once, for the process.
+void register_decoders() {
+  static const bool once = [] {
+    DJDecoderRegistration::registerCodecs();
+    DJLSDecoderRegistration::registerCodecs();
+    DcmRLEDecoderRegistration::registerCodecs();
+    return true;
+  }();
+  (void)once;
+}
 
 void quiet_dcmtk() {
   static const bool once = [] {
@@ -231,8 +246,12 @@ void read_slice_hu(const std::filesystem::path& file, std::int16_t* out, std::si
   const std::string where = file.string();
   const E_TransferSyntax ts = d->getOriginalXfer();
   if (DcmXfer(ts).isEncapsulated()) {
-    throw InputError(where, std::string("compressed pixel data (") + DcmXfer(ts).getXferName() +
-                                ") is not imported yet; decompress it first (e.g. dcmdjpeg)");
+    register_decoders();
+    if (d->chooseRepresentation(EXS_LittleEndianExplicit, nullptr).bad() ||
+        !d->canWriteXfer(EXS_LittleEndianExplicit)) {
+      throw InputError(where, std::string("compressed pixel data (") + DcmXfer(ts).getXferName() +
+                                  ") that DCMTK cannot decode");
+    }
   }
   Uint16 bits = 0;
   Uint16 representation = 0;

@@ -3,7 +3,12 @@
 #include "linac/formats/dicom_case.hpp"
 
 #include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcrleerg.h>
 #include <dcmtk/dcmdata/dctk.h>
+#include <dcmtk/dcmjpeg/djencode.h>
+#include <dcmtk/dcmjpeg/djrplol.h>
+#include <dcmtk/dcmjpls/djencode.h>
+#include <dcmtk/dcmjpls/djrparam.h>
 #include <gtest/gtest.h>
 
 #include "linac/core/error.hpp"
@@ -177,6 +182,33 @@ TEST(DicomImport, ReadsItsOwnExportBackExactly) {
     EXPECT_EQ(back.structures[s].role, c.structures[s].role);
     EXPECT_EQ(back.structures[s].mask.data(), c.structures[s].mask.data()) << c.structures[s].name;
   }
+}
+
+// Archives and scanners send compressed slices: JPEG lossless, JPEG-LS lossless and RLE, each
+// written here with DCMTK's encoders, import to the same HU.
+TEST(DicomImport, ReadsLosslessCompressedSlices) {
+  test::TempDir dir;
+  const Case c = small_case("P-19");
+  const auto files = write_dicom_case(c, dir.path() / "dcm");
+  DJEncoderRegistration::registerCodecs();
+  DJLSEncoderRegistration::registerCodecs();
+  DcmRLEEncoderRegistration::registerCodecs();
+  const DJ_RPLossless jpeg;
+  const DJLSRepresentationParameter jpeg_ls(2, OFTrue);
+  const std::vector<std::pair<E_TransferSyntax, const DcmRepresentationParameter*>> syntaxes = {
+      {EXS_JPEGProcess14SV1, &jpeg}, {EXS_JPEGLSLossless, &jpeg_ls}, {EXS_RLELossless, nullptr}};
+  for (std::size_t k = 0; k < files.ct_slices.size(); ++k) {
+    const auto& [xfer, parameters] = syntaxes[k % syntaxes.size()];
+    DcmFileFormat f;
+    ASSERT_TRUE(f.loadFile(files.ct_slices[k].c_str()).good());
+    ASSERT_TRUE(f.getDataset()->chooseRepresentation(xfer, parameters).good());
+    ASSERT_TRUE(f.saveFile(files.ct_slices[k].c_str(), xfer).good());
+    DcmFileFormat check;
+    ASSERT_TRUE(check.loadFile(files.ct_slices[k].c_str()).good());
+    EXPECT_TRUE(DcmXfer(check.getDataset()->getOriginalXfer()).isEncapsulated());
+  }
+  const Case back = import_dicom_case(dir.path() / "dcm");
+  EXPECT_EQ(back.ct.data(), c.ct.data());
 }
 
 TEST(DicomImport, RefusesAmbiguousUnevenTiltedAndForeignInput) {

@@ -36,7 +36,7 @@ DicomFolder scan_dicom_folder(const std::filesystem::path& dir);
 /// grid's direction from ImageOrientationPatient. Refused (InputError naming the file and the
 /// attribute): missing geometry, slices of other sizes or orientations, gantry-tilted or
 /// non-parallel slices, duplicate positions, spacing that varies by more than 0.01 mm, pixel
-/// data that is compressed or not 16-bit.
+/// data that is not 16-bit. Compressed slices (JPEG, JPEG-LS, RLE) are decoded with DCMTK.
 ImageHU read_ct_series(const std::vector<std::filesystem::path>& files);
 
 /// Closed planar contours (mm, patient coordinates) as a mask on `grid`: each contour is filled
