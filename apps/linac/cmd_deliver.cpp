@@ -103,7 +103,8 @@ int cmd_deliver(const std::vector<std::string>& args) {
   for (const auto& s : injects) injections.push_back(parse_injection(s));
   const MachineProfile profile =
       profile_path.empty() ? default_machine_profile() : load_machine_profile(profile_path);
-  const Plan plan = read_plan(plan_path, {profile.mlc.leaf_pairs});
+  std::vector<std::string> notes;
+  const Plan plan = read_plan(plan_path, {profile.mlc.leaf_pairs, &notes});
   const auto report = delivery::validate_plan(plan, profile);
   if (!report.deliverable) {
     std::cerr << "linac deliver: " << plan_path << ": not deliverable on " << profile.machine_name
@@ -197,6 +198,7 @@ int cmd_deliver(const std::vector<std::string>& args) {
   j["wall_s"] = wall_s;
   // What the MLC controller changed (closed leaf pairs opened under the jaws): said, never silent.
   j["adjustments"] = delivery::summarise(report.adjustments);
+  j["notes"] = notes;  // what reading the plan assumed
   j["beams"] = nlohmann::json::array();
   for (const auto& b : result.beams) {
     nlohmann::json jb{{"name", b.name},
@@ -247,6 +249,7 @@ int cmd_deliver(const std::vector<std::string>& args) {
   if (json) {
     std::cout << j.dump() << "\n";
   } else {
+    for (const auto& note : notes) std::printf("note: %s\n", note.c_str());
     for (const auto& line : delivery::summarise(report.adjustments)) {
       std::printf("adjusted: %s\n", line.c_str());
     }

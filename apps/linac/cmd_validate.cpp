@@ -21,10 +21,13 @@ int cmd_validate(const std::vector<std::string>& args) {
   if (!parse("validate", "PLAN [--profile FILE] [--json]", opts, pos, args, vm)) return kOk;
   const MachineProfile profile =
       profile_path.empty() ? default_machine_profile() : load_machine_profile(profile_path);
-  const Plan plan = read_plan(plan_path, {profile.mlc.leaf_pairs});
+  std::vector<std::string> notes;
+  const Plan plan = read_plan(plan_path, {profile.mlc.leaf_pairs, &notes});
   const auto report = delivery::validate_plan(plan, profile);
   if (vm.count("json") != 0) {
-    std::cout << report.to_json() << "\n";
+    auto j = nlohmann::json::parse(report.to_json());
+    j["notes"] = notes;  // what reading the plan assumed
+    std::cout << j.dump(2) << "\n";
   } else {
     std::printf("%-12s %6s %10s %14s\n", "beam", "CPs", "MU", "beam-on (s)");
     for (const auto& b : report.beams) {
@@ -33,6 +36,7 @@ int cmd_validate(const std::vector<std::string>& args) {
     }
     for (const auto& v : report.violations) std::cout << "violation: " << v.message << "\n";
     for (const auto& v : report.warnings) std::cout << "warning: " << v.message << "\n";
+    for (const auto& note : notes) std::cout << "note: " << note << "\n";
     for (const auto& line : delivery::summarise(report.adjustments)) {
       std::cout << "adjusted: " << line << "\n";
     }

@@ -261,7 +261,9 @@ DicomPlanImport read_dicom_rtplan(const std::filesystem::path& path, int leaf_pa
   }
   if (plan.beams.empty()) r.fail("no beams in BeamSequence");
   plan.treatment_machine_name = plan.beams.front().treatment_machine_name;
-  check_plan_structure(plan, where, {leaf_pairs});
+  PlanReadOptions structure;
+  structure.leaf_pairs = leaf_pairs;
+  check_plan_structure(plan, where, structure);
   return out;
 }
 
@@ -313,10 +315,11 @@ std::string rotation(RotationDirection d) {
 std::string write_dicom_rtplan(const std::filesystem::path& path, const Plan& plan,
                                const std::vector<double>& leaf_boundaries_mm,
                                const DicomPlanReferences& references) {
-  check_plan_structure(plan, path.string(),
-                       {plan.beams.empty() || plan.beams[0].control_points.empty()
-                            ? kMillennium120LeafPairs
-                            : static_cast<int>(plan.beams[0].control_points[0].leaf_a_mm.size())});
+  PlanReadOptions structure;
+  structure.leaf_pairs = plan.beams.empty() || plan.beams[0].control_points.empty()
+                             ? kMillennium120LeafPairs
+                             : static_cast<int>(plan.beams[0].control_points[0].leaf_a_mm.size());
+  check_plan_structure(plan, path.string(), structure);
   DcmFileFormat file;
   DcmDataset* ds_root = file.getDataset();
   char uid[100];

@@ -299,7 +299,13 @@ std::string plan_checksum(const Plan& plan) {
 
 Plan read_plan(const fs::path& path, const PlanReadOptions& options) {
   const std::string bytes = read_text_file(path);
-  if (looks_like_dicom(path, bytes)) return read_dicom_rtplan(path, options.leaf_pairs).plan;
+  if (looks_like_dicom(path, bytes)) {
+    auto imported = read_dicom_rtplan(path, options.leaf_pairs);
+    if (options.notes != nullptr) {
+      options.notes->insert(options.notes->end(), imported.notes.begin(), imported.notes.end());
+    }
+    return std::move(imported.plan);
+  }
   if (path.extension() == ".json") return plan_from_json(bytes, path.string(), options);
   pb::Plan msg;
   if (!msg.ParseFromString(bytes)) {

@@ -1,6 +1,7 @@
 // The `linac` command line, run as a separate process: help, exit codes, JSON, bad input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "linac/core/machine_profile.hpp"
@@ -250,6 +251,25 @@ TEST(Cli, DeliversASlidingWindowPlanWrittenAsAPlanningSystemWritesIt) {
                         "the open field (no jaw shields it)"),
             std::string::npos)
       << in.out;
+}
+
+// What reading a plan assumed is said, not silent: pydicom's sample plan has jaw-only beams.
+TEST(Cli, ValidateAndDeliverSayWhatReadingThePlanAssumed) {
+  const std::string sample = "/usr/lib/python3/dist-packages/pydicom/data/test_files/rtplan.dcm";
+  ASSERT_TRUE(std::filesystem::exists(sample)) << "python3-pydicom is in the Debian packages";
+  const auto v = linac({"validate", sample, "--json"});
+  EXPECT_EQ(v.exit_code, 3) << v.err;  // its machine is 'unit001', not this one
+  const json report = json::parse(v.out);
+  const auto& notes = report["notes"];
+  EXPECT_NE(
+      std::find(notes.begin(), notes.end(), "beam 1 'Field 1': no MLC; leaves opened to the jaws"),
+      notes.end())
+      << notes;
+  EXPECT_NE(std::find(notes.begin(), notes.end(), "no target prescription dose in the plan"),
+            notes.end())
+      << notes;
+  const auto text = linac({"validate", sample});
+  EXPECT_NE(text.out.find("note: beam 1"), std::string::npos) << text.out;
 }
 
 // Beam modifiers the machine does not have are refused naming the beam and the item: delivering

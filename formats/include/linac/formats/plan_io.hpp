@@ -4,6 +4,7 @@
 // Machine limits (leaf travel, speeds, MU per degree) are the delivery validator's business.
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "linac/core/plan.hpp"
 
@@ -15,6 +16,9 @@ class Plan;
 
 struct PlanReadOptions {
   int leaf_pairs = kMillennium120LeafPairs;
+  /// When given, what the reader assumed (a DICOM plan's beam without an MLC had its leaves
+  /// opened to the jaws, a plan without a prescription, ...), one line each, is appended here.
+  std::vector<std::string>* notes = nullptr;
 };
 
 /// Structural check of a plan; throws InputError naming `where`, beam, control point and field.
