@@ -5,7 +5,8 @@ from the X1 to the X2 jaw, the pairs the field does not use closed (gap 0) and p
 (rows outside the Y jaws at the field's centre line, rows inside them at the X1 or X2 jaw), a
 tolerance table, referenced dose references, and the site's machine ID as TreatmentMachineName.
 Usage: make_sliding_window_rtplan.py OUT.dcm [MACHINE_NAME] [--closed-in-field]
-       [--modifier wedge|edw|block|compensator|applicator]   (on the second beam)"""
+       [--modifier wedge|edw|block|compensator|applicator]   (on the second beam)
+       [--step-and-shoot]   (static segments, the leaves moving between them beam-off)"""
 import sys
 
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
@@ -21,6 +22,7 @@ if "--modifier" in argv:
 args = [a for a in argv if not a.startswith("--")]
 machine = args[0] if args else "CLINAC_IX"
 closed_in_field = "--closed-in-field" in sys.argv
+step_and_shoot = "--step-and-shoot" in sys.argv  # 10 static segments, leaves move beam-off
 
 RT_PLAN = "1.2.840.10008.5.1.4.1.1.481.5"
 meta = FileMetaDataset()
@@ -132,7 +134,10 @@ for number, (name, gantry, mu) in enumerate([("G000", 0.0, 152.4), ("G090", 90.0
     for i in range(n):
         cp = Dataset()
         cp.ControlPointIndex = i
-        cp.CumulativeMetersetWeight = round(i / (n - 1), 5)
+        if step_and_shoot:  # pairs of control points: a segment, then the leaves move
+            cp.CumulativeMetersetWeight = round(((i + 1) // 2) / (n // 2), 5)
+        else:
+            cp.CumulativeMetersetWeight = round(i / (n - 1), 5)
         positions = []
         if i == 0:
             cp.NominalBeamEnergy = 6.0
@@ -154,7 +159,7 @@ for number, (name, gantry, mu) in enumerate([("G000", 0.0, 152.4), ("G090", 90.0
         cp.ReferencedDoseReferenceSequence = Sequence([rdr])
         mlc = Dataset()
         mlc.RTBeamLimitingDeviceType = "MLCX"
-        mlc.LeafJawPositions = leaf_positions(i, n)
+        mlc.LeafJawPositions = leaf_positions(2 * (i // 2), n) if step_and_shoot else leaf_positions(i, n)
         positions.append(mlc)
         cp.BeamLimitingDevicePositionSequence = Sequence(positions)
         cps.append(cp)
