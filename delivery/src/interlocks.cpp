@@ -1,0 +1,132 @@
+#include "interlocks.hpp"
+
+#include <cmath>
+
+#include "linac/core/text.hpp"
+
+namespace linac::delivery::detail {
+
+using hal::FaultCode;
+
+std::string leaf_name(int element, int pairs) {
+  return element < pairs ? "A" + std::to_string(element + 1)
+                         : "B" + std::to_string(element - pairs + 1);
+}
+
+bool self_clearing(const std::string& code) {
+  return code == "leaf_deviation" || code == "jaw_deviation" || code == "gantry_deviation" ||
+         code == "collimator_deviation" || code == "link_lost";
+}
+
+bool terminating(const std::string& code) {
+  return code == "secondary_termination" || code == "dose_channels_disagree";
+}
+
+MachineSetpoint measured(const hal::Machine& m) {
+  MachineSetpoint a;
+  a.gantry_deg = m.gantry->state().angle_deg;
+  a.collimator_deg = m.collimator->state().angle_deg;
+  const auto& j = m.jaws->state();
+  a.jaw_x1_mm = j.x1_mm;
+  a.jaw_x2_mm = j.x2_mm;
+  a.jaw_y1_mm = j.y1_mm;
+  a.jaw_y2_mm = j.y2_mm;
+  a.leaf_a_mm = m.mlc->state().leaf_a_mm;
+  a.leaf_b_mm = m.mlc->state().leaf_b_mm;
+  return a;
+}
+
+Deviations deviations(const MachineSetpoint& e, const MachineSetpoint& a) {
+  Deviations d;
+  const auto pairs = e.leaf_a_mm.size();
+  for (std::size_t n = 0; n < pairs && n < a.leaf_a_mm.size() && n < a.leaf_b_mm.size(); ++n) {
+    const double da = std::abs(a.leaf_a_mm[n] - e.leaf_a_mm[n]);
+    const double db = std::abs(a.leaf_b_mm[n] - e.leaf_b_mm[n]);
+    if (da > d.leaf_mm) {
+      d.leaf_mm = da;
+      d.leaf = static_cast<int>(n);
+    }
+    if (db > d.leaf_mm) {
+      d.leaf_mm = db;
+      d.leaf = static_cast<int>(n + pairs);
+    }
+  }
+  const double jaws[4] = {std::abs(a.jaw_x1_mm - e.jaw_x1_mm), std::abs(a.jaw_x2_mm - e.jaw_x2_mm),
+                          std::abs(a.jaw_y1_mm - e.jaw_y1_mm), std::abs(a.jaw_y2_mm - e.jaw_y2_mm)};
+  for (int n = 0; n < 4; ++n) {
+    if (jaws[n] > d.jaw_mm) {
+      d.jaw_mm = jaws[n];
+      d.jaw = n;
+    }
+  }
+  d.gantry_deg = std::abs(a.gantry_deg - e.gantry_deg);
+  d.collimator_deg = std::abs(a.collimator_deg - e.collimator_deg);
+  return d;
+}
+
+const char* jaw_name(int jaw) {
+  static const char* const kJawNames[4] = {"X1", "X2", "Y1", "Y2"};
+  return jaw >= 0 && jaw < 4 ? kJawNames[jaw] : "-";
+}
+
+std::string code_for(FaultCode c) {
+  switch (c) {
+    case FaultCode::kSecondaryTermination:
+      return "secondary_termination";
+    case FaultCode::kOverspeed:
+      return "overspeed";
+    case FaultCode::kStall:
+      return "stall";
+    case FaultCode::kLinkLost:
+      return "link_lost";
+    case FaultCode::kDoseChannelsDisagree:
+    case FaultCode::kDoseChannelStopped:
+      return "dose_channels_disagree";
+    case FaultCode::kDoseRateDropout:
+      return "dose_rate_dropout";
+    case FaultCode::kDoseRateExcess:
+      return "dose_rate_excess";
+    default:
+      return "device_fault";
+  }
+}
+
+std::vector<InterlockEvent> axis_deviation_events(const MachineSetpoint& expected,
+                                                  const MachineSetpoint& actual,
+                                                  const MachineProfile& prof, double at_mu,
+                                                  double time_s) {
+  std::vector<InterlockEvent> out;
+  auto event = [&](std::string code, std::string device, int element, double value, double limit,
+                   std::string message) {
+    out.push_back(InterlockEvent{std::move(code), std::move(device), element, value, limit, time_s,
+                                 at_mu, std::move(message)});
+  };
+  const Deviations d = deviations(expected, actual);
+  const int pairs = static_cast<int>(expected.leaf_a_mm.size());
+  if (d.leaf_mm > prof.mlc.position_tolerance_mm) {
+    event("leaf_deviation", "mlc", d.leaf, d.leaf_mm, prof.mlc.position_tolerance_mm,
+          "leaf " + leaf_name(d.leaf, pairs) + " is " + format_number(d.leaf_mm) +
+              " mm from its planned position " + "(tolerance " +
+              format_number(prof.mlc.position_tolerance_mm) + " mm) at " + format_number(at_mu) +
+              " MU");
+  }
+  if (d.jaw_mm > prof.jaws.position_tolerance_mm) {
+    event("jaw_deviation", "jaws", d.jaw, d.jaw_mm, prof.jaws.position_tolerance_mm,
+          std::string("jaw ") + jaw_name(d.jaw) + " is " + format_measured(d.jaw_mm) +
+              " mm from its planned position");
+  }
+  if (d.gantry_deg > prof.gantry.position_tolerance_deg) {
+    event("gantry_deviation", "gantry", -1, d.gantry_deg, prof.gantry.position_tolerance_deg,
+          "gantry at " + format_measured(iec_angle_deg(actual.gantry_deg)) + " deg is " +
+              format_number(d.gantry_deg) + " deg from its planned angle " +
+              format_measured(iec_angle_deg(expected.gantry_deg)) + " deg");
+  }
+  if (d.collimator_deg > prof.collimator.position_tolerance_deg) {
+    event("collimator_deviation", "collimator", -1, d.collimator_deg,
+          prof.collimator.position_tolerance_deg,
+          "collimator is " + format_measured(d.collimator_deg) + " deg from its planned angle");
+  }
+  return out;
+}
+
+}  // namespace linac::delivery::detail

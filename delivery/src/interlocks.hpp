@@ -1,0 +1,47 @@
+#pragma once
+// The interlock rules the delivery session applies every control cycle (delivery/src only):
+// how the machine's readings compare with the planned state, which conditions clear by
+// themselves (the beam holds) and which terminate the beam, and the event each raises.
+#include <string>
+#include <vector>
+
+#include "linac/core/machine_profile.hpp"
+#include "linac/delivery/beam_path.hpp"
+#include "linac/delivery/session.hpp"
+#include "linac/hal/devices.hpp"
+
+namespace linac::delivery::detail {
+
+/// "A12" / "B3" for MLC element `element` of a bank of `pairs` leaves (A first).
+std::string leaf_name(int element, int pairs);
+/// Conditions that clear by themselves (an axis catching up, the link coming back): the beam
+/// holds and resumes when they clear within the hold timeout. Everything else interrupts.
+bool self_clearing(const std::string& code);
+/// Conditions that terminate the beam (no resumption of this run).
+bool terminating(const std::string& code);
+/// The axes' state as the machine reports it.
+MachineSetpoint measured(const hal::Machine& m);
+
+/// Largest deviation of each axis group from the planned state, with the worst element of each.
+struct Deviations {
+  double leaf_mm = 0.0;
+  int leaf = -1;  // element, A bank first
+  double jaw_mm = 0.0;
+  int jaw = -1;  // 0..3: X1, X2, Y1, Y2
+  double gantry_deg = 0.0;
+  double collimator_deg = 0.0;
+};
+Deviations deviations(const MachineSetpoint& expected, const MachineSetpoint& actual);
+/// "X1", "X2", "Y1", "Y2".
+const char* jaw_name(int jaw);
+/// The session's event code for a device fault.
+std::string code_for(hal::FaultCode c);
+
+/// The deviation interlocks (leaf, jaw, gantry, collimator beyond the profile's position
+/// tolerances) at primary MU `at_mu` and machine time `time_s`, one event per axis group.
+std::vector<InterlockEvent> axis_deviation_events(const MachineSetpoint& expected,
+                                                  const MachineSetpoint& actual,
+                                                  const MachineProfile& profile, double at_mu,
+                                                  double time_s);
+
+}  // namespace linac::delivery::detail
