@@ -122,7 +122,7 @@ int cmd_deliver(const std::vector<std::string>& args) {
                          "fraction " + std::to_string(fraction) + " beam " + b.name +
                              " already has a record (" +
                              delivery::to_string(record.beam_status(fraction, b.name)) + ", " +
-                             format_number(record.delivered_mu(fraction, b.name)) +
+                             format_measured(record.delivered_mu(fraction, b.name)) +
                              " MU); give --resume to continue it");
       }
     }
@@ -207,7 +207,8 @@ int cmd_deliver(const std::vector<std::string>& args) {
                       {"resumed_from_mu", b.resumed_from_mu},
                       {"delivered_mu", {b.delivered_primary_mu, b.delivered_secondary_mu}},
                       {"beam_on_s", b.beam_on_s},
-                      {"beam_holds", b.beam_holds}};
+                      {"beam_holds", b.beam_holds},
+                      {"transitions", b.transitions}};
     jb["interrupts"] = nlohmann::json::array();
     for (const auto& e : b.interrupts) {
       jb["interrupts"].push_back({{"code", e.code},
@@ -253,12 +254,12 @@ int cmd_deliver(const std::vector<std::string>& args) {
     for (const auto& line : delivery::summarise(report.adjustments)) {
       std::printf("adjusted: %s\n", line.c_str());
     }
-    std::printf("%-10s %-12s %10s %10s %10s %10s %6s\n", "beam", "status", "planned", "primary",
-                "secondary", "beam-on s", "holds");
+    std::printf("%-10s %-12s %10s %10s %10s %10s %6s %5s\n", "beam", "status", "planned", "primary",
+                "secondary", "beam-on s", "holds", "moves");
     for (const auto& b : result.beams) {
-      std::printf("%-10s %-12s %10.2f %10.2f %10.2f %10.1f %6d\n", b.name.c_str(), b.status.c_str(),
-                  b.planned_mu, b.delivered_primary_mu, b.delivered_secondary_mu, b.beam_on_s,
-                  b.beam_holds);
+      std::printf("%-10s %-12s %10.2f %10.2f %10.2f %10.1f %6d %5d\n", b.name.c_str(),
+                  b.status.c_str(), b.planned_mu, b.delivered_primary_mu, b.delivered_secondary_mu,
+                  b.beam_on_s, b.beam_holds, b.transitions);
       for (const auto& e : b.interrupts)
         std::printf("  %s: %s\n", e.code.c_str(), e.message.c_str());
     }

@@ -105,9 +105,9 @@ std::vector<InterlockEvent> axis_deviation_events(const MachineSetpoint& expecte
   const int pairs = static_cast<int>(expected.leaf_a_mm.size());
   if (d.leaf_mm > prof.mlc.position_tolerance_mm) {
     event("leaf_deviation", "mlc", d.leaf, d.leaf_mm, prof.mlc.position_tolerance_mm,
-          "leaf " + leaf_name(d.leaf, pairs) + " is " + format_number(d.leaf_mm) +
+          "leaf " + leaf_name(d.leaf, pairs) + " is " + format_measured(d.leaf_mm) +
               " mm from its planned position " + "(tolerance " +
-              format_number(prof.mlc.position_tolerance_mm) + " mm) at " + format_number(at_mu) +
+              format_number(prof.mlc.position_tolerance_mm) + " mm) at " + format_measured(at_mu) +
               " MU");
   }
   if (d.jaw_mm > prof.jaws.position_tolerance_mm) {
@@ -118,7 +118,7 @@ std::vector<InterlockEvent> axis_deviation_events(const MachineSetpoint& expecte
   if (d.gantry_deg > prof.gantry.position_tolerance_deg) {
     event("gantry_deviation", "gantry", -1, d.gantry_deg, prof.gantry.position_tolerance_deg,
           "gantry at " + format_measured(iec_angle_deg(actual.gantry_deg)) + " deg is " +
-              format_number(d.gantry_deg) + " deg from its planned angle " +
+              format_measured(d.gantry_deg) + " deg from its planned angle " +
               format_measured(iec_angle_deg(expected.gantry_deg)) + " deg");
   }
   if (d.collimator_deg > prof.collimator.position_tolerance_deg) {

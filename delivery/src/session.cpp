@@ -329,6 +329,11 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
       std::ceil((5.0 * prof.dose.dose_rate_servo_time_constant_s) / cycle_s) + 2);
   double hold_since = -1.0;
   int clear_cycles = 0;
+  // Step-and-shoot: the beam stops at each transition (a zero-MU segment) by its preset, and the
+  // axes move to the next segment with the beam off before it comes on again.
+  double segment_stop_mu = path.next_transition_mu(p);
+  bool in_transition = false;
+  double transition_since = 0.0;
   std::vector<InterlockEvent> active;  // causes of the present hold
   bool operator_off_done = false;
   set_state(beam.name, SessionState::kBeamOn, p, s);
@@ -375,9 +380,20 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
     }
     const bool fresh = m.link == nullptr || m.link->missed_cycles() == 0;
     const Deviations d = deviations(expected, actual);
+    if (state_ == SessionState::kBeamOn && !in_transition && segment_stop_mu < planned - 1e-6 &&
+        p >= segment_stop_mu - 1e-6) {
+      in_transition = true;  // the beam ended at the segment's preset
+      transition_since = t;
+      clear_cycles = 0;
+      ++out.transitions;
+    }
     if (fresh) {
-      for (auto& e : axis_deviation_events(expected, actual, prof, p, t)) {
-        now.push_back(std::move(e));
+      // While the axes move to the next segment with the beam off, their distance from it is
+      // not a deviation; the transition's own timeout below covers an axis that never arrives.
+      if (!in_transition) {
+        for (auto& e : axis_deviation_events(expected, actual, prof, p, t)) {
+          now.push_back(std::move(e));
+        }
       }
       // Two dose channels: disagreement beyond tolerance, and the secondary backstop.
       const double disagree = std::abs(counts.primary_mu - counts.secondary_mu);
@@ -457,6 +473,7 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
     sample.secondary_mu = s;
     sample.beam_on = is_on;
     sample.dose_rate_mu_per_min = rate;
+    sample.transition = in_transition;
     sample.expected = expected;
     sample.actual = actual;
     sample.actual.control_point = expected.control_point;
@@ -548,17 +565,52 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
         set_state(beam.name, SessionState::kHold, p, s);
       }
       clear_cycles = 0;
-    } else if (state_ == SessionState::kHold) {
-      // Clear with hysteresis: every axis back within 3/4 of its tolerance for two cycles.
+    } else if (state_ == SessionState::kHold || in_transition) {
+      // Clear with hysteresis: every axis back within 3/4 of its tolerance for two cycles. A
+      // transition ends the same way, at the next segment's start.
       const double worst = std::max({d.leaf_mm / prof.mlc.position_tolerance_mm,
                                      d.jaw_mm / prof.jaws.position_tolerance_mm,
                                      d.gantry_deg / prof.gantry.position_tolerance_deg,
                                      d.collimator_deg / prof.collimator.position_tolerance_deg});
       clear_cycles = worst < 0.75 ? clear_cycles + 1 : 0;
-      if (clear_cycles >= 2) {
+      if (clear_cycles >= 2 && state_ == SessionState::kHold) {
         active.clear();
+        clear_cycles = 0;
         set_state(beam.name, SessionState::kBeamOn, p, s);
+      } else if (clear_cycles >= 2) {
+        in_transition = false;
+        segment_stop_mu = path.next_transition_mu(p);
       }
+    }
+    if (in_transition && state_ == SessionState::kBeamOn &&
+        t - transition_since > options_.hold_timeout_s) {
+      // An axis that does not reach the next segment: interrupted, as a hold that never clears.
+      std::vector<InterlockEvent> causes = axis_deviation_events(expected, actual, prof, p, t);
+      if (causes.empty()) {
+        causes.push_back(
+            event("axes_not_at_position", "mlc", d.leaf, d.leaf_mm, prof.mlc.position_tolerance_mm,
+                  p, "worst leaf " + format_measured(d.leaf_mm) + " mm from the next segment"));
+      }
+      for (auto& c : causes) {
+        c.message = "transition to control point " + std::to_string(expected.control_point) +
+                    " not completed within " + format_number(options_.hold_timeout_s) +
+                    " s: " + c.message;
+      }
+      beam_off();
+      command_axes(expected);
+      m.write_all(t);
+      sample.hold = true;
+      out.samples.push_back(sample);
+      out.beam_on_s = beam_on_s;
+      out.delivered_primary_mu = recorded_p;
+      out.delivered_secondary_mu = recorded_s;
+      try {
+        set_state(beam.name, SessionState::kInterrupted, recorded_p, recorded_s);
+      } catch (const std::exception&) {
+        state_ = SessionState::kInterrupted;
+      }
+      interrupt(std::move(causes), recorded_p, recorded_s, "interrupted");
+      return out;
     }
     const bool too_many = state_ == SessionState::kHold && out.beam_holds > options_.max_holds;
     if (state_ == SessionState::kHold && (t - hold_since > options_.hold_timeout_s || too_many)) {
@@ -586,7 +638,7 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
     }
 
     // Commands.
-    if (state_ == SessionState::kBeamOn) {
+    if (state_ == SessionState::kBeamOn && !in_transition) {
       // Dose rate: the segment's planned rate, lowered while the gantry lags (the dose servo
       // waits for the gantry rather than letting it fall out of tolerance). Leaves are not
       // waited for: a leaf that cannot follow is a fault, and holds the beam.
@@ -607,19 +659,22 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
         scale = std::min(scale, std::clamp(reachable / planned_speed, 0.1, 1.0));
       }
       rate_cmd = std::min(planned_rate * scale, prof.dose.max_dose_rate_mu_per_min);
-      // Each axis's set-point leads the delivered MU by its servo lag plus the cycle.
+      // Each axis's set-point leads the delivered MU by its servo lag plus the cycle, up to the
+      // segment's end: nothing moves towards the next segment before the beam has stopped.
       const double mu_per_s = rate_cmd / 60.0;
-      const MachineSetpoint mlc_sp =
-          path.at_mu(p + mu_per_s * (prof.mlc.servo_time_constant_s + options_.lead_s));
-      const MachineSetpoint gantry_sp =
-          path.at_mu(p + mu_per_s * (prof.gantry.servo_time_constant_s + options_.lead_s));
-      const MachineSetpoint coll_sp =
-          path.at_mu(p + mu_per_s * (prof.collimator.servo_time_constant_s + options_.lead_s));
+      auto lead = [&](double servo_s) {
+        return path.approaching_mu(
+            std::min(p + mu_per_s * (servo_s + options_.lead_s), segment_stop_mu));
+      };
+      const MachineSetpoint mlc_sp = lead(prof.mlc.servo_time_constant_s);
+      const MachineSetpoint gantry_sp = lead(prof.gantry.servo_time_constant_s);
+      const MachineSetpoint coll_sp = lead(prof.collimator.servo_time_constant_s);
       m.gantry->command({gantry_sp.gantry_deg, 0.0});
       m.collimator->command({coll_sp.collimator_deg, 0.0});
       m.jaws->command({mlc_sp.jaw_x1_mm, mlc_sp.jaw_x2_mm, mlc_sp.jaw_y1_mm, mlc_sp.jaw_y2_mm});
       m.mlc->command({mlc_sp.leaf_a_mm, mlc_sp.leaf_b_mm});
-      m.beam->command({true, rate_cmd, beam.nominal_energy_mv, preset});
+      m.beam->command(
+          {true, rate_cmd, beam.nominal_energy_mv, std::min(preset, segment_stop_mu - run_base_p)});
     } else {
       rate_cmd = 0.0;
       beam_off();

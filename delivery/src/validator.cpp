@@ -192,6 +192,9 @@ void check_beam(const Plan& plan, const Beam& beam, const MachineProfile& p,
 /// pauses and resumes); beyond twice the tolerance the leaves cannot follow the plan's shape at
 /// all as sequenced — typically a reversal near full speed (Δv ≈ 2 v_max), which the delivery
 /// would meet as repeated holds at every such control point: a violation.
+/// A segment of zero MU (a step-and-shoot transition) is delivered with the beam off and the
+/// beam comes on again only once every leaf is at the next segment (DeliverySession): its speed
+/// changes hold nothing, and the next segment's leaves start from rest.
 void check_leaf_dynamics(const Beam& beam, const BeamTrajectory& t, const MachineProfile& p,
                          std::vector<Violation>& violations, std::vector<Violation>& warnings) {
   const auto& m = p.mlc;
@@ -201,14 +204,17 @@ void check_leaf_dynamics(const Beam& beam, const BeamTrajectory& t, const Machin
   const double limit_mm = 2.0 * m.position_tolerance_mm;
   Checker refuse(beam, violations);
   Checker warn(beam, warnings);
+  auto beam_off = [&](std::size_t seg) { return t.segments[seg].mu <= 1e-9 * beam.meterset_mu; };
   auto speed = [&](std::size_t seg, bool bank_a, std::size_t l) {
     const auto& s = t.segments[seg];
+    if (beam_off(seg)) return 0.0;  // the leaves arrive, and settle, before the beam is on
     const auto& from = bank_a ? cps[seg].leaf_a_mm : cps[seg].leaf_b_mm;
     const auto& to = bank_a ? cps[seg + 1].leaf_a_mm : cps[seg + 1].leaf_b_mm;
     if (s.duration_s <= 0.0 || l >= from.size() || l >= to.size()) return 0.0;
     return (to[l] - from[l]) / s.duration_s;
   };
   for (std::size_t k = 1; k < t.segments.size(); ++k) {
+    if (beam_off(k)) continue;
     double worst = 0.0;
     std::string axis;
     for (const bool bank_a : {true, false}) {

@@ -234,6 +234,26 @@ TEST(Cli, DeliversASlidingWindowPlanWrittenAsAPlanningSystemWritesIt) {
     EXPECT_NEAR(b["delivered_mu"][0].get<double>(), b["planned_mu"].get<double>(), 0.1) << b;
   }
 
+  // The same fields as step-and-shoot (20 static segments each, the leaves moving between them
+  // with no MU): delivered with the beam off during the 19 moves, no interlock hold.
+  ASSERT_EQ(
+      run({"/usr/bin/python3", make, (dir / "sns.dcm").string(), "--step-and-shoot"}).exit_code, 0);
+  const auto sv = linac({"validate", (dir / "sns.dcm").string(), "--json"});
+  ASSERT_EQ(sv.exit_code, 0) << sv.out << sv.err;
+  EXPECT_TRUE(json::parse(sv.out)["warnings"].empty()) << sv.out;
+  const auto sd = linac(
+      {"deliver", (dir / "sns.dcm").string(), "--sim", "--out", (dir / "sns").string(), "--json"});
+  ASSERT_EQ(sd.exit_code, 0) << sd.out << sd.err;
+  const json sns = json::parse(sd.out.substr(sd.out.find_last_of('\n', sd.out.size() - 2) + 1));
+  EXPECT_EQ(sns["status"], "completed") << sd.out;
+  ASSERT_EQ(sns["beams"].size(), 2u);
+  for (const auto& b : sns["beams"]) {
+    EXPECT_EQ(b["status"], "completed") << b;
+    EXPECT_EQ(b["beam_holds"], 0) << b;
+    EXPECT_EQ(b["transitions"], 19) << b;
+    EXPECT_NEAR(b["delivered_mu"][0].get<double>(), b["planned_mu"].get<double>(), 0.05) << b;
+  }
+
   // Another machine's ID is refused naming the names this one answers to; a pair closed in the
   // open field is refused naming it (nothing delivered).
   ASSERT_EQ(run({"/usr/bin/python3", make, (dir / "tb.dcm").string(), "TrueBeam2"}).exit_code, 0);

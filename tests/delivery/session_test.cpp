@@ -402,5 +402,70 @@ TEST(DeliverySession, OperatorBeamOffThenExactResume) {
   EXPECT_EQ(states.back(), "completed");
 }
 
+// Step-and-shoot: each segment's MU are given with the leaves at that segment, and the leaves
+// move to the next with the beam off (the beam ends at the segment's MU and comes on again when
+// they are there) — no interlock holds, no dose while they move.
+TEST(DeliverySession, StepAndShootSegmentsAreDeliveredWithTheLeavesAtEachSegment) {
+  Rig rig(test::make_step_and_shoot_plan(5, 15.0));
+  const auto result = rig.deliver();
+  ASSERT_EQ(result.status, "completed");
+  const auto& b = result.beams[0];
+  EXPECT_EQ(b.beam_holds, 0);
+  EXPECT_EQ(b.transitions, 4);
+  EXPECT_TRUE(b.interrupts.empty()) << b.interrupts.front().message;
+  EXPECT_NEAR(b.delivered_primary_mu, 100.0, 0.05);
+  // MU given at each segment's leaf positions (leaf B31: -40, -25, -10, 5, 20 mm), and where
+  // each transition began.
+  std::vector<double> segment_mu(5, 0.0);
+  double mu_while_moving = 0.0;
+  std::vector<double> stops;
+  for (std::size_t i = 1; i < b.samples.size(); ++i) {
+    const auto& c = b.samples[i];
+    const double d_mu = c.primary_mu - b.samples[i - 1].primary_mu;
+    if (c.transition && !b.samples[i - 1].transition) stops.push_back(c.primary_mu);
+    if (c.transition && b.samples[i - 1].transition) mu_while_moving += d_mu;
+    const double x = c.actual.leaf_b_mm[30];
+    const auto k = static_cast<std::size_t>(std::clamp(std::lround((x + 40.0) / 15.0), 0L, 4L));
+    if (d_mu <= 0.0) continue;
+    EXPECT_LT(std::abs(x - (-40.0 + 15.0 * static_cast<double>(k))), 1.5)
+        << "MU given with leaf B31 between segments at " << c.primary_mu << " MU";
+    segment_mu[k] += d_mu;
+  }
+  for (std::size_t k = 0; k < 5; ++k) EXPECT_NEAR(segment_mu[k], 20.0, 0.05) << "segment " << k;
+  EXPECT_LT(mu_while_moving, 1e-6);
+  ASSERT_EQ(stops.size(), 4u);
+  for (std::size_t k = 0; k < 4; ++k) {
+    EXPECT_NEAR(stops[k], 20.0 * static_cast<double>(k + 1), 0.02) << "transition " << k;
+  }
+}
+
+// A leaf that cannot reach the next segment: the beam stays off, and the beam is interrupted
+// when the transition has not completed within the hold timeout, at the segment's MU. Resumed on
+// a machine without the fault, the rest is delivered exactly.
+TEST(DeliverySession, LeafStuckInAStepAndShootMoveInterruptsWithTheBeamOff) {
+  Rig rig(test::make_step_and_shoot_plan(5, 15.0));
+  const auto result = rig.deliver(rig.inject_after_beam_on({FaultKind::kLeafStuck, 30, 0, 0}, 0.5));
+  ASSERT_EQ(result.status, "interrupted");
+  const auto& b = result.beams[0];
+  EXPECT_EQ(b.beam_holds, 0);
+  ASSERT_FALSE(b.interrupts.empty());
+  EXPECT_EQ(b.interrupts[0].code, "leaf_deviation");
+  EXPECT_EQ(b.interrupts[0].element, 30);
+  EXPECT_NE(b.interrupts[0].message.find("transition to control point 2 not completed within"),
+            std::string::npos)
+      << b.interrupts[0].message;
+  EXPECT_NEAR(b.delivered_primary_mu, 20.0, 0.02);
+  sim::SimulatedMachine fixed(8);
+  ASSERT_FALSE(fixed.machine().bring_up(rig.profile).has_value());
+  TreatmentRecord record(rig.dir / "record.db", rig.report.plan_checksum);
+  EXPECT_NEAR(record.delivered_mu(1, "SS"), b.delivered_primary_mu, 1e-9);
+  DeliverySession resume(rig.plan, rig.report, rig.profile, fixed.machine(), record);
+  const auto done = resume.run();
+  ASSERT_EQ(done.status, "completed");
+  EXPECT_EQ(done.beams[0].transitions, 3);
+  EXPECT_EQ(done.beams[0].beam_holds, 0);
+  EXPECT_NEAR(record.delivered_mu(1, "SS"), 100.0, 0.05);
+}
+
 }  // namespace
 }  // namespace linac::delivery

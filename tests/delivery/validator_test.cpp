@@ -7,6 +7,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "linac/delivery/beam_path.hpp"
 #include "linac/delivery/trajectory.hpp"
 #include "test_support.hpp"
 
@@ -200,6 +201,52 @@ TEST(Validator, RefusesLeafSpeedChangesTheMlcCannotFollow) {
   EXPECT_NE(held.to_json().find("\"warnings\""), std::string::npos);
   slow.beams[0] = full_arc(179, 600.0, 6.0);
   EXPECT_TRUE(validate_plan(slow, profile()).warnings.empty());
+}
+
+// A step-and-shoot plan's moves between segments (zero MU) are transitions: the beam path
+// gives the state before a transition while the MU approach it and the state after it from
+// there on, and names the MU at which the beam must stop.
+TEST(BeamPath, StepAndShootTransitionsAreWhereTheBeamStops) {
+  const Plan plan = test::make_step_and_shoot_plan(5, 15.0);
+  const BeamPath path(plan.beams[0]);
+  ASSERT_EQ(path.transitions_mu().size(), 4u);
+  for (int k = 0; k < 4; ++k) EXPECT_NEAR(path.transitions_mu()[k], 20.0 * (k + 1), 1e-9);
+  EXPECT_NEAR(path.next_transition_mu(0.0), 20.0, 1e-9);
+  EXPECT_NEAR(path.next_transition_mu(19.9), 20.0, 1e-9);
+  EXPECT_NEAR(path.next_transition_mu(20.0), 40.0, 1e-9);  // at a transition: the next one
+  EXPECT_NEAR(path.next_transition_mu(20.005), 40.0, 1e-9);
+  EXPECT_NEAR(path.next_transition_mu(85.0), 100.0, 1e-9);  // none left: the beam's MU
+  // At 20 MU: before the move, segment 0's window; after it, segment 1's.
+  EXPECT_NEAR(path.approaching_mu(20.0).leaf_b_mm[30], -40.0, 1e-9);
+  EXPECT_NEAR(path.at_mu(20.0).leaf_b_mm[30], -25.0, 1e-9);
+  EXPECT_NEAR(path.approaching_mu(10.0).leaf_b_mm[30], path.at_mu(10.0).leaf_b_mm[30], 1e-12);
+  EXPECT_NEAR(path.approaching_mu(30.0).leaf_b_mm[30], -25.0, 1e-9);
+  // A continuous beam has none.
+  EXPECT_TRUE(BeamPath(test::make_test_plan().beams[0]).transitions_mu().empty());
+}
+
+// The same leaf moves are followed with the beam off (step-and-shoot): the MLC's acceleration
+// holds nothing there. With MU given during the moves, the leaf-dynamics check applies.
+TEST(Validator, StepAndShootMovesAreMadeWithTheBeamOff) {
+  MachineProfile slow = profile();
+  slow.mlc.max_leaf_acceleration_mm_per_s2 = 60.0;  // a 25 mm/s start lags 5.2 mm
+  const Plan sns = test::make_step_and_shoot_plan(5, 15.0);
+  const auto r = validate_plan(sns, slow);
+  EXPECT_TRUE(r.deliverable) << r.to_json();
+  EXPECT_TRUE(r.warnings.empty()) << r.to_json();
+  Plan sliding = sns;
+  auto& cps = sliding.beams[0].control_points;
+  for (std::size_t i = 0; i < cps.size(); ++i) {  // 1 MU in each move, 18 MU per segment
+    const double moves_before = static_cast<double>(i / 2);
+    cps[i].cumulative_meterset_weight =
+        (18.0 * static_cast<double>(i / 2) + static_cast<double>(i % 2) * 18.0 + moves_before) /
+        (18.0 * 5.0 + 4.0);
+  }
+  cps.back().cumulative_meterset_weight = 1.0;
+  const auto moving = validate_plan(sliding, slow);
+  EXPECT_FALSE(moving.deliverable) << moving.to_json();
+  EXPECT_NE(moving.to_json().find("would lag its set-point by 5.2"), std::string::npos)
+      << moving.to_json();
 }
 
 TEST(Validator, JsonReportHasTheDocumentedShape) {

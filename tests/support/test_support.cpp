@@ -128,4 +128,27 @@ Plan make_test_plan() {
   return plan;
 }
 
+Plan make_step_and_shoot_plan(int segments, double step_mm) {
+  Plan plan = make_test_plan();
+  Beam field = plan.beams[1];
+  field.name = "SS";
+  field.number = 1;
+  const ControlPoint base = field.control_points[0];
+  field.control_points.clear();
+  for (int k = 0; k < segments; ++k) {
+    ControlPoint c = base;
+    const double b = -40.0 + step_mm * k;
+    c.leaf_b_mm.assign(kMillennium120LeafPairs, b);
+    c.leaf_a_mm.assign(kMillennium120LeafPairs, b + 20.0);
+    c.jaw_x1_mm = -45.0;
+    c.jaw_x2_mm = -20.0 + step_mm * (segments - 1) + 5.0;
+    c.cumulative_meterset_weight = static_cast<double>(k) / segments;
+    field.control_points.push_back(c);
+    c.cumulative_meterset_weight = static_cast<double>(k + 1) / segments;
+    field.control_points.push_back(c);
+  }
+  plan.beams = {field};
+  return plan;
+}
+
 }  // namespace linac::test

@@ -65,4 +65,10 @@ std::string read_text(const std::filesystem::path& path);
 /// A small valid two-beam plan: a 4-control-point clockwise arc and a static field.
 Plan make_test_plan();
 
+/// A step-and-shoot field as planning systems export one: `segments` static segments of equal
+/// MU (100 MU in all), each a 20 mm window across every leaf pair, `step_mm` further along X at
+/// each segment, the leaves moving between them with no MU (a pair of control points of equal
+/// cumulative weight); gantry 0, 600 MU/min.
+Plan make_step_and_shoot_plan(int segments = 5, double step_mm = 15.0);
+
 }  // namespace linac::test

@@ -28,6 +28,17 @@ class BeamPath {
   /// segment of zero MU (leaves moving with the beam off) the state is that segment's end.
   [[nodiscard]] MachineSetpoint at_fraction(double f) const;
   [[nodiscard]] MachineSetpoint at_mu(double mu) const;
+  /// The planned state as the delivered MU approach `mu` from below: where a transition starts
+  /// at `mu`, the state before it (at_mu gives the state after it); elsewhere the same as at_mu.
+  [[nodiscard]] MachineSetpoint approaching_mu(double mu) const;
+  /// The delivered MU of the first transition after `mu` (more than 1e-6 MU after it), or the
+  /// beam's MU when none follows. A transition is a segment of zero MU in which the leaves, jaws,
+  /// gantry or collimator move: a step-and-shoot plan's moves between its static segments. The
+  /// machine delivers it with the beam off (the MLC controller holds the beam until the leaves
+  /// are at the next segment), so the beam must stop at this MU.
+  [[nodiscard]] double next_transition_mu(double mu) const;
+  /// Every transition's delivered MU, ascending (one entry for consecutive zero-MU segments).
+  [[nodiscard]] const std::vector<double>& transitions_mu() const { return transition_mu_; }
   [[nodiscard]] double beam_mu() const { return beam_mu_; }
   /// Continuous machine gantry angle of each control point.
   [[nodiscard]] const std::vector<double>& gantry_machine_deg() const { return gantry_deg_; }
@@ -38,6 +49,8 @@ class BeamPath {
   double beam_mu_ = 0.0;
   std::vector<double> weight_;
   std::vector<double> gantry_deg_;
+  std::vector<double> transition_mu_;
+  [[nodiscard]] MachineSetpoint state(std::size_t i, double u) const;
 };
 
 /// An IEC 61217 angle in [0, 360) on the machine's continuous scale (-180, 180].

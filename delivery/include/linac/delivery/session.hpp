@@ -56,6 +56,7 @@ struct CycleSample {
   double secondary_mu = 0.0;
   bool beam_on = false;
   bool hold = false;
+  bool transition = false;  // beam off by plan: the axes move to the next static segment
   double dose_rate_mu_per_min = 0.0;
   MachineSetpoint expected;  // planned at the delivered MU
   MachineSetpoint actual;    // measured; control_point copies the expected one
@@ -73,7 +74,8 @@ struct BeamOutcome {
   double delivered_primary_mu = 0.0;  // as recorded (acknowledged)
   double delivered_secondary_mu = 0.0;
   double beam_on_s = 0.0;  // this session
-  int beam_holds = 0;
+  int beam_holds = 0;      // interlock holds (axes behind, link lost)
+  int transitions = 0;     // step-and-shoot moves made with the beam off (not holds)
   std::vector<InterlockEvent> interrupts;
   std::vector<CycleSample> samples;
 };
