@@ -255,15 +255,25 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
     o.fixed_mask = &mask;
   }
   const auto r = register_rigid(reference, moving, o);
-  hal::CouchPose couch = igrt::corrected_couch(r.fixed_to_moving, pos, {});
-  if (dof == 3) couch.rotation_deg = couch.pitch_deg = couch.roll_deg = 0.0;
+  // A result that failed (SAFETY.md: no couch move, re-image) gives no correction.
+  const std::string refusal = igrt::registration_refusal(r);
   nlohmann::json j;
-  j["correction"] = correction_json(igrt::difference(couch, {}));
+  if (refusal.empty()) {
+    hal::CouchPose couch = igrt::corrected_couch(r.fixed_to_moving, pos, {});
+    if (dof == 3) couch.rotation_deg = couch.pitch_deg = couch.roll_deg = 0.0;
+    j["correction"] = correction_json(igrt::difference(couch, {}));
+  } else {
+    j["correction"] = nullptr;
+    j["refused"] = refusal;
+  }
   j["registration"] = {{"translation_mm", vec(r.translation_mm)},
                        {"rotation_deg", vec(r.rotation_deg)},
                        {"centre_mm", vec(r.centre_mm)},
                        {"metric", metric},
                        {"converged", r.converged},
+                       {"at_search_bound", r.at_search_bound},
+                       {"overlap_pct", 100.0 * r.overlap},
+                       {"correlation", r.correlation},
                        {"evaluations", r.evaluations},
                        {"seconds", r.seconds}};
   if (vm.count("json") != 0) {
@@ -271,7 +281,11 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
   } else {
     std::cout << j.dump(1) << "\n";
   }
-  return r.converged ? kOk : kNotCompleted;
+  if (!refusal.empty()) {
+    std::cerr << "linac igrt register: no couch correction: " << refusal << "\n";
+    return kNotCompleted;
+  }
+  return kOk;
 }
 
 }  // namespace linac::cli

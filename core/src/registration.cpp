@@ -231,6 +231,7 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
     const Mask* mmask = o.moving_mask;
     int evaluations = 0;
     double overlap = 0.0;
+    double correlation = 0.0;  // of the fixed and moving samples, at the last evaluation
 
     auto cost = [&](const std::vector<double>& p) -> double {
       ++evaluations;
@@ -275,14 +276,13 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
             local[cell(i1, j0)] += fi * (1 - fj);
             local[cell(i0, j1)] += (1 - fi) * fj;
             local[cell(i1, j1)] += fi * fj;
-          } else {
-            sum_d2 += (f - mvv) * (f - mvv);
-            sf += f;
-            sm += mvv;
-            sff += f * f;
-            smm += mvv * mvv;
-            sfm += f * mvv;
           }
+          sum_d2 += (f - mvv) * (f - mvv);
+          sf += f;
+          sm += mvv;
+          sff += f * f;
+          smm += mvv * mvv;
+          sfm += f * mvv;
         }
         if (mi) {
 #pragma omp critical
@@ -294,16 +294,17 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
       // Below the minimum overlap the metric is penalised so the search turns back.
       const double penalty = overlap < o.min_overlap ? 1.0 + 10.0 * (o.min_overlap - overlap) : 1.0;
       const double m = static_cast<double>(inside);
+      {
+        const double cov = sfm - sf * sm / m;
+        const double vf = sff - sf * sf / m;
+        const double vm = smm - sm * sm / m;
+        correlation = vf > 0.0 && vm > 0.0 ? cov / std::sqrt(vf * vm) : 0.0;
+      }
       switch (o.metric) {
         case RegistrationMetric::kMeanSquares:
           return sum_d2 / m * penalty;
-        case RegistrationMetric::kNormalizedCrossCorrelation: {
-          const double cov = sfm - sf * sm / m;
-          const double vf = sff - sf * sf / m;
-          const double vm = smm - sm * sm / m;
-          const double ncc = vf > 0.0 && vm > 0.0 ? cov / std::sqrt(vf * vm) : 0.0;
-          return -ncc / penalty;
-        }
+        case RegistrationMetric::kNormalizedCrossCorrelation:
+          return -correlation / penalty;
         case RegistrationMetric::kMattesMutualInformation: {
           double total = 0.0;
           for (double v : joint) total += v;
@@ -398,6 +399,7 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
     result.metric = value;
     (void)cost(x);
     result.overlap = overlap;
+    result.correlation = correlation;
   }
   result.rotation_deg = Eigen::Vector3d(x[0], x[1], x[2]);
   result.translation_mm = Eigen::Vector3d(x[3], x[4], x[5]);

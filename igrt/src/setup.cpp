@@ -50,6 +50,33 @@ CouchCorrection difference(const hal::CouchPose& to, const hal::CouchPose& from)
   return c;
 }
 
+std::string registration_refusal(const RegistrationResult& r, double min_overlap,
+                                 double min_correlation) {
+  if (!r.converged) {
+    return "the registration did not converge (" + std::to_string(r.evaluations) + " evaluations)";
+  }
+  if (r.at_search_bound) {
+    return "the registration ended on its search bound (translation " +
+           format_measured(r.translation_mm.x(), 1) + ", " +
+           format_measured(r.translation_mm.y(), 1) + ", " +
+           format_measured(r.translation_mm.z(), 1) + " mm; rotation " +
+           format_measured(r.rotation_deg.x(), 2) + ", " + format_measured(r.rotation_deg.y(), 2) +
+           ", " + format_measured(r.rotation_deg.z(), 2) +
+           " deg): the images do not match within the search range";
+  }
+  if (r.overlap < min_overlap) {
+    return "the images overlap too little (" + format_measured(100.0 * r.overlap, 1) +
+           " % of the reference's samples, at least " + format_number(100.0 * min_overlap) +
+           " % needed)";
+  }
+  if (r.correlation < min_correlation) {
+    return "the images do not match: their intensities correlate at " +
+           format_measured(r.correlation, 2) + " at the result (at least " +
+           format_number(min_correlation) + " for the same anatomy)";
+  }
+  return "";
+}
+
 SetupResult run_setup(hal::Machine& m, const MachineProfile& profile, const ImageHU& reference,
                       const Mask* roi, const SetupOptions& o) {
   if (reference.empty()) throw InputError("reference", "the planning image is empty");
@@ -164,14 +191,9 @@ SetupResult run_setup(hal::Machine& m, const MachineProfile& profile, const Imag
     return res;
   }
   res.register_s = res.registration.seconds;
-  if (!res.registration.converged || res.registration.at_search_bound ||
-      res.registration.overlap < 0.5) {
+  if (std::string why = registration_refusal(res.registration); !why.empty()) {
     res.decision = "reimage";
-    res.reason = !res.registration.converged ? "the registration did not converge"
-                 : res.registration.at_search_bound
-                     ? "the registration ended on its search bound"
-                     : "the images overlap too little (" +
-                           format_measured(100.0 * res.registration.overlap, 1) + " %)";
+    res.reason = std::move(why);
     return res;
   }
 

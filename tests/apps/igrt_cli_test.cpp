@@ -40,11 +40,34 @@ TEST(CliIgrt, SetupCorrectsAKnownErrorAndRegisterAgreesOnItsImages) {
                  (dir / "case" / "body.mha").string(), "--json"});
   ASSERT_EQ(reg.exit_code, 0) << reg.err;
   const auto k = nlohmann::json::parse(reg.out);
+  EXPECT_GT(k["registration"]["correlation"].get<double>(), 0.7);
   // Rotations are about different centres (isocentre vs image origin): compare rotations, and
   // the translations only loosely.
   for (int a = 0; a < 3; ++a) {
     EXPECT_NEAR(k["correction"]["rotation_deg"][a].get<double>(),
                 j["correction"]["rotation_deg"][a].get<double>(), 0.15);
+  }
+}
+
+// SAFETY.md row 29: a registration that fails gives no couch correction. A CT against images
+// of something else (the left kidney's and the liver's masks: the optimiser stops on a false
+// match inside its range, or runs to its search bound) is refused with exit 4, one line naming
+// why, and a null correction; the CBCT of the same patient is accepted (test above).
+TEST(CliIgrt, RegisterGivesNoCorrectionForImagesThatDoNotMatch) {
+  test::TempDir dir;
+  ASSERT_EQ(test::run({kLinac, "case", "make", "--out", dir.path().string(), "--spacing-mm", "4"})
+                .exit_code,
+            0);
+  for (const std::string moving : {"kidney_left", "liver"}) {
+    const auto r = test::run({kLinac, "igrt", "register", "--reference", (dir / "ct.mha").string(),
+                              "--moving", (dir / (moving + ".mha")).string(), "--json"});
+    EXPECT_EQ(r.exit_code, 4) << moving << ": " << r.out << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find("no couch correction: the "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("do not match"), std::string::npos) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_TRUE(j["correction"].is_null()) << r.out;
+    EXPECT_LT(j["registration"]["correlation"].get<double>(), 0.5) << r.out;
   }
 }
 

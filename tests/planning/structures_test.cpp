@@ -103,6 +103,7 @@ TEST(SpectFusion, RecoversTheSimulatorsSpectCtOffset) {
   EXPECT_LE(err_mm, 0.5);
   EXPECT_LE(err_deg, 0.2);
   EXPECT_TRUE(fusion.registration.converged);
+  EXPECT_GT(fusion.registration.correlation, 0.8);  // the same anatomy, both CT
   EXPECT_FALSE(fusion.registration.at_search_bound);
   // The fused SPECT is hot in the functioning liver and cold in the metastases.
   double in_func = 0, in_gtv = 0;

@@ -55,6 +55,10 @@ struct RegistrationResult {
   Eigen::Vector3d translation_mm = Eigen::Vector3d::Zero();
   double metric = 0.0;   // final value (lower is better; NCC and MI negated)
   double overlap = 0.0;  // share of fixed samples inside the moving image at the end
+  /// Pearson correlation of the fixed and the resampled moving intensities at the result (on
+  /// the last level's samples): near 1 for the same anatomy in the same contrast, whatever the
+  /// metric; a same-modality match far below it did not find the anatomy.
+  double correlation = 0.0;
   int evaluations = 0;
   bool converged = false;        // the optimiser met its tolerance (not its evaluation limit)
   bool at_search_bound = false;  // a parameter ended on its bound

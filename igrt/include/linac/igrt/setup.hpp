@@ -28,6 +28,16 @@ hal::CouchPose corrected_couch(const RigidTransform& reference_to_cbct,
                                iec::PatientPosition position, const hal::CouchPose& couch);
 CouchCorrection difference(const hal::CouchPose& to, const hal::CouchPose& from);
 
+/// Why a registration's result must not move the couch (SAFETY.md: registration fails or the
+/// images do not overlap: no couch move, re-image), or "" when it may: the optimiser stopped
+/// at its evaluation limit, a parameter ended on its search bound (the images did not match
+/// within the search range, as unrelated images do), less than `min_overlap` of the
+/// reference's samples fell inside the day's image, or the two images' intensities correlate
+/// below `min_correlation` at the result (kV CT and CBCT of the same anatomy correlate at about
+/// 0.85 within the body; unrelated images below 0.4, wherever the optimiser stopped).
+std::string registration_refusal(const RegistrationResult& r, double min_overlap = 0.5,
+                                 double min_correlation = 0.5);
+
 struct SetupOptions {
   iec::PatientPosition position = iec::PatientPosition::kHFS;
   int projections = 180;  // over a 360-degree half-fan scan
