@@ -157,9 +157,11 @@ std::string MachineService::handle(std::string_view bytes) {
     now_entry.projection = std::make_shared<const hal::KvProjection>(std::move(*p));
   }
   if (!now_entry.faults.empty() || now_entry.projection) unacked_.push_back(std::move(now_entry));
-  // Bounds memory for a client that never acknowledges (a conforming one keeps this short).
+  // Bounds memory and the responses' size for a client that never acknowledges (a conforming
+  // one keeps this short): entries, and the faults they hold.
   constexpr std::size_t kMaxUnacked = 1024;
   while (unacked_.size() > kMaxUnacked) unacked_.pop_front();
+  bound_held_faults();
   std::shared_ptr<const hal::KvProjection> newest;
   for (const auto& u : unacked_) {
     for (const auto& f : u.faults) add_fault(f, &response);
@@ -180,6 +182,45 @@ std::string MachineService::handle(std::string_view bytes) {
     out->mutable_line_integral()->Assign(p.line_integral.begin(), p.line_integral.end());
   }
   return response.SerializeAsString();
+}
+
+std::size_t MachineService::held_faults() const {
+  std::size_t n = pending_faults_.size();
+  for (const auto& u : unacked_) n += u.faults.size();
+  return n;
+}
+
+void MachineService::bound_held_faults() {
+  std::size_t held = held_faults();
+  if (held <= kMaxUnacknowledgedFaults) return;
+  // The oldest first, leaving room for the fault that reports the loss.
+  const std::size_t excess = held - kMaxUnacknowledgedFaults + 1;
+  std::size_t dropped = 0;
+  for (auto it = unacked_.begin(); it != unacked_.end() && dropped < excess; ++it) {
+    const std::size_t n = std::min(excess - dropped, it->faults.size());
+    it->faults.erase(it->faults.begin(), it->faults.begin() + static_cast<std::ptrdiff_t>(n));
+    dropped += n;
+  }
+  std::erase_if(unacked_, [](const Unacked& u) { return u.faults.empty() && !u.projection; });
+  dropped_faults_ += dropped;
+  hal::Machine& m = sim_.machine();
+  const double now = sim_.clock().now_s();
+  if (m.beam->state().beam_on) {
+    const hal::BeamState b = m.beam->state();
+    (void)m.beam->command({false, 0.0, b.energy_mv, b.preset_mu});
+    m.write_all(now);
+  }
+  hal::Fault f{hal::FaultCode::kLinkLost,
+               "link",
+               -1,
+               static_cast<double>(held),
+               static_cast<double>(kMaxUnacknowledgedFaults),
+               now,
+               "the controller has not acknowledged " + std::to_string(held) + " faults (limit " +
+                   std::to_string(kMaxUnacknowledgedFaults) + "): the " + std::to_string(dropped) +
+                   " oldest dropped, beam ended by the machine"};
+  if (unacked_.empty()) unacked_.push_back({last_sequence_, {}, nullptr});
+  unacked_.back().faults.push_back(std::move(f));
 }
 
 void MachineService::inject_link_loss(double onset_s, double duration_s) {

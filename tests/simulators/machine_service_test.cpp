@@ -130,6 +130,63 @@ TEST_F(MachineServiceTest, AcknowledgedFaultsAreNotSentAgain) {
   EXPECT_EQ(send(third).faults_size(), 0);
 }
 
+// Bounded state under a client that never acknowledges: a fault every cycle (a gantry angle
+// out of range) for 1,000 cycles with the beam on. The machine holds at most
+// kMaxUnacknowledgedFaults, drops the oldest, ends the beam and says so; each response stays
+// bounded. A conforming client then acknowledges and the queue empties.
+TEST_F(MachineServiceTest, FaultsHeldForAClientThatNeverAcknowledgesAreBounded) {
+  pb::Request on = cycle(1, 0.02);
+  auto* b = on.mutable_command()->mutable_beam();
+  b->set_beam_on(true);
+  b->set_dose_rate_mu_per_min(600.0);
+  b->set_energy_mv(6.0);
+  b->set_preset_mu(1000.0);
+  ASSERT_TRUE(send(on).accepted());
+  pb::Response last;
+  bool beam_was_on = false;
+  for (std::uint64_t s = 2; s <= 1000; ++s) {
+    pb::Request r = cycle(s, 0.02 * static_cast<double>(s));
+    r.mutable_command()->mutable_gantry()->set_angle_deg(500.0);
+    last = send(r);
+    ASSERT_TRUE(last.accepted());
+    ASSERT_LE(static_cast<std::size_t>(last.faults_size()), kMaxUnacknowledgedFaults) << s;
+    ASSERT_LE(service_.held_faults(), kMaxUnacknowledgedFaults) << s;
+    if (s == 100) beam_was_on = last.telemetry().beam_on();
+  }
+  EXPECT_TRUE(beam_was_on);
+  EXPECT_FALSE(last.telemetry().beam_on());  // ended by the machine when faults were dropped
+  EXPECT_GE(service_.dropped_faults(), 999u - kMaxUnacknowledgedFaults);
+  const auto& newest = last.faults(last.faults_size() - 1);
+  EXPECT_EQ(newest.code(), "link_lost");
+  EXPECT_NE(newest.message().find("has not acknowledged"), std::string::npos) << newest.message();
+  pb::Request acked = cycle(1001, 20.02);
+  acked.set_acknowledged_sequence(1000);
+  EXPECT_EQ(send(acked).faults_size(), 0);
+  EXPECT_EQ(service_.held_faults(), 0u);
+}
+
+// Every greeting of a new session carries the faults not yet acknowledged over to it: a client
+// greeting with a new session before every command keeps them bounded too.
+TEST_F(MachineServiceTest, NewSessionsDoNotAccumulateFaults) {
+  double t = 0.0;
+  for (std::uint64_t k = 1; k <= 400; ++k) {
+    pb::Request hello;
+    hello.set_sequence(1);
+    hello.set_session(k);
+    hello.set_hello(true);
+    ASSERT_TRUE(send(hello).accepted());
+    t += 0.02;
+    pb::Request r = cycle(2, t);
+    r.set_session(k);
+    r.mutable_command()->mutable_gantry()->set_angle_deg(500.0);
+    r.mutable_command()->mutable_collimator()->set_angle_deg(-900.0);
+    const auto resp = send(r);
+    ASSERT_TRUE(resp.accepted()) << resp.error();
+    ASSERT_LE(service_.held_faults(), kMaxUnacknowledgedFaults) << k;
+  }
+  EXPECT_GT(service_.dropped_faults(), 0u);
+}
+
 TEST_F(MachineServiceTest, OneShotActionsRunOncePerActionId) {
   pb::Request r = cycle(1, 0.02);
   r.mutable_command()->mutable_beam()->set_beam_on(true);

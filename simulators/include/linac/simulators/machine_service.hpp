@@ -14,6 +14,11 @@
 namespace linac::sim {
 
 inline constexpr std::size_t kMaxRequestBytes = 64 * 1024;
+/// Faults the machine keeps for a controller that has not acknowledged them (each response
+/// carries them all). Beyond this the oldest are dropped, the machine ends any beam (fail safe:
+/// a controller that does not acknowledge cannot be trusted to have seen them) and the response
+/// says so with a link_lost fault. A conforming controller acknowledges every reply.
+inline constexpr std::size_t kMaxUnacknowledgedFaults = 128;
 
 class MachineService {
  public:
@@ -34,6 +39,10 @@ class MachineService {
 
   [[nodiscard]] std::uint64_t refused() const { return refused_; }
   [[nodiscard]] std::uint64_t served() const { return served_; }
+  /// Faults dropped unacknowledged past kMaxUnacknowledgedFaults, since start.
+  [[nodiscard]] std::uint64_t dropped_faults() const { return dropped_faults_; }
+  /// Faults held for the controller now (pending and unacknowledged).
+  [[nodiscard]] std::size_t held_faults() const;
 
  private:
   SimulatedMachine& sim_;
@@ -42,6 +51,10 @@ class MachineService {
   std::uint64_t last_action_id_ = 0;
   std::uint64_t refused_ = 0;
   std::uint64_t served_ = 0;
+  std::uint64_t dropped_faults_ = 0;
+  /// Drops the oldest held faults beyond the limit; ends the beam and adds a link_lost fault
+  /// to the newest entry when it does.
+  void bound_held_faults();
   std::vector<hal::Fault> pending_faults_;
   // What accepted responses carried and the client has not acknowledged yet.
   struct Unacked {
