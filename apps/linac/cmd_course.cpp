@@ -405,6 +405,10 @@ int cmd_course(const std::vector<std::string>& args) {
                                  "--record", record.string(), "--fraction", std::to_string(n),
                                  "--resume", "--json"};
       a.insert(a.end(), link.begin(), link.end());
+      // The RT Beams Treatment Record refers to the DICOM RT Plan of the same plan.
+      if (fs::exists(plan_dir / "RP.LiverVMAT.dcm")) {
+        a.insert(a.end(), {"--rt-plan", (plan_dir / "RP.LiverVMAT.dcm").string()});
+      }
       run_step("deliver", a, fdir / "deliver.json");
       deliver = read_json(fdir / "deliver.json");
       say("fraction " + std::to_string(n) + ": QA of the logs and the delivered dose");
@@ -436,6 +440,7 @@ int cmd_course(const std::vector<std::string>& args) {
     fj["setup"] = setup;
     fj["treated"] = applied;
     fj["beams"] = deliver.value("beams", json::array());
+    fj["rt_record"] = deliver.value("rt_record", "");
     fj["status"] = applied ? deliver.value("status", "unknown") : "not treated";
     double rms_sum = 0.0, gamma_sum = 0.0;
     int logs = 0;

@@ -3,14 +3,19 @@
 // record first, and writes a Dynalog pair and a trajectory log per beam.
 #include <chrono>
 #include <cstdio>
+#include <ctime>
+#include <fstream>
 #include <iostream>
 #include <memory>
 
 #include "cli.hpp"
 #include "linac/core/error.hpp"
 #include "linac/core/text.hpp"
+#include "linac/delivery/beam_path.hpp"
 #include "linac/delivery/machine_log.hpp"
 #include "linac/delivery/session.hpp"
+#include "linac/delivery/trajectory.hpp"
+#include "linac/formats/dicom_rtrecord.hpp"
 #include "linac/formats/plan_io.hpp"
 #include "linac/hal/remote_machine.hpp"
 #include "linac/simulators/sim_machine.hpp"
@@ -56,11 +61,73 @@ std::string safe_name(const std::string& s) {
   return out.empty() ? "beam" : out;
 }
 
+/// A DICOM Part 10 file ("DICM" after the 128-byte preamble).
+bool is_dicom_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char head[132];
+  return f.read(head, sizeof(head)) && std::string(head + 128, 4) == "DICM";
+}
+
+/// What this session delivered of each beam, for the RT Beams Treatment Record: beams it did
+/// not deliver (completed before, refused) are left out; a resumed beam counts from where it
+/// resumed.
+std::vector<formats::RtRecordBeam> rt_record_beams(const delivery::SessionResult& result,
+                                                   const Plan& plan,
+                                                   const MachineProfile& profile) {
+  std::vector<formats::RtRecordBeam> out;
+  // Control point times from the first beam-on of the session (the record's treatment time).
+  double t0 = -1.0;
+  for (const auto& b : result.beams) {
+    if (!b.samples.empty() && t0 < 0.0) t0 = b.start_time_s;
+  }
+  for (const auto& b : result.beams) {
+    const Beam* beam = nullptr;
+    for (const auto& pb : plan.beams) {
+      if (pb.name == b.name) beam = &pb;
+    }
+    if (beam == nullptr || b.samples.empty() || beam->control_points.empty()) continue;
+    formats::RtRecordBeam r;
+    r.number = static_cast<int>(beam->number);
+    r.name = beam->name;
+    r.dynamic = beam->type != BeamType::kStatic;
+    r.radiation_type = beam->radiation_type;
+    r.energy_mv = beam->nominal_energy_mv;
+    r.specified_mu = b.planned_mu - b.resumed_from_mu;
+    r.delivered_mu = b.delivered_primary_mu - b.resumed_from_mu;
+    r.planned_control_points = static_cast<int>(beam->control_points.size());
+    r.leaf_pairs = profile.mlc.leaf_pairs;
+    if (b.status != "completed") {
+      r.termination_code = b.interrupts.empty() ? "unknown" : b.interrupts.front().code;
+      r.termination_status = r.termination_code == "operator_beam_off" ? "OPERATOR" : "MACHINE";
+    }
+    const delivery::BeamTrajectory traj = delivery::sequence_beam(*beam, profile);
+    // The control points reached: each when the delivered MU first reach its cumulative MU.
+    auto k = static_cast<std::size_t>(std::max(0, b.samples.front().expected.control_point));
+    for (const auto& c : b.samples) {
+      while (k < beam->control_points.size() &&
+             c.primary_mu >=
+                 beam->control_points[k].cumulative_meterset_weight * beam->meterset_mu - 1e-6) {
+        r.control_points.push_back(
+            {static_cast<int>(k), b.start_time_s - t0 + c.time_s,
+             beam->control_points[k].cumulative_meterset_weight * beam->meterset_mu, c.primary_mu,
+             delivery::iec_angle_deg(c.actual.gantry_deg),
+             delivery::iec_angle_deg(c.actual.collimator_deg), c.dose_rate_mu_per_min,
+             k < traj.segments.size() ? traj.segments[k].dose_rate_mu_per_min : 0.0});
+        ++k;
+      }
+    }
+    if (r.control_points.empty()) continue;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 }  // namespace
 
 int cmd_deliver(const std::vector<std::string>& args) {
   po::options_description opts("options");
-  std::string plan_path, profile_path, out_dir, record_path, daemon, server_key, client_key;
+  std::string plan_path, profile_path, out_dir, record_path, daemon, server_key, client_key,
+      rt_plan_path;
   std::vector<std::string> injects;
   int fraction = 1;
   std::uint64_t seed = 1;
@@ -80,7 +147,9 @@ int cmd_deliver(const std::vector<std::string>& args) {
       "pace", po::value(&pace)->default_value(0.0),
       "machine seconds per wall-clock second (1: real time; 0: as fast as possible)")(
       "seed", po::value(&seed)->default_value(1), "simulator noise seed (--sim)")(
-      "profile", po::value(&profile_path), "machine profile (default: machines/clinac-ix.json)");
+      "profile", po::value(&profile_path), "machine profile (default: machines/clinac-ix.json)")(
+      "rt-plan", po::value(&rt_plan_path),
+      "the DICOM RT Plan the treatment record refers to (default: PLAN when it is DICOM)");
   po::positional_options_description pos;
   pos.add("plan", 1);
   po::variables_map vm;
@@ -184,6 +253,24 @@ int cmd_deliver(const std::vector<std::string>& args) {
       }
     }
   };
+  formats::RtRecordInfo rt;
+  rt.patient_id = plan.patient_id;
+  rt.plan_label = plan.label;
+  rt.machine_name = profile.machine_name;
+  rt.fraction = fraction;
+  rt.fractions_planned = static_cast<int>(plan.prescription.fractions);
+  if (rt_plan_path.empty() && is_dicom_file(plan_path)) rt_plan_path = plan_path;
+  if (!rt_plan_path.empty()) formats::refer_to_rtplan(rt_plan_path, rt);
+  {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char date[16], time[16];
+    std::strftime(date, sizeof(date), "%Y%m%d", &tm);
+    std::strftime(time, sizeof(time), "%H%M%S", &tm);
+    rt.date = date;
+    rt.time = time;
+  }
   delivery::DeliverySession session(plan, report, profile, *machine, record, o);
   const auto wall0 = std::chrono::steady_clock::now();
   const auto result = session.run();
@@ -196,6 +283,22 @@ int cmd_deliver(const std::vector<std::string>& args) {
   j["record"] = record_path;
   j["plan_checksum"] = report.plan_checksum;
   j["wall_s"] = wall_s;
+  // The session as a record-and-verify system keeps it: a DICOM RT Beams Treatment Record.
+  if (const auto beams = rt_record_beams(result, plan, profile); !beams.empty()) {
+    bool resumed = false;
+    for (const auto& b : result.beams) resumed = resumed || b.resumed_from_mu > 0.0;
+    const auto path = std::filesystem::path(out_dir) /
+                      ("RT." + safe_name(plan.patient_id) + "_f" + std::to_string(fraction) +
+                       (resumed ? "_resumed" : "") + ".dcm");
+    try {
+      formats::write_dicom_rt_beams_treatment_record(path, rt, beams);
+      j["rt_record"] = path.string();
+    } catch (const std::exception& e) {
+      j["rt_record_error"] = e.what();
+      std::cerr << "linac deliver: the RT Beams Treatment Record was not written: " << e.what()
+                << "\n";
+    }
+  }
   // What the MLC controller changed (closed leaf pairs opened under the jaws): said, never silent.
   j["adjustments"] = delivery::summarise(report.adjustments);
   j["notes"] = notes;  // what reading the plan assumed

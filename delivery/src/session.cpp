@@ -316,6 +316,7 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
   const BeamTrajectory traj = sequence_beam(beam, prof);
   const double beam_time_limit_s = 2.0 * traj.beam_on_s + 30.0;
   const double beam_start_t = t;
+  out.start_time_s = t;
   double p = base_p;
   double s = base_s;
   double recorded_p = base_p;

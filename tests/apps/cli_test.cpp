@@ -253,6 +253,41 @@ TEST(Cli, DeliversASlidingWindowPlanWrittenAsAPlanningSystemWritesIt) {
     EXPECT_EQ(b["transitions"], 19) << b;
     EXPECT_NEAR(b["delivered_mu"][0].get<double>(), b["planned_mu"].get<double>(), 0.05) << b;
   }
+  // Each session is kept as a DICOM RT Beams Treatment Record referring to the plan delivered:
+  // conformant (dciodvfy), and read by pydicom with the MU the session reports. A beam stopped
+  // by an interlock is recorded as ended by the machine, with the interlock's code.
+  const auto check_record = [&](const json& session, const std::string& want) {
+    const std::string rt = session.value("rt_record", "");
+    ASSERT_TRUE(std::filesystem::exists(rt)) << session.dump();
+    const auto check = run({"/usr/bin/dciodvfy", rt});
+    EXPECT_EQ((check.out + check.err).find("Error"), std::string::npos) << check.out << check.err;
+    const auto peer =
+        run({"/usr/bin/python3", "-c",
+             "import sys, pydicom\n"
+             "d = pydicom.dcmread(sys.argv[1]); p = pydicom.dcmread(sys.argv[2])\n"
+             "print(d.ReferencedRTPlanSequence[0].ReferencedSOPInstanceUID == p.SOPInstanceUID)\n"
+             "for b in d.TreatmentSessionBeamSequence:\n"
+             "  print(b.BeamName, b.TreatmentTerminationStatus, b.get('TreatmentTerminationCode', "
+             "'-'), '%.2f' % b.DeliveredPrimaryMeterset)",
+             rt, (dir / "sns.dcm").string()});
+    ASSERT_EQ(peer.exit_code, 0) << peer.err;
+    // The first beam delivered in the session, as the session reports it.
+    const json& b = session["beams"][0];
+    char mu[32];
+    std::snprintf(mu, sizeof(mu), "%.2f", b["delivered_mu"][0].get<double>());
+    EXPECT_EQ(peer.out.substr(0, peer.out.find('\n', 5) + 1),
+              "True\n" + b["name"].get<std::string>() + " " + want + " " + mu + "\n")
+        << peer.out;
+  };
+  check_record(sns, "NORMAL -");
+  const auto stuck =
+      linac({"deliver", (dir / "sns.dcm").string(), "--sim", "--out", (dir / "sns").string(),
+             "--fraction", "2", "--inject", "leaf_stuck:30@0.5", "--json"});
+  ASSERT_EQ(stuck.exit_code, 4) << stuck.out << stuck.err;
+  const json stopped =
+      json::parse(stuck.out.substr(stuck.out.find_last_of('\n', stuck.out.size() - 2) + 1));
+  EXPECT_EQ(stopped["status"], "interrupted");
+  check_record(stopped, "MACHINE leaf_deviation");
 
   // Another machine's ID is refused naming the names this one answers to; a pair closed in the
   // open field is refused naming it (nothing delivered).

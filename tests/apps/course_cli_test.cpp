@@ -58,6 +58,9 @@ void expect_course_complete(const nlohmann::json& c, int fractions) {
     }
     EXPECT_GT(f["qa"]["gamma_pass_pct"].get<double>(), 95.0);
     EXPECT_LT(f["qa"]["rms_mm_mean"].get<double>(), 0.5);
+    // Each fraction's DICOM RT Beams Treatment Record, referring to the plan's RT Plan.
+    const std::string rt = f.value("rt_record", "");
+    EXPECT_TRUE(fs::exists(rt)) << "fraction " << f["n"];
   }
 }
 
