@@ -1,5 +1,6 @@
 #include "interlocks.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "linac/core/text.hpp"
@@ -125,6 +126,68 @@ std::vector<InterlockEvent> axis_deviation_events(const MachineSetpoint& expecte
     event("collimator_deviation", "collimator", -1, d.collimator_deg,
           prof.collimator.position_tolerance_deg,
           "collimator is " + format_measured(d.collimator_deg) + " deg from its planned angle");
+  }
+  return out;
+}
+
+std::vector<InterlockEvent> beam_on_refusals(const MachineSetpoint& start, const hal::Machine& m,
+                                             const MachineProfile& prof,
+                                             const std::optional<hal::CouchPose>& couch,
+                                             double at_mu, double time_s) {
+  std::vector<InterlockEvent> out;
+  auto ev = [&](std::string code, std::string device, int element, double value, double limit,
+                double mu, std::string message) {
+    return InterlockEvent{std::move(code),   std::move(device), element, value, limit, time_s, mu,
+                          std::move(message)};
+  };
+  const int pairs = prof.mlc.leaf_pairs;
+  // At beam on the axes must have settled well inside their tolerances.
+  const double settle = 0.25;
+  const Deviations d = deviations(start, measured(m));
+  if (d.jaw_mm > prof.jaws.position_tolerance_mm) {
+    out.push_back(ev("jaws_not_at_position", "jaws", d.jaw, d.jaw_mm,
+                     prof.jaws.position_tolerance_mm, at_mu,
+                     std::string("beam on refused: jaw ") + jaw_name(d.jaw) + " is " +
+                         format_measured(d.jaw_mm) + " mm from its position (tolerance " +
+                         format_number(prof.jaws.position_tolerance_mm) + " mm)"));
+  }
+  const double off = std::max({d.leaf_mm / prof.mlc.position_tolerance_mm,
+                               d.gantry_deg / prof.gantry.position_tolerance_deg,
+                               d.collimator_deg / prof.collimator.position_tolerance_deg});
+  if (off > settle) {
+    // Value: the worst deviation as a fraction of its axis's tolerance.
+    const char* axis = d.gantry_deg / prof.gantry.position_tolerance_deg >= off ? "gantry"
+                       : d.collimator_deg / prof.collimator.position_tolerance_deg >= off
+                           ? "collimator"
+                           : "mlc";
+    out.push_back(ev("axes_not_at_position", axis, d.leaf, off, settle, at_mu,
+                     "beam on refused: gantry " + format_measured(d.gantry_deg) +
+                         " deg, collimator " + format_measured(d.collimator_deg) +
+                         " deg, worst leaf " +
+                         (d.leaf >= 0 ? leaf_name(d.leaf, pairs) : std::string("-")) + " " +
+                         format_measured(d.leaf_mm) + " mm from the start of the beam"));
+  }
+  if (couch) {
+    const auto& want = *couch;
+    const auto& c = m.couch->state();
+    const double lin[3] = {c.lateral_mm - want.lateral_mm, c.longitudinal_mm - want.longitudinal_mm,
+                           c.vertical_mm - want.vertical_mm};
+    const double rot[3] = {c.rotation_deg - want.rotation_deg, c.pitch_deg - want.pitch_deg,
+                           c.roll_deg - want.roll_deg};
+    const char* names[6] = {"lateral", "longitudinal", "vertical", "rotation", "pitch", "roll"};
+    for (int n = 0; n < 6; ++n) {
+      const bool linear = n < 3;
+      const double dev = std::abs(linear ? lin[n] : rot[n - 3]);
+      const double tol =
+          linear ? prof.couch.position_tolerance_mm : prof.couch.position_tolerance_deg;
+      if (dev > tol) {
+        out.push_back(ev("couch_not_at_position", "couch", n, dev, tol, at_mu,
+                         std::string("beam on refused: couch ") + names[n] + " is " +
+                             format_measured(dev) + (linear ? " mm" : " deg") +
+                             " from the corrected position (tolerance " + format_number(tol) +
+                             (linear ? " mm)" : " deg)")));
+      }
+    }
   }
   return out;
 }

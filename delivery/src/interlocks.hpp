@@ -2,6 +2,7 @@
 // The interlock rules the delivery session applies every control cycle (delivery/src only):
 // how the machine's readings compare with the planned state, which conditions clear by
 // themselves (the beam holds) and which terminate the beam, and the event each raises.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,5 +44,13 @@ std::vector<InterlockEvent> axis_deviation_events(const MachineSetpoint& expecte
                                                   const MachineSetpoint& actual,
                                                   const MachineProfile& profile, double at_mu,
                                                   double time_s);
+
+/// Why the beam may not come on at `start`, one event per reason: a jaw beyond its position
+/// tolerance; the leaves, gantry or collimator not settled within a quarter of theirs; the couch
+/// (when `couch` is given) beyond its tolerance of the corrected position. Empty: it may.
+std::vector<InterlockEvent> beam_on_refusals(const MachineSetpoint& start, const hal::Machine& m,
+                                             const MachineProfile& prof,
+                                             const std::optional<hal::CouchPose>& couch,
+                                             double at_mu, double time_s);
 
 }  // namespace linac::delivery::detail

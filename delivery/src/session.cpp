@@ -173,7 +173,6 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
   }
 
   const BeamPath path(beam);
-  const int pairs = prof.mlc.leaf_pairs;
   auto event = [&](std::string code, std::string device, int element, double value, double limit,
                    double at_mu, std::string message) {
     return InterlockEvent{std::move(code), std::move(device), element, value, limit, t,
@@ -216,62 +215,21 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
   double best_at = t;
   while (true) {
     step();
+    std::vector<InterlockEvent> faults;
     for (const auto& f : m.take_faults()) {
       if (f.code != FaultCode::kLinkLost) {
-        refusals.push_back(event(code_for(f.code), f.device, f.element, f.value, f.limit, base_p,
-                                 "beam on refused: " + f.describe()));
+        faults.push_back(event(code_for(f.code), f.device, f.element, f.value, f.limit, base_p,
+                               "beam on refused: " + f.describe()));
       }
     }
-    refusals.clear();
-    // At beam on the axes must have settled well inside their tolerances.
-    const double settle = 0.25;
-    const Deviations d = deviations(start, measured(m));
-    if (d.jaw_mm > prof.jaws.position_tolerance_mm) {
-      refusals.push_back(event("jaws_not_at_position", "jaws", d.jaw, d.jaw_mm,
-                               prof.jaws.position_tolerance_mm, base_p,
-                               std::string("beam on refused: jaw ") + jaw_name(d.jaw) + " is " +
-                                   format_measured(d.jaw_mm) + " mm from its position (tolerance " +
-                                   format_number(prof.jaws.position_tolerance_mm) + " mm)"));
+    // A device fault while the axes come to the start refuses beam on (it is an event, not a
+    // condition that clears); otherwise the axes must settle at the start.
+    if (!faults.empty()) {
+      set_state(beam.name, SessionState::kInterrupted, base_p, base_s);
+      interrupt(std::move(faults), base_p, base_s, "refused");
+      return out;
     }
-    const double off = std::max({d.leaf_mm / prof.mlc.position_tolerance_mm,
-                                 d.gantry_deg / prof.gantry.position_tolerance_deg,
-                                 d.collimator_deg / prof.collimator.position_tolerance_deg});
-    if (off > settle) {
-      // Value: the worst deviation as a fraction of its axis's tolerance.
-      const char* axis = d.gantry_deg / prof.gantry.position_tolerance_deg >= off ? "gantry"
-                         : d.collimator_deg / prof.collimator.position_tolerance_deg >= off
-                             ? "collimator"
-                             : "mlc";
-      refusals.push_back(
-          event("axes_not_at_position", axis, d.leaf, off, settle, base_p,
-                "beam on refused: gantry " + format_measured(d.gantry_deg) + " deg, collimator " +
-                    format_measured(d.collimator_deg) + " deg, worst leaf " +
-                    (d.leaf >= 0 ? leaf_name(d.leaf, pairs) : std::string("-")) + " " +
-                    format_measured(d.leaf_mm) + " mm from the start of the beam"));
-    }
-    if (options_.couch_position) {
-      const auto& want = *options_.couch_position;
-      const auto& c = m.couch->state();
-      const double lin[3] = {c.lateral_mm - want.lateral_mm,
-                             c.longitudinal_mm - want.longitudinal_mm,
-                             c.vertical_mm - want.vertical_mm};
-      const double rot[3] = {c.rotation_deg - want.rotation_deg, c.pitch_deg - want.pitch_deg,
-                             c.roll_deg - want.roll_deg};
-      const char* names[6] = {"lateral", "longitudinal", "vertical", "rotation", "pitch", "roll"};
-      for (int n = 0; n < 6; ++n) {
-        const bool linear = n < 3;
-        const double dev = std::abs(linear ? lin[n] : rot[n - 3]);
-        const double tol =
-            linear ? prof.couch.position_tolerance_mm : prof.couch.position_tolerance_deg;
-        if (dev > tol) {
-          refusals.push_back(event("couch_not_at_position", "couch", n, dev, tol, base_p,
-                                   std::string("beam on refused: couch ") + names[n] + " is " +
-                                       format_measured(dev) + (linear ? " mm" : " deg") +
-                                       " from the corrected position (tolerance " +
-                                       format_number(tol) + (linear ? " mm)" : " deg)")));
-        }
-      }
-    }
+    refusals = beam_on_refusals(start, m, prof, options_.couch_position, base_p, t);
     if (refusals.empty()) break;
     // Give up when time is out, or when nothing has come closer for two seconds.
     double worst = 0.0;
@@ -351,6 +309,25 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
                              std::string("the treatment record cannot be written: ") + e.what()));
       return false;
     }
+  };
+
+  // A hold that does not clear, or a move that does not complete: beam off, the axes held at the
+  // delivered MU's state, the last sample kept, the beam interrupted (resumable) for `causes`.
+  auto end_interrupted = [&](const MachineSetpoint& at, CycleSample last,
+                             std::vector<InterlockEvent> causes) {
+    beam_off();
+    command_axes(at);
+    m.write_all(t);
+    out.samples.push_back(std::move(last));
+    out.beam_on_s = beam_on_s;
+    out.delivered_primary_mu = recorded_p;
+    out.delivered_secondary_mu = recorded_s;
+    try {
+      set_state(beam.name, SessionState::kInterrupted, recorded_p, recorded_s);
+    } catch (const std::exception&) {
+      state_ = SessionState::kInterrupted;
+    }
+    interrupt(std::move(causes), recorded_p, recorded_s, "interrupted");
   };
 
   double rate_cmd = 0.0;
@@ -597,36 +574,12 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
                     " not completed within " + format_number(options_.hold_timeout_s) +
                     " s: " + c.message;
       }
-      beam_off();
-      command_axes(expected);
-      m.write_all(t);
       sample.hold = true;
-      out.samples.push_back(sample);
-      out.beam_on_s = beam_on_s;
-      out.delivered_primary_mu = recorded_p;
-      out.delivered_secondary_mu = recorded_s;
-      try {
-        set_state(beam.name, SessionState::kInterrupted, recorded_p, recorded_s);
-      } catch (const std::exception&) {
-        state_ = SessionState::kInterrupted;
-      }
-      interrupt(std::move(causes), recorded_p, recorded_s, "interrupted");
+      end_interrupted(expected, sample, std::move(causes));
       return out;
     }
     const bool too_many = state_ == SessionState::kHold && out.beam_holds > options_.max_holds;
     if (state_ == SessionState::kHold && (t - hold_since > options_.hold_timeout_s || too_many)) {
-      beam_off();
-      command_axes(expected);
-      m.write_all(t);
-      out.samples.push_back(sample);
-      out.beam_on_s = beam_on_s;
-      out.delivered_primary_mu = recorded_p;
-      out.delivered_secondary_mu = recorded_s;
-      try {
-        set_state(beam.name, SessionState::kInterrupted, recorded_p, recorded_s);
-      } catch (const std::exception&) {
-        state_ = SessionState::kInterrupted;
-      }
       std::vector<InterlockEvent> causes = active.empty() ? now : active;
       for (auto& c : causes) {
         c.message = (too_many ? std::to_string(out.beam_holds) + " beam holds: "
@@ -634,7 +587,7 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
                                     format_number(options_.hold_timeout_s) + " s: ") +
                     c.message;
       }
-      interrupt(std::move(causes), recorded_p, recorded_s, "interrupted");
+      end_interrupted(expected, sample, std::move(causes));
       return out;
     }
 

@@ -10,10 +10,14 @@
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
 
+#include "dicom_write.hpp"
 #include "linac/core/error.hpp"
 
 namespace linac::formats {
 namespace {
+
+using detail::new_item;
+using detail::put;
 
 // The Study Component Management SOP class that RT Referenced Study Sequences name.
 constexpr const char* kStudyComponentSopClass = "1.2.840.10008.3.1.2.3.1";
@@ -23,20 +27,6 @@ std::string ds(double v) {  // DICOM DS: at most 16 characters
   std::snprintf(buf, sizeof(buf), "%.10g", v);
   if (std::string(buf).size() > 16) std::snprintf(buf, sizeof(buf), "%.6g", v);
   return buf;
-}
-
-void put(DcmItem* item, const DcmTagKey& tag, const std::string& value) {
-  if (item->putAndInsertString(tag, value.c_str()).bad()) {
-    throw std::runtime_error("DICOM: cannot set " + std::string(DcmTag(tag).getTagName()));
-  }
-}
-
-DcmItem* new_item(DcmItem* parent, const DcmTagKey& sequence) {
-  DcmItem* item = nullptr;
-  if (parent->findOrCreateSequenceItem(sequence, item, -2).bad() || item == nullptr) {
-    throw std::runtime_error("DICOM: cannot add to " + std::string(DcmTag(sequence).getTagName()));
-  }
-  return item;
 }
 
 std::string new_uid(const char* root) {

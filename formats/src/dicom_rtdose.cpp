@@ -9,22 +9,19 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "dicom_write.hpp"
 #include "linac/core/error.hpp"
 
 namespace linac {
 
 namespace {
 
+using formats::detail::put;
+
 std::string ds(double v) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.6g", v);
   return buf;
-}
-
-void put(DcmItem* item, const DcmTagKey& tag, const std::string& value) {
-  if (item->putAndInsertString(tag, value.c_str()).bad()) {
-    throw std::runtime_error("RT Dose: cannot set " + std::string(DcmTag(tag).getTagName()));
-  }
 }
 
 }  // namespace

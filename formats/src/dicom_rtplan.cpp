@@ -9,6 +9,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "dicom_write.hpp"
 #include "linac/core/error.hpp"
 #include "linac/formats/plan_io.hpp"
 
@@ -269,6 +270,9 @@ DicomPlanImport read_dicom_rtplan(const std::filesystem::path& path, int leaf_pa
 
 namespace {
 
+using formats::detail::new_item;
+using formats::detail::put;
+
 std::string ds_list(const std::vector<double>& v) {
   std::string out;
   char buf[32];
@@ -282,20 +286,6 @@ std::string ds_list(const std::vector<double>& v) {
 
 std::string ds(double v) {
   return ds_list({v});
-}
-
-void put(DcmItem* item, const DcmTagKey& tag, const std::string& value) {
-  if (item->putAndInsertString(tag, value.c_str()).bad()) {
-    throw std::runtime_error(std::string("cannot set ") + DcmTag(tag).getTagName());
-  }
-}
-
-DcmItem* new_item(DcmItem* parent, const DcmTagKey& sequence) {
-  DcmItem* item = nullptr;
-  if (parent->findOrCreateSequenceItem(sequence, item, -2).bad() || item == nullptr) {
-    throw std::runtime_error(std::string("cannot add to ") + DcmTag(sequence).getTagName());
-  }
-  return item;
 }
 
 std::string rotation(RotationDirection d) {

@@ -1,5 +1,6 @@
 #include "linac/simulators/machine_service.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "linac/machine.pb.h"
@@ -156,6 +157,11 @@ std::string MachineService::handle(std::string_view bytes) {
   if (auto p = m.imager->take_projection()) {
     now_entry.projection = std::make_shared<const hal::KvProjection>(std::move(*p));
   }
+  if (now_entry.projection) {
+    // Responses carry the newest projection only: an older one would never be sent again.
+    for (auto& u : unacked_) u.projection.reset();
+    std::erase_if(unacked_, [](const Unacked& u) { return u.faults.empty(); });
+  }
   if (!now_entry.faults.empty() || now_entry.projection) unacked_.push_back(std::move(now_entry));
   // Bounds memory and the responses' size for a client that never acknowledges (a conforming
   // one keeps this short): entries, and the faults they hold.
@@ -188,6 +194,11 @@ std::size_t MachineService::held_faults() const {
   std::size_t n = pending_faults_.size();
   for (const auto& u : unacked_) n += u.faults.size();
   return n;
+}
+
+std::size_t MachineService::held_projections() const {
+  return static_cast<std::size_t>(std::count_if(unacked_.begin(), unacked_.end(),
+                                                [](const Unacked& u) { return u.projection; }));
 }
 
 void MachineService::bound_held_faults() {

@@ -212,6 +212,23 @@ TEST(DeliverySession, GantryStallHoldsWithoutDose) {
   }
 }
 
+// A device fault while the axes come to the start of the beam refuses beam on at once, naming
+// the fault (the gantry stalls on its way to the arc's start): nothing delivered.
+TEST(DeliverySession, DeviceFaultBeforeBeamOnRefusesIt) {
+  Rig rig;
+  rig.sim.inject({FaultKind::kGantryStall, 0, rig.sim.clock().now_s(), 0.0});
+  const auto r = rig.deliver();
+  ASSERT_EQ(r.status, "interrupted");
+  const auto& arc = r.beams[0];
+  EXPECT_EQ(arc.status, "refused");
+  ASSERT_FALSE(arc.interrupts.empty());
+  EXPECT_EQ(arc.interrupts[0].code, "stall");
+  EXPECT_NE(arc.interrupts[0].message.find("beam on refused: "), std::string::npos)
+      << arc.interrupts[0].message;
+  EXPECT_TRUE(arc.samples.empty());
+  EXPECT_EQ(arc.delivered_primary_mu, 0.0);
+}
+
 // Row 6: gantry overspeed: hold, fault recorded.
 TEST(DeliverySession, GantryOverspeedHoldsAndIsRecorded) {
   Rig rig;

@@ -165,6 +165,30 @@ TEST_F(MachineServiceTest, FaultsHeldForAClientThatNeverAcknowledgesAreBounded) 
   EXPECT_EQ(service_.held_faults(), 0u);
 }
 
+// kV projections requested every cycle by a client that never acknowledges: only the newest is
+// kept (the one a response carries), not one per cycle.
+TEST_F(MachineServiceTest, OnlyTheNewestUnacknowledgedProjectionIsHeld) {
+  Grid g;
+  g.dims = {41, 41, 41};
+  g.spacing_mm = Eigen::Vector3d::Constant(4.0);
+  g.origin_mm = Eigen::Vector3d::Constant(-80.0);
+  Volume<float> water(g, 0.02F);
+  sim_.set_imaging_subject(std::make_shared<Volume<float>>(std::move(water)));
+  double last_time = -1.0;
+  for (std::uint64_t s = 1; s <= 40; ++s) {
+    pb::Request r = cycle(s, 0.05 * static_cast<double>(s));
+    r.mutable_command()->mutable_imager()->set_binning(8);
+    const auto resp = send(r);
+    ASSERT_TRUE(resp.accepted()) << resp.error();
+    ASSERT_LE(service_.held_projections(), 1u) << s;
+    if (resp.has_projection()) {
+      EXPECT_GT(resp.projection().time_s(), last_time);
+      last_time = resp.projection().time_s();
+    }
+  }
+  EXPECT_GT(last_time, 1.0);
+}
+
 // Every greeting of a new session carries the faults not yet acknowledged over to it: a client
 // greeting with a new session before every command keeps them bounded too.
 TEST_F(MachineServiceTest, NewSessionsDoNotAccumulateFaults) {

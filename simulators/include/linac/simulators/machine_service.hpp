@@ -43,6 +43,8 @@ class MachineService {
   [[nodiscard]] std::uint64_t dropped_faults() const { return dropped_faults_; }
   /// Faults held for the controller now (pending and unacknowledged).
   [[nodiscard]] std::size_t held_faults() const;
+  /// kV projections held unacknowledged: at most one (a response carries the newest only).
+  [[nodiscard]] std::size_t held_projections() const;
 
  private:
   SimulatedMachine& sim_;
