@@ -13,6 +13,7 @@
 #include "linac/core/resample.hpp"
 #include "linac/core/text.hpp"
 #include "linac/delivery/treatment_record.hpp"
+#include "linac/formats/dicom_import.hpp"
 #include "linac/formats/image_png.hpp"
 #include "linac/formats/metaimage.hpp"
 #include "linac/formats/plan_io.hpp"
@@ -229,8 +230,9 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
   std::string reference_path, moving_path, mask_path, metric = "mean_squares", position = "HFS";
   int dof = 6;
   opts.add_options()("reference", po::value(&reference_path)->required(),
-                     "planning image (.mha), isocentre at its origin")(
-      "moving", po::value(&moving_path)->required(), "the day's image (.mha, e.g. a CBCT)")(
+                     "planning image (.mha, or a folder with a DICOM CT series), isocentre at its "
+                     "origin")("moving", po::value(&moving_path)->required(),
+                               "the day's image (.mha or a DICOM series folder, e.g. a CBCT)")(
       "mask", po::value(&mask_path), "region of the reference to match (.mha mask)")(
       "dof", po::value(&dof)->default_value(6), "3 (translations) or 6")(
       "metric", po::value(&metric)->default_value("mean_squares"),
@@ -238,8 +240,8 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
                                         "patient position");
   po::variables_map vm;
   if (!parse("igrt register",
-             "--reference A.mha --moving B.mha [--mask M.mha] [--dof 3|6] [--json]", opts, {}, args,
-             vm)) {
+             "--reference A.mha|DIR --moving B.mha|DIR [--mask M.mha] [--dof 3|6] [--json]", opts,
+             {}, args, vm)) {
     return kOk;
   }
   if (dof != 3 && dof != 6) throw InputError("--dof", "must be 3 or 6");
@@ -247,8 +249,13 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
   o.dof = dof;
   o.metric = parse_registration_metric(metric);
   const auto pos = iec::parse_patient_position(position);
-  const Volume<float> reference = to_float(read_metaimage<std::int16_t>(reference_path));
-  const Volume<float> moving = to_float(read_metaimage<std::int16_t>(moving_path));
+  // A MetaImage, or a folder holding one DICOM CT series (a planning CT, a CBCT).
+  auto image = [](const std::string& path) {
+    return std::filesystem::is_directory(path) ? formats::import_dicom_case(path).ct
+                                               : read_metaimage<std::int16_t>(path);
+  };
+  const Volume<float> reference = to_float(image(reference_path));
+  const Volume<float> moving = to_float(image(moving_path));
   Mask mask;
   if (!mask_path.empty()) {
     mask = read_metaimage<std::uint8_t>(mask_path);
