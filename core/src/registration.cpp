@@ -244,17 +244,23 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
                static_cast<std::size_t>(j);
       };
       const auto n = static_cast<std::int64_t>(lv.points_mm.size());
-      double sum_d2 = 0.0, sf = 0.0, sm = 0.0, sff = 0.0, smm = 0.0, sfm = 0.0;
-      std::int64_t inside = 0;
-      std::vector<double> joint;
+      // Sums over fixed blocks of samples, each block in order, the blocks added in order: the
+      // same result whatever the number of threads (a reduction's order would vary with it).
+      struct Sums {
+        double d2 = 0.0, f = 0.0, m = 0.0, ff = 0.0, mm = 0.0, fm = 0.0;
+        std::int64_t inside = 0;
+      };
+      constexpr std::int64_t kBlock = 2048;
+      const std::int64_t blocks = (n + kBlock - 1) / kBlock;
       const bool mi = o.metric == RegistrationMetric::kMattesMutualInformation;
-      if (mi) joint.assign(static_cast<std::size_t>(nb) * static_cast<std::size_t>(nb), 0.0);
-#pragma omp parallel
-      {
-        std::vector<double> local;
-        if (mi) local.assign(static_cast<std::size_t>(nb) * static_cast<std::size_t>(nb), 0.0);
-#pragma omp for reduction(+ : sum_d2, sf, sm, sff, smm, sfm, inside) schedule(static)
-        for (std::int64_t s = 0; s < n; ++s) {
+      const std::size_t cells = static_cast<std::size_t>(nb) * static_cast<std::size_t>(nb);
+      std::vector<Sums> part(static_cast<std::size_t>(blocks));
+      std::vector<double> block_joint(mi ? cells * static_cast<std::size_t>(blocks) : 0, 0.0);
+#pragma omp parallel for schedule(static)
+      for (std::int64_t blk = 0; blk < blocks; ++blk) {
+        Sums& q = part[static_cast<std::size_t>(blk)];
+        double* local = mi ? block_joint.data() + cells * static_cast<std::size_t>(blk) : nullptr;
+        for (std::int64_t s = blk * kBlock; s < std::min(n, (blk + 1) * kBlock); ++s) {
           const Eigen::Vector3d c = a * lv.points_mm[static_cast<std::size_t>(s)] + b;
           const double mvv = sample(lv.moving, c, Interpolation::kLinear, std::nan(""));
           if (std::isnan(mvv)) continue;
@@ -264,7 +270,7 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
             if (sample(*mmask, cm, Interpolation::kNearest, 0.0) == 0.0) continue;
           }
           const auto f = static_cast<double>(lv.values[static_cast<std::size_t>(s)]);
-          ++inside;
+          ++q.inside;
           if (mi) {
             // Bilinear Parzen window on the joint histogram.
             const double pf = fixed_bins.position(f);
@@ -277,16 +283,28 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
             local[cell(i0, j1)] += (1 - fi) * fj;
             local[cell(i1, j1)] += fi * fj;
           }
-          sum_d2 += (f - mvv) * (f - mvv);
-          sf += f;
-          sm += mvv;
-          sff += f * f;
-          smm += mvv * mvv;
-          sfm += f * mvv;
+          q.d2 += (f - mvv) * (f - mvv);
+          q.f += f;
+          q.m += mvv;
+          q.ff += f * f;
+          q.mm += mvv * mvv;
+          q.fm += f * mvv;
         }
-        if (mi) {
-#pragma omp critical
-          for (std::size_t q = 0; q < joint.size(); ++q) joint[q] += local[q];
+      }
+      double sum_d2 = 0.0, sf = 0.0, sm = 0.0, sff = 0.0, smm = 0.0, sfm = 0.0;
+      std::int64_t inside = 0;
+      std::vector<double> joint(mi ? cells : 0, 0.0);
+      for (std::int64_t blk = 0; blk < blocks; ++blk) {
+        const Sums& q = part[static_cast<std::size_t>(blk)];
+        sum_d2 += q.d2;
+        sf += q.f;
+        sm += q.m;
+        sff += q.ff;
+        smm += q.mm;
+        sfm += q.fm;
+        inside += q.inside;
+        for (std::size_t k = 0; k < joint.size(); ++k) {
+          joint[k] += block_joint[cells * static_cast<std::size_t>(blk) + k];
         }
       }
       overlap = static_cast<double>(inside) / static_cast<double>(std::max<std::int64_t>(1, n));
