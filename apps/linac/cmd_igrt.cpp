@@ -79,7 +79,8 @@ void write_comparisons(const fs::path& dir, const std::string& stem, const Image
 
 int cmd_igrt_setup(const std::vector<std::string>& args) {
   po::options_description opts("options");
-  std::string case_dir, out, error_text, daemon, server_key, client_key, record_path, plan_path;
+  std::string case_dir, out, error_text, daemon, server_key, client_key, record_path, plan_path,
+      preset;
   int fraction = 1;
   igrt::SetupOptions so;
   std::uint64_t seed = 1;
@@ -97,7 +98,9 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
       "dof", po::value(&so.dof)->default_value(6), "registration degrees of freedom: 3 or 6")(
       "record", po::value(&record_path), "treatment record to add the set-up to (needs --plan)")(
       "plan", po::value(&plan_path), "the plan the record belongs to")(
-      "seed", po::value(&seed)->default_value(1), "simulator noise seed");
+      "seed", po::value(&seed)->default_value(1), "simulator noise seed")(
+      "preset", po::value(&preset)->default_value("body"),
+      "region the registration matches: bone, soft-tissue or body");
   po::variables_map vm;
   if (!parse("igrt setup",
              "[--case DIR] [--fraction N] [--setup-error tx,ty,tz,rx,ry,rz] (--sim | --daemon "
@@ -126,7 +129,7 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
   }
   const Eigen::Vector3d iso = treatment_isocentre_mm(c);
   const ImageHU reference = centred_on(c.ct, iso);
-  const Mask roi = centred_on(c.get("body").mask, iso);
+  const Mask roi = centred_on(igrt::registration_region(c, preset), iso);
   const Structure* target = c.find("PTV") != nullptr ? c.find("PTV") : c.find("liver");
   const Mask target_mask = target != nullptr ? centred_on(target->mask, iso) : roi;
 
@@ -227,21 +230,27 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
 
 int cmd_igrt_register(const std::vector<std::string>& args) {
   po::options_description opts("options");
-  std::string reference_path, moving_path, mask_path, metric = "mean_squares", position = "HFS";
+  std::string reference_path, moving_path, mask_path, metric = "mean_squares", position = "HFS",
+                                                      case_dir, preset;
   int dof = 6;
-  opts.add_options()("reference", po::value(&reference_path)->required(),
+  opts.add_options()("reference", po::value(&reference_path),
                      "planning image (.mha, or a folder with a DICOM CT series), isocentre at its "
                      "origin")("moving", po::value(&moving_path)->required(),
                                "the day's image (.mha or a DICOM series folder, e.g. a CBCT)")(
       "mask", po::value(&mask_path), "region of the reference to match (.mha mask)")(
+      "case", po::value(&case_dir),
+      "the planning case as the reference (its CT) instead of --reference")(
+      "preset", po::value(&preset),
+      "with --case, the region to match: bone, soft-tissue or body (default body)")(
       "dof", po::value(&dof)->default_value(6), "3 (translations) or 6")(
       "metric", po::value(&metric)->default_value("mean_squares"),
       "mean_squares, ncc or mattes_mi")("position", po::value(&position)->default_value("HFS"),
                                         "patient position");
   po::variables_map vm;
   if (!parse("igrt register",
-             "--reference A.mha|DIR --moving B.mha|DIR [--mask M.mha] [--dof 3|6] [--json]", opts,
-             {}, args, vm)) {
+             "(--reference A.mha|DIR [--mask M.mha] | --case DIR [--preset bone|soft-tissue|body]) "
+             "--moving B.mha|DIR [--dof 3|6] [--json]",
+             opts, {}, args, vm)) {
     return kOk;
   }
   if (dof != 3 && dof != 6) throw InputError("--dof", "must be 3 or 6");
@@ -254,13 +263,27 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
     return std::filesystem::is_directory(path) ? formats::import_dicom_case(path).ct
                                                : read_metaimage<std::int16_t>(path);
   };
-  const Volume<float> reference = to_float(image(reference_path));
-  const Volume<float> moving = to_float(image(moving_path));
-  Mask mask;
-  if (!mask_path.empty()) {
-    mask = read_metaimage<std::uint8_t>(mask_path);
-    o.fixed_mask = &mask;
+  if (case_dir.empty() == reference_path.empty()) {
+    throw InputError("igrt register", "give one of --reference, --case");
   }
+  if (!preset.empty() && case_dir.empty()) throw InputError("--preset", "needs --case");
+  if (!case_dir.empty() && !mask_path.empty()) throw InputError("--mask", "not with --case");
+  Mask mask;
+  Volume<float> reference;
+  if (!case_dir.empty()) {
+    // The planning CT in its own frame (as `--reference CT`) and the preset's region of it.
+    const Case c = load_case_or_dicom(case_dir);
+    reference = to_float(c.ct);
+    mask = igrt::registration_region(c, preset.empty() ? "body" : preset);
+    o.fixed_mask = &mask;
+  } else {
+    reference = to_float(image(reference_path));
+    if (!mask_path.empty()) {
+      mask = read_metaimage<std::uint8_t>(mask_path);
+      o.fixed_mask = &mask;
+    }
+  }
+  const Volume<float> moving = to_float(image(moving_path));
   const auto r = register_rigid(reference, moving, o);
   // A result that failed (SAFETY.md: no couch move, re-image) gives no correction.
   const std::string refusal = igrt::registration_refusal(r);

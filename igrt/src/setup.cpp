@@ -4,7 +4,9 @@
 #include <cmath>
 #include <numbers>
 
+#include "linac/core/distance_map.hpp"
 #include "linac/core/error.hpp"
+#include "linac/core/mask.hpp"
 #include "linac/core/text.hpp"
 
 namespace linac::igrt {
@@ -48,6 +50,34 @@ CouchCorrection difference(const hal::CouchPose& to, const hal::CouchPose& from)
   c.pitch_deg = to.pitch_deg - from.pitch_deg;
   c.roll_deg = to.roll_deg - from.roll_deg;
   return c;
+}
+
+Mask registration_region(const Case& c, const std::string& preset) {
+  const Structure* body = nullptr;
+  for (const auto& st : c.structures) {
+    if (body == nullptr && (st.role == "external" || st.name == "body")) body = &st;
+  }
+  const std::string where = "--preset " + preset;
+  if (body == nullptr)
+    throw InputError(where, "the case has no body (a structure of role external)");
+  if (preset == "body") return body->mask;
+  if (preset == "bone") {
+    const Mask dense = threshold(c.ct, [](std::int16_t hu) { return hu >= 250; });
+    const Mask bone = mask_intersection(dense, body->mask);
+    if (count_voxels(bone) == 0) throw InputError(where, "no voxel of 250 HU or more in the body");
+    return mask_intersection(expand_mm(bone, 5.0), body->mask);
+  }
+  if (preset == "soft-tissue") {
+    const Structure* organ = c.find("liver");
+    for (const auto& st : c.structures) {
+      if (organ == nullptr && st.role == "target") organ = &st;
+    }
+    if (organ == nullptr || count_voxels(organ->mask) == 0) {
+      throw InputError(where, "the case has no liver and no target to match around");
+    }
+    return mask_intersection(expand_mm(organ->mask, 10.0), body->mask);
+  }
+  throw InputError(where, "unknown preset (bone, soft-tissue or body)");
 }
 
 std::string registration_refusal(const RegistrationResult& r, double min_overlap,

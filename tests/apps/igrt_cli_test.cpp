@@ -47,6 +47,25 @@ TEST(CliIgrt, SetupCorrectsAKnownErrorAndRegisterAgreesOnItsImages) {
     EXPECT_NEAR(k["correction"]["rotation_deg"][a].get<double>(),
                 j["correction"]["rotation_deg"][a].get<double>(), 0.15);
   }
+  // The planning case as the reference, with OBI-like presets: the body preset is the body mask
+  // above; bone and soft tissue match within a millimetre and 0.2 deg of it.
+  for (const char* preset : {"body", "bone", "soft-tissue"}) {
+    const auto pr =
+        test::run({kLinac, "igrt", "register", "--case", (dir / "case").string(), "--preset",
+                   preset, "--moving", (dir / "f1" / "cbct.mha").string(), "--json"});
+    ASSERT_EQ(pr.exit_code, 0) << preset << ": " << pr.err;
+    const auto p = nlohmann::json::parse(pr.out);
+    for (int a = 0; a < 3; ++a) {
+      EXPECT_NEAR(p["correction"]["translation_mm"][a].get<double>(),
+                  k["correction"]["translation_mm"][a].get<double>(),
+                  std::string(preset) == "body" ? 1e-9 : 1.0)
+          << preset;
+      EXPECT_NEAR(p["correction"]["rotation_deg"][a].get<double>(),
+                  k["correction"]["rotation_deg"][a].get<double>(),
+                  std::string(preset) == "body" ? 1e-9 : 0.2)
+          << preset;
+    }
+  }
   // The same images as DICOM CT series written by plastimatch, as another system sends them:
   // registered from the folders, the same correction (within the run-to-run spread of the
   // multi-threaded metric).
@@ -112,6 +131,14 @@ TEST(CliIgrt, BadOptionsAndImagesAreRefused) {
       {kLinac, "igrt", "setup", "--out", dir.path().string()},
       {kLinac, "igrt", "register", "--reference", (dir / "none.mha").string(), "--moving",
        (dir / "none.mha").string()},
+      {kLinac, "igrt", "setup", "--sim", "--preset", "lung", "--out", dir.path().string()},
+      // A preset without a case, an unknown preset, both a reference and a case.
+      {kLinac, "igrt", "register", "--reference", (dir / "none.mha").string(), "--preset", "bone",
+       "--moving", (dir / "none.mha").string()},
+      {kLinac, "igrt", "register", "--case", dir.path().string(), "--preset", "lung", "--moving",
+       (dir / "none.mha").string()},
+      {kLinac, "igrt", "register", "--case", dir.path().string(), "--reference",
+       (dir / "none.mha").string(), "--moving", (dir / "none.mha").string()},
       // A folder without a DICOM CT series.
       {kLinac, "igrt", "register", "--reference", dir.path().string(), "--moving",
        dir.path().string()},

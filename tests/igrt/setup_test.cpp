@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <numbers>
 
+#include "linac/core/error.hpp"
 #include "linac/core/mask.hpp"
 #include "linac/core/resample.hpp"
 #include "linac/simulators/kv_projector.hpp"
@@ -126,6 +128,52 @@ TEST(IgrtSetup, ARegistrationThatDoesNotConvergeAsksForANewImage) {
   EXPECT_EQ(r.decision, "reimage");
   EXPECT_FALSE(r.couch_moved);
   EXPECT_NE(r.reason.find("converge"), std::string::npos) << r.reason;
+}
+
+}  // namespace
+}  // namespace linac::igrt
+
+namespace linac::igrt {
+namespace {
+
+// The registration presets on the built-in patient: the body; bone (dense voxels inside the
+// body, with a margin); soft tissue (the liver with 10 mm, inside the body).
+TEST(RegistrationRegion, PresetsOfTheBuiltInPatient) {
+  sim::PhantomOptions po;
+  po.spacing_mm = 4.0;
+  const Case c = sim::make_builtin_patient(po);
+  const Mask& body = c.get("body").mask;
+  const Mask& liver = c.get("liver").mask;
+  EXPECT_EQ(registration_region(c, "body").data(), body.data());
+  const Mask bone = registration_region(c, "bone");
+  const Mask soft = registration_region(c, "soft-tissue");
+  std::size_t dense = 0, bone_n = 0, outside = 0, liver_missed = 0;
+  for (std::size_t n = 0; n < body.size(); ++n) {
+    if (body[n] != 0 && c.ct[n] >= 250) ++dense;
+    if (bone[n] != 0) ++bone_n;
+    if ((bone[n] != 0 || soft[n] != 0) && body[n] == 0) ++outside;
+    if (liver[n] != 0 && soft[n] == 0) ++liver_missed;
+  }
+  EXPECT_GT(dense, 100u);
+  EXPECT_GT(bone_n, dense);                   // the margin
+  EXPECT_LT(bone_n, count_voxels(body) / 4);  // not the body
+  EXPECT_EQ(outside, 0u);
+  EXPECT_EQ(liver_missed, 0u);
+  EXPECT_GT(volume_cm3(soft), volume_cm3(liver) + 300.0);
+  EXPECT_LT(volume_cm3(soft), volume_cm3(body));
+  try {
+    (void)registration_region(c, "lung");
+    FAIL() << "an unknown preset accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--preset lung"), std::string::npos) << e.what();
+  }
+  Case bare = c;
+  bare.structures.erase(
+      std::remove_if(bare.structures.begin(), bare.structures.end(),
+                     [](const Structure& s) { return s.name == "liver" || s.role == "target"; }),
+      bare.structures.end());
+  EXPECT_THROW((void)registration_region(bare, "soft-tissue"), InputError);
+  EXPECT_NO_THROW((void)registration_region(bare, "bone"));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "linac/core/case.hpp"
 #include "linac/core/machine_profile.hpp"
 #include "linac/core/registration.hpp"
 #include "linac/hal/machine.hpp"
@@ -27,6 +28,13 @@ struct CouchCorrection {
 hal::CouchPose corrected_couch(const RigidTransform& reference_to_cbct,
                                iec::PatientPosition position, const hal::CouchPose& couch);
 CouchCorrection difference(const hal::CouchPose& to, const hal::CouchPose& from);
+
+/// The region of the planning CT a registration matches, as an OBI auto-match offers:
+/// "bone" — voxels of at least 250 HU inside the body, expanded by 5 mm (the skeleton and its
+/// edges); "soft-tissue" — the liver (or, without one, the case's first target) expanded by 10 mm,
+/// inside the body; "body" — the body (the structure of role "external", or named "body").
+/// Throws InputError naming the preset when it is unknown or the case lacks what it needs.
+Mask registration_region(const Case& c, const std::string& preset);
 
 /// Why a registration's result must not move the couch (SAFETY.md: registration fails or the
 /// images do not overlap: no couch move, re-image), or "" when it may: the optimiser stopped
