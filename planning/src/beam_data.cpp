@@ -123,6 +123,20 @@ double json_number(const nlohmann::json& j, const char* key, const std::string& 
   return j[key].get<double>();
 }
 
+/// The string `key` of `j` ("" when absent); refused when it is there and not a string.
+std::string json_text(const nlohmann::json& j, const char* key, const std::string& where) {
+  if (!j.is_object() || !j.contains(key)) return "";
+  if (!j[key].is_string()) throw InputError(where, std::string("'") + key + "' is not a string");
+  return j[key].get<std::string>();
+}
+
+/// The array `key` of `j`; refused when it is not one.
+const nlohmann::json& json_array(const nlohmann::json& j, const char* key,
+                                 const std::string& where) {
+  if (!j[key].is_array()) throw InputError(where, std::string("'") + key + "' is not an array");
+  return j[key];
+}
+
 std::pair<double, double> json_field(const nlohmann::json& j, const std::string& where) {
   if (!j.contains("field_mm") || !j["field_mm"].is_array() || j["field_mm"].size() != 2 ||
       !j["field_mm"][0].is_number() || !j["field_mm"][1].is_number()) {
@@ -140,7 +154,9 @@ std::pair<double, double> json_field(const nlohmann::json& j, const std::string&
 std::vector<std::pair<double, double>> json_pairs(const nlohmann::json& j, const char* key,
                                                   const std::string& where) {
   std::vector<std::pair<double, double>> out;
-  if (!j[key].is_array()) throw InputError(where, std::string("'") + key + "' is not an array");
+  if (!j.is_object() || !j.contains(key) || !j[key].is_array()) {
+    throw InputError(where, std::string("'") + key + "' is missing or not an array");
+  }
   for (std::size_t n = 0; n < j[key].size(); ++n) {
     const auto& e = j[key][n];
     if (!e.is_array() || e.size() != 2 || !e[0].is_number() || !e[1].is_number() ||
@@ -156,13 +172,15 @@ std::vector<std::pair<double, double>> json_pairs(const nlohmann::json& j, const
 BeamData read_json(const std::filesystem::path& path) {
   const std::string file = path.string();
   nlohmann::json j = read_json_file(path);
-  if (!j.is_object() || j.value("format", "") != "linac-beam-data") {
+  if (!j.is_object() || json_text(j, "format", file) != "linac-beam-data") {
     throw InputError(file, "'format' is not \"linac-beam-data\"");
   }
-  if (j.value("format_version", 0) != 1) throw InputError(file, "'format_version' is not 1");
+  if (!j.contains("format_version") || j["format_version"] != 1) {
+    throw InputError(file, "'format_version' is not 1");
+  }
   BeamData d;
   d.source = file;
-  d.machine_name = j.value("machine_name", "");
+  d.machine_name = json_text(j, "machine_name", file);
   d.energy_mv = json_number(j, "energy_mv", file);
   d.ssd_mm = json_number(j, "ssd_mm", file);
   if (!(d.ssd_mm >= 500.0 && d.ssd_mm <= 1500.0)) {
@@ -199,24 +217,27 @@ BeamData read_json(const std::filesystem::path& path) {
     }
   }
   if (j.contains("horns")) {
-    for (std::size_t n = 0; n < j["horns"].size(); ++n) {
-      const auto& e = j["horns"][n];
+    const auto& list = json_array(j, "horns", file);
+    for (std::size_t n = 0; n < list.size(); ++n) {
+      const auto& e = list[n];
       const std::string w = file + ": horns[" + std::to_string(n) + "]";
       d.horns.push_back({json_field(e, w).first, json_number(e, "depth_mm", w),
                          json_number(e, "offaxis_mm", w), json_number(e, "excess_pct", w)});
     }
   }
   if (j.contains("out_of_field")) {
-    for (std::size_t n = 0; n < j["out_of_field"].size(); ++n) {
-      const auto& e = j["out_of_field"][n];
+    const auto& list = json_array(j, "out_of_field", file);
+    for (std::size_t n = 0; n < list.size(); ++n) {
+      const auto& e = list[n];
       const std::string w = file + ": out_of_field[" + std::to_string(n) + "]";
       d.out_of_field.push_back({json_field(e, w).first, json_number(e, "depth_mm", w),
                                 json_number(e, "outside_mm", w), json_number(e, "dose_pct", w)});
     }
   }
   if (j.contains("output_factors")) {
-    for (std::size_t n = 0; n < j["output_factors"].size(); ++n) {
-      const auto& e = j["output_factors"][n];
+    const auto& list = json_array(j, "output_factors", file);
+    for (std::size_t n = 0; n < list.size(); ++n) {
+      const auto& e = list[n];
       const std::string w = file + ": output_factors[" + std::to_string(n) + "]";
       const auto [x, y] = json_field(e, w);
       const double f = json_number(e, "factor", w);
@@ -225,11 +246,12 @@ BeamData read_json(const std::filesystem::path& path) {
     }
   }
   if (j.contains("curves")) {
-    for (std::size_t n = 0; n < j["curves"].size(); ++n) {
-      const auto& e = j["curves"][n];
+    const auto& list = json_array(j, "curves", file);
+    for (std::size_t n = 0; n < list.size(); ++n) {
+      const auto& e = list[n];
       const std::string w = file + ": curves[" + std::to_string(n) + "]";
       BeamCurve c;
-      const std::string type = e.value("type", "");
+      const std::string type = json_text(e, "type", w);
       const auto kind = curve_kind(type);
       if (!kind) throw InputError(w, "'type' '" + type + "' is not pdd, profile_x or profile_y");
       c.kind = *kind;

@@ -20,6 +20,13 @@ double finite(const nlohmann::json& j, const char* key, const std::string& where
   return j[key].get<double>();
 }
 
+/// The string `key` of `j` ("" when absent); refused when it is there and not a string.
+std::string text(const nlohmann::json& j, const char* key, const std::string& where) {
+  if (!j.contains(key)) return "";
+  if (!j[key].is_string()) throw InputError(where, std::string("'") + key + "' is not a string");
+  return j[key].get<std::string>();
+}
+
 Objective::Kind kind_of(const std::string& type, const std::string& where) {
   using K = Objective::Kind;
   if (type == "min_dose") return K::kMinDose;
@@ -61,11 +68,12 @@ PlanTemplate read_plan_template(const std::filesystem::path& path) {
     for (std::size_t n = 0; n < j["arcs"].size(); ++n) {
       const auto& a = j["arcs"][n];
       const std::string w = file + ": arcs[" + std::to_string(n) + "]";
+      if (!a.is_object()) throw InputError(w, "not an object");
       ArcSpec arc;
       arc.start_deg = finite(a, "start_deg", w);
       arc.stop_deg = finite(a, "stop_deg", w);
       arc.collimator_deg = a.contains("collimator_deg") ? finite(a, "collimator_deg", w) : 0.0;
-      const std::string dir = a.value("direction", "");
+      const std::string dir = text(a, "direction", w);
       if (dir == "cw") {
         arc.direction = RotationDirection::kClockwise;
       } else if (dir == "ccw") {
@@ -90,8 +98,8 @@ PlanTemplate read_plan_template(const std::filesystem::path& path) {
     std::string where = file + ": objectives[" + std::to_string(n) + "]";
     if (!o.is_object()) throw InputError(where, "not an object");
     PlanTemplate::Item item;
-    item.structure = o.value("structure", "");
-    const std::string type = o.value("type", "");
+    item.structure = text(o, "structure", where);
+    const std::string type = text(o, "type", where);
     where += " (" + item.structure + " " + type + ")";
     item.where = where;
     if (item.structure.empty()) throw InputError(where, "'structure' is missing");

@@ -169,6 +169,14 @@ TEST(BeamData, RefusesBadFilesNamingFileCurveAndLine) {
                  R"({"format":"linac-beam-data","format_version":1,"energy_mv":6,"ssd_mm":1000,
                     "fields":[{"field_mm":[100,100],"pdd_pct":[[100,66],[50,86]]}]})",
                  {"table.json", "fields[0]", "pdd_pct[1]"});
+  // Values of the wrong JSON type, refused by name (found by fuzzing).
+  const std::string json_head = R"({"format":"linac-beam-data","format_version":1,"energy_mv":6,
+                                    "ssd_mm":1000,)";
+  expect_refused(dir / "curves.json", json_head + R"("curves":{"a":1}})", {"'curves'", "array"});
+  expect_refused(dir / "type.json", json_head + R"("curves":[{"type":3}]})", {"'type'"});
+  expect_refused(dir / "points.json",
+                 json_head + R"("curves":[{"type":"pdd","field_mm":[100,100]}]})", {"'points'"});
+  expect_refused(dir / "format.json", R"({"format":1})", {"'format'"});
 }
 
 }  // namespace

@@ -57,6 +57,25 @@ TEST(PlanTemplate, DvhObjectivesAndRefusals) {
   test::write_text(dir / "bad.json", R"({"prescription_gy": 50, "fractions": 2.5,
     "objectives": [{"structure": "core", "type": "max_dose", "dose_gy": 10, "weight": 1}]})");
   EXPECT_THROW((void)read_plan_template(dir / "bad.json"), InputError);
+  // Values of the wrong JSON type are refused by name (found by fuzzing: they escaped as the
+  // JSON library's own exception).
+  const std::vector<std::pair<std::string, std::string>> typed = {
+      {R"("arcs": [{"start_deg": 181, "stop_deg": 179, "direction": 21.2}])", "'direction'"},
+      {R"("arcs": [5])", "arcs[0]"},
+      {R"("arcs": [{"start_deg": 181, "stop_deg": 179, "direction": "cw"}])", "'structure'"}};
+  for (const auto& [arcs, mention] : typed) {
+    const bool bad_objective = mention == "'structure'";
+    test::write_text(dir / "typed.json",
+                     R"({"prescription_gy": 50, "fractions": 25, )" + arcs +
+                         R"(, "objectives": [{"structure": )" + (bad_objective ? "7" : "\"core\"") +
+                         R"(, "type": "max_dose", "dose_gy": 10, "weight": 1}]})");
+    try {
+      (void)read_plan_template(dir / "typed.json");
+      ADD_FAILURE() << arcs;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(mention), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace
