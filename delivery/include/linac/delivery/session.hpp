@@ -73,10 +73,10 @@ struct BeamOutcome {
   double resumed_from_mu = 0.0;       // delivered before this session (from the record)
   double delivered_primary_mu = 0.0;  // as recorded (acknowledged)
   double delivered_secondary_mu = 0.0;
-  double beam_on_s = 0.0;  // this session
+  double beam_on_s = 0.0;     // this session
   double start_time_s = 0.0;  // machine time of the beam-on request (samples count from it)
-  int beam_holds = 0;      // interlock holds (axes behind, link lost)
-  int transitions = 0;     // step-and-shoot moves made with the beam off (not holds)
+  int beam_holds = 0;         // interlock holds (axes behind, link lost)
+  int transitions = 0;        // step-and-shoot moves made with the beam off (not holds)
   std::vector<InterlockEvent> interrupts;
   std::vector<CycleSample> samples;
 };
