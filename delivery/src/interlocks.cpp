@@ -192,4 +192,70 @@ std::vector<InterlockEvent> beam_on_refusals(const MachineSetpoint& start, const
   return out;
 }
 
+std::vector<InterlockEvent> dose_channel_events(const hal::DoseState& counts, double base_primary,
+                                                double base_secondary, double preset,
+                                                double planned, const MachineProfile& prof,
+                                                double time_s) {
+  std::vector<InterlockEvent> out;
+  const double p = base_primary + counts.primary_mu;
+  const double s = base_secondary + counts.secondary_mu;
+  const double disagree = std::abs(counts.primary_mu - counts.secondary_mu);
+  const double tol = std::max(prof.dose.channel_disagreement_tolerance_mu,
+                              prof.dose.channel_disagreement_tolerance_pct / 100.0 *
+                                  std::max(counts.primary_mu, counts.secondary_mu));
+  if (disagree > tol) {
+    out.push_back({"dose_channels_disagree", "dose", -1, disagree, tol, time_s, p,
+                   "dose channels disagree by " + format_measured(disagree) + " MU (primary " +
+                       format_measured(p) + " MU, secondary " + format_measured(s) +
+                       " MU; tolerance " + format_measured(tol) + " MU)"});
+  }
+  if (counts.secondary_mu >= preset + prof.dose.secondary_limit_over_preset_mu) {
+    out.push_back({"secondary_termination", "dose", 1, s,
+                   planned + prof.dose.secondary_limit_over_preset_mu, time_s, p,
+                   "secondary channel at " + format_measured(s) + " MU is past the preset " +
+                       format_number(planned) + " MU by its limit"});
+  }
+  return out;
+}
+
+DoseRateMonitor::DoseRateMonitor(const MachineProfile& prof)
+    : prof_(prof),
+      settle_cycles_(
+          static_cast<std::size_t>(std::ceil((5.0 * prof.dose.dose_rate_servo_time_constant_s) /
+                                             prof.interlocks.control_cycle_s) +
+                                   2)) {}
+
+std::vector<InterlockEvent> DoseRateMonitor::check(bool delivering, bool is_on,
+                                                   double rate_mu_per_min,
+                                                   double commanded_mu_per_min, double at_mu,
+                                                   double time_s) {
+  std::vector<InterlockEvent> out;
+  const double rate = rate_mu_per_min;
+  const double cmd = commanded_mu_per_min;
+  low_rate_s_ = delivering && cmd > 0.0 && rate < 0.1 * cmd
+                    ? low_rate_s_ + prof_.interlocks.control_cycle_s
+                    : 0.0;
+  if (low_rate_s_ > prof_.dose.dose_rate_dropout_timeout_s) {
+    out.push_back({"dose_rate_dropout", "beam", -1, rate, cmd, time_s, at_mu,
+                   "dose rate " + format_measured(rate, 1) + " MU/min for " +
+                       format_measured(low_rate_s_) + " s with " + format_measured(cmd, 1) +
+                       " MU/min commanded"});
+  }
+  const double ref = recent_.empty() ? cmd : *std::max_element(recent_.begin(), recent_.end());
+  const double limit = ref * (1.0 + prof_.dose.dose_rate_tolerance_pct / 100.0);
+  excess_cycles_ = (is_on && rate > limit + 1e-9) ? excess_cycles_ + 1 : 0;
+  if (excess_cycles_ >= 3) {
+    out.push_back({"dose_rate_excess", "beam", -1, rate, limit, time_s, at_mu,
+                   "dose rate " + format_measured(rate, 1) + " MU/min above the commanded " +
+                       format_measured(ref, 1) + " MU/min by more than " +
+                       format_number(prof_.dose.dose_rate_tolerance_pct) + " %"});
+  }
+  return out;
+}
+
+void DoseRateMonitor::commanded(double rate_mu_per_min) {
+  recent_.push_back(rate_mu_per_min);
+  if (recent_.size() > settle_cycles_) recent_.pop_front();
+}
+
 }  // namespace linac::delivery::detail

@@ -2,6 +2,7 @@
 // The interlock rules the delivery session applies every control cycle (delivery/src only):
 // how the machine's readings compare with the planned state, which conditions clear by
 // themselves (the beam holds) and which terminate the beam, and the event each raises.
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,5 +53,34 @@ std::vector<InterlockEvent> beam_on_refusals(const MachineSetpoint& start, const
                                              const MachineProfile& prof,
                                              const std::optional<hal::CouchPose>& couch,
                                              double at_mu, double time_s);
+
+/// The dose channels' interlocks for this cycle: the channels disagreeing beyond the profile's
+/// tolerance, and the secondary channel past the preset by its limit. `counts` since the run's
+/// reset, `base_*` what the record held before it; `preset` this run's MU, `planned` the beam's.
+std::vector<InterlockEvent> dose_channel_events(const hal::DoseState& counts, double base_primary,
+                                                double base_secondary, double preset,
+                                                double planned, const MachineProfile& prof,
+                                                double time_s);
+
+/// The dose-rate interlocks over successive cycles: dropout (the beam on and commanded, less
+/// than a tenth of the rate arriving for longer than the profile's timeout) and excess (above the
+/// highest rate commanded over the dose servo's settling by more than the tolerance, three
+/// cycles running).
+class DoseRateMonitor {
+ public:
+  explicit DoseRateMonitor(const MachineProfile& prof);
+  /// This cycle's events. `delivering`: the session wants the beam on and it is on.
+  std::vector<InterlockEvent> check(bool delivering, bool is_on, double rate_mu_per_min,
+                                    double commanded_mu_per_min, double at_mu, double time_s);
+  /// The rate commanded for the next cycle (0 while the beam is off).
+  void commanded(double rate_mu_per_min);
+
+ private:
+  const MachineProfile& prof_;
+  std::size_t settle_cycles_;
+  double low_rate_s_ = 0.0;
+  int excess_cycles_ = 0;
+  std::deque<double> recent_;  // commanded rates over the dose servo's settling
+};
 
 }  // namespace linac::delivery::detail

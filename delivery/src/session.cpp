@@ -281,11 +281,7 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
   double recorded_s = base_s;
   double last_record_t = t;
   double beam_on_s = 0.0;
-  double low_rate_s = 0.0;
-  int excess_cycles = 0;
-  std::deque<double> recent_rate_cmd;  // commanded dose rates over the dose servo's settling
-  const auto settle_cycles = static_cast<std::size_t>(
-      std::ceil((5.0 * prof.dose.dose_rate_servo_time_constant_s) / cycle_s) + 2);
+  DoseRateMonitor dose_rate(prof);
   double hold_since = -1.0;
   int clear_cycles = 0;
   // Step-and-shoot: the beam stops at each transition (a zero-MU segment) by its preset, and the
@@ -373,49 +369,13 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
           now.push_back(std::move(e));
         }
       }
-      // Two dose channels: disagreement beyond tolerance, and the secondary backstop.
-      const double disagree = std::abs(counts.primary_mu - counts.secondary_mu);
-      const double tol = std::max(prof.dose.channel_disagreement_tolerance_mu,
-                                  prof.dose.channel_disagreement_tolerance_pct / 100.0 *
-                                      std::max(counts.primary_mu, counts.secondary_mu));
-      if (disagree > tol) {
-        now.push_back(event("dose_channels_disagree", "dose", -1, disagree, tol, p,
-                            "dose channels disagree by " + format_measured(disagree) +
-                                " MU (primary " + format_measured(p) + " MU, secondary " +
-                                format_measured(s) + " MU; tolerance " + format_measured(tol) +
-                                " MU)"));
+      for (auto& e :
+           dose_channel_events(counts, run_base_p, run_base_s, preset, planned, prof, t)) {
+        now.push_back(std::move(e));
       }
-      const double backstop = preset + prof.dose.secondary_limit_over_preset_mu;
-      if (counts.secondary_mu >= backstop) {
-        now.push_back(event("secondary_termination", "dose", 1, s,
-                            planned + prof.dose.secondary_limit_over_preset_mu, p,
-                            "secondary channel at " + format_measured(s) +
-                                " MU is past the preset " + format_number(planned) +
-                                " MU by its limit"));
-      }
-      // Dose rate: dropout (beam on, commanded, nothing comes) and excess.
-      if (state_ == SessionState::kBeamOn && is_on && rate_cmd > 0.0 && rate < 0.1 * rate_cmd) {
-        low_rate_s += cycle_s;
-      } else {
-        low_rate_s = 0.0;
-      }
-      if (low_rate_s > prof.dose.dose_rate_dropout_timeout_s) {
-        now.push_back(event("dose_rate_dropout", "beam", -1, rate, rate_cmd, p,
-                            "dose rate " + format_measured(rate, 1) + " MU/min for " +
-                                format_measured(low_rate_s) + " s with " +
-                                format_measured(rate_cmd, 1) + " MU/min commanded"));
-      }
-      const double rate_ref = recent_rate_cmd.empty() ? rate_cmd
-                                                      : *std::max_element(recent_rate_cmd.begin(),
-                                                                          recent_rate_cmd.end());
-      const double rate_limit = rate_ref * (1.0 + prof.dose.dose_rate_tolerance_pct / 100.0);
-      excess_cycles = (is_on && rate > rate_limit + 1e-9) ? excess_cycles + 1 : 0;
-      if (excess_cycles >= 3) {
-        now.push_back(event("dose_rate_excess", "beam", -1, rate, rate_limit, p,
-                            "dose rate " + format_measured(rate, 1) +
-                                " MU/min above the commanded " + format_measured(rate_ref, 1) +
-                                " MU/min by more than " +
-                                format_number(prof.dose.dose_rate_tolerance_pct) + " %"));
+      for (auto& e :
+           dose_rate.check(state_ == SessionState::kBeamOn && is_on, is_on, rate, rate_cmd, p, t)) {
+        now.push_back(std::move(e));
       }
     }
     if (beam_on_s > beam_time_limit_s) {
@@ -634,8 +594,7 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
       beam_off();
       command_axes(expected);
     }
-    recent_rate_cmd.push_back(rate_cmd);
-    if (recent_rate_cmd.size() > settle_cycles) recent_rate_cmd.pop_front();
+    dose_rate.commanded(rate_cmd);
     sample.hold = state_ == SessionState::kHold;
     out.samples.push_back(std::move(sample));
     m.write_all(t);
