@@ -83,6 +83,11 @@ nlohmann::json analysis_json(const delivery::MachineLog& log, const delivery::Lo
         {"mean", a.gamma.mean_gamma},
         {"evaluated_pixels", a.gamma.evaluated},
         {"threshold_pct", criteria.threshold_pct}}},
+      {"gamma_pylinac",
+       {{"criteria", a.gamma_pylinac.criteria},
+        {"pass_pct", a.gamma_pylinac.pass_pct},
+        {"mean", a.gamma_pylinac.mean_gamma},
+        {"evaluated_pixels", a.gamma_pylinac.evaluated}}},
       {"pass", failures.empty()},
       {"failures", failures},
       {"analysis_s", seconds}};

@@ -251,6 +251,8 @@ LogAnalysis analyse_log(const MachineLog& log, const std::vector<double>& bounds
   a.actual = log_fluence(log, bounds, true, pixel_mm);
   a.expected = log_fluence(log, bounds, false, pixel_mm);
   a.gamma = gamma_2d(a.expected, a.actual, criteria);
+  a.gamma_pylinac = pylinac_gamma(
+      log, {criteria.dose_pct, criteria.distance_mm, criteria.threshold_pct / 100.0, 0.1});
   return a;
 }
 

@@ -52,6 +52,11 @@ TEST(CliQa, RealClinacDynalogsGivePylinacsFigures) {
   EXPECT_NEAR((*imrt)["rms_mm"]["max"].get<double>(), 0.7557, 5e-4);
   EXPECT_NEAR((*imrt)["p95_mm"].get<double>(), 0.885, 5e-4);
   EXPECT_EQ((*imrt)["beam_holds"], 20);
+  // pylinac's gamma convention (GammaFluence.calc_map(1, 1, 0.1, 0.1)) beside the product's.
+  EXPECT_NEAR((*vmat)["gamma_pylinac"]["pass_pct"].get<double>(), 100.0, 1e-9);
+  EXPECT_NEAR((*imrt)["gamma_pylinac"]["pass_pct"].get<double>(), 90.97, 0.005);
+  EXPECT_NEAR((*imrt)["gamma_pylinac"]["mean"].get<double>(), 0.468, 0.0005);
+  EXPECT_EQ((*imrt)["gamma_pylinac"]["criteria"], "1%/1mm, pylinac");
   EXPECT_TRUE(report["pass"].get<bool>());  // p95 < 1 mm, gamma >= 95 %
 }
 

@@ -255,3 +255,39 @@ TEST(LogQa, ToleranceFailuresNameEachLimitCrossed) {
 
 }  // namespace
 }  // namespace linac::delivery
+
+namespace linac::delivery {
+namespace {
+
+TEST(LogQa, PylinacGammaConventionReproducesPylinacOnARealDynalog) {
+  // pylinac 2.2 on this pair: 90.97 % pass, mean gamma 0.468 (tests/data/varian-logs/README.md).
+  const auto dir = std::filesystem::path(LINAC_SOURCE_DIR) / "tests" / "data" / "varian-logs";
+  MachineLog log = read_dynalog(dir / "A_clinac_imrt_qa.dlg");
+  const GammaResult g = pylinac_gamma(log);
+  EXPECT_NEAR(g.pass_pct, 90.97, 0.005);
+  EXPECT_NEAR(g.mean_gamma, 0.468, 0.0005);
+  EXPECT_EQ(g.criteria, "1%/1mm, pylinac");
+  // Its fluence: one row per leaf pair, 0.1 mm over 400 mm, in the dose fraction (Dynalog).
+  const FluenceMap f = pylinac_fluence(log, true, 0.1);
+  ASSERT_EQ(f.rows, 60);
+  ASSERT_EQ(f.cols, 4000);
+  EXPECT_GT(f.max(), 0.1);
+  EXPECT_LE(f.max(), 1.0 + 1e-6);
+  // Leaves where they were expected: every evaluated pixel passes with gamma 0.
+  for (auto& s : log.snapshots) {
+    s.leaf_a_actual_mm = s.leaf_a_expected_mm;
+    s.leaf_b_actual_mm = s.leaf_b_expected_mm;
+  }
+  const GammaResult same = pylinac_gamma(log);
+  EXPECT_GT(same.evaluated, 1000);
+  EXPECT_DOUBLE_EQ(same.pass_pct, 100.0);
+  EXPECT_DOUBLE_EQ(same.mean_gamma, 0.0);
+  // No beam-on snapshot: nothing to evaluate, no division by zero.
+  for (auto& s : log.snapshots) s.beam_on = false;
+  const GammaResult none = pylinac_gamma(log);
+  EXPECT_EQ(none.evaluated, 0);
+  EXPECT_EQ(none.pass_pct, 0.0);
+}
+
+}  // namespace
+}  // namespace linac::delivery

@@ -62,6 +62,7 @@ struct LogAnalysis {
   FluenceMap actual;
   FluenceMap expected;
   GammaResult gamma;
+  GammaResult gamma_pylinac;  // the same criteria in pylinac's convention (PylinacGammaCriteria)
 };
 
 /// Fluence of the log's beam-on snapshots (actual or expected positions). `leaf_boundaries_mm`
@@ -73,6 +74,25 @@ FluenceMap log_fluence(const MachineLog& log, const std::vector<double>& leaf_bo
 /// Global gamma of `evaluated` against `reference` (same grid).
 GammaResult gamma_2d(const FluenceMap& reference, const FluenceMap& evaluated,
                      const GammaCriteria& criteria);
+
+/// pylinac 2.2's fluence gamma convention (its log analyser's GammaFluence.calc_map), beside the
+/// product's own: one row per leaf pair, `resolution_mm` along the leaf travel, both fluences
+/// normalised to their maximum, Bakai's gradient approximation of gamma (log_gamma_pylinac.cpp
+/// gives the whole definition). A physicist reproduces pylinac's number with it.
+struct PylinacGammaCriteria {
+  double dose_pct = 1.0;
+  double distance_mm = 1.0;
+  double threshold = 0.1;  // fraction of the actual fluence's maximum
+  double resolution_mm = 0.1;
+  [[nodiscard]] std::string label() const;  // "1%/1mm, pylinac"
+};
+
+/// pylinac's fluence of the log: `rows` = leaf pairs (pixels a leaf pair high), `cols` over
+/// 400 mm at `resolution_mm` from `origin_mm` = -200 along the leaf travel.
+FluenceMap pylinac_fluence(const MachineLog& log, bool actual, double resolution_mm = 0.1);
+
+/// pylinac's gamma of the actual fluence against the expected one (`gamma` left empty).
+GammaResult pylinac_gamma(const MachineLog& log, const PylinacGammaCriteria& criteria = {});
 
 /// A site's pass/fail limits for one log. Defaults: AAPM TG-142's ±1 mm leaf position for IMRT
 /// (on the 95th percentile of the beam-on errors) and TG-218's 95 % gamma pass rate (tolerance
