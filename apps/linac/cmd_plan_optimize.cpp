@@ -151,6 +151,54 @@ std::vector<fs::path> write_difference_maps(const fs::path& dir, const Case& c,
   return written;
 }
 
+/// The free-fluence optimum's figures (VmatPlanner::fluence_optimum) for the plan's objectives
+/// and, with `baseline`, the baseline's: how far the geometry lets the spared structure's dose
+/// fall before any aperture is made.
+nlohmann::ordered_json free_fluence_json(const planning::VmatPlanner& planner,
+                                         const planning::VmatOptions& vo, int evaluations,
+                                         const planning::VmatResult& plan,
+                                         const planning::VmatResult* baseline) {
+  const auto& structures = planner.structures_on_dose_grid();
+  const Mask* spared = nullptr;
+  const Mask* target = nullptr;
+  for (const auto& s : structures) {
+    if (s.name == vo.spared) spared = &s.mask;
+    if (s.name == vo.target) target = &s.mask;
+  }
+  auto figures = [&](const planning::FluenceOptimum& f) {
+    auto r2 = [](double v) { return std::round(v * 100.0) / 100.0; };
+    nlohmann::ordered_json j;
+    j["evaluations"] = f.evaluations;
+    j["start_objective"] = std::round(f.start_objective * 1000.0) / 1000.0;
+    j["objective"] = std::round(f.objective * 1000.0) / 1000.0;
+    j["seconds"] = std::round(f.seconds * 10.0) / 10.0;
+    if (target != nullptr) {
+      const auto t = planning::dose_figures(f.dose_gy, *target, vo.target, vo.fractions, 10.0);
+      j["target"] = {{"d98_gy", r2(t.d98_gy)}, {"d95_gy", r2(t.d95_gy)}, {"d2_gy", r2(t.d2_gy)}};
+    }
+    if (spared != nullptr) {
+      const auto s = planning::dose_figures(f.dose_gy, *spared, vo.spared, vo.fractions, 2.5);
+      double out = 0.0;
+      double count = 0.0;
+      for (std::size_t k = 0; k < spared->size(); ++k) {
+        if ((*spared)[k] == 0 || (target != nullptr && (*target)[k] != 0)) continue;
+        out += static_cast<double>(f.dose_gy[k]);
+        count += 1.0;
+      }
+      j["spared"] = {{"name", vo.spared},
+                     {"mean_gy", r2(s.mean_gy)},
+                     {"outside_target_mean_gy", count > 0.0 ? r2(out / count) : 0.0}};
+    }
+    return j;
+  };
+  nlohmann::ordered_json j;
+  j["plan"] = figures(planner.fluence_optimum(plan, true, evaluations));
+  if (baseline != nullptr) {
+    j["baseline"] = figures(planner.fluence_optimum(*baseline, false, evaluations));
+  }
+  return j;
+}
+
 }  // namespace
 
 int cmd_plan_optimize(const std::vector<std::string>& args) {
@@ -162,6 +210,7 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   std::string start = "conformal";
   std::string overlap = "target";
   bool no_baseline = false;
+  int free_fluence = 0;
   opts.add_options()("case", po::value(&case_dir),
                      "planning case folder with body, liver, FLS and PTV")(
       "structures", po::value(&structures_dir),
@@ -195,7 +244,14 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
       "overlap", po::value(&overlap)->default_value("target"),
       "where the target and the spared structure overlap: target (optimised to the "
       "prescription) or spared (the target optimised and normalised without the spared "
-      "structure's voxels)");
+      "structure's voxels)")(
+      "beamlet-cutoff-mm", po::value(&vo.beamlet_cutoff_mm)->default_value(8.0),
+      "the beamlet matrices' kernels cut off so far beyond each beamlet (the full model's "
+      "tails are added back by corrections)")(
+      "free-fluence", po::value(&free_fluence)->default_value(0),
+      "also optimise free fluence (one intensity per beamlet, no deliverability) with so many "
+      "evaluations and report its figures: how far the geometry lets the spared structure's "
+      "dose fall (0: not)");
   po::variables_map vm;
   if (!parse("plan optimize",
              "[--case DIR | --structures DIR] --out DIR [--iterations 150] [--json]", opts, {},
@@ -210,6 +266,12 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
     throw InputError("--iterations", "must lie in [1, 5000]");
   }
   if (vo.points_per_structure < 100) throw InputError("--points", "must be at least 100");
+  if (!(vo.beamlet_cutoff_mm >= 0.0 && vo.beamlet_cutoff_mm <= 150.0)) {
+    throw InputError("--beamlet-cutoff-mm", "must lie in [0, 150]");
+  }
+  if (free_fluence < 0 || free_fluence > 5000) {
+    throw InputError("--free-fluence", "must lie in [0, 5000] evaluations");
+  }
   if (overlap != "target" && overlap != "spared") {
     throw InputError("--overlap", "'" + overlap + "' is neither target nor spared");
   }
@@ -283,6 +345,11 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   const planning::VmatResult plan = planner.optimise(true);
   planning::VmatResult baseline;
   if (!no_baseline) baseline = planner.optimise(false);
+  nlohmann::ordered_json free_fluence_figures;
+  if (free_fluence > 0) {
+    free_fluence_figures =
+        free_fluence_json(planner, vo, free_fluence, plan, no_baseline ? nullptr : &baseline);
+  }
   Plan rt = plan.plan;
   rt.patient_id = c.name;
   // Files: plans, doses, DVHs. The plan is validated as written (its checksum is that of the
@@ -494,6 +561,7 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   j["normalisation"] = std::round(plan.normalisation * 10000.0) / 10000.0;
   j["dose_grid_mm"] = vo.dose_grid_mm;
   j["structures"] = organs;
+  if (free_fluence > 0) j["free_fluence"] = free_fluence_figures;
   j["seconds"] =
       std::round(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() *
                  10.0) /

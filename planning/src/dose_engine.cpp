@@ -98,6 +98,29 @@ void DoseEngine::add_aperture_dose(const PreparedPoints& p, const Aperture& a, d
     throw std::invalid_argument("add_aperture_dose: dose and points differ in size");
   }
   if (mu == 0.0 || p.size() == 0) return;
+  add_field_dose(p, a, nullptr, nullptr, mu, dose_gy);
+}
+
+void DoseEngine::add_fluence_dose(const PreparedPoints& p, const Aperture& jaws,
+                                  const BeamletLayout& layout, const std::vector<float>& mu,
+                                  std::vector<float>& dose_gy) const {
+  if (dose_gy.size() != p.size()) {
+    throw std::invalid_argument("add_fluence_dose: dose and points differ in size");
+  }
+  if (mu.size() != static_cast<std::size_t>(layout.count()) ||
+      layout.row_edges_mm.size() != static_cast<std::size_t>(layout.rows) + 1) {
+    throw std::invalid_argument("add_fluence_dose: weights and beamlet layout differ in size");
+  }
+  if (p.size() == 0 || std::all_of(mu.begin(), mu.end(), [](float v) { return v == 0.0F; })) {
+    return;
+  }
+  add_field_dose(p, jaws, &layout, &mu, 1.0, dose_gy);
+}
+
+void DoseEngine::add_field_dose(const PreparedPoints& p, const Aperture& jaws,
+                                const BeamletLayout* layout, const std::vector<float>* weights,
+                                double mu, std::vector<float>& dose_gy) const {
+  const Field a = weights == nullptr ? Field(jaws) : Field(jaws, *layout, *weights);
   const auto src = model_.source_sigmas_mm();
   const double w = model_.p.head_scatter_fraction;
   const double f = model_.p.electron_fraction;

@@ -209,17 +209,32 @@ class DepthField {
   bool uniform_ = true;  // no ray met anything but water-like density: rho_eff is 1 everywhere
 };
 
+/// What a control point lets through at the isocentre plane: the jaws and either the leaves of
+/// `aperture` (with the MLC's and jaws' transmission) or, when `weights` is set, an intensity
+/// per beamlet of `layout` (fraction of the open fluence, nothing outside the beamlets), as a
+/// fluence-map optimisation has it.
+struct Field {
+  Field(const Aperture& a) : aperture(a) {}  // NOLINT(google-explicit-constructor)
+  Field(const Aperture& jaws, const BeamletLayout& l, const std::vector<float>& w)
+      : aperture(jaws), layout(&l), weights(&w) {}
+  const Aperture& aperture;
+  const BeamletLayout* layout = nullptr;
+  const std::vector<float>* weights = nullptr;
+  [[nodiscard]] bool intensity() const { return weights != nullptr; }
+};
+
 /// A fluence map at the isocentre plane blurred by one Gaussian kernel.
 class KernelMap {
  public:
-  KernelMap(const Aperture& a, const std::vector<double>& boundaries, const BeamModel& m,
+  KernelMap(const Field& field, const std::vector<double>& boundaries, const BeamModel& m,
             double sigma_mm)
-      : KernelMap(a, boundaries, m, sigma_mm, 1.0, sigma_mm, 0.0) {}
+      : KernelMap(field, boundaries, m, sigma_mm, 1.0, sigma_mm, 0.0) {}
 
   /// weight_a x (F * G(sigma_a)) + weight_b x (F * G(sigma_b)) on one grid (sigma_a the
   /// narrower): two kernels that share a depth function, looked up once.
-  KernelMap(const Aperture& a, const std::vector<double>& boundaries, const BeamModel& m,
+  KernelMap(const Field& field, const std::vector<double>& boundaries, const BeamModel& m,
             double sigma_a, double weight_a, double sigma_b, double weight_b) {
+    const Aperture& a = field.aperture;
     const double sigma_mm = sigma_a;
     px_ = std::clamp(sigma_mm / 2.5, 0.5, 10.0);
     const double margin = 4.0 * std::max(sigma_a, sigma_b) + 2.0 * px_;
@@ -227,8 +242,36 @@ class KernelMap {
     v0_ = a.y1_mm - margin;
     nu_ = static_cast<int>(std::ceil((a.x2_mm - a.x1_mm + 2 * margin) / px_));
     nv_ = static_cast<int>(std::ceil((a.y2_mm - a.y1_mm + 2 * margin) / px_));
-    outside_ = static_cast<float>(m.jaw_transmission);
+    outside_ = field.intensity() ? 0.0F : static_cast<float>(m.jaw_transmission);
     map_ = cv::Mat(nv_, nu_, CV_32F, cv::Scalar(static_cast<double>(outside_)));
+    if (field.intensity()) {
+      rasterise_intensity(field);
+    } else {
+      rasterise_leaves(a, boundaries, m);
+    }
+    blur_into_map(field, boundaries, m, sigma_a, weight_a, sigma_b, weight_b);
+  }
+
+  [[nodiscard]] double at(double u, double v) const {
+    const double fi = (u - u0_) / px_ - 0.5;
+    const double fj = (v - v0_) / px_ - 0.5;
+    if (!(fi >= 0.0 && fj >= 0.0 && fi < nu_ - 1 && fj < nv_ - 1)) {
+      return static_cast<double>(outside_);
+    }
+    const int i = static_cast<int>(fi);
+    const int j = static_cast<int>(fj);
+    const double a = fi - i;
+    const double b = fj - j;
+    const float* r0 = map_.ptr<float>(j);
+    const float* r1 = map_.ptr<float>(j + 1);
+    auto f = [](float x) { return static_cast<double>(x); };
+    return (f(r0[i]) * (1 - a) + f(r0[i + 1]) * a) * (1 - b) +
+           (f(r1[i]) * (1 - a) + f(r1[i + 1]) * a) * b;
+  }
+
+ private:
+  void rasterise_leaves(const Aperture& a, const std::vector<double>& boundaries,
+                        const BeamModel& m) {
     const bool leaves = !a.leaf_a_mm.empty();
     const double half_dlg = 0.5 * m.dosimetric_leaf_gap_mm;
     const double t_mlc = m.mlc_transmission;
@@ -271,6 +314,46 @@ class KernelMap {
         row[i] = static_cast<float>(t_jaw * (1.0 - jaw) + t_mlc * (jaw - open) + open);
       }
     }
+  }
+
+  /// The beamlets' intensities, area-averaged per pixel (rows of the layout, columns of its
+  /// width), inside the jaws.
+  void rasterise_intensity(const Field& field) {
+    const BeamletLayout& L = *field.layout;
+    const std::vector<float>& w = *field.weights;
+    std::vector<double> line(static_cast<std::size_t>(nu_));
+    for (int j = 0; j < nv_; ++j) {
+      const double vlo = v0_ + j * px_;
+      const double vhi = vlo + px_;
+      std::fill(line.begin(), line.end(), 0.0);
+      bool any = false;
+      for (int r = 0; r < L.rows; ++r) {
+        const double fy = overlap(vlo, vhi, L.row_edges_mm[static_cast<std::size_t>(r)],
+                                  L.row_edges_mm[static_cast<std::size_t>(r) + 1]) /
+                          px_;
+        if (fy <= 0.0) continue;
+        for (int c = 0; c < L.columns; ++c) {
+          const double wc = static_cast<double>(w[static_cast<std::size_t>(r * L.columns + c)]);
+          if (wc == 0.0) continue;
+          const double lo = L.column_lo(c);
+          const double hi = L.column_hi(c);
+          const int i0 = std::max(0, static_cast<int>(std::floor((lo - u0_) / px_)));
+          const int i1 = std::min(nu_ - 1, static_cast<int>(std::floor((hi - u0_) / px_)));
+          for (int i = i0; i <= i1; ++i) {
+            const double ulo = u0_ + i * px_;
+            line[static_cast<std::size_t>(i)] += fy * wc * overlap(ulo, ulo + px_, lo, hi) / px_;
+          }
+          any = true;
+        }
+      }
+      if (!any) continue;
+      auto* row = map_.ptr<float>(j);
+      for (int i = 0; i < nu_; ++i) row[i] = static_cast<float>(line[static_cast<std::size_t>(i)]);
+    }
+  }
+
+  void blur_into_map(const Field& field, const std::vector<double>& boundaries, const BeamModel& m,
+                     double sigma_a, double weight_a, double sigma_b, double weight_b) {
     // The area-averaged pixel and the bilinear look-up blur by about px^2/6 between them.
     auto blur = [this](const cv::Mat& in, double sigma, cv::Mat& out) {
       const double sigma_px = std::sqrt(std::max(0.09, std::pow(sigma / px_, 2) - 1.0 / 6.0));
@@ -288,7 +371,7 @@ class KernelMap {
       // The wider kernel on its own coarser grid (a blur of many pixels on the fine grid costs
       // more than the look-ups), added at the fine grid's pixel centres.
       blur(map_, sigma_a, map_);
-      const KernelMap wide(a, boundaries, m, sigma_b);
+      const KernelMap wide(field, boundaries, m, sigma_b);
       for (int j = 0; j < nv_; ++j) {
         auto* row = map_.ptr<float>(j);
         const double v = v0_ + (j + 0.5) * px_;
@@ -302,24 +385,6 @@ class KernelMap {
     outside_ = static_cast<float>(static_cast<double>(outside_) * (weight_a + weight_b));
   }
 
-  [[nodiscard]] double at(double u, double v) const {
-    const double fi = (u - u0_) / px_ - 0.5;
-    const double fj = (v - v0_) / px_ - 0.5;
-    if (!(fi >= 0.0 && fj >= 0.0 && fi < nu_ - 1 && fj < nv_ - 1)) {
-      return static_cast<double>(outside_);
-    }
-    const int i = static_cast<int>(fi);
-    const int j = static_cast<int>(fj);
-    const double a = fi - i;
-    const double b = fj - j;
-    const float* r0 = map_.ptr<float>(j);
-    const float* r1 = map_.ptr<float>(j + 1);
-    auto f = [](float x) { return static_cast<double>(x); };
-    return (f(r0[i]) * (1 - a) + f(r0[i + 1]) * a) * (1 - b) +
-           (f(r1[i]) * (1 - a) + f(r1[i + 1]) * a) * b;
-  }
-
- private:
   double u0_ = 0.0, v0_ = 0.0, px_ = 1.0;
   int nu_ = 0, nv_ = 0;
   float outside_ = 0.0F;
@@ -330,7 +395,7 @@ class KernelMap {
 /// at most 15 %), interpolated linearly in width: kernels whose width varies per point.
 class KernelLadder {
  public:
-  KernelLadder(const Aperture& a, const std::vector<double>& boundaries, const BeamModel& m,
+  KernelLadder(const Field& a, const std::vector<double>& boundaries, const BeamModel& m,
                double sigma_lo, double sigma_hi) {
     const double hi = std::max(sigma_hi, sigma_lo);
     const int steps =
@@ -362,7 +427,7 @@ class KernelLadder {
 /// kernels interpolated with one weight per point.
 class ScatterLadder {
  public:
-  ScatterLadder(const Aperture& a, const std::vector<double>& boundaries, const BeamModel& m,
+  ScatterLadder(const Field& a, const std::vector<double>& boundaries, const BeamModel& m,
                 double r_min, double r_max) {
     const int steps =
         std::max(1, static_cast<int>(std::ceil((r_max - r_min) / (0.13 * r_min) - 1e-9)));

@@ -8,6 +8,7 @@
 
 #include "linac/core/error.hpp"
 #include "linac/core/machine_profile.hpp"
+#include "linac/core/random.hpp"
 #include "linac/planning/beam_data.hpp"
 #include "linac/planning/beam_model.hpp"
 #include "linac/planning/commissioning.hpp"
@@ -215,6 +216,54 @@ TEST(DoseEngine, BeamletsAddUpToTheOpenField) {
   EXPECT_LT(cut.dose_per_mu.nonZeros(), m.dose_per_mu.nonZeros());
   EXPECT_GT(part[6] / open[6], 0.75F);
   EXPECT_LT(part[6] / open[6], 1.0F);
+}
+
+TEST(DoseEngine, IntensityMapsMatchTheUncutBeamlets) {
+  // The two ways to the same model for a fluence-map optimisation: an intensity per beamlet
+  // through the full model (add_fluence_dose) and the beamlet matrix without a cut-off.
+  const MachineProfile profile = default_machine_profile();
+  const Slab s = slab_phantom(false);
+  const DoseEngine engine(default_beam_model(), profile.mlc.leaf_boundaries_mm, s.ct);
+  const BeamGeometry g(20.0, 10.0, Eigen::Vector3d::Zero(), iec::PatientPosition::kHFS, 1000.0);
+  Aperture jaws;
+  jaws.x1_mm = -40;
+  jaws.x2_mm = 35;
+  jaws.y1_mm = -30;
+  jaws.y2_mm = 45;
+  Points pts;
+  for (double x = -60; x <= 60; x += 6) pts.emplace_back(static_cast<float>(x), 90.0F, 7.0F);
+  for (double z = -50; z <= 60; z += 10) pts.emplace_back(12.0F, 60.0F, static_cast<float>(z));
+  const PreparedPoints pp = engine.prepare(g, jaws, pts);
+  const BeamletMatrix m = engine.beamlet_matrix(pp, jaws, 5.0, 1000.0);
+  // A map with a blocked stripe in the middle of every row and a hot corner.
+  Rng rng(7);
+  std::vector<float> mu(static_cast<std::size_t>(m.layout.count()));
+  for (int r = 0; r < m.layout.rows; ++r) {
+    for (int c = 0; c < m.layout.columns; ++c) {
+      const bool blocked = c >= 6 && c <= 8;
+      const double hot = (r < 3 && c < 3) ? 3.0 : 1.0;
+      mu[static_cast<std::size_t>(r * m.layout.columns + c)] =
+          blocked ? 0.0F : static_cast<float>(hot * (0.5 + rng.uniform()));
+    }
+  }
+  Eigen::VectorXf w(m.layout.count());
+  for (Eigen::Index b = 0; b < w.size(); ++b) w[b] = mu[static_cast<std::size_t>(b)];
+  const Eigen::VectorXf by_matrix = m.dose_per_mu * w;
+  std::vector<float> full(pts.size(), 0.0F);
+  engine.add_fluence_dose(pp, jaws, m.layout, mu, full);
+  float peak = 0.0F;
+  for (const float v : full) peak = std::max(peak, v);
+  ASSERT_GT(peak, 0.0F);
+  for (std::size_t n = 0; n < pts.size(); ++n) {
+    EXPECT_NEAR(full[n] / peak, by_matrix[static_cast<Eigen::Index>(n)] / peak, 0.015F) << n;
+  }
+  // No intensity, no dose.
+  std::vector<float> none(pts.size(), 0.0F);
+  engine.add_fluence_dose(pp, jaws, m.layout, std::vector<float>(mu.size(), 0.0F), none);
+  for (const float v : none) EXPECT_EQ(v, 0.0F);
+  // Weights that do not fit the layout are refused.
+  EXPECT_THROW(engine.add_fluence_dose(pp, jaws, m.layout, std::vector<float>(3, 1.0F), full),
+               std::invalid_argument);
 }
 
 /// Central-axis dose of a square field in a slab phantom over the same in water.

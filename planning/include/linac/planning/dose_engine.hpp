@@ -109,6 +109,11 @@ class DoseEngine {
                          std::vector<float>& dose_gy) const;
   [[nodiscard]] BeamletMatrix beamlet_matrix(const PreparedPoints& p, const Aperture& jaws,
                                              double beamlet_width_mm, double cutoff_mm) const;
+  /// Adds the dose of an intensity map within `jaws` (fluence-map optimisation): `mu[b]` the MU
+  /// of beamlet b of `layout` at full fluence, with the full model's kernels (no cut-off, no
+  /// leaf or jaw transmission) — what the beamlet matrices hold, without their cut-off.
+  void add_fluence_dose(const PreparedPoints& p, const Aperture& jaws, const BeamletLayout& layout,
+                        const std::vector<float>& mu, std::vector<float>& dose_gy) const;
 
   /// Adds mu x (dose per MU of the aperture) at each point to `dose_gy` (same size as points).
   void add_aperture_dose(const BeamGeometry& g, const Aperture& a, double mu, const Points& points,
@@ -127,6 +132,10 @@ class DoseEngine {
                                              const Points& points) const;
 
  private:
+  /// The aperture's dose, or with `weights` the intensity map's on `layout` (dose_kernels.hpp).
+  void add_field_dose(const PreparedPoints& p, const Aperture& jaws, const BeamletLayout* layout,
+                      const std::vector<float>* weights, double mu,
+                      std::vector<float>& dose_gy) const;
   /// The model's depth functions tabulated in radiological depth (primary, scatter 1 and 2,
   /// contamination, the horns' decay), so the per-point work has no exponentials.
   struct DepthRow {

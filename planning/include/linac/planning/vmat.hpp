@@ -122,6 +122,18 @@ struct VmatResult {
   std::vector<std::string> notes;
 };
 
+/// The free-fluence optimum (VmatPlanner::fluence_optimum): what the objectives reach with one
+/// intensity >= 0 per beamlet and control point and no deliverability — a bound a deliverable
+/// plan is judged against.
+struct FluenceOptimum {
+  Volume<float> dose_gy;         // whole course, full model, normalised to target D95
+  double normalisation = 1.0;    // applied to reach D95 = prescription
+  double start_objective = 0.0;  // of the deliverable plan it starts from
+  double objective = 0.0;        // at the last round, on the corrected beamlet dose
+  int evaluations = 0;
+  double seconds = 0.0;
+};
+
 using Progress = std::function<void(const std::string&)>;
 
 /// Builds the optimisation problem once (points, arcs, beamlet matrices) so that the plan and
@@ -136,6 +148,11 @@ class VmatPlanner {
 
   /// The plan (sparing the spared structure when `spare`) with its final dose.
   [[nodiscard]] VmatResult optimise(bool spare) const;
+  /// The free-fluence optimum of the same objectives (sparing when `spare`), from the intensities
+  /// of `from` (a plan this planner optimised): L-BFGS on every beamlet's intensity within
+  /// `evaluations`, the full model's kernel tails added back every 100 (vmat_fluence.cpp).
+  [[nodiscard]] FluenceOptimum fluence_optimum(const VmatResult& from, bool spare,
+                                               int evaluations) const;
 
   [[nodiscard]] const Grid& dose_grid() const;
   /// The case's structures on the dose grid (nearest neighbour).
