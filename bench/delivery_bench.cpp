@@ -127,6 +127,7 @@ void qa(benchmark::State& state, const fs::path& file, linac::delivery::GammaCri
     benchmark::DoNotOptimize(a.gamma.pass_pct);
     state.counters["snapshots"] = a.snapshots;
     state.counters["gamma_pass_pct"] = a.gamma.pass_pct;
+    state.counters["pylinac_gamma_pass_pct"] = a.gamma_pylinac.pass_pct;
   }
 }
 
@@ -148,6 +149,22 @@ void BM_QaRealClinacVmatDynalog_1pct1mm(benchmark::State& state) {
 void BM_QaRealClinacImrtDynalog_1pct1mm(benchmark::State& state) {
   qa(state, kRealLogs / "A_clinac_imrt_qa.dlg", {1.0, 1.0, 10.0});
 }
+// A department's folder as `linac qa DIR` analyses it (both real Clinac pairs, each read once):
+// reading, leaf statistics, the product's gamma and pylinac's convention, at 1 %/1 mm.
+void BM_QaRealClinacFolder_1pct1mm(benchmark::State& state) {
+  const auto& l = logs();
+  for (auto _ : state) {
+    double pass = 0.0;
+    for (const char* f : {"A_clinac_vmat.dlg", "A_clinac_imrt_qa.dlg"}) {
+      const auto log = linac::delivery::read_machine_log(kRealLogs / f);
+      const auto a = linac::delivery::analyse_log(log, l.bounds, {1.0, 1.0, 10.0});
+      pass += a.gamma.pass_pct + a.gamma_pylinac.pass_pct;
+    }
+    benchmark::DoNotOptimize(pass);
+  }
+  state.counters["logs"] = 2;
+}
+BENCHMARK(BM_QaRealClinacFolder_1pct1mm)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_QaRealClinacVmatDynalog_1pct1mm)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_QaRealClinacImrtDynalog_1pct1mm)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_QaTrajectoryLog_3pct2mm)->Unit(benchmark::kMillisecond);

@@ -54,6 +54,7 @@ int cmd_sim(const std::vector<std::string>& args);
 int cmd_validate(const std::vector<std::string>& args);
 int cmd_deliver(const std::vector<std::string>& args);
 int cmd_qa(const std::vector<std::string>& args);
+int cmd_replay(const std::vector<std::string>& args);
 int cmd_plan_structures(const std::vector<std::string>& args);
 int cmd_igrt_setup(const std::vector<std::string>& args);
 int cmd_igrt_register(const std::vector<std::string>& args);

@@ -19,6 +19,7 @@
 #include "linac/formats/plan_io.hpp"
 #include "linac/hal/remote_machine.hpp"
 #include "linac/simulators/sim_machine.hpp"
+#include "machine_link.hpp"
 
 namespace linac::cli {
 namespace {
@@ -197,32 +198,16 @@ int cmd_deliver(const std::vector<std::string>& args) {
     }
   }
 
-  std::unique_ptr<sim::SimulatedMachine> simulated;
-  std::unique_ptr<hal::RemoteMachine> remote;
-  hal::Machine* machine = nullptr;
-  if (use_sim) {
-    simulated = std::make_unique<sim::SimulatedMachine>(seed);
-    machine = &simulated->machine();
-  } else {
-    if (!injections.empty()) {
-      for (const auto& i : injections) {
-        if (i.kind != "operator_beam_off") {
-          throw InputError("--inject", "device faults of a daemon are set with its --faults file");
-        }
+  if (!use_sim) {
+    for (const auto& i : injections) {
+      if (i.kind != "operator_beam_off") {
+        throw InputError("--inject", "device faults of a daemon are set with its --faults file");
       }
     }
-    hal::RemoteMachineOptions ro;
-    ro.endpoint = daemon;
-    ro.server_public_key = hal::read_curve_public_key(server_key);
-    ro.client_keys = hal::read_curve_keypair(client_key);
-    remote = std::make_unique<hal::RemoteMachine>(ro);
-    if (!remote->connect(3.0)) {
-      throw InputError(daemon,
-                       "no answer from the machine within 3 s (is the daemon running, "
-                       "and are the keys the ones it expects?)");
-    }
-    machine = &remote->machine();
   }
+  MachineConnection link = connect_machine(use_sim, seed, daemon, server_key, client_key);
+  sim::SimulatedMachine* simulated = link.simulated.get();
+  hal::Machine* machine = link.machine;
   if (auto f = machine->bring_up(profile)) {
     throw InputError("machine", "bring-up failed: " + f->describe());
   }

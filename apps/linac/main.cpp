@@ -60,6 +60,9 @@ const std::vector<Command>& commands() {
        linac::cli::cmd_dose_commission},
       {"qa", "delivery QA from Dynalog or trajectory logs: leaf errors, fluence, gamma",
        linac::cli::cmd_qa},
+      {"replay",
+       "deliver a recorded log's sequence again on the simulator; simulated beside recorded",
+       linac::cli::cmd_replay},
   };
   return kCommands;
 }

@@ -52,14 +52,19 @@ FluenceMap log_fluence(const MachineLog& log, const std::vector<double>& bounds,
     if (!s.delivering()) continue;
     const double dmu = amount(s, has_mu) - amount(p, has_mu);
     if (dmu <= 0.0) continue;
-    // Positions over the interval: the mean of its two ends.
+    // Positions over the interval: the mean of its two ends while the beam was on at both; when
+    // it starts from a held or beam-off snapshot (a step-and-shoot move, a beam hold), the MU
+    // came after the axes arrived, at the interval's end.
+    const double w_prev = p.delivering() ? 0.5 : 0.0;
     auto mid = [&](const std::vector<double>& a, const std::vector<double>& b, std::size_t l) {
-      return 0.5 * (a[l] + b[l]);
+      return (1.0 - w_prev) * a[l] + w_prev * b[l];
     };
     const auto& ja = actual ? s.jaw_actual_mm : s.jaw_expected_mm;
     const auto& jb = actual ? p.jaw_actual_mm : p.jaw_expected_mm;
-    const double x1 = 0.5 * (ja[0] + jb[0]), x2 = 0.5 * (ja[1] + jb[1]);
-    const double y1 = 0.5 * (ja[2] + jb[2]), y2 = 0.5 * (ja[3] + jb[3]);
+    const double x1 = (1.0 - w_prev) * ja[0] + w_prev * jb[0];
+    const double x2 = (1.0 - w_prev) * ja[1] + w_prev * jb[1];
+    const double y1 = (1.0 - w_prev) * ja[2] + w_prev * jb[2];
+    const double y2 = (1.0 - w_prev) * ja[3] + w_prev * jb[3];
     for (std::size_t l = 0; l < pairs; ++l) {
       const double ylo = std::max(bounds[l], y1);
       const double yhi = std::min(bounds[l + 1], y2);
@@ -129,8 +134,11 @@ GammaResult gamma_2d(const FluenceMap& ref, const FluenceMap& eval, const GammaC
   if (max_ref <= 0.0) return g;
   const double dd = c.dose_pct / 100.0 * max_ref;
   const double threshold = c.threshold_pct / 100.0 * max_ref;
-  // Search the evaluated map within 3 distance criteria, on a half-pixel lattice (bilinear).
-  const double step = ref.pixel_mm / 2.0;
+  // Search the evaluated map within 3 distance criteria, on a lattice of a tenth of the
+  // distance criterion (at most half a pixel), interpolated bilinearly: at a 1 mm criterion a
+  // half-pixel lattice overshoots a sharp edge (a picket) and fails it.
+  const double step = std::min(ref.pixel_mm / 2.0, c.distance_mm / 10.0);
+  const double step_px = step / ref.pixel_mm;
   const int reach = static_cast<int>(std::ceil(3.0 * c.distance_mm / step));
   auto sample = [&](double r, double col) {
     r = std::clamp(r, 0.0, ref.rows - 1.0);
@@ -163,9 +171,28 @@ GammaResult gamma_2d(const FluenceMap& ref, const FluenceMap& eval, const GammaC
           const double dx = j * step;
           const double d2 = dist2 + dx * dx / (c.distance_mm * c.distance_mm);
           if (d2 >= best2) continue;
-          const double ev = sample(r + i * 0.5, col + j * 0.5);
+          const double ev = sample(r + i * step_px, col + j * step_px);
           const double g2 = d2 + (ev - rv) * (ev - rv) / (dd * dd);
           best2 = std::min(best2, g2);
+          // Between this lattice point and its neighbours along x and y the map is linear: the
+          // closest point of each segment in closed form (a steep edge crossed between two
+          // lattice points still finds its agreement).
+          const double err0 = ev - rv;
+          for (int axis = 0; axis < 2; ++axis) {
+            const double ev1 = axis == 0 ? sample(r + i * step_px, col + (j + 1) * step_px)
+                                         : sample(r + (i + 1) * step_px, col + j * step_px);
+            const double de = ev1 - ev;
+            const double along = axis == 0 ? dx : dy;  // coordinate moving along the segment
+            const double fixed = axis == 0 ? dy : dx;
+            const double inv_d2 = 1.0 / (c.distance_mm * c.distance_mm);
+            const double inv_dd2 = 1.0 / (dd * dd);
+            const double den = step * step * inv_d2 + de * de * inv_dd2;
+            const double t =
+                std::clamp(-(step * along * inv_d2 + de * err0 * inv_dd2) / den, 0.0, 1.0);
+            const double u = along + t * step;
+            const double e = err0 + t * de;
+            best2 = std::min(best2, (fixed * fixed + u * u) * inv_d2 + e * e * inv_dd2);
+          }
         }
       }
       const double gv = std::sqrt(best2);

@@ -60,6 +60,49 @@ TEST(CliQa, RealClinacDynalogsGivePylinacsFigures) {
   EXPECT_TRUE(report["pass"].get<bool>());  // p95 < 1 mm, gamma >= 95 %
 }
 
+TEST(CliReplay, RealClinacVmatLogReplayedOnTheSimulatorRunsAsOnTheMachine) {
+  // The digital twin: the real Clinac VMAT arc's control points rebuilt from its Dynalog and
+  // delivered on the simulated Clinac (MLC lag calibrated on this log, machines/clinac-ix.json).
+  TempDir dir;
+  const auto r = test::run({kLinac, "replay", (kLogs / "A_clinac_vmat.dlg").string(), "--sim",
+                            "--mu", "300", "--out", (dir / "replay").string(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["status"], "completed");
+  EXPECT_EQ(j["control_points"], 178);  // 177 segment changes
+  // Recorded: pylinac's figures; simulated beside them.
+  EXPECT_NEAR(j["recorded"]["beam_on_s"].get<double>(), 73.4, 1e-9);
+  EXPECT_NEAR(j["recorded"]["rms_mm"]["mean"].get<double>(), 0.190, 5e-4);
+  EXPECT_EQ(j["recorded"]["beam_holds"], 0);
+  const double beam_on = j["simulated"]["beam_on_s"].get<double>();
+  EXPECT_NEAR(beam_on / 73.4, 1.0, 0.03) << beam_on;
+  const double rms = j["simulated"]["rms_mm"]["mean"].get<double>();
+  EXPECT_NEAR(rms / 0.190, 1.0, 0.30) << rms;
+  EXPECT_NEAR(j["simulated"]["delivered_mu"].get<double>(), 300.0, 0.1);
+  EXPECT_NEAR(j["simulated"]["gantry_travel_deg"].get<double>(),
+              j["recorded"]["gantry_travel_deg"].get<double>(), 1.0);
+  for (const char* k : {"p95_mm", "beam_holds", "gantry_speed_deg_per_s"}) {
+    EXPECT_TRUE(j["simulated"].contains(k) && j["recorded"].contains(k)) << k;
+  }
+  // What the machine needed changed is said: the arc turned into the gantry's range, closed
+  // pairs opened to the minimum gap, the recorded plan's MLC tolerance.
+  EXPECT_EQ(j["notes"].size(), 3u) << j["notes"].dump();
+  // --out keeps the rebuilt plan and the simulated logs, which linac qa reads.
+  EXPECT_TRUE(fs::exists(dir / "replay" / "replay_rtplan.json"));
+  const auto qa = test::run({kLinac, "qa", (dir / "replay" / "replay.bin").string(), "--json"});
+  ASSERT_TRUE(qa.exit_code == 0 || qa.exit_code == 5) << qa.out << qa.err;  // 5: out of tolerance
+  const json q = json::parse(qa.out);
+  ASSERT_EQ(q["logs"].size(), 1u);
+  EXPECT_NEAR(q["logs"][0]["rms_mm"]["mean"].get<double>(), rms, 1e-3);
+  // A Dynalog does not carry the beam's MU: refused without --mu, naming the log.
+  const auto no_mu = test::run({kLinac, "replay", (kLogs / "A_clinac_vmat.dlg").string(), "--sim"});
+  EXPECT_EQ(no_mu.exit_code, 2);
+  EXPECT_NE(no_mu.err.find("A_clinac_vmat.dlg"), std::string::npos) << no_mu.err;
+  EXPECT_NE(no_mu.err.find("MU"), std::string::npos) << no_mu.err;
+  const auto not_a_log = test::run({kLinac, "replay", (kLogs / "README.md").string(), "--sim"});
+  EXPECT_EQ(not_a_log.exit_code, 2) << not_a_log.err;
+}
+
 TEST(CliQa, AnalysesAFolderAndNamesEveryFileItSkips) {
   TempDir dir;
   const fs::path dept = dir / "department";

@@ -6,7 +6,8 @@ from the X1 to the X2 jaw, the pairs the field does not use closed (gap 0) and p
 tolerance table, referenced dose references, and the site's machine ID as TreatmentMachineName.
 Usage: make_sliding_window_rtplan.py OUT.dcm [MACHINE_NAME] [--closed-in-field]
        [--modifier wedge|edw|block|compensator|applicator]   (on the second beam)
-       [--step-and-shoot]   (static segments, the leaves moving between them beam-off)"""
+       [--step-and-shoot]   (static segments, the leaves moving between them beam-off)
+       [--picket-fence]     (7 static 5 mm pickets 12 mm apart, the leaves moving beam-off)"""
 import sys
 
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
@@ -22,7 +23,8 @@ if "--modifier" in argv:
 args = [a for a in argv if not a.startswith("--")]
 machine = args[0] if args else "CLINAC_IX"
 closed_in_field = "--closed-in-field" in sys.argv
-step_and_shoot = "--step-and-shoot" in sys.argv  # 10 static segments, leaves move beam-off
+picket_fence = "--picket-fence" in sys.argv  # 7 static pickets, leaves move beam-off
+step_and_shoot = "--step-and-shoot" in sys.argv or picket_fence  # static segments
 
 RT_PLAN = "1.2.840.10008.5.1.4.1.1.481.5"
 meta = FileMetaDataset()
@@ -75,6 +77,9 @@ def leaf_positions(i, n):
             b.append(JAW_X[1] + 5.0), a.append(JAW_X[1] + 5.0)
         elif p == 30 and closed_in_field:  # a broken plan: closed in the open field
             b.append(5.0), a.append(5.0)
+        elif picket_fence:  # picket i // 2 of 7: a 5 mm gap centred 12 mm after the last
+            centre = -30.0 + 12.0 * (i // 2)
+            b.append(centre - 2.5), a.append(centre + 2.5)
         else:
             a_pos = min(lead, JAW_X[1] + 5.0)
             b_pos = max(min(lead - 15.0, JAW_X[1]), JAW_X[0] - 5.0)
@@ -128,7 +133,7 @@ for number, (name, gantry, mu) in enumerate([("G000", 0.0, 152.4), ("G090", 90.0
             d.LeafPositionBoundaries = bounds
         devices.append(d)
     beam.BeamLimitingDeviceSequence = Sequence(devices)
-    n = 40
+    n = 14 if picket_fence else 40
     beam.NumberOfControlPoints = n
     cps = []
     for i in range(n):
