@@ -391,10 +391,14 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
                           "beam off by the operator at " + format_measured(p) + " MU"));
     }
 
-    // Records first: checkpoint at the period, and before any state change is reported.
+    // Records first: checkpoint at the period, and before any state change is reported — also
+    // when the link has gone quiet: the last counts the machine reported are below what it has
+    // delivered, never above, and a resume must not deliver them again (a machine that dies
+    // between two checkpoints took up to a period of MU with it; scripts/chaos found it).
     const bool done = counts.primary_mu >= preset - 1e-6 || p >= planned - 1e-6;
     const bool change = done || (!now.empty() && state_ == SessionState::kBeamOn);
-    if (fresh && (change || t - last_record_t >= options_.record_period_s - 1e-9)) {
+    if ((fresh && (change || t - last_record_t >= options_.record_period_s - 1e-9)) ||
+        (change && p > recorded_p + 1e-9)) {
       if (!record_now()) now.push_back(active.back());
     }
 
