@@ -144,10 +144,20 @@ FluenceMap pylinac_fluence(const MachineLog& log, bool actual, double resolution
       for (int i = i0; i < i1; ++i) apply(line[static_cast<std::size_t>(i)]);
     };
     if (population_sd(a_on) > 0.1 || population_sd(b_on) > 0.1) {
+      // Each snapshot's increment over its open span, as a difference array (one pass per
+      // snapshot instead of one per pixel it covers), summed once along the row.
+      std::vector<double>& diff = line;
       for (const std::size_t s : on) {
-        const double d = increment[s];
-        span(std::max(left(s), left_jaw[s]), std::min(right(s), right_jaw[s]),
-             [d](double& v) { v += d; });
+        const int i0 = std::max(0, static_cast<int>(std::max(left(s), left_jaw[s])));
+        const int i1 = std::min(f.cols, static_cast<int>(std::min(right(s), right_jaw[s])));
+        if (i1 <= i0) continue;
+        diff[static_cast<std::size_t>(i0)] += increment[s];
+        if (i1 < f.cols) diff[static_cast<std::size_t>(i1)] -= increment[s];
+      }
+      double sum = 0.0;
+      for (double& v : line) {
+        sum += v;
+        v = sum;
       }
     } else {
       const std::size_t s = on.front();
