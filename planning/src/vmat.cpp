@@ -204,6 +204,19 @@ double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<dou
   return f;
 }
 
+double VmatPlanner::Impl::target_d95(const std::vector<float>& body_dose) const {
+  const Mask& target = *mask(options.evaluation_target());
+  std::vector<float> in_target;
+  for (std::size_t n = 0; n < body_index.size(); ++n) {
+    if (target[body_index[n]] != 0) in_target.push_back(body_dose[n]);
+  }
+  if (in_target.empty()) return 0.0;
+  const auto k = static_cast<std::size_t>(0.05 * static_cast<double>(in_target.size()));
+  std::nth_element(in_target.begin(), in_target.begin() + static_cast<std::ptrdiff_t>(k),
+                   in_target.end());
+  return static_cast<double>(in_target[k]);
+}
+
 Correction VmatPlanner::Impl::fit_correction(const std::vector<float>& full,
                                              const std::vector<double>& beamlets) const {
   Correction c;
@@ -387,17 +400,7 @@ VmatResult VmatPlanner::optimise(bool spare) const {
   const auto t1 = Clock::now();
   m.say(what + ": final dose on " + std::to_string(m.body_points.size()) + " points");
   std::vector<float> dose = m.engine->plan_dose(plan, m.isocentre, m.body_points);
-  const Mask& target = *m.mask(m.options.evaluation_target());
-  std::vector<float> in_target;
-  for (std::size_t n = 0; n < m.body_index.size(); ++n) {
-    if (target[m.body_index[n]] != 0) in_target.push_back(dose[n]);
-  }
-  std::sort(in_target.begin(), in_target.end());
-  const double d95 =
-      in_target.empty()
-          ? 0.0
-          : static_cast<double>(
-                in_target[static_cast<std::size_t>(0.05 * static_cast<double>(in_target.size()))]);
+  const double d95 = m.target_d95(dose);
   double scale = d95 > 0.0 ? m.rx_fraction() / d95 : 1.0;
   // Keep every segment within the machine's MU-per-degree limits.
   double scale_lo = 0.0;

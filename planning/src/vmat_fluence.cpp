@@ -233,17 +233,7 @@ FluenceOptimum VmatPlanner::fluence_optimum(const VmatResult& from, bool spare,
 #pragma omp critical
     for (std::size_t p = 0; p < dose.size(); ++p) dose[p] += local[p];
   }
-  const Mask& eval = *m.mask(m.options.evaluation_target());
-  std::vector<float> in_target;
-  for (std::size_t n = 0; n < m.body_index.size(); ++n) {
-    if (eval[m.body_index[n]] != 0) in_target.push_back(dose[n]);
-  }
-  std::sort(in_target.begin(), in_target.end());
-  const double d95 =
-      in_target.empty()
-          ? 0.0
-          : static_cast<double>(
-                in_target[static_cast<std::size_t>(0.05 * static_cast<double>(in_target.size()))]);
+  const double d95 = m.target_d95(dose);
   out.normalisation = d95 > 0.0 ? m.rx_fraction() / d95 : 1.0;
   out.dose_gy = Volume<float>(m.grid, 0.0F);
   const double course = static_cast<double>(m.options.fractions) * out.normalisation;

@@ -95,6 +95,9 @@ struct VmatPlanner::Impl {
   /// per point (the kernels' tails grow with the dose there), the rest an offset.
   [[nodiscard]] Correction fit_correction(const std::vector<float>& full,
                                           const std::vector<double>& beamlets) const;
+  /// D95 (Gy per fraction) of the evaluation target in a dose at `body_points` (0 when empty):
+  /// what the plans and the free-fluence optimum are normalised to.
+  [[nodiscard]] double target_d95(const std::vector<float>& body_dose) const;
   /// MU per control point that conformal apertures need for the prescription's mean target dose.
   [[nodiscard]] double conformal_mu_per_control_point() const;
   struct Generator;  // vmat_apertures.cpp
