@@ -8,6 +8,7 @@
 #include "linac/core/error.hpp"
 #include "linac/core/mask.hpp"
 #include "linac/formats/dicom_import.hpp"
+#include "linac/formats/metaimage.hpp"
 
 namespace linac::cli {
 
@@ -30,6 +31,27 @@ Case load_case_or_dicom(const std::filesystem::path& dir) {
     return formats::import_dicom_case(dir);
   }
   return load_case(dir);
+}
+
+CaseWithSpectCt load_case_with_spect_ct(const std::filesystem::path& dir) {
+  CaseWithSpectCt out;
+  if (std::filesystem::is_directory(dir) && !std::filesystem::exists(dir / "case.json")) {
+    auto imported = formats::import_dicom_patient(dir);
+    out.patient = std::move(imported.patient);
+    out.spect_ct = std::move(imported.spect_ct);
+    if (out.spect_ct) out.spect_ct_source = "DICOM " + dir.string();
+    return out;
+  }
+  out.patient = load_case(dir);
+  const auto folder = dir / kSpectCtFolder;
+  if (std::filesystem::exists(folder / "spect.mha") && std::filesystem::exists(folder / "ct.mha")) {
+    formats::SpectCtImport s;
+    s.spect = read_metaimage<float>(folder / "spect.mha");
+    s.ct = read_metaimage<std::int16_t>(folder / "ct.mha");
+    out.spect_ct = std::move(s);
+    out.spect_ct_source = folder.string();
+  }
+  return out;
 }
 
 nlohmann::json case_summary_json(const Case& c) {

@@ -3,11 +3,13 @@
 #include <boost/program_options.hpp>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "linac/core/transform.hpp"
 #include "linac/formats/case_folder.hpp"
+#include "linac/formats/dicom_import.hpp"
 
 namespace linac::cli {
 
@@ -43,6 +45,19 @@ nlohmann::json case_summary_json(const Case& c);
 /// A case folder (case.json), or a folder of DICOM files imported as a case (CT series and the
 /// RT Structure Set on it): what every command's --case accepts.
 Case load_case_or_dicom(const std::filesystem::path& dir);
+
+/// Where a case folder keeps its SPECT/CT (spect.mha, ct.mha: each on its own grid, in the
+/// SPECT/CT scanner's frame), as `case import` and `plan structures` write it.
+inline constexpr const char* kSpectCtFolder = "spect_ct";
+
+/// A case and the SPECT/CT that came with it (from the DICOM folder's NM series and its CT, or
+/// the case folder's spect_ct/), if any.
+struct CaseWithSpectCt {
+  Case patient;
+  std::optional<formats::SpectCtImport> spect_ct;
+  std::string spect_ct_source;  // "DICOM DIR", "CASE/spect_ct", or empty
+};
+CaseWithSpectCt load_case_with_spect_ct(const std::filesystem::path& dir);
 void print_case_summary(const Case& c);
 
 int cmd_case_make(const std::vector<std::string>& args);

@@ -8,6 +8,8 @@
 #include "linac/formats/dicom_case.hpp"
 #include "linac/formats/dicom_import.hpp"
 #include "linac/formats/image_png.hpp"
+#include "linac/formats/metaimage.hpp"
+#include "linac/formats/plan_io.hpp"
 #include "linac/simulators/phantom.hpp"
 
 namespace linac::cli {
@@ -20,6 +22,45 @@ void require_new_or_empty_folder(const fs::path& out) {
     throw InputError(out.string(),
                      "exists and is not an empty folder; nothing written (give a new one)");
   }
+}
+
+/// The SPECT/CT where `plan structures` looks for it, RT Doses (Gy) and RT Plans beside the case
+/// in `dir`; {"doses": [...], "plans": [...], "files": [...]}.
+nlohmann::json write_imported_objects(const formats::PatientImport& imported, const fs::path& dir) {
+  std::vector<std::string> written;
+  if (imported.spect_ct) {
+    fs::create_directories(dir / kSpectCtFolder);
+    write_metaimage(dir / kSpectCtFolder / "spect.mha", imported.spect_ct->spect, {true});
+    write_metaimage(dir / kSpectCtFolder / "ct.mha", imported.spect_ct->ct, {true});
+    written.push_back((dir / kSpectCtFolder / "spect.mha").string());
+    written.push_back((dir / kSpectCtFolder / "ct.mha").string());
+  }
+  nlohmann::json doses = nlohmann::json::array();
+  for (std::size_t k = 0; k < imported.doses.size(); ++k) {
+    const auto& d = imported.doses[k];
+    const fs::path file = dir / ("rtdose_" + std::to_string(k + 1) + ".mha");
+    write_metaimage(file, d.dose_gy, {true});
+    written.push_back(file.string());
+    float max_gy = 0.0F;
+    for (std::size_t n = 0; n < d.dose_gy.size(); ++n) max_gy = std::max(max_gy, d.dose_gy[n]);
+    doses.push_back({{"file", file.string()},
+                     {"from", d.file.string()},
+                     {"max_gy", max_gy},
+                     {"referenced_plan_sop_instance_uid", d.referenced_plan_sop_instance_uid}});
+  }
+  nlohmann::json plans = nlohmann::json::array();
+  for (std::size_t k = 0; k < imported.plans.size(); ++k) {
+    const auto& p = imported.plans[k];
+    const fs::path file = dir / ("rtplan_" + std::to_string(k + 1) + ".json");
+    write_plan(file, p.plan.plan);
+    written.push_back(file.string());
+    plans.push_back({{"file", file.string()},
+                     {"from", p.file.string()},
+                     {"sop_instance_uid", p.sop_instance_uid},
+                     {"beams", p.plan.plan.beams.size()},
+                     {"notes", p.plan.notes}});
+  }
+  return {{"doses", doses}, {"plans", plans}, {"files", written}};
 }
 }  // namespace
 
@@ -120,25 +161,52 @@ int cmd_case_import(const std::vector<std::string>& args) {
   std::string dicom_dir;
   std::string out;
   std::string series;
+  std::string spect_series;
   opts.add_options()("dicom", po::value(&dicom_dir)->required(), "folder of DICOM files")(
       "out", po::value(&out)->required(), "case folder to write (new or empty)")(
-      "series", po::value(&series), "SeriesInstanceUID of the CT, when the folder has several");
+      "series", po::value(&series), "SeriesInstanceUID of the CT, when the folder has several")(
+      "spect-series", po::value(&spect_series),
+      "SeriesInstanceUID of the SPECT (NM), when the folder has several");
   po::positional_options_description pos;
   pos.add("dicom", 1);
   po::variables_map vm;
-  if (!parse("case import", "DICOM_DIR --out CASE [--series UID] [--json]", opts, pos, args, vm)) {
+  if (!parse("case import", "DICOM_DIR --out CASE [--series UID] [--spect-series UID] [--json]",
+             opts, pos, args, vm)) {
     return kOk;
   }
   require_new_or_empty_folder(out);
-  const Case c = formats::import_dicom_case(dicom_dir, series);
-  save_case(c, out);
+  formats::PatientImport imported = formats::import_dicom_patient(dicom_dir, series, spect_series);
+  Case& c = imported.patient;
+  const fs::path dir(out);
+  if (imported.spect_ct) {
+    c.metadata["spect_series_instance_uid"] = imported.spect_ct->spect_series_instance_uid;
+    c.metadata["spect_ct_series_instance_uid"] = imported.spect_ct->ct_series_instance_uid;
+  }
+  save_case(c, dir);
+  const nlohmann::json objects = write_imported_objects(imported, dir);
   if (vm.count("json") != 0) {
     auto j = case_summary_json(c);
     j["case_dir"] = out;
+    if (imported.spect_ct) {
+      const Grid& g = imported.spect_ct->spect.grid();
+      j["spect_ct"] = {{"spect_series_instance_uid", imported.spect_ct->spect_series_instance_uid},
+                       {"ct_series_instance_uid", imported.spect_ct->ct_series_instance_uid},
+                       {"spect_dims", {g.dims[0], g.dims[1], g.dims[2]}},
+                       {"spect_spacing_mm", {g.spacing_mm.x(), g.spacing_mm.y(), g.spacing_mm.z()}},
+                       {"spect_origin_mm", {g.origin_mm.x(), g.origin_mm.y(), g.origin_mm.z()}}};
+    }
+    j["doses"] = objects["doses"];
+    j["plans"] = objects["plans"];
+    j["notes"] = imported.notes;
+    j["files"] = objects["files"];
     std::cout << j.dump(2) << "\n";
   } else {
     print_case_summary(c);
-    std::cout << "wrote " << out << " (case.json, ct.mha, " << c.structures.size() << " masks)\n";
+    std::cout << "wrote " << out << " (case.json, ct.mha, " << c.structures.size() << " masks"
+              << (imported.spect_ct ? ", the SPECT/CT in " + std::string(kSpectCtFolder) + "/" : "")
+              << ", " << imported.doses.size() << " RT Dose, " << imported.plans.size()
+              << " RT Plan)\n";
+    for (const auto& n : imported.notes) std::cout << "note: " << n << "\n";
   }
   return kOk;
 }

@@ -1,6 +1,7 @@
 // `linac plan structures`: the imaging half of planning on the built-in patient or a case: the
-// simulated 4DCT and its AIP, the simulated 99mTc-GSA SPECT/CT fused to the AIP by CT-CT rigid
-// registration, and the functional structures FLS, ITV and PTV, written as a case folder.
+// simulated 4DCT and its AIP, the 99mTc-GSA SPECT/CT (the case's own — imported from DICOM or in
+// its spect_ct/ — or simulated) fused to the AIP by CT-CT rigid registration, and the functional
+// structures FLS, ITV and PTV, written as a case folder.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -34,9 +35,11 @@ int cmd_plan_structures(const std::vector<std::string>& args) {
   sim::BreathingOptions breathing;
   std::uint64_t seed = 7;
   sim::PhantomOptions phantom;
-  opts.add_options()("case", po::value(&case_dir),
-                     "case folder with a CT, body and liver (default: the built-in patient)")(
-      "out", po::value(&out)->required(), "folder to write (a case folder for planning)")(
+  opts.add_options()(
+      "case", po::value(&case_dir),
+      "case folder or DICOM folder with a CT, body and liver, and its SPECT/CT if it has one "
+      "(default: the built-in patient)")("out", po::value(&out)->required(),
+                                         "folder to write (a case folder for planning)")(
       "threshold", po::value(&so.threshold)->default_value(0.60),
       "FLS: SPECT >= threshold x its maximum in the liver, in (0, 1]")(
       "margin-mm", po::value(&so.margin_mm)->default_value(5.0), "PTV = ITV + margin (mm)")(
@@ -65,8 +68,15 @@ int cmd_plan_structures(const std::vector<std::string>& args) {
   if (!(phantom.spacing_mm >= 1.0 && phantom.spacing_mm <= 8.0)) {
     throw InputError("--spacing-mm", format_number(phantom.spacing_mm) + " must lie in [1, 8]");
   }
-  const Case c =
-      case_dir.empty() ? sim::make_builtin_patient(phantom) : load_case_or_dicom(case_dir);
+  // The SPECT/CT comes with the case when it has one (DICOM NM series and its CT, or the case
+  // folder's spect_ct/); otherwise it is simulated.
+  CaseWithSpectCt loaded;
+  if (case_dir.empty()) {
+    loaded.patient = sim::make_builtin_patient(phantom);
+  } else {
+    loaded = load_case_with_spect_ct(case_dir);
+  }
+  const Case& c = loaded.patient;
   (void)c.get("body");
   (void)c.get("liver");
   progress("patient: " + c.name);
@@ -74,13 +84,20 @@ int cmd_plan_structures(const std::vector<std::string>& args) {
   const sim::FourDct fourdct = sim::make_4dct(c, breathing);
   const ImageHU aip = planning::average_intensity_projection(fourdct.phases);
   const ImageHU mip = planning::maximum_intensity_projection(fourdct.phases);
-  progress("SPECT/CT");
-  sim::SpectCtOptions spect_options;
-  spect_options.seed = seed;
-  const sim::SpectCt spect_ct = sim::make_spect_ct(c, fourdct, spect_options);
+  std::optional<sim::SpectCt> simulated;
+  if (!loaded.spect_ct) {
+    progress("SPECT/CT: simulated");
+    sim::SpectCtOptions spect_options;
+    spect_options.seed = seed;
+    simulated = sim::make_spect_ct(c, fourdct, spect_options);
+  } else {
+    progress("SPECT/CT: " + loaded.spect_ct_source);
+  }
+  const Volume<float>& spect = simulated ? simulated->spect : loaded.spect_ct->spect;
+  const ImageHU& spect_ct_image = simulated ? simulated->ct : loaded.spect_ct->ct;
   progress("registration: SPECT/CT CT -> AIP");
   const Mask& body = c.get("body").mask;
-  const auto fusion = planning::fuse_spect(aip, body, spect_ct.ct, spect_ct.spect);
+  const auto fusion = planning::fuse_spect(aip, body, spect_ct_image, spect);
   progress("structures");
   const Mask liver = planning::mean_position_mask(fourdct.liver);
   const auto fs_ = planning::make_functional_structures(liver, body, fusion.spect_on_planning, so);
@@ -96,6 +113,8 @@ int cmd_plan_structures(const std::vector<std::string>& args) {
   planning_case.metadata["fls_threshold"] = format_number(so.threshold);
   planning_case.metadata["ptv_margin_mm"] = format_number(so.margin_mm);
   for (const auto& s : c.structures) {
+    // A case planned before brings its own functional structures: these replace them.
+    if (s.name == "FLS" || s.name == "ITV" || s.name == "PTV") continue;
     if (s.name == "liver") {
       planning_case.structures.push_back({"liver", "organ", liver});
     } else if (s.name == "GTV" && !fourdct.gtv.empty()) {
@@ -111,7 +130,7 @@ int cmd_plan_structures(const std::vector<std::string>& args) {
   const fs::path dir(out);
   save_case(planning_case, dir);
   fs::create_directories(dir / "4dct");
-  fs::create_directories(dir / "spect_ct");
+  fs::create_directories(dir / kSpectCtFolder);
   for (std::size_t p = 0; p < fourdct.phases.size(); ++p) {
     char name[48];
     std::snprintf(name, sizeof(name), "ct_phase_%02zu.mha", p);
@@ -119,8 +138,8 @@ int cmd_plan_structures(const std::vector<std::string>& args) {
   }
   write_metaimage(dir / "aip.mha", aip, {true});
   write_metaimage(dir / "mip.mha", mip, {true});
-  write_metaimage(dir / "spect_ct" / "ct.mha", spect_ct.ct, {true});
-  write_metaimage(dir / "spect_ct" / "spect.mha", spect_ct.spect, {true});
+  write_metaimage(dir / kSpectCtFolder / "ct.mha", spect_ct_image, {true});
+  write_metaimage(dir / kSpectCtFolder / "spect.mha", spect, {true});
   write_metaimage(dir / "spect_on_planning.mha", fusion.spect_on_planning, {true});
 
   // Pictures: the structures on the AIP through the PTV's centroid.
@@ -165,21 +184,24 @@ int cmd_plan_structures(const std::vector<std::string>& args) {
   j["threshold"] = so.threshold;
   j["margin_mm"] = so.margin_mm;
   j["spect_max_in_liver"] = fs_.spect_max;
-  // The simulation's truth, to check the registration against.
-  const RigidTransform truth = spect_ct.spect_ct_to_planning.inverse();
-  const Eigen::Vector3d tc = truth.apply(r.centre_mm) - r.centre_mm;
-  nlohmann::json t;
-  t["planning_to_spect_ct"] = {{"translation_mm_about_centre", vec(tc)},
-                               {"rotation_deg", vec(truth.euler_deg())}};
-  t["registration_error_mm_at_centre"] =
-      (r.fixed_to_moving.apply(r.centre_mm) - truth.apply(r.centre_mm)).norm();
-  t["breathing"] = {{"phases", breathing.phases},
-                    {"amplitude_si_mm", breathing.amplitude_si_mm},
-                    {"amplitude_ap_mm", breathing.amplitude_ap_mm},
-                    {"liver_dome_shift_mm", fourdct.si_shift_mm}};
-  t["functional_liver_cm3"] = volume_cm3(spect_ct.functional_truth);
-  write_file_atomically(dir / "truth.json", {t.dump(1)});
-  j["truth"] = t;
+  j["spect_source"] = simulated ? "simulated" : loaded.spect_ct_source;
+  if (simulated) {
+    // The simulation's truth, to check the registration against.
+    const RigidTransform truth = simulated->spect_ct_to_planning.inverse();
+    const Eigen::Vector3d tc = truth.apply(r.centre_mm) - r.centre_mm;
+    nlohmann::json t;
+    t["planning_to_spect_ct"] = {{"translation_mm_about_centre", vec(tc)},
+                                 {"rotation_deg", vec(truth.euler_deg())}};
+    t["registration_error_mm_at_centre"] =
+        (r.fixed_to_moving.apply(r.centre_mm) - truth.apply(r.centre_mm)).norm();
+    t["breathing"] = {{"phases", breathing.phases},
+                      {"amplitude_si_mm", breathing.amplitude_si_mm},
+                      {"amplitude_ap_mm", breathing.amplitude_ap_mm},
+                      {"liver_dome_shift_mm", fourdct.si_shift_mm}};
+    t["functional_liver_cm3"] = volume_cm3(simulated->functional_truth);
+    write_file_atomically(dir / "truth.json", {t.dump(1)});
+    j["truth"] = t;
+  }
   j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   write_file_atomically(dir / "structures.json", {j.dump(1)});
   if (json) {
