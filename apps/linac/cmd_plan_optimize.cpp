@@ -370,6 +370,7 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   write_metaimage(dir / "dose.mha", plan.dose_gy, {true});
   RtDoseInfo rd;
   rd.patient_id = c.name;
+  rd.patient_name = ids.patient_name;
   rd.plan_label = rt.label;
   rd.study_instance_uid = dicom.ids.study_instance_uid;
   rd.frame_of_reference_uid = dicom.ids.frame_of_reference_uid;

@@ -209,9 +209,11 @@ TEST(CliPlanOptimize, WritesADeliverablePlanWithDoseDvhAndFigures) {
   EXPECT_GT(max, 20.0);
   EXPECT_LT(max, 30.0);
   // One DICOM set: the plan refers to the planning structure set, the dose to the plan, all in
-  // the CT's study and frame of reference; the plan passes dciodvfy.
+  // the CT's study and frame of reference; the plan and the dose pass dciodvfy.
   const auto rp_check = test::run({"/usr/bin/dciodvfy", (out / "RP.LiverVMAT.dcm").string()});
   EXPECT_EQ((rp_check.out + rp_check.err).find("Error"), std::string::npos) << rp_check.err;
+  const auto rd_check = test::run({"/usr/bin/dciodvfy", (out / "RD.LiverVMAT.dcm").string()});
+  EXPECT_EQ((rd_check.out + rd_check.err).find("Error"), std::string::npos) << rd_check.err;
   const auto set = test::run(
       {"/usr/bin/python3", "-c",
        "import sys, pydicom\n"
