@@ -88,7 +88,8 @@ void print_case_summary(const Case& c) {
   }
 }
 
-RigidTransform parse_setup_error(const std::string& option, const std::string& text) {
+std::vector<double> parse_numbers(const std::string& option, const std::string& text,
+                                  std::size_t count, const std::string& what) {
   std::vector<double> v;
   std::string item;
   std::istringstream in(text);
@@ -101,10 +102,14 @@ RigidTransform parse_setup_error(const std::string& option, const std::string& t
       throw InputError(option, "'" + item + "' is not a number");
     }
   }
-  if (v.size() != 6) {
-    throw InputError(option, "expected tx,ty,tz,rx,ry,rz (mm and degrees), got " +
-                                 std::to_string(v.size()) + " values");
+  if (v.size() != count) {
+    throw InputError(option, "expected " + what + ", got " + std::to_string(v.size()) + " values");
   }
+  return v;
+}
+
+RigidTransform parse_setup_error(const std::string& option, const std::string& text) {
+  const auto v = parse_numbers(option, text, 6, "tx,ty,tz,rx,ry,rz (mm and degrees)");
   return RigidTransform::from_euler_deg(Eigen::Vector3d(v[3], v[4], v[5]),
                                         Eigen::Vector3d(v[0], v[1], v[2]));
 }

@@ -36,6 +36,10 @@ bool parse(const std::string& command, const std::string& usage, po::options_des
            const po::positional_options_description& positional,
            const std::vector<std::string>& args, po::variables_map& vm);
 
+/// `count` comma-separated numbers ("1,2.5,3"); throws InputError naming `option` and `what`
+/// was expected.
+std::vector<double> parse_numbers(const std::string& option, const std::string& text,
+                                  std::size_t count, const std::string& what);
 /// "tx,ty,tz,rx,ry,rz": a set-up error in DICOM patient coordinates, mm and degrees (rotations
 /// about the isocentre, x then y then z). Throws InputError naming `option`.
 RigidTransform parse_setup_error(const std::string& option, const std::string& text);
@@ -72,6 +76,7 @@ int cmd_qa(const std::vector<std::string>& args);
 int cmd_replay(const std::vector<std::string>& args);
 int cmd_plan_structures(const std::vector<std::string>& args);
 int cmd_igrt_setup(const std::vector<std::string>& args);
+int cmd_igrt_recon(const std::vector<std::string>& args);
 int cmd_igrt_register(const std::vector<std::string>& args);
 int cmd_sim_keygen(const std::vector<std::string>& args);
 int cmd_course(const std::vector<std::string>& args);

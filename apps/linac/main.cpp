@@ -52,6 +52,8 @@ const std::vector<Command>& commands() {
        linac::cli::cmd_plan_optimize},
       {"igrt setup", "one fraction's CBCT set-up: acquire, reconstruct, register, move the couch",
        linac::cli::cmd_igrt_setup},
+      {"igrt recon", "cone-beam CT (FDK) from another tool's projection files (plastimatch drr)",
+       linac::cli::cmd_igrt_recon},
       {"igrt register", "rigid registration of two images and the couch correction",
        linac::cli::cmd_igrt_register},
       {"dose water", "the dose engine in water: PDD, profile, penumbra, output factor",

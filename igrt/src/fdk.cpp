@@ -49,6 +49,179 @@ cv::Mat ramp_spectrum(int padded, double tau, RampWindow window) {
   return spectrum;
 }
 
+/// The apodised ramp filter as OpenCV's packed spectrum of a real row (CV_32F), repeated for
+/// `rows` rows, for cv::mulSpectrums with DFT_ROWS.
+cv::Mat ramp_kernel_spectrum(int padded, int rows, double tau, RampWindow window) {
+  cv::Mat kernel;
+  cv::idft(ramp_spectrum(padded, tau, window), kernel, cv::DFT_REAL_OUTPUT | cv::DFT_SCALE);
+  cv::Mat kernel32;
+  kernel.convertTo(kernel32, CV_32F);
+  cv::Mat packed;
+  cv::dft(kernel32, packed);
+  cv::Mat out;
+  cv::repeat(packed, rows, 1, out);
+  return out;
+}
+
+/// A panel narrower than the patient cuts rows off at a value far from zero; the ramp filter
+/// turns that step into a bright rim and a cupped, too-bright interior. Such a row (its edge
+/// above a tenth of its maximum) is continued past that edge by its own mirror image faded to
+/// zero with a cos² taper over `extension` pixels (Ohnesorge et al. 2000); rows that end in air
+/// are left as they are. `left`/`right`: whether that edge may be extended (an offset panel's
+/// inner edge is the redundancy ramp, not a cut).
+void extend_truncated_rows(cv::Mat& q, int first, int count, int extension, bool left, bool right) {
+  for (int r = 0; r < q.rows; ++r) {
+    float* row = q.ptr<float>(r);
+    float top = 0.0F;
+    for (int c = first; c < first + count; ++c) top = std::max(top, row[c]);
+    const bool cut_left = left && row[first] > 0.1F * top;
+    const bool cut_right = right && row[first + count - 1] > 0.1F * top;
+    for (int d = 0; d < extension && d < count; ++d) {
+      const double x = std::cos(0.5 * kPi * (d + 1.0) / (extension + 1.0));
+      const auto taper = static_cast<float>(x * x);
+      if (cut_left) row[first - 1 - d] = taper * row[first + d];
+      if (cut_right) row[first + count + d] = taper * row[first + count - 1 - d];
+    }
+  }
+}
+
+/// One filtered projection and its place on the orbit.
+struct View {
+  double c, s, weight;  // cos and sin of the kV source angle; angular weight
+  const cv::Mat* q;     // filtered, rows x padded columns
+};
+
+/// The imager's geometry in the back-projection's terms (the panel at the isocentre).
+struct Geometry {
+  double sad, du, offset_iso, u0, v0;
+  int wide, rows;
+};
+
+/// Every voxel on its own: any grid orientation.
+void back_project_voxels(const std::vector<View>& views, const Geometry& g,
+                         const RigidTransform& to_fixed, Volume<float>& mu) {
+  const Grid& grid = mu.grid();
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::int64_t k = 0; k < grid.dims[2]; ++k) {
+    for (std::int64_t j = 0; j < grid.dims[1]; ++j) {
+      for (std::int64_t i = 0; i < grid.dims[0]; ++i) {
+        const Eigen::Vector3d x = to_fixed.apply(grid.index_to_world_mm(Eigen::Vector3d(
+            static_cast<double>(i), static_cast<double>(j), static_cast<double>(k))));
+        double sum = 0.0;
+        for (const View& view : views) {
+          // Into the imager's frame (rotated about Y by the kV source angle).
+          const double xr = view.c * x.x() - view.s * x.z();
+          const double zr = view.s * x.x() + view.c * x.z();
+          const double depth = g.sad - zr;
+          if (depth <= 1.0) continue;
+          const double scale = g.sad / depth;
+          const double cu = (xr * scale - g.offset_iso) / g.du + g.u0;
+          const double cv_ = x.y() * scale / g.du + g.v0;
+          if (cu < 0.0 || cv_ < 0.0 || cu > g.wide - 1.0 || cv_ > g.rows - 1.0) continue;
+          const int c0 = static_cast<int>(cu), r0 = static_cast<int>(cv_);
+          const int c1 = std::min(c0 + 1, g.wide - 1), r1 = std::min(r0 + 1, g.rows - 1);
+          const double fc = cu - c0, fr = cv_ - r0;
+          const cv::Mat& q = *view.q;
+          const double val = (1 - fr) * ((1 - fc) * static_cast<double>(q.at<float>(r0, c0)) +
+                                         fc * static_cast<double>(q.at<float>(r0, c1))) +
+                             fr * ((1 - fc) * static_cast<double>(q.at<float>(r1, c0)) +
+                                   fc * static_cast<double>(q.at<float>(r1, c1)));
+          sum += view.weight * scale * scale * val;
+        }
+        mu.at(i, j, k) = static_cast<float>(sum);
+      }
+    }
+  }
+}
+
+/// Voxel columns along the gantry axis: per view, the panel column, the distance weight and
+/// the first row are found once per column; the slices then step down the panel's rows, read
+/// from the projection stored column by column. Same arithmetic as back_project_voxels.
+void back_project_columns(const std::vector<View>& views, const Geometry& g,
+                          const RigidTransform& to_fixed, Volume<float>& mu) {
+  const Grid& grid = mu.grid();
+  const auto nz = grid.dims[2];
+  // Each filtered projection transposed: a panel column's rows are contiguous.
+  std::vector<cv::Mat> columns(views.size());
+#pragma omp parallel for schedule(dynamic, 4)
+  for (std::int64_t v = 0; v < static_cast<std::int64_t>(views.size()); ++v) {
+    cv::transpose(*views[static_cast<std::size_t>(v)].q, columns[static_cast<std::size_t>(v)]);
+  }
+  const double y_step = to_fixed.apply_vector(grid.direction.col(2) * grid.spacing_mm.z()).y();
+  const double last_row = g.rows - 1.001;  // rows r0 and r0 + 1 both on the panel
+  // Tiles of voxel columns, each back-projected from every view in turn: a tile projects onto a
+  // narrow band of panel columns, which stays in cache while the tile's columns read it.
+  constexpr std::int64_t kTile = 16;
+  const std::int64_t tiles_i = (grid.dims[0] + kTile - 1) / kTile;
+  const std::int64_t tiles_j = (grid.dims[1] + kTile - 1) / kTile;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::int64_t t = 0; t < tiles_i * tiles_j; ++t) {
+    const std::int64_t i0 = (t % tiles_i) * kTile;
+    const std::int64_t j0 = (t / tiles_i) * kTile;
+    const std::int64_t ni = std::min(kTile, grid.dims[0] - i0);
+    const std::int64_t nj = std::min(kTile, grid.dims[1] - j0);
+    std::vector<float> sum(static_cast<std::size_t>(ni * nj * nz), 0.0F);
+    std::vector<Eigen::Vector3d> base(static_cast<std::size_t>(ni * nj));
+    for (std::int64_t jj = 0; jj < nj; ++jj) {
+      for (std::int64_t ii = 0; ii < ni; ++ii) {
+        base[static_cast<std::size_t>(jj * ni + ii)] = to_fixed.apply(grid.index_to_world_mm(
+            Eigen::Vector3d(static_cast<double>(i0 + ii), static_cast<double>(j0 + jj), 0.0)));
+      }
+    }
+    for (std::size_t v = 0; v < views.size(); ++v) {
+      const View& view = views[v];
+      for (std::size_t m = 0; m < base.size(); ++m) {
+        const Eigen::Vector3d& x = base[m];
+        const double xr = view.c * x.x() - view.s * x.z();
+        const double zr = view.s * x.x() + view.c * x.z();
+        const double depth = g.sad - zr;
+        if (depth <= 1.0) continue;
+        const double scale = g.sad / depth;
+        const double cu = (xr * scale - g.offset_iso) / g.du + g.u0;
+        if (cu < 0.0 || cu > g.wide - 1.001) continue;
+        const int c0 = static_cast<int>(cu);
+        const auto fc = static_cast<float>(cu - c0);
+        const float* __restrict a = columns[v].ptr<float>(c0);
+        const float* __restrict b = columns[v].ptr<float>(c0 + 1);
+        const auto w = static_cast<float>(view.weight * scale * scale);
+        const double r_first = x.y() * scale / g.du + g.v0;
+        const double r_step = y_step * scale / g.du;
+        // The slices whose row lies on the panel: 0 <= r_first + k r_step <= last_row.
+        double k_lo = 0.0;
+        double k_hi = static_cast<double>(nz - 1);
+        if (r_step != 0.0) {
+          // A thousandth of a row inside, so that float rounding stays on the panel.
+          const double k_a = (0.001 - r_first) / r_step;
+          const double k_b = (last_row - 0.001 - r_first) / r_step;
+          k_lo = std::max(k_lo, std::ceil(std::min(k_a, k_b)));
+          k_hi = std::min(k_hi, std::floor(std::max(k_a, k_b)));
+        } else if (r_first < 0.001 || r_first > last_row - 0.001) {
+          continue;
+        }
+        const auto r0f = static_cast<float>(r_first);
+        const auto rsf = static_cast<float>(r_step);
+        float* __restrict out = sum.data() + m * static_cast<std::size_t>(nz);
+        for (auto k = static_cast<std::int64_t>(k_lo); k <= static_cast<std::int64_t>(k_hi); ++k) {
+          const float r = r0f + static_cast<float>(k) * rsf;  // within [0.001, last_row - 0.001]
+          const auto r0 = static_cast<int>(r);
+          const float fr = r - static_cast<float>(r0);
+          const float left = a[r0] + fr * (a[r0 + 1] - a[r0]);
+          const float right = b[r0] + fr * (b[r0 + 1] - b[r0]);
+          out[k] += w * (left + fc * (right - left));
+        }
+      }
+    }
+    for (std::int64_t jj = 0; jj < nj; ++jj) {
+      for (std::int64_t ii = 0; ii < ni; ++ii) {
+        const float* column = sum.data() + static_cast<std::size_t>((jj * ni + ii) * nz);
+        for (std::int64_t k = 0; k < nz; ++k) {
+          mu.at(i0 + ii, j0 + jj, k) = column[k];
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Grid cbct_grid(const hal::KvProjection& g, double voxel_mm, double slice_mm) {
@@ -136,73 +309,87 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
   const double delta_overlap = half_w - std::abs(offset_iso);  // measured on both sides
   const double scan_factor = (result.half_fan || result.short_scan) ? 1.0 : 0.5;
 
-  // Filter every projection: weights, then the ramp along rows (all rows in one DFT call).
-  // Rows are zero-padded on both sides and kept whole after filtering: the ramp filter spreads
-  // a projection beyond the panel's edge, and those tails belong to the back-projection (with
-  // an offset detector, dropping them biases everything outside the overlap region).
+  // Filter every projection: weights, then the ramp along rows (all rows in one DFT call, in
+  // OpenCV's packed real spectra). Rows are zero-padded to at least three times their length
+  // (the ramp kernel's tails, cut at half the padded length, set the reconstruction's mean:
+  // twice the length left water 27 HU low); the ramp filter spreads a projection beyond the
+  // panel's edge, and those tails belong to the back-projection (with an offset detector,
+  // dropping them biases everything outside the overlap region).
   int padded = 1;
   while (padded < 3 * cols) padded *= 2;
   const int pad_left = (padded - cols) / 2;
-  const cv::Mat spectrum = ramp_spectrum(padded, du, o.window);
+  // A full-fan voxel in the reconstructed field projects within half a panel of it; an offset
+  // panel's far side needs the whole row.
+  const int keep_left = result.half_fan ? 0 : pad_left - cols / 2;
+  const int kept = result.half_fan ? padded : 2 * cols;
+  const cv::Mat kernel = ramp_kernel_spectrum(padded, rows, du, o.window);
+  const int extension = cols / 2;  // truncation correction: the rows go on this far each side
+  // Cosine pre-weighting and the half-fan redundancy, per pixel; Parker's, per column and view.
+  std::vector<float> pixel_weight(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols));
+  std::vector<double> u_of(static_cast<std::size_t>(cols));
+  for (int c = 0; c < cols; ++c)
+    u_of[static_cast<std::size_t>(c)] = (c - (cols - 1) / 2.0) * du + offset_iso;
+  for (int r = 0; r < rows; ++r) {
+    const double v = (r - (rows - 1) / 2.0) * du;
+    for (int c = 0; c < cols; ++c) {
+      const double u = u_of[static_cast<std::size_t>(c)];
+      double w = sad / std::sqrt(sad * sad + u * u + v * v);
+      if (result.half_fan) {
+        // Redundancy across the centre: the side with the detector gets 1, the overlap a
+        // smooth ramp with w(u) + w(-u) = 1.
+        const double s = offset_iso > 0.0 ? u : -u;
+        if (s < -delta_overlap) {
+          w = 0.0;
+        } else if (s <= delta_overlap) {
+          const double x = std::sin(0.25 * kPi * (s / delta_overlap + 1.0));
+          w *= x * x;
+        }
+      }
+      pixel_weight[static_cast<std::size_t>(r) * static_cast<std::size_t>(cols) +
+                   static_cast<std::size_t>(c)] = static_cast<float>(w);
+    }
+  }
   std::vector<cv::Mat> filtered(projections.size());
   const double delta_fan = std::atan(half_w / sad);  // Parker: half fan angle (full fan)
 #pragma omp parallel for schedule(dynamic, 2)
   for (std::int64_t kk = 0; kk < static_cast<std::int64_t>(order.size()); ++kk) {
     const std::size_t k = order[static_cast<std::size_t>(kk)];
     const auto& p = projections[k];
-    cv::Mat q(rows, padded, CV_64F, cv::Scalar(0.0));
-    const double beta = angle[k] - first;
-    for (int r = 0; r < rows; ++r) {
-      const double v = (r - (rows - 1) / 2.0) * du;
+    std::vector<float> column_weight(static_cast<std::size_t>(cols), 1.0F);
+    if (result.short_scan) {
+      const double beta = angle[k] - first;
       for (int c = 0; c < cols; ++c) {
-        const double u = (c - (cols - 1) / 2.0) * du + offset_iso;
-        double w = sad / std::sqrt(sad * sad + u * u + v * v);
-        if (result.half_fan) {
-          // Redundancy across the centre: the side with the detector gets 1, the overlap a
-          // smooth ramp with w(u) + w(-u) = 1.
-          const double s = offset_iso > 0.0 ? u : -u;
-          if (s < -delta_overlap) {
-            w = 0.0;
-          } else if (s <= delta_overlap) {
-            const double x = std::sin(0.25 * kPi * (s / delta_overlap + 1.0));
-            w *= x * x;
-          }
+        const double gamma = -std::atan(u_of[static_cast<std::size_t>(c)] / sad);  // fan angle
+        double pw = 1.0;
+        const double end = kPi + 2.0 * delta_fan;
+        if (beta < 2.0 * (delta_fan - gamma)) {
+          const double x = std::sin(0.25 * kPi * beta / (delta_fan - gamma));
+          pw = x * x;
+        } else if (beta > kPi - 2.0 * gamma) {
+          const double x = std::sin(0.25 * kPi * (end - beta) / (delta_fan + gamma));
+          pw = beta >= end ? 0.0 : x * x;
         }
-        if (result.short_scan) {
-          const double gamma = -std::atan(u / sad);  // fan angle, positive against rotation
-          double pw = 1.0;
-          const double end = kPi + 2.0 * delta_fan;
-          if (beta < 2.0 * (delta_fan - gamma)) {
-            const double x = std::sin(0.25 * kPi * beta / (delta_fan - gamma));
-            pw = x * x;
-          } else if (beta > kPi - 2.0 * gamma) {
-            const double x = std::sin(0.25 * kPi * (end - beta) / (delta_fan + gamma));
-            pw = beta >= end ? 0.0 : x * x;
-          }
-          w *= pw;
-        }
-        q.at<double>(r, c + pad_left) =
-            w * static_cast<double>(
-                    p.line_integral[static_cast<std::size_t>(r) * static_cast<std::size_t>(cols) +
-                                    static_cast<std::size_t>(c)]);
+        column_weight[static_cast<std::size_t>(c)] = static_cast<float>(pw);
       }
     }
-    cv::Mat f;
-    cv::dft(q, f, cv::DFT_ROWS | cv::DFT_COMPLEX_OUTPUT);
+    cv::Mat q(rows, padded, CV_32F, cv::Scalar(0.0F));
     for (int r = 0; r < rows; ++r) {
-      for (int c = 0; c < padded; ++c) {
-        const auto& h = spectrum.at<cv::Vec2d>(0, c);
-        auto& z = f.at<cv::Vec2d>(r, c);
-        const double re = z[0] * h[0] - z[1] * h[1];
-        const double im = z[0] * h[1] + z[1] * h[0];
-        z = cv::Vec2d(re, im);
+      float* row = q.ptr<float>(r) + pad_left;
+      const std::size_t at = static_cast<std::size_t>(r) * static_cast<std::size_t>(cols);
+      for (int c = 0; c < cols; ++c) {
+        row[c] = pixel_weight[at + static_cast<std::size_t>(c)] *
+                 column_weight[static_cast<std::size_t>(c)] *
+                 p.line_integral[at + static_cast<std::size_t>(c)];
       }
     }
+    extend_truncated_rows(q, pad_left, cols, extension, !result.half_fan || offset_iso < 0.0,
+                          !result.half_fan || offset_iso > 0.0);
+    cv::Mat f;
+    cv::dft(q, f, cv::DFT_ROWS);
+    cv::mulSpectrums(f, kernel, f, cv::DFT_ROWS);
     cv::Mat back;
     cv::idft(f, back, cv::DFT_ROWS | cv::DFT_REAL_OUTPUT | cv::DFT_SCALE);
-    cv::Mat out;
-    back.convertTo(out, CV_32F);
-    filtered[k] = out;
+    filtered[k] = back(cv::Range::all(), cv::Range(keep_left, keep_left + kept)).clone();
   }
 
   // Angular weights: each projection stands for the arc halfway to its neighbours.
@@ -212,10 +399,6 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
     const double next = i + 1 < order.size() ? angle[order[i + 1]] - angle[order[i]] : step;
     dtheta[order[i]] = 0.5 * (prev + next);
   }
-  struct View {
-    double c, s, weight;
-    const cv::Mat* q;
-  };
   std::vector<View> views;
   views.reserve(projections.size());
   for (std::size_t k = 0; k < projections.size(); ++k) {
@@ -227,38 +410,16 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
   const Grid& grid = o.grid;
   const RigidTransform to_fixed = iec::patient_to_fixed(o.position, o.couch);
   Volume<float> mu(grid, 0.0F);
-  const double u0 = (cols - 1) / 2.0 + pad_left, v0 = (rows - 1) / 2.0;
-  const int wide = padded;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (std::int64_t k = 0; k < grid.dims[2]; ++k) {
-    for (std::int64_t j = 0; j < grid.dims[1]; ++j) {
-      for (std::int64_t i = 0; i < grid.dims[0]; ++i) {
-        const Eigen::Vector3d x = to_fixed.apply(grid.index_to_world_mm(Eigen::Vector3d(
-            static_cast<double>(i), static_cast<double>(j), static_cast<double>(k))));
-        double sum = 0.0;
-        for (const View& view : views) {
-          // Into the imager's frame (rotated about Y by the kV source angle).
-          const double xr = view.c * x.x() - view.s * x.z();
-          const double zr = view.s * x.x() + view.c * x.z();
-          const double depth = sad - zr;
-          if (depth <= 1.0) continue;
-          const double scale = sad / depth;
-          const double cu = (xr * scale - offset_iso) / du + u0;
-          const double cv_ = x.y() * scale / du + v0;
-          if (cu < 0.0 || cv_ < 0.0 || cu > wide - 1.0 || cv_ > rows - 1.0) continue;
-          const int c0 = static_cast<int>(cu), r0 = static_cast<int>(cv_);
-          const int c1 = std::min(c0 + 1, wide - 1), r1 = std::min(r0 + 1, rows - 1);
-          const double fc = cu - c0, fr = cv_ - r0;
-          const cv::Mat& q = *view.q;
-          const double val = (1 - fr) * ((1 - fc) * static_cast<double>(q.at<float>(r0, c0)) +
-                                         fc * static_cast<double>(q.at<float>(r0, c1))) +
-                             fr * ((1 - fc) * static_cast<double>(q.at<float>(r1, c0)) +
-                                   fc * static_cast<double>(q.at<float>(r1, c1)));
-          sum += view.weight * scale * scale * val;
-        }
-        mu.at(i, j, k) = static_cast<float>(sum);
-      }
-    }
+  const Geometry geometry{
+      sad, du, offset_iso, (cols - 1) / 2.0 + pad_left - keep_left, (rows - 1) / 2.0, kept, rows};
+  // The grid's slices across the gantry axis (every patient position on a couch at zero): each
+  // voxel column along that axis projects to one panel column, so the per-view work is done
+  // once per column and the slices step along it.
+  const Eigen::Vector3d k_axis = to_fixed.apply_vector(grid.direction.col(2));
+  if (std::abs(std::abs(k_axis.y()) - 1.0) < 1e-9) {
+    back_project_columns(views, geometry, to_fixed, mu);
+  } else {
+    back_project_voxels(views, geometry, to_fixed, mu);
   }
   result.image = mu.map<std::int16_t>(
       [&](float m) { return to_hu(1000.0 * (static_cast<double>(m) / o.mu_water_per_mm - 1.0)); });

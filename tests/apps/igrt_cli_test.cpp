@@ -67,8 +67,9 @@ TEST(CliIgrt, SetupCorrectsAKnownErrorAndRegisterAgreesOnItsImages) {
     }
   }
   // The same images as DICOM CT series written by plastimatch, as another system sends them:
-  // registered from the folders, the same correction (within the run-to-run spread of the
-  // multi-threaded metric).
+  // registered from the folders, the same correction (within 0.3 mm and 0.15 deg: the DICOM
+  // round trip changes the images slightly and the rotation optimum is that flat, as between
+  // `igrt setup` and `igrt register` above).
   ASSERT_TRUE(test::on_path("plastimatch")) << "plastimatch is in scripts/debian-packages.txt";
   for (const auto& [mha, folder] : {std::pair{dir / "case" / "ct.mha", dir / "ct_dicom"},
                                     std::pair{dir / "f1" / "cbct.mha", dir / "cbct_dicom"}}) {
@@ -85,7 +86,7 @@ TEST(CliIgrt, SetupCorrectsAKnownErrorAndRegisterAgreesOnItsImages) {
     EXPECT_NEAR(d["correction"]["translation_mm"][a].get<double>(),
                 k["correction"]["translation_mm"][a].get<double>(), 0.3);
     EXPECT_NEAR(d["correction"]["rotation_deg"][a].get<double>(),
-                k["correction"]["rotation_deg"][a].get<double>(), 0.1);
+                k["correction"]["rotation_deg"][a].get<double>(), 0.15);
   }
 }
 

@@ -1,0 +1,193 @@
+// `linac igrt recon`: cone-beam CT from projection files another tool wrote — plastimatch `drr`
+// of a water cylinder, full fan and half fan, .pfm and .raw — and bad projection sets refused
+// with one line naming the file.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "linac/formats/metaimage.hpp"
+#include "test_support.hpp"
+
+namespace linac {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+const std::string kLinac = LINAC_EXE;
+
+/// A water cylinder (radius 60 mm, 100 mm long, axis along z) in air, 2 mm voxels.
+void write_water_cylinder(const fs::path& path) {
+  Grid g;
+  g.dims = {100, 100, 60};
+  g.spacing_mm = Eigen::Vector3d(2.0, 2.0, 2.0);
+  g.origin_mm = Eigen::Vector3d(-99.0, -99.0, -59.0);
+  ImageHU ct(g, -1000);
+  for (std::int64_t k = 0; k < g.dims[2]; ++k) {
+    for (std::int64_t j = 0; j < g.dims[1]; ++j) {
+      for (std::int64_t i = 0; i < g.dims[0]; ++i) {
+        const Eigen::Vector3d p = g.index_to_world_mm(Eigen::Vector3d(
+            static_cast<double>(i), static_cast<double>(j), static_cast<double>(k)));
+        if (std::hypot(p.x(), p.y()) <= 60.0 && std::abs(p.z()) <= 50.0) ct.at(i, j, k) = 0;
+      }
+    }
+  }
+  write_metaimage(path, ct);
+}
+
+/// plastimatch drr: `angles` projections `step` degrees apart, a 96 x 48 panel of 300 x 150 mm
+/// (plastimatch's "row col": 96 pixels across the orbit), SAD 1000, SID 1500.
+void drr(const fs::path& ct, const fs::path& out, const std::string& format, int angles,
+         double step, const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> cmd = {"/usr/bin/plastimatch",
+                                  "drr",
+                                  "-t",
+                                  format,
+                                  "-a",
+                                  std::to_string(angles),
+                                  "-N",
+                                  std::to_string(step),
+                                  "--sad",
+                                  "1000",
+                                  "--sid",
+                                  "1500",
+                                  "-r",
+                                  "96 48",
+                                  "-z",
+                                  "300 150",
+                                  "-I",
+                                  ct.string(),
+                                  "-O",
+                                  (out / "drr").string()};
+  cmd.insert(cmd.end(), extra.begin(), extra.end());
+  const auto r = test::run(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+struct Quality {
+  double water_hu = 0.0;  // mean inside radius 45 mm, |z| < 30 mm
+  double air_hu = 0.0;    // mean between radii 75 and 95 mm
+};
+
+Quality quality_of(const fs::path& image) {
+  const auto img = read_metaimage<std::int16_t>(image);
+  const Grid& g = img.grid();
+  double water = 0.0, air = 0.0;
+  int nw = 0, na = 0;
+  for (std::int64_t k = 0; k < g.dims[2]; ++k) {
+    for (std::int64_t j = 0; j < g.dims[1]; ++j) {
+      for (std::int64_t i = 0; i < g.dims[0]; ++i) {
+        const Eigen::Vector3d p = g.index_to_world_mm(Eigen::Vector3d(
+            static_cast<double>(i), static_cast<double>(j), static_cast<double>(k)));
+        const double r = std::hypot(p.x(), p.y());
+        if (std::abs(p.z()) >= 30.0) continue;
+        if (r < 45.0) {
+          water += img.at(i, j, k);
+          ++nw;
+        } else if (r > 75.0 && r < 95.0) {
+          air += img.at(i, j, k);
+          ++na;
+        }
+      }
+    }
+  }
+  return {water / std::max(1, nw), air / std::max(1, na)};
+}
+
+json recon(const fs::path& projections, const fs::path& out) {
+  const auto r = test::run({kLinac, "igrt", "recon", projections.string(), "--out", out.string(),
+                            "--size", "64,64,30", "--extent-mm", "200,200,90", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.exit_code == 0 ? json::parse(r.out) : json{};
+}
+
+TEST(CliIgrtRecon, ReconstructsPlastimatchDrrProjectionsFullAndHalfFan) {
+  test::TempDir dir;
+  write_water_cylinder(dir / "water.mha");
+  drr(dir / "water.mha", dir / "pfm", "pfm", 90, 4.0);
+  drr(dir / "water.mha", dir / "raw", "raw", 90, 4.0);
+  // The panel offset across the orbit: the central ray 27.5 pixels from its middle.
+  drr(dir / "water.mha", dir / "half", "pfm", 90, 4.0, {"-c", "20 23.5"});
+
+  const json full = recon(dir / "pfm", dir / "full.mha");
+  EXPECT_EQ(full["projections"], 90);
+  EXPECT_NEAR(full["arc_deg"].get<double>(), 360.0, 0.01);
+  EXPECT_FALSE(full["half_fan"].get<bool>());
+  EXPECT_NEAR(full["geometry"]["pixel_pitch_mm"].get<double>(), 300.0 / 96.0, 0.01);
+  const Quality q = quality_of(dir / "full.mha");
+  std::printf("full fan: water %.1f HU, air %.1f HU\n", q.water_hu, q.air_hu);
+  EXPECT_NEAR(q.water_hu, 0.0, 25.0);
+  EXPECT_NEAR(q.air_hu, -1000.0, 60.0);
+
+  // The same projections as .raw (no size of their own: taken from the image centre).
+  (void)recon(dir / "raw", dir / "from_raw.mha");
+  const auto a = read_metaimage<std::int16_t>(dir / "full.mha");
+  const auto b = read_metaimage<std::int16_t>(dir / "from_raw.mha");
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t n = 0; n < a.size(); ++n) ASSERT_EQ(a[n], b[n]) << n;
+
+  const json half = recon(dir / "half", dir / "half.mha");
+  EXPECT_TRUE(half["half_fan"].get<bool>());
+  EXPECT_NEAR(std::abs(half["geometry"]["panel_offset_mm"].get<double>()), 27.5 * 300.0 / 96.0,
+              0.05);
+  const Quality h = quality_of(dir / "half.mha");
+  std::printf("half fan: water %.1f HU, air %.1f HU\n", h.water_hu, h.air_hu);
+  EXPECT_NEAR(h.water_hu, 0.0, 25.0);
+  EXPECT_NEAR(h.air_hu, -1000.0, 60.0);
+}
+
+TEST(CliIgrtRecon, RefusesBadProjectionSetsNamingTheFile) {
+  test::TempDir dir;
+  write_water_cylinder(dir / "water.mha");
+  drr(dir / "water.mha", dir / "set", "pfm", 90, 4.0);
+  auto refused = [&](const fs::path& folder, const std::string& message) {
+    const auto r = test::run(
+        {kLinac, "igrt", "recon", folder.string(), "--out", (dir / "never.mha").string()});
+    EXPECT_EQ(r.exit_code, 2) << message;
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+    EXPECT_FALSE(fs::exists(dir / "never.mha"));
+  };
+  auto copy_of = [&](const std::string& name) {
+    const fs::path to = dir / name;
+    fs::copy(dir / "set", to, fs::copy_options::recursive);
+    return to;
+  };
+  // A geometry file missing.
+  const fs::path no_txt = copy_of("no_txt");
+  fs::remove(no_txt / "drr0007.txt");
+  refused(no_txt, "drr0007.txt: missing: every projection needs its geometry file");
+  // Five projections missing: a 24-degree gap in a 4-degree set.
+  const fs::path gap = copy_of("gap");
+  for (int k = 30; k < 35; ++k) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "drr%04d", k);
+    fs::remove(gap / (std::string(name) + ".pfm"));
+    fs::remove(gap / (std::string(name) + ".txt"));
+  }
+  refused(gap, "drr0029.pfm: projections missing: 24 degrees from it to");
+  // One image of another size.
+  const fs::path sizes = copy_of("sizes");
+  const auto r = test::run({"/usr/bin/plastimatch", "drr", "-t", "pfm", "-a", "1", "--sad", "1000",
+                            "--sid", "1500", "-r", "64 48", "-z", "200 150", "-I",
+                            (dir / "water.mha").string(), "-O", (dir / "odd" / "drr").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  fs::copy_file(dir / "odd" / "drr0000.pfm", sizes / "drr0010.pfm",
+                fs::copy_options::overwrite_existing);
+  refused(sizes, "drr0010.pfm: 64 x 48 pixels where");
+  // Not a projection format it reads.
+  fs::create_directories(dir / "hnd");
+  test::write_text(dir / "hnd" / "Proj_00000.hnd", "not read");
+  refused(dir / "hnd", "no projections (.raw or .pfm with their .txt geometry)");
+  // A 76-degree arc: not enough for a reconstruction.
+  drr(dir / "water.mha", dir / "short", "pfm", 20, 4.0);
+  refused(dir / "short", "a short scan needs 180 degrees plus the fan");
+  // A truncated image.
+  const fs::path cut = copy_of("cut");
+  fs::resize_file(cut / "drr0003.pfm", fs::file_size(cut / "drr0003.pfm") - 100);
+  refused(cut, "drr0003.pfm: ");
+}
+
+}  // namespace
+}  // namespace linac
