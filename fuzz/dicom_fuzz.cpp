@@ -1,8 +1,8 @@
 // libFuzzer target: arbitrary bytes as a DICOM file given to every DICOM reader an outside file
-// reaches — RT Plan, RT Dose, a CT slice (the case importer's series reader) and the RT Plan
-// reference of a treatment record. Each must read it or refuse it with InputError; anything
-// else (a crash, another exception, a leak) is a finding. Seed corpus: real files (pydicom's
-// test files, the product's own RP / RD / RT record).
+// reaches — RT Plan, RT Dose, a CT slice (the case importer's series reader), an NM (SPECT)
+// volume and the RT Plan reference of a treatment record. Each must read it or refuse it with
+// InputError; anything else (a crash, another exception, a leak) is a finding. Seed corpus: real
+// files (pydicom's test files, the product's own RP / RD / RT record).
 #include <unistd.h>
 
 #include <filesystem>
@@ -33,6 +33,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   try {
     (void)linac::formats::read_ct_series({path});
+  } catch (const linac::InputError&) {
+  }
+  try {
+    (void)linac::formats::read_nm_volume({path});
   } catch (const linac::InputError&) {
   }
   try {
