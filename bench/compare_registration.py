@@ -1,12 +1,15 @@
 #!/usr/bin/python3
 """CBCT-to-planning-CT registration beside plastimatch and elastix (Debian packages).
 
-Makes the built-in patient (3 mm), runs one simulated fraction set-up with a known set-up error
-(`linac igrt setup --sim`), then registers the exported CBCT to the planning CT with
+Makes the built-in patient (3 mm), and for each of five known set-up errors (shifts up to 20 mm,
+rotations up to 3 degrees) runs a simulated fraction set-up (`linac igrt setup --sim`: a
+half-fan CBCT with scatter, noise and cupping), then registers the exported CBCT to the planning
+CT with
 `linac igrt register`, `elastix` (Euler transform, mean squares, 3 levels) and
 `plastimatch register` (versor rigid, MSE, 3 stages), all with the body as the fixed mask, and
 prints each tool's time and its error against the known set-up error (largest displacement
-error over the corners of a 160 x 120 x 140 mm box about the isocentre, and the rotation error).
+error over the corners of a 160 x 120 x 140 mm box about the isocentre, and the rotation error)
+per case, then per tool the total time, the worst errors and the time ratio to linac.
 
 Usage: bench/compare_registration.py [LINAC] [WORKDIR]   (OMP_NUM_THREADS=2 for 2 cores)"""
 import json
@@ -21,7 +24,11 @@ import time
 LINAC = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "build", "release", "bin", "linac")
 WORK = sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(prefix="linac-compare-")
-ERROR = [3.0, -2.0, 4.0, 0.5, -0.5, 1.0]  # tx, ty, tz (mm), rx, ry, rz (deg)
+ERRORS = [[3.0, -2.0, 4.0, 0.5, -0.5, 1.0],  # tx, ty, tz (mm), rx, ry, rz (deg)
+          [12.0, -8.0, 5.0, 1.5, 0.0, -1.0],
+          [-15.0, 10.0, -12.0, -2.0, 1.0, 2.5],
+          [20.0, 5.0, -18.0, 0.0, -3.0, 1.0],
+          [-6.0, -20.0, 14.0, 3.0, 2.0, -2.0]]
 
 
 def rx(a):
@@ -58,26 +65,24 @@ def angle_between(a, b):
     return math.degrees(math.acos(max(-1.0, min(1.0, (m[0][0] + m[1][1] + m[2][2] - 1) / 2))))
 
 
-def run(cmd, **kw):
+def run(cmd, ok=(0,), **kw):
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if p.returncode not in (0,):
+    if p.returncode not in ok:
         sys.exit("failed: " + " ".join(cmd) + "\n" + p.stderr[-2000:])
     return p, time.time() - t0
 
 
-def main():
-    os.makedirs(WORK, exist_ok=True)
-    case = os.path.join(WORK, "case")
-    frac = os.path.join(WORK, "fraction")
-    run([LINAC, "case", "make", "--out", case, "--spacing-mm", "3"])
+def one_case(case, n, error):
+    frac = os.path.join(WORK, "fraction%d" % n)
+    # exit 4: a correction beyond the couch's limits is not applied; the CBCT is still written
     setup, _ = run([LINAC, "igrt", "setup", "--sim", "--setup-error",
-                    ",".join(str(v) for v in ERROR), "--out", frac, "--json"])
+                    ",".join(str(v) for v in error), "--out", frac, "--json"], ok=(0, 4))
     s = json.loads(setup.stdout)
     iso = s["isocentre_mm"]
-    true_r = mul(rz(math.radians(ERROR[5])), mul(ry(math.radians(ERROR[4])),
-                                                  rx(math.radians(ERROR[3]))))
-    truth = transform(true_r, iso, ERROR[:3])
+    true_r = mul(rz(math.radians(error[5])), mul(ry(math.radians(error[4])),
+                                                  rx(math.radians(error[3]))))
+    truth = transform(true_r, iso, error[:3])
     ct, cbct, mask = (os.path.join(case, "ct.mha"), os.path.join(frac, "cbct.mha"),
                       os.path.join(case, "body.mha"))
     results = []
@@ -116,7 +121,7 @@ def main():
 (DefaultPixelValue -1000)
 (WriteResultImage "false")
 """)
-    eout = os.path.join(WORK, "elastix")
+    eout = os.path.join(WORK, "elastix%d" % n)
     os.makedirs(eout, exist_ok=True)
     _, t = run(["elastix", "-f", ct, "-m", cbct, "-fMask", mask, "-p", params, "-out", eout])
     text = open(os.path.join(eout, "TransformParameters.0.txt")).read()
@@ -126,8 +131,8 @@ def main():
     results.append(("elastix 5.0 (ASGD, MSE)", t, mul(rz(p[2]), mul(rx(p[0]), ry(p[1]))), c,
                     p[3:6]))
 
-    cmd = os.path.join(WORK, "plastimatch.txt")
-    xf = os.path.join(WORK, "plastimatch_xform.txt")
+    cmd = os.path.join(WORK, "plastimatch%d.txt" % n)
+    xf = os.path.join(WORK, "plastimatch_xform%d.txt" % n)
     with open(cmd, "w") as f:
         f.write(f"""[GLOBAL]
 fixed={ct}
@@ -164,15 +169,35 @@ res=1 1 1
 
     corners = [[iso[0] + sx * 80, iso[1] + sy * 60, iso[2] + sz * 70]
                for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]
-    print(f"set-up error: translation {ERROR[:3]} mm, rotation {ERROR[3:]} deg "
-          f"(about the isocentre {[round(v, 1) for v in iso]} mm)")
-    print(f"linac igrt setup: reconstruction {s['recon_s']:.2f} s, registration "
-          f"{s['register_s']:.2f} s, residual after the couch move {s['residual_mm']:.2f} mm")
-    print(f"{'tool':32s} {'time s':>8s} {'error mm':>9s} {'error deg':>10s}")
+    print(f"case {n}: set-up error translation {error[:3]} mm, rotation {error[3:]} deg "
+          f"(about the isocentre {[round(v, 1) for v in iso]} mm); linac igrt setup: "
+          f"reconstruction {s['recon_s']:.2f} s, registration {s['register_s']:.2f} s")
+    out = []
     for name, secs, r, c, t in results:
         tool = transform(r, c, t)
         err = max(math.dist(tool(p), truth(p)) for p in corners)
-        print(f"{name:32s} {secs:8.2f} {err:9.3f} {angle_between(r, true_r):10.3f}")
+        deg = angle_between(r, true_r)
+        print(f"  {name:32s} {secs:8.2f} s {err:9.3f} mm {deg:8.3f} deg")
+        out.append((name, secs, err, deg))
+    return out
+
+
+def main():
+    os.makedirs(WORK, exist_ok=True)
+    case = os.path.join(WORK, "case")
+    run([LINAC, "case", "make", "--out", case, "--spacing-mm", "3"])
+    per_tool = {}
+    for n, error in enumerate(ERRORS, 1):
+        for name, secs, err, deg in one_case(case, n, error):
+            t = per_tool.setdefault(name, [0.0, 0.0, 0.0])
+            t[0] += secs
+            t[1] = max(t[1], err)
+            t[2] = max(t[2], deg)
+    ours = next(iter(per_tool.values()))[0]
+    print(f"{len(ERRORS)} cases: {'tool':32s} {'time s':>8s} {'x linac':>8s} "
+          f"{'worst mm':>9s} {'worst deg':>10s}")
+    for name, (secs, err, deg) in per_tool.items():
+        print(f"          {name:32s} {secs:8.2f} {secs / ours:8.2f} {err:9.3f} {deg:10.3f}")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,10 @@ int cmd_igrt_recon(const std::vector<std::string>& args) {
       "position", po::value(&position_text)->default_value("HFS"),
       "patient position of the volume the projections were taken of (HFS, FFS, HFP, FFP)")(
       "window", po::value(&window_text)->default_value("hann"),
-      "ramp filter apodisation: ram-lak, shepp-logan, hann");
+      "ramp filter apodisation: ram-lak, shepp-logan, hann")(
+      "no-truncation-correction",
+      "leave rows cut off by the panel as they are (default: continue them as a water "
+      "cylinder's chords)");
   po::positional_options_description pos;
   pos.add("projections", 1);
   po::variables_map vm;
@@ -75,6 +78,7 @@ int cmd_igrt_recon(const std::vector<std::string>& args) {
   igrt::FdkOptions fdk;
   fdk.position = iec::parse_patient_position(position_text);
   fdk.window = parse_window(window_text);
+  fdk.truncation_correction = vm.count("no-truncation-correction") == 0;
   if (!(mu_water > 0.0 && mu_water < 1.0)) {
     throw InputError("--mu-water-per-mm", format_number(mu_water) + " is outside (0, 1)");
   }
@@ -131,6 +135,7 @@ int cmd_igrt_recon(const std::vector<std::string>& args) {
   j["arc_deg"] = r.arc_deg;
   j["half_fan"] = r.half_fan;
   j["short_scan"] = r.short_scan;
+  j["truncation_correction"] = fdk.truncation_correction;
   j["geometry"] = {{"sad_mm", p0.source_axis_distance_mm},
                    {"sid_mm", p0.source_imager_distance_mm},
                    {"pixel_pitch_mm", p0.pixel_pitch_mm},

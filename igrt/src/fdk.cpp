@@ -64,23 +64,36 @@ cv::Mat ramp_kernel_spectrum(int padded, int rows, double tau, RampWindow window
 }
 
 /// A panel narrower than the patient cuts rows off at a value far from zero; the ramp filter
-/// turns that step into a bright rim and a cupped, too-bright interior. Such a row (its edge
-/// above a tenth of its maximum) is continued past that edge by its own mirror image faded to
-/// zero with a cos² taper over `extension` pixels (Ohnesorge et al. 2000); rows that end in air
-/// are left as they are. `left`/`right`: whether that edge may be extended (an offset panel's
-/// inner edge is the redundancy ramp, not a cut).
-void extend_truncated_rows(cv::Mat& q, int first, int count, int extension, bool left, bool right) {
+/// turns that step into a bright rim and a too-bright interior. Such a row (its edge above a
+/// tenth of its maximum) is continued past that edge as the chord of a water cylinder about the
+/// rotation axis through the cut: the edge value `p` at the cut's distance `u` from the central
+/// ray (mm at the isocentre) gives the radius R² = u² + (p / 2 mu_water)², and the row goes on as
+/// 2 mu_water sqrt(R² − u²) until the cylinder ends (Hsieh et al. 2004's water-cylinder
+/// extrapolation, without the slope fit). Rows that end in air are left as they are.
+/// `left`/`right`: whether that edge may be continued (an offset panel's inner edge is the
+/// redundancy ramp, not a cut). `u_first`: the first panel column's u; `du`: the column pitch.
+void extend_truncated_rows(cv::Mat& q, int first, int count, double u_first, double du,
+                           double mu_water, bool left, bool right) {
+  const int room = first;  // padding on either side
   for (int r = 0; r < q.rows; ++r) {
     float* row = q.ptr<float>(r);
     float top = 0.0F;
     for (int c = first; c < first + count; ++c) top = std::max(top, row[c]);
-    const bool cut_left = left && row[first] > 0.1F * top;
-    const bool cut_right = right && row[first + count - 1] > 0.1F * top;
-    for (int d = 0; d < extension && d < count; ++d) {
-      const double x = std::cos(0.5 * kPi * (d + 1.0) / (extension + 1.0));
-      const auto taper = static_cast<float>(x * x);
-      if (cut_left) row[first - 1 - d] = taper * row[first + d];
-      if (cut_right) row[first + count + d] = taper * row[first + count - 1 - d];
+    for (int side = 0; side < 2; ++side) {
+      if (side == 0 ? !left : !right) continue;
+      const int edge = side == 0 ? first : first + count - 1;
+      const int step = side == 0 ? -1 : 1;
+      const double p = row[edge];
+      if (!(p > 0.1 * static_cast<double>(top))) continue;
+      const double u = u_first + (edge - first) * du;
+      const double half_chord = p / (2.0 * mu_water);
+      const double r2 = u * u + half_chord * half_chord;
+      for (int d = 1; d <= room; ++d) {
+        const double ud = u + step * d * du;
+        const double inside = r2 - ud * ud;
+        if (inside <= 0.0) break;
+        row[edge + step * d] = static_cast<float>(2.0 * mu_water * std::sqrt(inside));
+      }
     }
   }
 }
@@ -97,6 +110,21 @@ struct Geometry {
   int wide, rows;
 };
 
+/// Where the fixed-frame point `x` lands on `view`'s panel: the magnification `scale` (SAD over
+/// the source distance along the central ray) and the panel column `cu` (with the kept tails);
+/// false when the point is at or behind the source.
+bool panel_column(const View& view, const Geometry& g, const Eigen::Vector3d& x, double& scale,
+                  double& cu) {
+  // Into the imager's frame (rotated about Y by the kV source angle).
+  const double xr = view.c * x.x() - view.s * x.z();
+  const double zr = view.s * x.x() + view.c * x.z();
+  const double depth = g.sad - zr;
+  if (depth <= 1.0) return false;
+  scale = g.sad / depth;
+  cu = (xr * scale - g.offset_iso) / g.du + g.u0;
+  return true;
+}
+
 /// Every voxel on its own: any grid orientation.
 void back_project_voxels(const std::vector<View>& views, const Geometry& g,
                          const RigidTransform& to_fixed, Volume<float>& mu) {
@@ -109,13 +137,9 @@ void back_project_voxels(const std::vector<View>& views, const Geometry& g,
             static_cast<double>(i), static_cast<double>(j), static_cast<double>(k))));
         double sum = 0.0;
         for (const View& view : views) {
-          // Into the imager's frame (rotated about Y by the kV source angle).
-          const double xr = view.c * x.x() - view.s * x.z();
-          const double zr = view.s * x.x() + view.c * x.z();
-          const double depth = g.sad - zr;
-          if (depth <= 1.0) continue;
-          const double scale = g.sad / depth;
-          const double cu = (xr * scale - g.offset_iso) / g.du + g.u0;
+          double scale = 0.0;
+          double cu = 0.0;
+          if (!panel_column(view, g, x, scale, cu)) continue;
           const double cv_ = x.y() * scale / g.du + g.v0;
           if (cu < 0.0 || cv_ < 0.0 || cu > g.wide - 1.0 || cv_ > g.rows - 1.0) continue;
           const int c0 = static_cast<int>(cu), r0 = static_cast<int>(cv_);
@@ -172,13 +196,9 @@ void back_project_columns(const std::vector<View>& views, const Geometry& g,
       const View& view = views[v];
       for (std::size_t m = 0; m < base.size(); ++m) {
         const Eigen::Vector3d& x = base[m];
-        const double xr = view.c * x.x() - view.s * x.z();
-        const double zr = view.s * x.x() + view.c * x.z();
-        const double depth = g.sad - zr;
-        if (depth <= 1.0) continue;
-        const double scale = g.sad / depth;
-        const double cu = (xr * scale - g.offset_iso) / g.du + g.u0;
-        if (cu < 0.0 || cu > g.wide - 1.001) continue;
+        double scale = 0.0;
+        double cu = 0.0;
+        if (!panel_column(view, g, x, scale, cu) || cu < 0.0 || cu > g.wide - 1.001) continue;
         const int c0 = static_cast<int>(cu);
         const auto fc = static_cast<float>(cu - c0);
         const float* __restrict a = columns[v].ptr<float>(c0);
@@ -323,7 +343,7 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
   const int keep_left = result.half_fan ? 0 : pad_left - cols / 2;
   const int kept = result.half_fan ? padded : 2 * cols;
   const cv::Mat kernel = ramp_kernel_spectrum(padded, rows, du, o.window);
-  const int extension = cols / 2;  // truncation correction: the rows go on this far each side
+
   // Cosine pre-weighting and the half-fan redundancy, per pixel; Parker's, per column and view.
   std::vector<float> pixel_weight(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols));
   std::vector<double> u_of(static_cast<std::size_t>(cols));
@@ -382,8 +402,11 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
                  p.line_integral[at + static_cast<std::size_t>(c)];
       }
     }
-    extend_truncated_rows(q, pad_left, cols, extension, !result.half_fan || offset_iso < 0.0,
-                          !result.half_fan || offset_iso > 0.0);
+    if (o.truncation_correction) {
+      extend_truncated_rows(q, pad_left, cols, u_of.front(), du, o.mu_water_per_mm,
+                            !result.half_fan || offset_iso < 0.0,
+                            !result.half_fan || offset_iso > 0.0);
+    }
     cv::Mat f;
     cv::dft(q, f, cv::DFT_ROWS);
     cv::mulSpectrums(f, kernel, f, cv::DFT_ROWS);

@@ -220,10 +220,10 @@ TEST(Daemon, UnauthenticatedClientGetsNothingAndIsLogged) {
   EXPECT_NE(d.process().stderr_text().find("refused unauthenticated client"), std::string::npos);
 }
 
-TEST(Daemon, RefusesBadMessagesAndKeepsServing) {
-  Daemon d;
+/// A REQ socket speaking the protocol directly, as a third party's client would
+/// (docs/protocol.md), with the authorized client's keys and a 5 s receive timeout.
+zmq::socket_t raw_client(zmq::context_t& ctx, const Daemon& d) {
   const auto o = d.client_options();
-  zmq::context_t ctx(1);
   zmq::socket_t s(ctx, zmq::socket_type::req);
   s.set(zmq::sockopt::linger, 0);
   s.set(zmq::sockopt::rcvtimeo, 5000);
@@ -231,6 +231,13 @@ TEST(Daemon, RefusesBadMessagesAndKeepsServing) {
   s.set(zmq::sockopt::curve_publickey, o.client_keys.public_z85);
   s.set(zmq::sockopt::curve_secretkey, o.client_keys.secret_z85);
   s.connect(d.endpoint());
+  return s;
+}
+
+TEST(Daemon, RefusesBadMessagesAndKeepsServing) {
+  Daemon d;
+  zmq::context_t ctx(1);
+  zmq::socket_t s = raw_client(ctx, d);
   auto exchange = [&](const std::string& bytes) {
     s.send(zmq::buffer(bytes), zmq::send_flags::none);
     zmq::message_t reply;
@@ -298,15 +305,8 @@ long resident_kb(int pid) {
 // live), and the daemon's memory after ten minutes is what it was after one (within 1 MB).
 TEST(Daemon, TelemetryAtOneKilohertzForTenMinutesLosesNothingAndKeepsMemoryFlat) {
   Daemon d;
-  const auto o = d.client_options();
   zmq::context_t ctx(1);
-  zmq::socket_t s(ctx, zmq::socket_type::req);
-  s.set(zmq::sockopt::linger, 0);
-  s.set(zmq::sockopt::rcvtimeo, 5000);
-  s.set(zmq::sockopt::curve_serverkey, o.server_public_key);
-  s.set(zmq::sockopt::curve_publickey, o.client_keys.public_z85);
-  s.set(zmq::sockopt::curve_secretkey, o.client_keys.secret_z85);
-  s.connect(d.endpoint());
+  zmq::socket_t s = raw_client(ctx, d);
   constexpr std::uint64_t kCycles = 600000;  // 10 minutes at 1 kHz
   std::uint64_t wrong_sequence = 0, wrong_time = 0, refused = 0;
   double previous_gantry = 0.0;
