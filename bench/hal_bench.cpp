@@ -9,14 +9,19 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <future>
 #include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "bench_daemon.hpp"
+#include "linac/core/random.hpp"
 #include "linac/hal/remote_machine.hpp"
+#include "linac/machine.pb.h"
 #include "linac/simulators/daemon.hpp"
+#include "linac/simulators/machine_service.hpp"
 
 namespace {
 
@@ -58,6 +63,84 @@ void run_cycles(benchmark::State& state, linac::hal::Machine& m, linac::hal::Vir
   state.counters["virtual_s_per_wall_s"] = benchmark::Counter(
       static_cast<double>(state.iterations()) * cycle_s, benchmark::Counter::kIsRate);
 }
+
+long resident_kb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+// The daemon's message handling (MachineService on a simulated machine, as `linac sim` runs it)
+// under 10 million hostile messages: random bytes, and well-formed requests with random
+// sessions, greetings, sequences, times, acknowledgements and commands (hostile values
+// included). Counters: the process's resident memory after 1 million and after 10 million
+// messages (kB) — state bounded under a hostile client means they match — and messages per
+// second. Release build, no sanitizer (the fuzz target's RSS is ASan's and libFuzzer's too).
+void BM_ServiceMemoryUnderTenMillionHostileMessages(benchmark::State& state) {
+  const linac::MachineProfile profile = linac::default_machine_profile();
+  linac::sim::SimulatedMachine sim(1);
+  if (sim.machine().bring_up(profile)) {
+    state.SkipWithError("bring-up failed");
+    return;
+  }
+  linac::sim::MachineService service(sim);
+  linac::Rng rng(2026);
+  long rss_1m = 0;
+  long rss_10m = 0;
+  for (auto _ : state) {
+    double t = 0.0;
+    std::uint64_t sequence = 0;
+    std::uint64_t session = 0;
+    for (int n = 1; n <= 10'000'000; ++n) {
+      std::string bytes;
+      const double kind = rng.uniform();
+      if (kind < 0.2) {
+        bytes.resize(static_cast<std::size_t>(rng.uniform() * 300.0));
+        for (auto& ch : bytes) ch = static_cast<char>(rng.next_u64() & 0xFF);
+      } else {
+        linac::pb::Request req;
+        if (rng.uniform() < 0.01) session = rng.next_u64() % 1000;  // a new controller
+        req.set_session(session);
+        sequence += rng.uniform() < 0.95 ? 1 : 0;  // replays now and then
+        req.set_sequence(sequence);
+        t += rng.uniform() < 0.99 ? 0.02 : -1.0;  // and times going back
+        req.set_time_s(t);
+        req.set_acknowledged_sequence(rng.uniform() < 0.5 ? 0 : sequence - 1);
+        const double body = rng.uniform();
+        if (body < 0.02) {
+          req.set_hello(true);
+        } else if (body < 0.5) {
+          req.set_heartbeat(true);
+        } else {
+          auto* c = req.mutable_command();
+          for (int k = 0; k < 60; ++k) {
+            c->mutable_mlc()->add_leaf_a_mm(rng.uniform() < 0.01 ? 1e300 : 10.0);
+            c->mutable_mlc()->add_leaf_b_mm(-10.0);
+          }
+          c->mutable_gantry()->set_angle_deg(rng.uniform() * 400.0 - 200.0);
+          c->mutable_beam()->set_beam_on(rng.uniform() < 0.5);
+          c->mutable_beam()->set_preset_mu(rng.uniform() * 100.0);
+          c->mutable_beam()->set_dose_rate_mu_per_min(rng.uniform() * 700.0);
+          c->mutable_beam()->set_energy_mv(6.0);
+          c->set_reset_dose_counts(rng.uniform() < 0.01);
+          c->set_action_id(static_cast<std::uint64_t>(n));
+        }
+        bytes = req.SerializeAsString();
+      }
+      benchmark::DoNotOptimize(service.handle(bytes));
+      if (n == 1'000'000) rss_1m = resident_kb();
+    }
+    rss_10m = resident_kb();
+  }
+  state.counters["rss_after_1M_kB"] = static_cast<double>(rss_1m);
+  state.counters["rss_after_10M_kB"] = static_cast<double>(rss_10m);
+  state.counters["messages_per_s"] = benchmark::Counter(
+      1.0e7 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ServiceMemoryUnderTenMillionHostileMessages)->Iterations(1)->Unit(benchmark::kSecond);
 
 void BM_ControlCycleInProcess(benchmark::State& state) {
   const linac::MachineProfile profile = linac::default_machine_profile();
