@@ -12,6 +12,7 @@
 #include "linac/core/text.hpp"
 #include "linac/delivery/trajectory.hpp"
 #include "linac/formats/plan_io.hpp"
+#include "resume.hpp"
 
 namespace linac::delivery {
 
@@ -141,27 +142,11 @@ BeamOutcome DeliverySession::deliver_beam(const Beam& beam) {
   step();
   std::vector<Fault> stale = m.take_faults();  // from before this beam: not this beam's
 
-  // What was delivered: the record, reconciled with the machine's own counts when the machine
-  // still holds the run the record was counting (a controller that died mid-beam).
-  double base_p = 0.0;
-  double base_s = 0.0;
-  if (const auto last = record_.last_checkpoint(fraction, beam.name)) {
-    base_p = last->primary_mu;
-    base_s = last->secondary_mu;
-    const auto& c = m.dose->counts();
-    const double run_p = last->primary_mu - last->base_primary_mu;
-    const double max_gap =
-        prof.dose.max_dose_rate_mu_per_min / 60.0 * std::max(options_.record_period_s, 1.0) +
-        prof.dose.secondary_limit_over_preset_mu;
-    if (c.primary_mu >= run_p - 1e-6 && c.primary_mu <= run_p + max_gap) {
-      base_p = last->base_primary_mu + c.primary_mu;
-      base_s = last->base_secondary_mu + c.secondary_mu;
-      if (base_p > last->primary_mu + 1e-9) {
-        record_.record_mu(fraction, beam.name,
-                          {base_p, base_s, last->base_primary_mu, last->base_secondary_mu, t});
-      }
-    }
-  }
+  // What was delivered: the record, reconciled with the machine's own counts (resume.hpp).
+  const ResumePoint resume = reconcile_resume(record_, fraction, beam.name, m.dose->counts(), prof,
+                                              options_.record_period_s, t);
+  const double base_p = resume.primary_mu;
+  const double base_s = resume.secondary_mu;
   out.resumed_from_mu = base_p;
   out.delivered_primary_mu = base_p;
   out.delivered_secondary_mu = base_s;

@@ -180,6 +180,21 @@ TEST(CliIgrtRecon, RefusesBadProjectionSetsNamingTheFile) {
   fs::create_directories(dir / "hnd");
   test::write_text(dir / "hnd" / "Proj_00000.hnd", "not read");
   refused(dir / "hnd", "no projections (.raw or .pfm with their .txt geometry)");
+  // .raw images whose image centre is off the middle (an offset panel) do not give their size:
+  // refused until --raw-size states it, then read.
+  drr(dir / "water.mha", dir / "raw_offset", "raw", 90, 4.0, {"-c", "20 23.5"});
+  refused(dir / "raw_offset",
+          "drr0000.raw: a raw projection of 18432 bytes whose size its image "
+          "centre does not give: state it with --raw-size COLUMNS,ROWS");
+  const auto sized = test::run({kLinac, "igrt", "recon", (dir / "raw_offset").string(), "--out",
+                                (dir / "sized.mha").string(), "--raw-size", "96,48", "--size",
+                                "64,64,30", "--extent-mm", "200,200,90", "--json"});
+  ASSERT_EQ(sized.exit_code, 0) << sized.err;
+  EXPECT_TRUE(json::parse(sized.out)["half_fan"].get<bool>());
+  EXPECT_EQ(test::run({kLinac, "igrt", "recon", (dir / "raw_offset").string(), "--out",
+                       (dir / "never.mha").string(), "--raw-size", "96"})
+                .exit_code,
+            2);
   // A 76-degree arc: not enough for a reconstruction.
   drr(dir / "water.mha", dir / "short", "pfm", 20, 4.0);
   refused(dir / "short", "a short scan needs 180 degrees plus the fan");
