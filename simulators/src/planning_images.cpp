@@ -146,20 +146,33 @@ SpectCt make_spect_ct(const Case& c, const FourDct& fourdct, const SpectCtOption
     return f;
   };
   out.functional_truth = functional(liver, gtv != nullptr ? &gtv->mask : nullptr);
+  // Uptake of the parenchyma: impaired near metastases (compressed, its portal flow diverted),
+  // recovering with the distance d from the nearest one as 1 - exp(-d / impairment).
+  auto uptake = [&](const Mask& f, const Mask* g, float share) {
+    Volume<float> u(pg, 0.0F);
+    const bool impaired = g != nullptr && o.peritumoral_impairment_mm > 0.0;
+    const Volume<float> distance = impaired ? signed_distance_map_mm(*g) : Volume<float>(pg, 0.0F);
+    for (std::size_t n = 0; n < u.size(); ++n) {
+      if (f[n] == 0) continue;
+      const double w = impaired ? 1.0 - std::exp(-std::max(0.0, static_cast<double>(distance[n])) /
+                                                 o.peritumoral_impairment_mm)
+                                : 1.0;
+      u[n] = share * static_cast<float>(w);
+    }
+    return u;
+  };
   // Activity on the planning grid: functioning parenchyma averaged over the breathing cycle
   // (a SPECT takes many minutes), with a smooth gradient of function across the liver.
   Volume<float> activity(pg, 0.0F);
   const std::size_t phases = fourdct.liver.size();
   if (phases == 0) {
-    for (std::size_t n = 0; n < activity.size(); ++n) {
-      activity[n] = out.functional_truth[n] != 0 ? 1.0F : 0.0F;
-    }
+    activity = uptake(out.functional_truth, gtv != nullptr ? &gtv->mask : nullptr, 1.0F);
   } else {
     for (std::size_t p = 0; p < phases; ++p) {
-      const Mask f = functional(fourdct.liver[p], fourdct.gtv.empty() ? nullptr : &fourdct.gtv[p]);
-      for (std::size_t n = 0; n < activity.size(); ++n) {
-        activity[n] += f[n] != 0 ? 1.0F / static_cast<float>(phases) : 0.0F;
-      }
+      const Mask* g = fourdct.gtv.empty() ? nullptr : &fourdct.gtv[p];
+      const Volume<float> u =
+          uptake(functional(fourdct.liver[p], g), g, 1.0F / static_cast<float>(phases));
+      for (std::size_t n = 0; n < activity.size(); ++n) activity[n] += u[n];
     }
   }
   const auto box = bounding_box(liver);

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <numbers>
 
+#include "linac/core/distance_map.hpp"
 #include "linac/core/error.hpp"
 #include "linac/core/mask.hpp"
 #include "linac/core/random.hpp"
@@ -184,7 +185,28 @@ TEST(FunctionalStructures, AreConsistentOnTheBuiltInPatient) {
   std::printf("FLS: %zu parts, %td of at least 20 cm3, the largest %.1f cm3\n", parts.size(), large,
               parts.front().volume_cm3);
   EXPECT_GE(large, 3);
+  EXPECT_LE(parts.size(), 6u) << "a few regions, not islands";
+  EXPECT_GE(parts.back().volume_cm3, 20.0) << "every region one a 13 mm SPECT resolves";
   EXPECT_LE(parts.front().volume_cm3, 0.6 * fls);
+  // Diffuse disease: the parenchyma next to metastases takes up less than that far from them.
+  const Structure* gtv = p.c.find("GTV");
+  ASSERT_NE(gtv, nullptr);
+  const Volume<float> from_gtv = signed_distance_map_mm(gtv->mask);
+  double near_sum = 0.0, far_sum = 0.0;
+  std::size_t near_n = 0, far_n = 0;
+  for (std::size_t n = 0; n < p.liver.size(); ++n) {
+    if (p.liver[n] == 0 || from_gtv[n] <= 0.0F) continue;
+    const double v = static_cast<double>(fusion.spect_on_planning[n]);
+    if (from_gtv[n] <= 5.0F) near_sum += v, ++near_n;
+    if (from_gtv[n] >= 20.0F) far_sum += v, ++far_n;
+  }
+  ASSERT_GT(near_n, 0u);
+  ASSERT_GT(far_n, 0u);
+  const double near_mean = near_sum / static_cast<double>(near_n);
+  const double far_mean = far_sum / static_cast<double>(far_n);
+  std::printf("SPECT: parenchyma within 5 mm of a metastasis %.1f, beyond 20 mm %.1f counts\n",
+              near_mean, far_mean);
+  EXPECT_LT(near_mean, 0.6 * far_mean);
   EXPECT_NEAR(fls + itv, volume_cm3(p.liver), 1e-6);
   EXPECT_GT(ptv, itv);
   for (std::size_t n = 0; n < s.fls.size(); ++n) {

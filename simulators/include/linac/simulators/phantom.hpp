@@ -18,7 +18,7 @@ struct PhantomOptions {
   double metastasis_fraction = 0.5;  // share of the liver volume replaced by metastases
   /// Functioning parenchyma free of disease: this share of the liver, in so many regions deep in
   /// it (the rest of the liver bears the metastases; 0: metastases anywhere).
-  double functional_fraction = 0.2;
+  double functional_fraction = 0.3;
   int functional_regions = 4;
   double noise_hu = 10.0;  // CT quantum noise (standard deviation)
 };

@@ -44,6 +44,9 @@ struct SpectCtOptions {
   Eigen::Vector3d rotation_deg{1.5, -1.0, 2.5};
   Eigen::Vector3d translation_mm{14.0, -9.5, 21.0};
   double functional_gradient = 0.15;  // uptake varies by +-this share across the liver
+  /// Parenchyma near metastases takes up less (diffuse disease): its uptake recovers with the
+  /// distance d from the nearest metastasis as 1 - exp(-d / this); 0: uniform uptake.
+  double peritumoral_impairment_mm = 6.0;
 };
 
 struct SpectCt {
