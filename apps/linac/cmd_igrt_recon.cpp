@@ -1,5 +1,6 @@
 // `linac igrt recon DIR`: a cone-beam CT reconstructed (FDK) from a projection set another tool
-// wrote: plastimatch `drr` projections (.raw or .pfm, each with its .txt projection matrix).
+// wrote: plastimatch `drr` projections (.raw or .pfm, each with its .txt projection matrix) or a
+// Varian OBI scan's .hnd files.
 #include <malloc.h>
 
 #include <chrono>
@@ -44,16 +45,23 @@ int cmd_igrt_recon(const std::vector<std::string>& args) {
   po::options_description opts("options");
   std::string dir, out, size_text, extent_text, raw_size_text, position_text, window_text;
   double mu_water = 0.0022;
+  formats::HndReadOptions hnd;
   opts.add_options()("projections", po::value(&dir)->required(),
-                     "folder of projections (plastimatch drr: .raw or .pfm with .txt geometry)")(
-      "out", po::value(&out)->required(), "reconstructed CBCT (.mha, HU)")(
+                     "folder of projections (plastimatch drr: .raw or .pfm with .txt geometry; "
+                     "Varian OBI: .hnd)")("out", po::value(&out)->required(),
+                                          "reconstructed CBCT (.mha, HU)")(
       "size", po::value(&size_text), "voxels NX,NY,NZ (default: 2 mm voxels over the extent)")(
       "extent-mm", po::value(&extent_text),
       "volume X,Y,Z in mm, centred on the isocentre (default: the panel's field of view)")(
       "raw-size", po::value(&raw_size_text),
       "COLUMNS,ROWS of .raw projections whose image centre does not give it")(
+      "hnd-i0", po::value(&hnd.i0)->default_value(139000.0),
+      ".hnd projections: unattenuated counts (line integral = ln(i0 / counts))")(
+      "hnd-sid-mm", po::value(&hnd.sid_mm)->default_value(1500.0),
+      ".hnd projections: source-to-imager distance when the header's dSFD does not give it")(
       "mu-water-per-mm", po::value(&mu_water)->default_value(0.0022),
-      "water's line integral per mm in the projections (plastimatch drr: 0.0022)")(
+      "water's line integral per mm in the projections (plastimatch drr: 0.0022; a kV scan's "
+      "log-normalised counts: about 0.02)")(
       "position", po::value(&position_text)->default_value("HFS"),
       "patient position of the volume the projections were taken of (HFS, FFS, HFP, FFP)")(
       "window", po::value(&window_text)->default_value("hann"),
@@ -66,7 +74,7 @@ int cmd_igrt_recon(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse("igrt recon",
              "PROJECTION_DIR --out CBCT.mha [--size NX,NY,NZ] [--extent-mm X,Y,Z] "
-             "[--raw-size C,R] [--json]",
+             "[--raw-size C,R] [--hnd-i0 COUNTS] [--json]",
              opts, pos, args, vm)) {
     return kOk;
   }
@@ -110,7 +118,20 @@ int cmd_igrt_recon(const std::vector<std::string>& args) {
   }
 
   const auto read_t0 = std::chrono::steady_clock::now();
-  const auto files = formats::read_plastimatch_projections(dir, raw_columns, raw_rows);
+  bool has_hnd = false;
+  bool has_other = false;
+  if (fs::is_directory(dir)) {
+    for (const auto& e : fs::directory_iterator(dir)) {
+      const auto ext = e.path().extension();
+      has_hnd = has_hnd || ext == ".hnd";
+      has_other = has_other || ext == ".raw" || ext == ".pfm";
+    }
+  }
+  if (has_hnd && has_other) {
+    throw InputError(dir, ".hnd projections beside .raw or .pfm ones: one format per set");
+  }
+  const auto files = has_hnd ? formats::read_varian_hnd_projections(dir, hnd)
+                             : formats::read_plastimatch_projections(dir, raw_columns, raw_rows);
   const auto projections = igrt::circular_projections(files, fdk.position);
   const double read_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - read_t0).count();
@@ -136,6 +157,7 @@ int cmd_igrt_recon(const std::vector<std::string>& args) {
   j["half_fan"] = r.half_fan;
   j["short_scan"] = r.short_scan;
   j["truncation_correction"] = fdk.truncation_correction;
+  j["format"] = has_hnd ? "hnd" : "plastimatch";
   j["geometry"] = {{"sad_mm", p0.source_axis_distance_mm},
                    {"sid_mm", p0.source_imager_distance_mm},
                    {"pixel_pitch_mm", p0.pixel_pitch_mm},

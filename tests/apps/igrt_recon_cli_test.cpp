@@ -36,6 +36,29 @@ void write_water_cylinder(const fs::path& path) {
   write_metaimage(path, ct);
 }
 
+/// A water cylinder (radius 60 mm) with a bone rod off its axis (radius 8 mm at x 35, y -25 mm,
+/// |z| < 30 mm): the rod says where a reconstruction puts things.
+void write_cylinder_with_rod(const fs::path& path) {
+  Grid g;
+  g.dims = {100, 100, 60};
+  g.spacing_mm = Eigen::Vector3d(2.0, 2.0, 2.0);
+  g.origin_mm = Eigen::Vector3d(-99.0, -99.0, -59.0);
+  ImageHU ct(g, -1000);
+  for (std::int64_t k = 0; k < g.dims[2]; ++k) {
+    for (std::int64_t j = 0; j < g.dims[1]; ++j) {
+      for (std::int64_t i = 0; i < g.dims[0]; ++i) {
+        const Eigen::Vector3d p = g.index_to_world_mm(Eigen::Vector3d(
+            static_cast<double>(i), static_cast<double>(j), static_cast<double>(k)));
+        if (std::hypot(p.x(), p.y()) <= 60.0 && std::abs(p.z()) <= 50.0) ct.at(i, j, k) = 0;
+        if (std::hypot(p.x() - 35.0, p.y() + 25.0) <= 8.0 && std::abs(p.z()) < 30.0) {
+          ct.at(i, j, k) = 1000;
+        }
+      }
+    }
+  }
+  write_metaimage(path, ct);
+}
+
 /// plastimatch drr: `angles` projections `step` degrees apart, a 96 x 48 panel of 300 x 150 mm
 /// (plastimatch's "row col": 96 pixels across the orbit), SAD 1000, SID 1500.
 void drr(const fs::path& ct, const fs::path& out, const std::string& format, int angles,
@@ -137,6 +160,108 @@ TEST(CliIgrtRecon, ReconstructsPlastimatchDrrProjectionsFullAndHalfFan) {
   EXPECT_NEAR(h.air_hu, -1000.0, 60.0);
 }
 
+/// Centroid (x, y in mm) of the voxels of |z| < 20 mm above `level`.
+Eigen::Vector2d centroid_above(const Volume<float>& img, double level) {
+  const Grid& g = img.grid();
+  Eigen::Vector2d sum = Eigen::Vector2d::Zero();
+  double n = 0.0;
+  for (std::int64_t k = 0; k < g.dims[2]; ++k) {
+    for (std::int64_t j = 0; j < g.dims[1]; ++j) {
+      for (std::int64_t i = 0; i < g.dims[0]; ++i) {
+        const Eigen::Vector3d p = g.index_to_world_mm(Eigen::Vector3d(
+            static_cast<double>(i), static_cast<double>(j), static_cast<double>(k)));
+        if (std::abs(p.z()) < 20.0 && static_cast<double>(img.at(i, j, k)) > level) {
+          sum += p.head<2>();
+          n += 1.0;
+        }
+      }
+    }
+  }
+  return n > 0.0 ? Eigen::Vector2d(sum / n) : Eigen::Vector2d(1e9, 1e9);
+}
+
+Volume<float> as_float(const fs::path& image) {
+  const auto img = read_metaimage<std::int16_t>(image);
+  return img.map<float>([](std::int16_t v) { return static_cast<float>(v); });
+}
+
+TEST(CliIgrtRecon, ReadsVarianHndProjectionsAsPlastimatchDoes) {
+  test::TempDir dir;
+  write_cylinder_with_rod(dir / "rod.mha");
+  // A 128 x 96 panel of 400 x 300 mm at SID 1500: the panel plastimatch assumes for a .hnd.
+  const auto r = test::run({"/usr/bin/plastimatch",
+                            "drr",
+                            "-t",
+                            "raw",
+                            "-a",
+                            "90",
+                            "-N",
+                            "4",
+                            "--sad",
+                            "1000",
+                            "--sid",
+                            "1500",
+                            "-r",
+                            "128 96",
+                            "-z",
+                            "400 300",
+                            "-I",
+                            (dir / "rod.mha").string(),
+                            "-O",
+                            (dir / "raw" / "drr").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The same projections as a Varian OBI scan's .hnd files (counts of 139,000 unattenuated;
+  // the script checks that a .hnd header's geometry is the drr's).
+  const auto h = test::run({"/usr/bin/python3", LINAC_SOURCE_DIR "/tests/data/make_hnd.py",
+                            (dir / "raw").string(), (dir / "hnd").string()});
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  const std::vector<std::string> grid = {"--size", "100,100,30", "--extent-mm", "200,200,90"};
+  auto ours = [&](const fs::path& from, const fs::path& out) {
+    std::vector<std::string> cmd = {kLinac,  "igrt",       "recon", from.string(),
+                                    "--out", out.string(), "--json"};
+    cmd.insert(cmd.end(), grid.begin(), grid.end());
+    const auto run = test::run(cmd);
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    return run.exit_code == 0 ? json::parse(run.out) : json{};
+  };
+  const json from_hnd = ours(dir / "hnd", dir / "hnd.mha");
+  EXPECT_EQ(from_hnd["format"], "hnd");
+  EXPECT_EQ(from_hnd["projections"], 90);
+  EXPECT_NEAR(from_hnd["arc_deg"].get<double>(), 360.0, 0.01);
+  EXPECT_NEAR(from_hnd["geometry"]["sid_mm"].get<double>(), 1500.0, 1e-9);  // dSFD 0: 1500
+  EXPECT_NEAR(from_hnd["geometry"]["pixel_pitch_mm"].get<double>(), 400.0 / 128.0, 1e-6);
+  (void)ours(dir / "raw", dir / "raw.mha");
+
+  // The .hnd set reconstructs as its .raw twin: the same geometry, the counts' rounding aside.
+  const auto a = as_float(dir / "hnd.mha");
+  const auto b = as_float(dir / "raw.mha");
+  ASSERT_EQ(a.size(), b.size());
+  double worst = 0.0;
+  for (std::size_t n = 0; n < a.size(); ++n) {
+    worst = std::max(worst, static_cast<double>(std::abs(a[n] - b[n])));
+  }
+  EXPECT_LE(worst, 3.0) << "HU";
+  // The rod where it is in the phantom.
+  const Eigen::Vector2d rod = centroid_above(a, 500.0);
+  std::printf("rod from .hnd: %.2f, %.2f mm (phantom 35, -25)\n", rod.x(), rod.y());
+  EXPECT_NEAR(rod.x(), 35.0, 1.0);
+  EXPECT_NEAR(rod.y(), -25.0, 1.0);
+
+  // plastimatch's own reading of the same .hnd files puts the rod in the same place.
+  const auto p = test::run({"/usr/bin/plastimatch", "fdk", "-I", (dir / "hnd").string(), "-O",
+                            (dir / "theirs.mha").string(), "-r", "100 100 30", "-z", "200 200 90"});
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const auto theirs = read_metaimage<float>(dir / "theirs.mha");
+  float lo = theirs.data().front(), hi = lo;
+  for (const float v : theirs.data()) lo = std::min(lo, v), hi = std::max(hi, v);
+  const Eigen::Vector2d their_rod =
+      centroid_above(theirs, static_cast<double>(lo + 0.75F * (hi - lo)));
+  std::printf("rod from plastimatch fdk of the .hnd: %.2f, %.2f mm\n", their_rod.x(),
+              their_rod.y());
+  EXPECT_NEAR(their_rod.x(), rod.x(), 1.5);
+  EXPECT_NEAR(their_rod.y(), rod.y(), 1.5);
+}
+
 TEST(CliIgrtRecon, RefusesBadProjectionSetsNamingTheFile) {
   test::TempDir dir;
   write_water_cylinder(dir / "water.mha");
@@ -176,10 +301,35 @@ TEST(CliIgrtRecon, RefusesBadProjectionSetsNamingTheFile) {
   fs::copy_file(dir / "odd" / "drr0000.pfm", sizes / "drr0010.pfm",
                 fs::copy_options::overwrite_existing);
   refused(sizes, "drr0010.pfm: 64 x 48 pixels where");
-  // Not a projection format it reads.
-  fs::create_directories(dir / "hnd");
-  test::write_text(dir / "hnd" / "Proj_00000.hnd", "not read");
-  refused(dir / "hnd", "no projections (.raw or .pfm with their .txt geometry)");
+  // Varian .hnd files: too short for a header, a compressed stream cut short, a compression
+  // code the format does not have, beside .pfm projections.
+  fs::create_directories(dir / "hnd_short");
+  test::write_text(dir / "hnd_short" / "Proj_00000.hnd", "not read");
+  refused(dir / "hnd_short", "Proj_00000.hnd: 8 bytes: shorter than a .hnd header (1,024 bytes)");
+  const auto two = test::run({"/usr/bin/plastimatch", "drr", "-t", "raw", "-a", "2", "--sad",
+                              "1000", "--sid", "1500", "-r", "64 48", "-z", "400 300", "-I",
+                              (dir / "water.mha").string(), "-O", (dir / "two" / "drr").string()});
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  const std::string make_hnd = LINAC_SOURCE_DIR "/tests/data/make_hnd.py";
+  ASSERT_EQ(
+      test::run({"/usr/bin/python3", make_hnd, (dir / "two").string(), (dir / "hnd_cut").string()})
+          .exit_code,
+      0);
+  fs::resize_file(dir / "hnd_cut" / "Proj_00001.hnd",
+                  fs::file_size(dir / "hnd_cut" / "Proj_00001.hnd") - 10);
+  refused(dir / "hnd_cut", "Proj_00001.hnd: the compressed image ends at pixel");
+  ASSERT_EQ(test::run({"/usr/bin/python3", make_hnd, (dir / "two").string(),
+                       (dir / "hnd_code3").string(), "--code3"})
+                .exit_code,
+            0);
+  refused(dir / "hnd_code3",
+          "Proj_00000.hnd: compression code 3 (not one of the format's) at pixel 69");
+  fs::copy_file(dir / "set" / "drr0000.pfm", dir / "hnd_code3" / "drr0000.pfm");
+  refused(dir / "hnd_code3", ".hnd projections beside .raw or .pfm ones: one format per set");
+  // No projections in a format it reads.
+  fs::create_directories(dir / "empty");
+  test::write_text(dir / "empty" / "Proj_00000.xim", "not read");
+  refused(dir / "empty", "no projections (.raw or .pfm with their .txt geometry)");
   // .raw images whose image centre is off the middle (an offset panel) do not give their size:
   // refused until --raw-size states it, then read.
   drr(dir / "water.mha", dir / "raw_offset", "raw", 90, 4.0, {"-c", "20 23.5"});
