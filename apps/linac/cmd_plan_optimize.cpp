@@ -180,13 +180,25 @@ nlohmann::ordered_json free_fluence_json(const planning::VmatPlanner& planner,
       const auto s = planning::dose_figures(f.dose_gy, *spared, vo.spared, vo.fractions, 2.5);
       double out = 0.0;
       double count = 0.0;
+      std::vector<float> doses;
       for (std::size_t k = 0; k < spared->size(); ++k) {
+        if ((*spared)[k] != 0) doses.push_back(f.dose_gy[k]);
         if ((*spared)[k] == 0 || (target != nullptr && (*target)[k] != 0)) continue;
         out += static_cast<double>(f.dose_gy[k]);
         count += 1.0;
       }
+      // D10: the dose the hottest 10 % of the structure receives at least (TG-119's core figure).
+      double d10 = 0.0;
+      if (!doses.empty()) {
+        const auto rank =
+            static_cast<std::size_t>(std::ceil(0.1 * static_cast<double>(doses.size())) - 1.0);
+        std::nth_element(doses.begin(), doses.begin() + static_cast<std::ptrdiff_t>(rank),
+                         doses.end(), std::greater<>());
+        d10 = static_cast<double>(doses[rank]);
+      }
       j["spared"] = {{"name", vo.spared},
                      {"mean_gy", r2(s.mean_gy)},
+                     {"d10_gy", r2(d10)},
                      {"outside_target_mean_gy", count > 0.0 ? r2(out / count) : 0.0}};
     }
     return j;
@@ -251,7 +263,8 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
       "free-fluence", po::value(&free_fluence)->default_value(0),
       "also optimise free fluence (one intensity per beamlet, no deliverability) with so many "
       "evaluations and report its figures: how far the geometry lets the spared structure's "
-      "dose fall (0: not)");
+      "dose fall (0: not); give --points enough to take every voxel (free fluence over-fits "
+      "sampled points)");
   po::variables_map vm;
   if (!parse("plan optimize",
              "[--case DIR | --structures DIR] --out DIR [--iterations 150] [--json]", opts, {},
