@@ -96,6 +96,14 @@ void read_raw(const fs::path& file, MatrixProjection& p, int columns, int rows) 
 
 }  // namespace
 
+void require_same_size(const MatrixProjection& first, const MatrixProjection& p) {
+  if (p.columns == first.columns && p.rows == first.rows) return;
+  throw InputError(p.source, std::to_string(p.columns) + " x " + std::to_string(p.rows) +
+                                 " pixels where " + first.source + " has " +
+                                 std::to_string(first.columns) + " x " +
+                                 std::to_string(first.rows));
+}
+
 std::vector<MatrixProjection> read_plastimatch_projections(const fs::path& dir, int raw_columns,
                                                            int raw_rows) {
   if (!fs::is_directory(dir)) throw InputError(dir.string(), "not a folder of projections");
@@ -124,12 +132,7 @@ std::vector<MatrixProjection> read_plastimatch_projections(const fs::path& dir, 
     } else {
       read_raw(image, p, raw_columns, raw_rows);
     }
-    if (!out.empty() && (p.columns != out.front().columns || p.rows != out.front().rows)) {
-      throw InputError(image.string(), std::to_string(p.columns) + " x " + std::to_string(p.rows) +
-                                           " pixels where " + out.front().source + " has " +
-                                           std::to_string(out.front().columns) + " x " +
-                                           std::to_string(out.front().rows));
-    }
+    if (!out.empty()) require_same_size(out.front(), p);
     out.push_back(std::move(p));
   }
   return out;

@@ -161,12 +161,7 @@ std::vector<MatrixProjection> read_varian_hnd_projections(const fs::path& dir,
       const double c = h.counts[k];
       p.values[k] = c > 0.0 && c < options.i0 ? static_cast<float>(std::log(options.i0 / c)) : 0.0F;
     }
-    if (!out.empty() && (p.columns != out.front().columns || p.rows != out.front().rows)) {
-      throw InputError(file.string(), std::to_string(p.columns) + " x " + std::to_string(p.rows) +
-                                          " pixels where " + out.front().source + " has " +
-                                          std::to_string(out.front().columns) + " x " +
-                                          std::to_string(out.front().rows));
-    }
+    if (!out.empty()) require_same_size(out.front(), p);
     out.push_back(std::move(p));
   }
   return out;

@@ -17,8 +17,10 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 const std::string kLinac = LINAC_EXE;
 
-/// A water cylinder (radius 60 mm, 100 mm long, axis along z) in air, 2 mm voxels.
-void write_water_cylinder(const fs::path& path) {
+/// A water cylinder (radius 60 mm, 100 mm long, axis along z) in air, 2 mm voxels; with `rod`,
+/// a bone rod off its axis (radius 8 mm at x 35, y -25 mm, |z| < 30 mm) that says where a
+/// reconstruction puts things.
+void write_water_cylinder(const fs::path& path, bool rod = false) {
   Grid g;
   g.dims = {100, 100, 60};
   g.spacing_mm = Eigen::Vector3d(2.0, 2.0, 2.0);
@@ -30,27 +32,7 @@ void write_water_cylinder(const fs::path& path) {
         const Eigen::Vector3d p = g.index_to_world_mm(Eigen::Vector3d(
             static_cast<double>(i), static_cast<double>(j), static_cast<double>(k)));
         if (std::hypot(p.x(), p.y()) <= 60.0 && std::abs(p.z()) <= 50.0) ct.at(i, j, k) = 0;
-      }
-    }
-  }
-  write_metaimage(path, ct);
-}
-
-/// A water cylinder (radius 60 mm) with a bone rod off its axis (radius 8 mm at x 35, y -25 mm,
-/// |z| < 30 mm): the rod says where a reconstruction puts things.
-void write_cylinder_with_rod(const fs::path& path) {
-  Grid g;
-  g.dims = {100, 100, 60};
-  g.spacing_mm = Eigen::Vector3d(2.0, 2.0, 2.0);
-  g.origin_mm = Eigen::Vector3d(-99.0, -99.0, -59.0);
-  ImageHU ct(g, -1000);
-  for (std::int64_t k = 0; k < g.dims[2]; ++k) {
-    for (std::int64_t j = 0; j < g.dims[1]; ++j) {
-      for (std::int64_t i = 0; i < g.dims[0]; ++i) {
-        const Eigen::Vector3d p = g.index_to_world_mm(Eigen::Vector3d(
-            static_cast<double>(i), static_cast<double>(j), static_cast<double>(k)));
-        if (std::hypot(p.x(), p.y()) <= 60.0 && std::abs(p.z()) <= 50.0) ct.at(i, j, k) = 0;
-        if (std::hypot(p.x() - 35.0, p.y() + 25.0) <= 8.0 && std::abs(p.z()) < 30.0) {
+        if (rod && std::hypot(p.x() - 35.0, p.y() + 25.0) <= 8.0 && std::abs(p.z()) < 30.0) {
           ct.at(i, j, k) = 1000;
         }
       }
@@ -187,7 +169,7 @@ Volume<float> as_float(const fs::path& image) {
 
 TEST(CliIgrtRecon, ReadsVarianHndProjectionsAsPlastimatchDoes) {
   test::TempDir dir;
-  write_cylinder_with_rod(dir / "rod.mha");
+  write_water_cylinder(dir / "rod.mha", true);
   // A 128 x 96 panel of 400 x 300 mm at SID 1500: the panel plastimatch assumes for a .hnd.
   const auto r = test::run({"/usr/bin/plastimatch",
                             "drr",

@@ -22,6 +22,9 @@ namespace linac::formats {
 std::vector<MatrixProjection> read_plastimatch_projections(const std::filesystem::path& dir,
                                                            int raw_columns = 0, int raw_rows = 0);
 
+/// Throws InputError naming `p`'s file when its size differs from `first`'s: one panel per set.
+void require_same_size(const MatrixProjection& first, const MatrixProjection& p);
+
 /// One Varian OBI `.hnd` projection as stored: a 1,024-byte header (little-endian; the fields
 /// plastimatch and RTK read), then the image compressed row by row — a table of 2-bit codes, the
 /// first row and one pixel as 32-bit counts, then each pixel as its difference (8, 16 or 32 bits,
