@@ -91,6 +91,12 @@ int cmd_igrt_recon(const std::vector<std::string>& args) {
     throw InputError("--mu-water-per-mm", format_number(mu_water) + " is outside (0, 1)");
   }
   fdk.mu_water_per_mm = mu_water;
+  if (!(hnd.i0 > 1.0 && hnd.i0 <= 1e9)) {
+    throw InputError("--hnd-i0", format_number(hnd.i0) + " counts is outside (1, 1e9]");
+  }
+  if (!(hnd.sid_mm > 0.0 && hnd.sid_mm <= 5000.0)) {
+    throw InputError("--hnd-sid-mm", format_number(hnd.sid_mm) + " mm is outside (0, 5000]");
+  }
   int raw_columns = 0;
   int raw_rows = 0;
   if (!raw_size_text.empty()) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "linac/formats/metaimage.hpp"
 #include "test_support.hpp"
@@ -306,6 +307,17 @@ TEST(CliIgrtRecon, RefusesBadProjectionSetsNamingTheFile) {
             0);
   refused(dir / "hnd_code3",
           "Proj_00000.hnd: compression code 3 (not one of the format's) at pixel 69");
+  // The .hnd options out of range: refused naming the option, before any file is read.
+  for (const auto& [flag, value, message] :
+       {std::tuple{"--hnd-i0", "0.5", "--hnd-i0: 0.5 counts is outside (1, 1e9]"},
+        std::tuple{"--hnd-i0", "nan", "--hnd-i0: nan counts is outside (1, 1e9]"},
+        std::tuple{"--hnd-sid-mm", "-1500", "--hnd-sid-mm: -1500 mm is outside (0, 5000]"}}) {
+    const auto bad = test::run({kLinac, "igrt", "recon", (dir / "hnd_cut").string(), "--out",
+                                (dir / "never.mha").string(), flag, value});
+    EXPECT_EQ(bad.exit_code, 2) << flag;
+    EXPECT_NE(bad.err.find(message), std::string::npos) << bad.err;
+    EXPECT_FALSE(fs::exists(dir / "never.mha"));
+  }
   fs::copy_file(dir / "set" / "drr0000.pfm", dir / "hnd_code3" / "drr0000.pfm");
   refused(dir / "hnd_code3", ".hnd projections beside .raw or .pfm ones: one format per set");
   // No projections in a format it reads.
