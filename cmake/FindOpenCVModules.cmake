@@ -1,4 +1,4 @@
-# Finds the OpenCV 4 modules the project uses (core, imgproc, imgcodecs) from Debian's split
+# Finds the OpenCV 4 modules the project uses (core, imgproc) from Debian's split
 # -dev packages, which ship headers and libraries but no OpenCVConfig.cmake (that comes only with
 # the libopencv-dev meta package and its whole tree of modules). Defines OpenCV::<module>.
 find_path(OpenCVModules_INCLUDE_DIR opencv2/core.hpp PATH_SUFFIXES opencv4)

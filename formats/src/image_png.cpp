@@ -1,9 +1,12 @@
 #include "linac/formats/image_png.hpp"
 
+#include <png.h>
+
 #include <algorithm>
 #include <cmath>
+#include <csetjmp>
 #include <cstdio>
-#include <opencv2/imgcodecs.hpp>
+#include <filesystem>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
 
@@ -11,6 +14,34 @@
 
 namespace linac {
 namespace {
+
+/// Writes an 8-bit grey or BGR image as a PNG with libpng. (OpenCV's imgcodecs would do it,
+/// but linking it loads ~100 shared libraries — GDAL, GDCM, OpenEXR… — at every start of the
+/// program: 0.11 s of each `linac` run, a seventh of a CBCT reconstruction.) False on failure.
+bool write_png(const std::filesystem::path& path, const cv::Mat& image) {
+  if (image.depth() != CV_8U || (image.channels() != 1 && image.channels() != 3)) return false;
+  std::FILE* file = std::fopen(path.c_str(), "wb");
+  if (file == nullptr) return false;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png != nullptr ? png_create_info_struct(png) : nullptr;
+  bool ok = png != nullptr && info != nullptr;
+  // libpng reports errors by longjmp: nothing with a destructor lives between here and the end.
+  if (ok && setjmp(png_jmpbuf(png)) == 0) {
+    png_init_io(png, file);
+    png_set_IHDR(png, info, static_cast<png_uint_32>(image.cols),
+                 static_cast<png_uint_32>(image.rows), 8,
+                 image.channels() == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    if (image.channels() == 3) png_set_bgr(png);
+    for (int r = 0; r < image.rows; ++r) png_write_row(png, image.ptr<png_byte>(r));
+    png_write_end(png, nullptr);
+  } else {
+    ok = false;
+  }
+  png_destroy_write_struct(&png, &info);
+  return std::fclose(file) == 0 && ok;
+}
 
 struct SliceGeometry {
   int rows = 0;
@@ -142,7 +173,7 @@ void write_slice_png(const std::filesystem::path& path, const ImageHU& ct, Slice
                      const std::vector<Overlay>& overlays) {
   const cv::Mat colour =
       render_slice(ct, axis, index, window_centre, window_width, overlays, nullptr, 0.0, 0.0);
-  if (!cv::imwrite(path.string(), colour)) {
+  if (!write_png(path, colour)) {
     throw std::runtime_error(path.string() + ": cannot write PNG");
   }
 }
@@ -170,7 +201,7 @@ void write_map_png(const std::filesystem::path& path, int rows, int cols,
   if (scale > 1) {
     cv::resize(colour, colour, cv::Size(cols * scale, rows * scale), 0, 0, cv::INTER_NEAREST);
   }
-  if (!cv::imwrite(path.string(), colour)) {
+  if (!write_png(path, colour)) {
     throw std::runtime_error(path.string() + ": cannot write the PNG image");
   }
 }
@@ -211,7 +242,7 @@ void write_comparison_png(const std::filesystem::path& path, const ImageHU& a, c
       }
     }
   }
-  if (!cv::imwrite(path.string(), colour)) {
+  if (!write_png(path, colour)) {
     throw std::runtime_error(path.string() + ": cannot write the PNG image");
   }
 }
@@ -266,7 +297,7 @@ void write_plot_png(const std::filesystem::path& path, const std::vector<PlotSer
     cv::putText(img, s.name, a + cv::Point(38, 5), font, 0.45, black, 1, cv::LINE_AA);
     legend_y += 20;
   }
-  if (!cv::imwrite(path.string(), img)) {
+  if (!write_png(path, img)) {
     throw std::runtime_error(path.string() + ": cannot write the PNG image");
   }
 }
@@ -276,7 +307,7 @@ void write_dose_slice_png(const std::filesystem::path& path, const ImageHU& ct,
                           double min_gy, double max_gy, const std::vector<Overlay>& overlays) {
   const cv::Mat colour =
       render_slice(ct, axis, index, 40.0, 400.0, overlays, &dose_gy, min_gy, max_gy);
-  if (!cv::imwrite(path.string(), colour)) {
+  if (!write_png(path, colour)) {
     throw std::runtime_error(path.string() + ": cannot write PNG");
   }
 }
@@ -329,7 +360,7 @@ void write_dose_difference_png(const std::filesystem::path& path, const ImageHU&
   for (const double v : isodose_levels_gy) levels += " " + format_number(v);
   cv::putText(colour, levels + " Gy", cv::Point(6, 34), cv::FONT_HERSHEY_SIMPLEX, 0.45,
               cv::Scalar(0, 255, 255), 1, cv::LINE_AA);
-  if (!cv::imwrite(path.string(), colour)) {
+  if (!write_png(path, colour)) {
     throw std::runtime_error(path.string() + ": cannot write PNG");
   }
 }
