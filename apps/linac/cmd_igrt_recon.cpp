@@ -173,7 +173,11 @@ int cmd_igrt_recon(const std::vector<std::string>& args) {
   j["grid"] = {{"dims", {g.dims[0], g.dims[1], g.dims[2]}},
                {"spacing_mm", {g.spacing_mm.x(), g.spacing_mm.y(), g.spacing_mm.z()}},
                {"origin_mm", {g.origin_mm.x(), g.origin_mm.y(), g.origin_mm.z()}}};
-  j["seconds"] = {{"read", read_s}, {"reconstruct", r.seconds}, {"total", total_s}};
+  j["seconds"] = {{"read", read_s},
+                  {"reconstruct", r.seconds},
+                  {"filter", r.filter_seconds},
+                  {"back_project", r.back_project_seconds},
+                  {"total", total_s}};
   if (vm.count("json") != 0) {
     std::cout << j.dump(2) << "\n";
   } else {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <sstream>
 
@@ -116,24 +118,38 @@ std::vector<MatrixProjection> read_plastimatch_projections(const fs::path& dir, 
   if (images.empty()) {
     throw InputError(dir.string(), "no projections (.raw or .pfm with their .txt geometry)");
   }
-  std::vector<MatrixProjection> out;
   for (const auto& image : images) {
     if (image.extension() != images.front().extension()) {
       throw InputError(image.string(), "a " + image.extension().string() + " among " +
                                            images.front().extension().string() +
                                            " projections: one format per set");
     }
-    MatrixProjection p;
-    p.source = image.string();
-    fs::path geometry = image;
-    read_geometry(geometry.replace_extension(".txt"), p);
-    if (image.extension() == ".pfm") {
-      read_pfm(image, p);
-    } else {
-      read_raw(image, p, raw_columns, raw_rows);
+  }
+  // The files are read in parallel (a set is hundreds of small files: opening and parsing them
+  // one by one took a fifth of a reconstruction); the first error in file order is reported.
+  std::vector<MatrixProjection> out(images.size());
+  std::vector<std::exception_ptr> failed(images.size());
+  const auto count = static_cast<std::int64_t>(images.size());
+#pragma omp parallel for schedule(dynamic, 4)
+  for (std::int64_t n = 0; n < count; ++n) {
+    const auto i = static_cast<std::size_t>(n);
+    try {
+      MatrixProjection& p = out[i];
+      p.source = images[i].string();
+      fs::path geometry = images[i];
+      read_geometry(geometry.replace_extension(".txt"), p);
+      if (images[i].extension() == ".pfm") {
+        read_pfm(images[i], p);
+      } else {
+        read_raw(images[i], p, raw_columns, raw_rows);
+      }
+    } catch (...) {
+      failed[i] = std::current_exception();
     }
-    if (!out.empty()) require_same_size(out.front(), p);
-    out.push_back(std::move(p));
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (failed[i]) std::rethrow_exception(failed[i]);
+    require_same_size(out.front(), out[i]);
   }
   return out;
 }

@@ -415,6 +415,8 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
     filtered[k] = back(cv::Range::all(), cv::Range(keep_left, keep_left + kept)).clone();
   }
 
+  const auto t_filtered = std::chrono::steady_clock::now();
+  result.filter_seconds = std::chrono::duration<double>(t_filtered - t0).count();
   // Angular weights: each projection stands for the arc halfway to its neighbours.
   std::vector<double> dtheta(projections.size(), step);
   for (std::size_t i = 0; i < order.size(); ++i) {
@@ -444,6 +446,8 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
   } else {
     back_project_voxels(views, geometry, to_fixed, mu);
   }
+  result.back_project_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_filtered).count();
   result.image = mu.map<std::int16_t>(
       [&](float m) { return to_hu(1000.0 * (static_cast<double>(m) / o.mu_water_per_mm - 1.0)); });
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -120,6 +120,14 @@ TEST(CliIgrtRecon, ReconstructsPlastimatchDrrProjectionsFullAndHalfFan) {
   EXPECT_EQ(full["projections"], 90);
   EXPECT_NEAR(full["arc_deg"].get<double>(), 360.0, 0.01);
   EXPECT_FALSE(full["half_fan"].get<bool>());
+  // The stages' times: filtering and back-projection within the reconstruction, within the total.
+  const auto& secs = full["seconds"];
+  EXPECT_GT(secs["filter"].get<double>(), 0.0);
+  EXPECT_GT(secs["back_project"].get<double>(), 0.0);
+  EXPECT_LE(secs["filter"].get<double>() + secs["back_project"].get<double>(),
+            secs["reconstruct"].get<double>());
+  EXPECT_LE(secs["read"].get<double>() + secs["reconstruct"].get<double>(),
+            secs["total"].get<double>());
   EXPECT_NEAR(full["geometry"]["pixel_pitch_mm"].get<double>(), 300.0 / 96.0, 0.01);
   const Quality q = quality_of(dir / "full.mha");
   std::printf("full fan: water %.1f HU, air %.1f HU\n", q.water_hu, q.air_hu);

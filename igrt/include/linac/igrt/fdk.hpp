@@ -36,7 +36,9 @@ struct FdkResult {
   double arc_deg = 0.0;
   bool half_fan = false;
   bool short_scan = false;
-  double seconds = 0.0;
+  double seconds = 0.0;               // the whole reconstruction, of which:
+  double filter_seconds = 0.0;        //   weighting and ramp-filtering the projections
+  double back_project_seconds = 0.0;  //   the back-projection
 };
 
 /// A grid of voxel_mm covering the field of view of the projections' geometry (cylinder of the
