@@ -121,6 +121,210 @@ Bins bins_for(const std::vector<float>& values, int n) {
   return b;
 }
 
+/// One pyramid level: the moving image smoothed (and coarsened) for it, and the fixed image's
+/// samples, smoothed alike. Draws the sample positions from `rng` (its state carries on from
+/// level to level, so a seed gives the same samples).
+Level make_level(const Volume<float>& fixed, const Volume<float>& moving, double voxel,
+                 const std::vector<std::size_t>& candidates, int samples, Rng& rng) {
+  const double finest = fixed.grid().spacing_mm.maxCoeff();
+  const double vmm = voxel > finest ? voxel : 0.0;
+  Level lv;
+  lv.voxel_mm = vmm > 0.0 ? vmm : finest;
+  // Smoothed images at this level (sigma = half the level's voxel), the moving one resampled
+  // onto a coarser grid to keep the evaluation cheap. Each image is also brought down to the
+  // other's resolution per axis (e.g. a CT of 5 mm slices against one of 2.5 mm), so that
+  // differently sampled images do not pull the match along their coarse axis.
+  Eigen::Vector3d fixed_sigma, moving_sigma;
+  for (int a = 0; a < 3; ++a) {
+    const double fs = fixed.grid().spacing_mm[a], ms = moving.grid().spacing_mm[a];
+    fixed_sigma[a] = 0.5 * std::max(vmm, ms > fs ? std::sqrt(ms * ms - fs * fs) : 0.0);
+    moving_sigma[a] = 0.5 * std::max(vmm, fs > ms ? std::sqrt(fs * fs - ms * ms) : 0.0);
+  }
+  const Volume<float> fixed_s = gaussian_smooth(fixed, fixed_sigma);
+  if (vmm > 0.0 || moving_sigma.maxCoeff() > 0.0) {
+    const Volume<float> ms = gaussian_smooth(moving, moving_sigma);
+    lv.moving = vmm > 0.0
+                    ? resample(ms, coarser(moving.grid(), 0.5 * vmm), Interpolation::kLinear, 0.0F)
+                    : ms;
+  } else {
+    lv.moving = moving;
+  }
+  const std::size_t count =
+      std::min<std::size_t>(static_cast<std::size_t>(samples), candidates.size());
+  lv.points_mm.reserve(count);
+  lv.values.reserve(count);
+  for (std::size_t s = 0; s < count; ++s) {
+    const std::size_t pick = count == candidates.size()
+                                 ? s
+                                 : static_cast<std::size_t>(rng.next_u64() % candidates.size());
+    const std::size_t n = candidates[pick];
+    const auto ijk = fixed.grid().index_of(n);
+    // Jitter within the voxel so that samples do not sit on the grid lattice.
+    const Eigen::Vector3d c(static_cast<double>(ijk[0]) + rng.uniform() - 0.5,
+                            static_cast<double>(ijk[1]) + rng.uniform() - 0.5,
+                            static_cast<double>(ijk[2]) + rng.uniform() - 0.5);
+    lv.points_mm.push_back(fixed.grid().index_to_world_mm(c));
+    lv.values.push_back(static_cast<float>(sample(fixed_s, c, Interpolation::kLinear, 0.0)));
+  }
+  return lv;
+}
+
+/// Mutual information of a joint histogram of `nb` x `nb` cells (row: fixed bin).
+double mutual_information(const std::vector<double>& joint, int nb) {
+  auto cell = [nb](int i, int j) {
+    return static_cast<std::size_t>(i) * static_cast<std::size_t>(nb) + static_cast<std::size_t>(j);
+  };
+  double total = 0.0;
+  for (double v : joint) total += v;
+  std::vector<double> pfm(static_cast<std::size_t>(nb), 0.0),
+      pmm(static_cast<std::size_t>(nb), 0.0);
+  for (int i = 0; i < nb; ++i) {
+    for (int j = 0; j < nb; ++j) {
+      const double v = joint[cell(i, j)] / total;
+      pfm[static_cast<std::size_t>(i)] += v;
+      pmm[static_cast<std::size_t>(j)] += v;
+    }
+  }
+  double info = 0.0;
+  for (int i = 0; i < nb; ++i) {
+    for (int j = 0; j < nb; ++j) {
+      const double v = joint[cell(i, j)] / total;
+      if (v > 0.0) {
+        info +=
+            v * std::log(v / (pfm[static_cast<std::size_t>(i)] * pmm[static_cast<std::size_t>(j)]));
+      }
+    }
+  }
+  return info;
+}
+
+/// The metric of one level at a transform (fixed -> moving; lower is better: NCC and MI
+/// negated), with what the last evaluation saw: the share of the fixed samples inside the
+/// moving image (and its mask) and the samples' Pearson correlation.
+class LevelMetric {
+ public:
+  LevelMetric(const Level& level, const RegistrationOptions& o)
+      : lv_(level), o_(o), fixed_bins_(bins_for(level.values, o.histogram_bins)) {
+    std::vector<float> mv = level.moving.data();
+    if (mv.size() > 200000) {
+      std::vector<float> sub;
+      for (std::size_t n = 0; n < mv.size(); n += mv.size() / 200000 + 1) sub.push_back(mv[n]);
+      mv.swap(sub);
+    }
+    moving_bins_ = bins_for(mv, o.histogram_bins);
+    const Grid& mg = level.moving.grid();
+    to_index_ = mg.spacing_mm.cwiseInverse().asDiagonal() * mg.direction.transpose();
+  }
+
+  double operator()(const RigidTransform& t) {
+    ++evaluations;
+    const Grid& mg = lv_.moving.grid();
+    const Eigen::Matrix3d a = to_index_ * t.rotation();
+    const Eigen::Vector3d b = to_index_ * (t.translation_mm() - mg.origin_mm);
+    const int nb = o_.histogram_bins;
+    const Mask* mmask = o_.moving_mask;
+    auto cell = [nb](int i, int j) {
+      return static_cast<std::size_t>(i) * static_cast<std::size_t>(nb) +
+             static_cast<std::size_t>(j);
+    };
+    const auto n = static_cast<std::int64_t>(lv_.points_mm.size());
+    // Sums over fixed blocks of samples, each block in order, the blocks added in order: the
+    // same result whatever the number of threads (a reduction's order would vary with it).
+    struct Sums {
+      double d2 = 0.0, f = 0.0, m = 0.0, ff = 0.0, mm = 0.0, fm = 0.0;
+      std::int64_t inside = 0;
+    };
+    constexpr std::int64_t kBlock = 2048;
+    const std::int64_t blocks = (n + kBlock - 1) / kBlock;
+    const bool mi = o_.metric == RegistrationMetric::kMattesMutualInformation;
+    const std::size_t cells = static_cast<std::size_t>(nb) * static_cast<std::size_t>(nb);
+    std::vector<Sums> part(static_cast<std::size_t>(blocks));
+    std::vector<double> block_joint(mi ? cells * static_cast<std::size_t>(blocks) : 0, 0.0);
+#pragma omp parallel for schedule(static)
+    for (std::int64_t blk = 0; blk < blocks; ++blk) {
+      Sums& q = part[static_cast<std::size_t>(blk)];
+      double* local = mi ? block_joint.data() + cells * static_cast<std::size_t>(blk) : nullptr;
+      for (std::int64_t s = blk * kBlock; s < std::min(n, (blk + 1) * kBlock); ++s) {
+        const Eigen::Vector3d c = a * lv_.points_mm[static_cast<std::size_t>(s)] + b;
+        const double mvv = sample(lv_.moving, c, Interpolation::kLinear, std::nan(""));
+        if (std::isnan(mvv)) continue;
+        if (mmask != nullptr) {
+          const Eigen::Vector3d cm =
+              mmask->grid().world_mm_to_index(t.apply(lv_.points_mm[static_cast<std::size_t>(s)]));
+          if (sample(*mmask, cm, Interpolation::kNearest, 0.0) == 0.0) continue;
+        }
+        const auto f = static_cast<double>(lv_.values[static_cast<std::size_t>(s)]);
+        ++q.inside;
+        if (mi) {
+          // Bilinear Parzen window on the joint histogram.
+          const double pf = fixed_bins_.position(f);
+          const double pm = moving_bins_.position(mvv);
+          const int i0 = static_cast<int>(pf), j0 = static_cast<int>(pm);
+          const double fi = pf - i0, fj = pm - j0;
+          const int i1 = std::min(i0 + 1, nb - 1), j1 = std::min(j0 + 1, nb - 1);
+          local[cell(i0, j0)] += (1 - fi) * (1 - fj);
+          local[cell(i1, j0)] += fi * (1 - fj);
+          local[cell(i0, j1)] += (1 - fi) * fj;
+          local[cell(i1, j1)] += fi * fj;
+        }
+        q.d2 += (f - mvv) * (f - mvv);
+        q.f += f;
+        q.m += mvv;
+        q.ff += f * f;
+        q.mm += mvv * mvv;
+        q.fm += f * mvv;
+      }
+    }
+    double sum_d2 = 0.0, sf = 0.0, sm = 0.0, sff = 0.0, smm = 0.0, sfm = 0.0;
+    std::int64_t inside = 0;
+    std::vector<double> joint(mi ? cells : 0, 0.0);
+    for (std::int64_t blk = 0; blk < blocks; ++blk) {
+      const Sums& q = part[static_cast<std::size_t>(blk)];
+      sum_d2 += q.d2;
+      sf += q.f;
+      sm += q.m;
+      sff += q.ff;
+      smm += q.mm;
+      sfm += q.fm;
+      inside += q.inside;
+      for (std::size_t k = 0; k < joint.size(); ++k) {
+        joint[k] += block_joint[cells * static_cast<std::size_t>(blk) + k];
+      }
+    }
+    overlap = static_cast<double>(inside) / static_cast<double>(std::max<std::int64_t>(1, n));
+    if (inside < 100) return 1e30;
+    // Below the minimum overlap the metric is penalised so the search turns back.
+    const double penalty = overlap < o_.min_overlap ? 1.0 + 10.0 * (o_.min_overlap - overlap) : 1.0;
+    const double m = static_cast<double>(inside);
+    {
+      const double cov = sfm - sf * sm / m;
+      const double vf = sff - sf * sf / m;
+      const double vm = smm - sm * sm / m;
+      correlation = vf > 0.0 && vm > 0.0 ? cov / std::sqrt(vf * vm) : 0.0;
+    }
+    switch (o_.metric) {
+      case RegistrationMetric::kMeanSquares:
+        return sum_d2 / m * penalty;
+      case RegistrationMetric::kNormalizedCrossCorrelation:
+        return -correlation / penalty;
+      case RegistrationMetric::kMattesMutualInformation:
+        return -mutual_information(joint, nb) / penalty;
+    }
+    return 0.0;
+  }
+
+  int evaluations = 0;
+  double overlap = 0.0;
+  double correlation = 0.0;  // of the fixed and moving samples, at the last evaluation
+
+ private:
+  const Level& lv_;
+  const RegistrationOptions& o_;
+  Bins fixed_bins_;
+  Bins moving_bins_;
+  Eigen::Matrix3d to_index_;
+};
+
 }  // namespace
 
 RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float>& moving,
@@ -161,216 +365,42 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
 
   // Parameters: rotation (deg, about the centre) then translation (mm), relative to `initial`
   // expressed about the same centre: T(x) = R (x - c) + c + t.
-  const Eigen::Matrix3d r0 = o.initial.rotation();
   const Eigen::Vector3d t0v = o.initial.apply(centre) - centre;
   const Eigen::Vector3d e0 = o.initial.euler_deg();
   std::vector<double> x = {e0[0], e0[1], e0[2], t0v[0], t0v[1], t0v[2]};
-  (void)r0;
   auto transform_of = [&](const std::vector<double>& p) {
     return RigidTransform::from_euler_deg_about(Eigen::Vector3d(p[0], p[1], p[2]),
                                                 Eigen::Vector3d(p[3], p[4], p[5]), centre);
   };
 
   Rng rng(o.seed);
-  std::vector<double> levels = o.pyramid_mm.empty() ? std::vector<double>{0.0} : o.pyramid_mm;
+  const std::vector<double> levels = o.pyramid_mm.empty() ? std::vector<double>{0.0} : o.pyramid_mm;
   for (const double voxel : levels) {
-    const double finest = fixed.grid().spacing_mm.maxCoeff();
-    const double vmm = voxel > finest ? voxel : 0.0;
-    Level lv;
-    lv.voxel_mm = vmm > 0.0 ? vmm : finest;
-    // Smoothed images at this level (sigma = half the level's voxel), the moving one resampled
-    // onto a coarser grid to keep the evaluation cheap. Each image is also brought down to the
-    // other's resolution per axis (e.g. a CT of 5 mm slices against one of 2.5 mm), so that
-    // differently sampled images do not pull the match along their coarse axis.
-    Eigen::Vector3d fixed_sigma, moving_sigma;
-    for (int a = 0; a < 3; ++a) {
-      const double fs = fixed.grid().spacing_mm[a], ms = moving.grid().spacing_mm[a];
-      fixed_sigma[a] = 0.5 * std::max(vmm, ms > fs ? std::sqrt(ms * ms - fs * fs) : 0.0);
-      moving_sigma[a] = 0.5 * std::max(vmm, fs > ms ? std::sqrt(fs * fs - ms * ms) : 0.0);
-    }
-    const Volume<float> fixed_s = gaussian_smooth(fixed, fixed_sigma);
-    if (vmm > 0.0 || moving_sigma.maxCoeff() > 0.0) {
-      const Volume<float> ms = gaussian_smooth(moving, moving_sigma);
-      lv.moving =
-          vmm > 0.0 ? resample(ms, coarser(moving.grid(), 0.5 * vmm), Interpolation::kLinear, 0.0F)
-                    : ms;
-    } else {
-      lv.moving = moving;
-    }
-    const std::size_t count =
-        std::min<std::size_t>(static_cast<std::size_t>(o.samples), candidates.size());
-    lv.points_mm.reserve(count);
-    lv.values.reserve(count);
-    for (std::size_t s = 0; s < count; ++s) {
-      const std::size_t pick = count == candidates.size()
-                                   ? s
-                                   : static_cast<std::size_t>(rng.next_u64() % candidates.size());
-      const std::size_t n = candidates[pick];
-      const auto ijk = fixed.grid().index_of(n);
-      // Jitter within the voxel so that samples do not sit on the grid lattice.
-      const Eigen::Vector3d c(static_cast<double>(ijk[0]) + rng.uniform() - 0.5,
-                              static_cast<double>(ijk[1]) + rng.uniform() - 0.5,
-                              static_cast<double>(ijk[2]) + rng.uniform() - 0.5);
-      lv.points_mm.push_back(fixed.grid().index_to_world_mm(c));
-      lv.values.push_back(static_cast<float>(sample(fixed_s, c, Interpolation::kLinear, 0.0)));
-    }
-    const Bins fixed_bins = bins_for(lv.values, o.histogram_bins);
-    Bins moving_bins;
-    {
-      std::vector<float> mv = lv.moving.data();
-      if (mv.size() > 200000) {
-        std::vector<float> sub;
-        for (std::size_t n = 0; n < mv.size(); n += mv.size() / 200000 + 1) sub.push_back(mv[n]);
-        mv.swap(sub);
-      }
-      moving_bins = bins_for(mv, o.histogram_bins);
-    }
-    const Grid& mg = lv.moving.grid();
-    const Eigen::Matrix3d to_index =
-        mg.spacing_mm.cwiseInverse().asDiagonal() * mg.direction.transpose();
-    const Mask* mmask = o.moving_mask;
-    int evaluations = 0;
-    double overlap = 0.0;
-    double correlation = 0.0;  // of the fixed and moving samples, at the last evaluation
-
-    auto cost = [&](const std::vector<double>& p) -> double {
-      ++evaluations;
-      const RigidTransform t = transform_of(p);
-      const Eigen::Matrix3d a = to_index * t.rotation();
-      const Eigen::Vector3d b = to_index * (t.translation_mm() - mg.origin_mm);
-      const int nb = o.histogram_bins;
-      auto cell = [nb](int i, int j) {
-        return static_cast<std::size_t>(i) * static_cast<std::size_t>(nb) +
-               static_cast<std::size_t>(j);
-      };
-      const auto n = static_cast<std::int64_t>(lv.points_mm.size());
-      // Sums over fixed blocks of samples, each block in order, the blocks added in order: the
-      // same result whatever the number of threads (a reduction's order would vary with it).
-      struct Sums {
-        double d2 = 0.0, f = 0.0, m = 0.0, ff = 0.0, mm = 0.0, fm = 0.0;
-        std::int64_t inside = 0;
-      };
-      constexpr std::int64_t kBlock = 2048;
-      const std::int64_t blocks = (n + kBlock - 1) / kBlock;
-      const bool mi = o.metric == RegistrationMetric::kMattesMutualInformation;
-      const std::size_t cells = static_cast<std::size_t>(nb) * static_cast<std::size_t>(nb);
-      std::vector<Sums> part(static_cast<std::size_t>(blocks));
-      std::vector<double> block_joint(mi ? cells * static_cast<std::size_t>(blocks) : 0, 0.0);
-#pragma omp parallel for schedule(static)
-      for (std::int64_t blk = 0; blk < blocks; ++blk) {
-        Sums& q = part[static_cast<std::size_t>(blk)];
-        double* local = mi ? block_joint.data() + cells * static_cast<std::size_t>(blk) : nullptr;
-        for (std::int64_t s = blk * kBlock; s < std::min(n, (blk + 1) * kBlock); ++s) {
-          const Eigen::Vector3d c = a * lv.points_mm[static_cast<std::size_t>(s)] + b;
-          const double mvv = sample(lv.moving, c, Interpolation::kLinear, std::nan(""));
-          if (std::isnan(mvv)) continue;
-          if (mmask != nullptr) {
-            const Eigen::Vector3d cm =
-                mmask->grid().world_mm_to_index(t.apply(lv.points_mm[static_cast<std::size_t>(s)]));
-            if (sample(*mmask, cm, Interpolation::kNearest, 0.0) == 0.0) continue;
-          }
-          const auto f = static_cast<double>(lv.values[static_cast<std::size_t>(s)]);
-          ++q.inside;
-          if (mi) {
-            // Bilinear Parzen window on the joint histogram.
-            const double pf = fixed_bins.position(f);
-            const double pm = moving_bins.position(mvv);
-            const int i0 = static_cast<int>(pf), j0 = static_cast<int>(pm);
-            const double fi = pf - i0, fj = pm - j0;
-            const int i1 = std::min(i0 + 1, nb - 1), j1 = std::min(j0 + 1, nb - 1);
-            local[cell(i0, j0)] += (1 - fi) * (1 - fj);
-            local[cell(i1, j0)] += fi * (1 - fj);
-            local[cell(i0, j1)] += (1 - fi) * fj;
-            local[cell(i1, j1)] += fi * fj;
-          }
-          q.d2 += (f - mvv) * (f - mvv);
-          q.f += f;
-          q.m += mvv;
-          q.ff += f * f;
-          q.mm += mvv * mvv;
-          q.fm += f * mvv;
-        }
-      }
-      double sum_d2 = 0.0, sf = 0.0, sm = 0.0, sff = 0.0, smm = 0.0, sfm = 0.0;
-      std::int64_t inside = 0;
-      std::vector<double> joint(mi ? cells : 0, 0.0);
-      for (std::int64_t blk = 0; blk < blocks; ++blk) {
-        const Sums& q = part[static_cast<std::size_t>(blk)];
-        sum_d2 += q.d2;
-        sf += q.f;
-        sm += q.m;
-        sff += q.ff;
-        smm += q.mm;
-        sfm += q.fm;
-        inside += q.inside;
-        for (std::size_t k = 0; k < joint.size(); ++k) {
-          joint[k] += block_joint[cells * static_cast<std::size_t>(blk) + k];
-        }
-      }
-      overlap = static_cast<double>(inside) / static_cast<double>(std::max<std::int64_t>(1, n));
-      if (inside < 100) return 1e30;
-      // Below the minimum overlap the metric is penalised so the search turns back.
-      const double penalty = overlap < o.min_overlap ? 1.0 + 10.0 * (o.min_overlap - overlap) : 1.0;
-      const double m = static_cast<double>(inside);
-      {
-        const double cov = sfm - sf * sm / m;
-        const double vf = sff - sf * sf / m;
-        const double vm = smm - sm * sm / m;
-        correlation = vf > 0.0 && vm > 0.0 ? cov / std::sqrt(vf * vm) : 0.0;
-      }
-      switch (o.metric) {
-        case RegistrationMetric::kMeanSquares:
-          return sum_d2 / m * penalty;
-        case RegistrationMetric::kNormalizedCrossCorrelation:
-          return -correlation / penalty;
-        case RegistrationMetric::kMattesMutualInformation: {
-          double total = 0.0;
-          for (double v : joint) total += v;
-          std::vector<double> pfm(static_cast<std::size_t>(nb), 0.0),
-              pmm(static_cast<std::size_t>(nb), 0.0);
-          for (int i = 0; i < nb; ++i) {
-            for (int j = 0; j < nb; ++j) {
-              const double v = joint[cell(i, j)] / total;
-              pfm[static_cast<std::size_t>(i)] += v;
-              pmm[static_cast<std::size_t>(j)] += v;
-            }
-          }
-          double info = 0.0;
-          for (int i = 0; i < nb; ++i) {
-            for (int j = 0; j < nb; ++j) {
-              const double v = joint[cell(i, j)] / total;
-              if (v > 0.0) {
-                info += v * std::log(v / (pfm[static_cast<std::size_t>(i)] *
-                                          pmm[static_cast<std::size_t>(j)]));
-              }
-            }
-          }
-          return -info / penalty;
-        }
-      }
-      return 0.0;
-    };
+    const Level lv = make_level(fixed, moving, voxel, candidates, o.samples, rng);
+    LevelMetric metric(lv, o);
+    auto cost = [&](const std::vector<double>& p) { return metric(transform_of(p)); };
 
     // Overlap at the start of the first level: images that do not overlap are an input error.
     if (result.levels.empty()) {
       (void)cost(x);
-      if (overlap < 0.05) {
+      if (metric.overlap < 0.05) {
         throw InputError("registration", "the images do not overlap (" +
-                                             format_measured(100.0 * overlap, 1) +
+                                             format_measured(100.0 * metric.overlap, 1) +
                                              " % of the fixed samples fall inside the moving "
                                              "image at the initial transform)");
       }
     }
+    // BOBYQA over the free parameters (rotations too with 6 degrees of freedom), within the
+    // search bounds about the initial transform, its first steps a fraction of the voxel.
     const unsigned dim = o.dof == 6 ? 6U : 3U;
+    const std::size_t off = o.dof == 6 ? 0 : 3;
     std::vector<double> p(dim);
     std::vector<double> lo(dim), hi(dim), step(dim);
-    const std::size_t off = o.dof == 6 ? 0 : 3;
     for (unsigned k = 0; k < dim; ++k) {
       p[k] = x[k + off];
       const bool rot = k + off < 3;
       const double range = rot ? o.search_rotation_deg : o.search_translation_mm;
-      const double start =
-          k + off < 3 ? e0[static_cast<int>(k + off)] : t0v[static_cast<int>(k + off - 3)];
+      const double start = rot ? e0[static_cast<int>(k + off)] : t0v[static_cast<int>(k + off - 3)];
       lo[k] = start - range;
       hi[k] = start + range;
       step[k] = rot ? std::max(0.5, lv.voxel_mm / 4.0) : std::max(1.0, lv.voxel_mm / 2.0);
@@ -412,12 +442,12 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
     for (unsigned k = 0; k < dim; ++k) {
       if (p[k] <= lo[k] + 1e-6 || p[k] >= hi[k] - 1e-6) result.at_search_bound = true;
     }
-    result.levels.push_back({lv.voxel_mm, evaluations, value});
-    result.evaluations += evaluations;
+    result.levels.push_back({lv.voxel_mm, metric.evaluations, value});
+    result.evaluations += metric.evaluations;
     result.metric = value;
     (void)cost(x);
-    result.overlap = overlap;
-    result.correlation = correlation;
+    result.overlap = metric.overlap;
+    result.correlation = metric.correlation;
   }
   result.rotation_deg = Eigen::Vector3d(x[0], x[1], x[2]);
   result.translation_mm = Eigen::Vector3d(x[3], x[4], x[5]);
