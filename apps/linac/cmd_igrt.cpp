@@ -306,6 +306,13 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
                        {"correlation", r.correlation},
                        {"evaluations", r.evaluations},
                        {"seconds", r.seconds}};
+  // Where the evaluations went: one entry per pyramid level, coarse to fine.
+  j["registration"]["levels"] = nlohmann::json::array();
+  for (const auto& level : r.levels) {
+    j["registration"]["levels"].push_back({{"voxel_mm", level.voxel_mm},
+                                           {"evaluations", level.evaluations},
+                                           {"metric", level.metric}});
+  }
   if (vm.count("json") != 0) {
     std::cout << j.dump() << "\n";
   } else {

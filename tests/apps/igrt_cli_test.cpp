@@ -41,6 +41,18 @@ TEST(CliIgrt, SetupCorrectsAKnownErrorAndRegisterAgreesOnItsImages) {
   ASSERT_EQ(reg.exit_code, 0) << reg.err;
   const auto k = nlohmann::json::parse(reg.out);
   EXPECT_GT(k["registration"]["correlation"].get<double>(), 0.7);
+  // The levels, coarse to fine (8 mm, 4 mm, the CT's 3 mm), account for every evaluation.
+  const auto& levels = k["registration"]["levels"];
+  ASSERT_EQ(levels.size(), 3U);
+  int evaluations = 0;
+  for (std::size_t l = 0; l < levels.size(); ++l) {
+    evaluations += levels[l]["evaluations"].get<int>();
+    if (l > 0) {
+      EXPECT_LT(levels[l]["voxel_mm"].get<double>(), levels[l - 1]["voxel_mm"].get<double>());
+    }
+  }
+  EXPECT_NEAR(levels[2]["voxel_mm"].get<double>(), 3.0, 1e-9);
+  EXPECT_EQ(evaluations, k["registration"]["evaluations"].get<int>());
   // Rotations are about different centres (isocentre vs image origin): compare rotations, and
   // the translations only loosely.
   for (int a = 0; a < 3; ++a) {
