@@ -40,7 +40,9 @@ bool write_png(const std::filesystem::path& path, const cv::Mat& image) {
     ok = false;
   }
   png_destroy_write_struct(&png, &info);
-  return std::fclose(file) == 0 && ok;
+  ok = std::fclose(file) == 0 && ok;
+  if (!ok) std::filesystem::remove(path);  // no half-written image left behind
+  return ok;
 }
 
 struct SliceGeometry {

@@ -274,6 +274,9 @@ TEST(CliIgrtRecon, RefusesBadProjectionSetsNamingTheFile) {
   const fs::path no_txt = copy_of("no_txt");
   fs::remove(no_txt / "drr0007.txt");
   refused(no_txt, "drr0007.txt: missing: every projection needs its geometry file");
+  // Two files bad: the files are read in parallel, the first in file order is the one named.
+  fs::remove(no_txt / "drr0003.txt");
+  refused(no_txt, "drr0003.txt: missing: every projection needs its geometry file");
   // Five projections missing: a 24-degree gap in a 4-degree set.
   const fs::path gap = copy_of("gap");
   for (int k = 30; k < 35; ++k) {

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "linac/core/resample.hpp"
 #include "linac/formats/case_folder.hpp"
@@ -67,34 +69,37 @@ struct CShapeFigures {
   double ptv_d95_gy, ptv_d10_gy, core_d10_gy;
 };
 
+/// Writes the C-shape case and `kTemplate` into `dir` and runs `linac plan optimize` on them
+/// into dir/plan (4 mm grid, 6-degree control points, no baseline, JSON) with `more` options.
+test::RunResult optimize_c_shape(const test::TempDir& dir, const std::vector<std::string>& more) {
+  save_case(c_shape_case(), dir / "case");
+  test::write_text(dir / "cshape.json", kTemplate);
+  std::vector<std::string> argv = {kLinac,
+                                   "plan",
+                                   "optimize",
+                                   "--case",
+                                   (dir / "case").string(),
+                                   "--template",
+                                   (dir / "cshape.json").string(),
+                                   "--out",
+                                   (dir / "plan").string(),
+                                   "--dose-grid-mm",
+                                   "4",
+                                   "--cp-spacing-deg",
+                                   "6",
+                                   "--no-baseline",
+                                   "--json"};
+  argv.insert(argv.end(), more.begin(), more.end());
+  return test::run(argv);
+}
+
 /// Plans the C-shape from `kTemplate` with the optimiser started from `apertures`, checks the
 /// plan's DVH figures against its dose file, and returns the TG-119 figures computed here.
 CShapeFigures plan_c_shape(const std::string& apertures) {
   test::TempDir dir;
-  save_case(c_shape_case(), dir / "case");
-  test::write_text(dir / "cshape.json", kTemplate);
   const auto out = dir / "plan";
-  const auto r = test::run({kLinac,
-                            "plan",
-                            "optimize",
-                            "--case",
-                            (dir / "case").string(),
-                            "--template",
-                            (dir / "cshape.json").string(),
-                            "--out",
-                            out.string(),
-                            "--dose-grid-mm",
-                            "4",
-                            "--cp-spacing-deg",
-                            "6",
-                            "--iterations",
-                            "60",
-                            "--points",
-                            "1500",
-                            "--no-baseline",
-                            "--apertures",
-                            apertures,
-                            "--json"});
+  const auto r =
+      optimize_c_shape(dir, {"--iterations", "60", "--points", "1500", "--apertures", apertures});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   if (r.exit_code != 0) return {};
   const auto j = nlohmann::json::parse(r.out);
@@ -157,31 +162,8 @@ TEST(CliPlanTemplate, FreeFluenceOnTheTg119CShapeReachesTheTextbookFigures) {
   // spares the core to about a quarter of the prescription with a homogeneous C (TG-119's
   // "harder" goal is core D10 <= 10 Gy).
   test::TempDir dir;
-  save_case(c_shape_case(), dir / "case");
-  test::write_text(dir / "cshape.json", kTemplate);
-  const auto r = test::run({kLinac,
-                            "plan",
-                            "optimize",
-                            "--case",
-                            (dir / "case").string(),
-                            "--template",
-                            (dir / "cshape.json").string(),
-                            "--out",
-                            (dir / "plan").string(),
-                            "--dose-grid-mm",
-                            "4",
-                            "--cp-spacing-deg",
-                            "6",
-                            "--iterations",
-                            "20",
-                            "--points",
-                            "20000",
-                            "--no-baseline",
-                            "--spare",
-                            "core",
-                            "--free-fluence",
-                            "600",
-                            "--json"});
+  const auto r = optimize_c_shape(
+      dir, {"--iterations", "20", "--points", "20000", "--spare", "core", "--free-fluence", "600"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto f = nlohmann::json::parse(r.out)["free_fluence"]["plan"];
   std::printf(
