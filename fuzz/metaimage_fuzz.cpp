@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -10,7 +11,8 @@
 #include "linac/formats/metaimage.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const std::string path = "/tmp/linac-fuzz-" + std::to_string(::getpid()) + ".mha";
+  static const std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                            ("linac-fuzz-" + std::to_string(::getpid()) + ".mha");
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));

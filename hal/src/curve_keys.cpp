@@ -4,6 +4,7 @@
 #include <zmq.h>
 
 #include <array>
+#include <cstdio>
 #include <sstream>
 #include <stdexcept>
 
@@ -68,6 +69,15 @@ std::pair<std::string, std::string> parse_key_file(const fs::path& file) {
 }  // namespace
 
 CurveKeyPair read_curve_keypair(const fs::path& key_file) {
+  // A secret key others can read is no longer secret: refused as ssh refuses such a key.
+  struct stat st {};
+  if (::stat(key_file.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    throw InputError(
+        key_file.string(),
+        std::string("holds a secret key and is open to others (mode ") + mode + "); chmod 600 it");
+  }
   const auto [pub, sec] = parse_key_file(key_file);
   if (!is_valid_z85_key(pub)) throw InputError(key_file.string(), "no valid public key");
   if (!is_valid_z85_key(sec)) {

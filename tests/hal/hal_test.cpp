@@ -1,15 +1,48 @@
 // HAL pieces without a device behind them: fault codes, clocks, the Machine bundle.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 
+#include "linac/core/error.hpp"
 #include "linac/hal/clock.hpp"
+#include "linac/hal/curve_keys.hpp"
 #include "linac/hal/fault.hpp"
 #include "linac/hal/machine.hpp"
 #include "linac/simulators/sim_machine.hpp"
 
 namespace linac::hal {
 namespace {
+
+TEST(CurveKeys, SecretKeyFilesOpenToOthersAreRefused) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("linac-keys-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto keys = generate_curve_keypair();
+  const auto files = write_curve_keypair(dir / "client", keys);
+  const auto& key = files.at(0);
+  EXPECT_EQ(read_curve_keypair(key).secret_z85, keys.secret_z85);  // written 0600: read
+  for (const unsigned mode : {0644U, 0640U, 0604U, 0660U}) {
+    ASSERT_EQ(::chmod(key.c_str(), mode), 0);
+    try {
+      (void)read_curve_keypair(key);
+      ADD_FAILURE() << "mode " << std::oct << mode << " was read";
+    } catch (const InputError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(key.string()), std::string::npos) << what;
+      EXPECT_NE(what.find("open to others"), std::string::npos) << what;
+      EXPECT_NE(what.find("chmod 600"), std::string::npos) << what;
+    }
+  }
+  ASSERT_EQ(::chmod(key.c_str(), 0400), 0);
+  EXPECT_EQ(read_curve_keypair(key).public_z85, keys.public_z85);
+  // The public key alone may be read by anyone.
+  ASSERT_EQ(::chmod(files.at(1).c_str(), 0644), 0);
+  EXPECT_EQ(read_curve_public_key(files.at(1)), keys.public_z85);
+  std::filesystem::remove_all(dir);
+}
 
 TEST(Fault, CodesRoundTripThroughTheirWireNames) {
   for (int c = 0; c <= static_cast<int>(FaultCode::kNotActive); ++c) {

@@ -414,11 +414,24 @@ TEST(Daemon, BadStartIsBadInput) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("none.key: no such file"), std::string::npos) << r.err;
   test::write_text(tmp / "k.key", "public abc\n");
+  const auto owner_only = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write;
+  std::filesystem::permissions(tmp / "k.key", owner_only);
   const auto r2 =
       test::run({kLinac, "sim", "--bind", "tcp://127.0.0.1:*", "--server-key",
                  (tmp / "k.key").string(), "--authorized-key", (tmp / "k.key").string()});
   EXPECT_EQ(r2.exit_code, 2);
   EXPECT_NE(r2.err.find("no valid public key"), std::string::npos) << r2.err;
+  // A real key pair, its secret file opened to others: refused before anything is served.
+  ASSERT_EQ(test::run({kLinac, "sim", "keygen", "--out", (tmp / "s").string()}).exit_code, 0);
+  std::filesystem::permissions(tmp / "s.key", std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
+  const auto r3 =
+      test::run({kLinac, "sim", "--bind", "tcp://127.0.0.1:*", "--server-key",
+                 (tmp / "s.key").string(), "--authorized-key", (tmp / "s.pub").string()});
+  EXPECT_EQ(r3.exit_code, 2);
+  EXPECT_NE(r3.err.find("s.key: holds a secret key and is open to others (mode 0604)"),
+            std::string::npos)
+      << r3.err;
 }
 
 }  // namespace

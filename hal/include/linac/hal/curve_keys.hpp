@@ -17,7 +17,8 @@ CurveKeyPair generate_curve_keypair();
 /// Writes PREFIX.key and PREFIX.pub; returns the two paths.
 std::vector<std::filesystem::path> write_curve_keypair(const std::filesystem::path& prefix,
                                                        const CurveKeyPair& keys);
-/// Throws InputError naming the file when it is missing or holds no valid key.
+/// Throws InputError naming the file when it is missing, holds no valid key, or is open to
+/// group or others (its mode beyond 0700: a secret key must stay secret).
 CurveKeyPair read_curve_keypair(const std::filesystem::path& key_file);
 /// Reads a .pub file (or the public line of a .key file).
 std::string read_curve_public_key(const std::filesystem::path& file);
