@@ -184,7 +184,16 @@ int cmd_deliver(const std::vector<std::string>& args) {
   }
   std::filesystem::create_directories(out_dir);
   if (record_path.empty()) record_path = (std::filesystem::path(out_dir) / "record.db").string();
-  delivery::TreatmentRecord record(record_path, report.plan_checksum, plan.label);
+  // A record that cannot be written refuses the delivery: no MU without a durable record.
+  std::unique_ptr<delivery::TreatmentRecord> opened;
+  try {
+    opened =
+        std::make_unique<delivery::TreatmentRecord>(record_path, report.plan_checksum, plan.label);
+  } catch (const delivery::RecordUnwritable& e) {
+    std::cerr << "linac deliver: " << e.what() << "; nothing delivered" << std::endl;
+    return kNotCompleted;
+  }
+  delivery::TreatmentRecord& record = *opened;
   if (vm.count("resume") == 0) {
     for (const auto& b : plan.beams) {
       if (record.beam_status(fraction, b.name) != delivery::BeamStatus::kNotStarted) {

@@ -64,11 +64,31 @@ TreatmentRecord::TreatmentRecord(const std::filesystem::path& path,
   db_->path = path.string();
   if (sqlite3_open_v2(db_->path.c_str(), &db_->handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                       nullptr) != SQLITE_OK) {
-    throw InputError(
-        db_->path, std::string("cannot open the treatment record: ") + sqlite3_errmsg(db_->handle));
+    throw RecordUnwritable(db_->path,
+                           std::string("cannot open the treatment record for writing: ") +
+                               sqlite3_errmsg(db_->handle));
   }
   sqlite3_busy_timeout(db_->handle, 5000);
   try {
+    create_or_check(plan_checksum, course);
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    // SQLite says why: the disk (full, read-only, I/O), or a file that is not a database.
+    const int code = sqlite3_errcode(db_->handle) & 0xff;
+    if (code == SQLITE_IOERR || code == SQLITE_FULL || code == SQLITE_CANTOPEN ||
+        code == SQLITE_READONLY) {
+      throw RecordUnwritable(db_->path,
+                             std::string("cannot write the treatment record (disk full or not "
+                                         "writable): ") +
+                                 e.what());
+    }
+    throw InputError(db_->path, std::string("not a treatment record: ") + e.what());
+  }
+}
+
+void TreatmentRecord::create_or_check(const std::string& plan_checksum, const std::string& course) {
+  {
     db_->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
     db_->exec(
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -92,8 +112,6 @@ TreatmentRecord::TreatmentRecord(const std::filesystem::path& path,
         "CREATE TABLE IF NOT EXISTS beams (fraction INTEGER NOT NULL, beam TEXT NOT NULL, status "
         "TEXT NOT NULL, primary_mu REAL NOT NULL, secondary_mu REAL NOT NULL, reason TEXT NOT "
         "NULL DEFAULT '', PRIMARY KEY (fraction, beam));");
-  } catch (const std::runtime_error& e) {
-    throw InputError(db_->path, std::string("not a treatment record: ") + e.what());
   }
   auto st = db_->prepare("SELECT value FROM meta WHERE key = 'plan_checksum'");
   if (sqlite3_step(st.s) == SQLITE_ROW) {

@@ -39,7 +39,17 @@ TEST(TreatmentRecord, WritesSurviveReopeningAndBelongToOnePlan) {
     EXPECT_NE(std::string(e.what()).find("record of another plan"), std::string::npos);
   }
   test::write_text(dir / "junk.db", std::string(4096, 'x'));
-  EXPECT_THROW(TreatmentRecord(dir / "junk.db", "sha-abc"), InputError);
+  try {  // a file that is not a record is bad input, not a disk that cannot be written
+    TreatmentRecord junk(dir / "junk.db", "sha-abc");
+    FAIL() << "a file of junk was taken for a record";
+  } catch (const RecordUnwritable& e) {
+    FAIL() << "junk reported as an unwritable disk: " << e.what();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("junk.db: not a treatment record"), std::string::npos)
+        << e.what();
+  }
+  // A folder that does not exist: the record cannot be written.
+  EXPECT_THROW(TreatmentRecord(dir / "missing" / "record.db", "sha-abc"), RecordUnwritable);
 }
 
 TEST(TreatmentRecord, AcknowledgedMuSurviveSigkill) {

@@ -240,6 +240,28 @@ TEST(DeliveryEndToEnd, DiskFullHoldsTheBeamWithoutLosingAcknowledgedMu) {
   EXPECT_NEAR(record.delivered_mu(1, "Arc1"), 312.5, 0.1);
 }
 
+TEST(DeliveryEndToEnd, ADiskTooFullForTheRecordRefusesTheDeliveryThenItRuns) {
+  // Found by the chaos campaign's disk_full scenario: with the disk full before the record
+  // exists, deliver said "not a treatment record: disk I/O error" and exited 2 (bad input).
+  if (!test::on_path("bash")) GTEST_SKIP() << "bash is needed to limit the file size";
+  TempDir out;
+  const auto plan = test_plan_file(out);
+  std::string cmd = "ulimit -f 40; trap '' XFSZ; exec";
+  for (const auto& a : deliver_argv(plan, out, {"--sim"})) cmd += " '" + a + "'";
+  const auto r = test::run({"bash", "-c", cmd});
+  ASSERT_EQ(r.exit_code, 4) << r.err << r.out;
+  EXPECT_NE(r.err.find("record.db: cannot write the treatment record (disk full or not writable)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("nothing delivered"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("beam_on"), std::string::npos) << r.err;  // no beam came on
+  // With room on the disk the same command delivers the fraction.
+  const auto done = test::run(deliver_argv(plan, out, {"--sim", "--resume"}));
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  const delivery::TreatmentRecord record(out / "record.db", checksum_of(plan));
+  EXPECT_NEAR(record.delivered_mu(1, "Arc1"), 312.5, 0.1);
+}
+
 TEST(DeliveryEndToEnd, SamplePlansBreakingALimitAreRefusedNamingIt) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"bad_mu_per_degree", "mu_per_deg"},

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "linac/core/error.hpp"
+
 namespace linac::delivery {
 
 struct Interruption {
@@ -38,10 +40,19 @@ struct MuCheckpoint {
 enum class BeamStatus { kNotStarted, kInProgress, kCompleted, kTerminated };
 std::string to_string(BeamStatus s);
 
+/// The record cannot be created or opened for writing (disk full, a read-only or missing
+/// folder): nothing may be delivered until it can. An InputError, so that callers that only
+/// report bad input still name the file.
+class RecordUnwritable : public InputError {
+ public:
+  using InputError::InputError;
+};
+
 class TreatmentRecord {
  public:
   /// Opens or creates the record; `plan_checksum` must match the one it was created with.
-  /// Throws InputError for an unreadable file or a record of another plan.
+  /// Throws RecordUnwritable when it cannot be written, InputError for a file that is not a
+  /// record or a record of another plan.
   TreatmentRecord(const std::filesystem::path& path, const std::string& plan_checksum,
                   const std::string& course = "");
   ~TreatmentRecord();
@@ -84,6 +95,8 @@ class TreatmentRecord {
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 
  private:
+  /// The tables, and the plan's checksum stored or checked (throws what SQLite reports).
+  void create_or_check(const std::string& plan_checksum, const std::string& course);
   struct Db;
   std::unique_ptr<Db> db_;
   std::string checksum_;
