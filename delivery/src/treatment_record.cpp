@@ -11,15 +11,19 @@ namespace linac::delivery {
 struct TreatmentRecord::Db {
   sqlite3* handle = nullptr;
   std::string path;
+  mutable int last_error = SQLITE_OK;  // SQLite's code at the last failure (a statement
+                                       // finalised while unwinding resets the handle's)
   ~Db() {
     if (handle != nullptr) sqlite3_close_v2(handle);
   }
   [[noreturn]] void fail(const std::string& what) const {
+    last_error = sqlite3_errcode(handle);
     throw std::runtime_error(path + ": " + what + ": " + sqlite3_errmsg(handle));
   }
   void exec(const char* sql) const {
     char* err = nullptr;
     if (sqlite3_exec(handle, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      last_error = sqlite3_errcode(handle);
       const std::string msg = err != nullptr ? err : "?";
       sqlite3_free(err);
       throw std::runtime_error(path + ": " + msg);
@@ -75,7 +79,7 @@ TreatmentRecord::TreatmentRecord(const std::filesystem::path& path,
     throw;
   } catch (const std::runtime_error& e) {
     // SQLite says why: the disk (full, read-only, I/O), or a file that is not a database.
-    const int code = sqlite3_errcode(db_->handle) & 0xff;
+    const int code = db_->last_error & 0xff;
     if (code == SQLITE_IOERR || code == SQLITE_FULL || code == SQLITE_CANTOPEN ||
         code == SQLITE_READONLY) {
       throw RecordUnwritable(db_->path,
