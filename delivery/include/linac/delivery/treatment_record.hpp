@@ -97,6 +97,7 @@ class TreatmentRecord {
  private:
   /// The tables, and the plan's checksum stored or checked (throws what SQLite reports).
   void create_or_check(const std::string& plan_checksum, const std::string& course);
+  void create_tables_and_check(const std::string& plan_checksum, const std::string& course);
   struct Db;
   std::unique_ptr<Db> db_;
   std::string checksum_;
