@@ -87,6 +87,18 @@ PlanTemplate read_plan_template(const std::filesystem::path& path) {
       if (!(arc.collimator_deg >= 0.0 && arc.collimator_deg < 360.0)) {
         throw InputError(w, "'collimator_deg' must lie in [0, 360)");
       }
+      if (a.contains("x_jaws")) {
+        const std::string x = text(a, "x_jaws", w);
+        if (x == "full") {
+          arc.x_jaws = ArcSpec::XJaws::kFull;
+        } else if (x == "x1_half") {
+          arc.x_jaws = ArcSpec::XJaws::kX1Half;
+        } else if (x == "x2_half") {
+          arc.x_jaws = ArcSpec::XJaws::kX2Half;
+        } else {
+          throw InputError(w, "'x_jaws' '" + x + "' is not full, x1_half or x2_half");
+        }
+      }
       t.arcs.push_back(arc);
     }
   }

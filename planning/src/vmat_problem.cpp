@@ -171,6 +171,10 @@ void VmatPlanner::Impl::build_arcs(const Mask& target) {
     }
     const auto& jp = profile.jaws;
     const double m = options.jaw_margin_mm;
+    if (spec.x_jaws != ArcSpec::XJaws::kFull) {  // split: half the target's extent along u
+      const double mid = 0.5 * (u0 + u1);
+      (spec.x_jaws == ArcSpec::XJaws::kX1Half ? u1 : u0) = mid;
+    }
     arc.jaws.x1_mm = std::clamp(std::floor(u0 - m), -jp.x_max_open_mm, jp.x_max_overtravel_mm);
     arc.jaws.x2_mm = std::clamp(std::ceil(u1 + m), -jp.x_max_overtravel_mm, jp.x_max_open_mm);
     arc.jaws.y1_mm = std::clamp(std::floor(v0 - m), -jp.y_max_open_mm, jp.y_max_overtravel_mm);
@@ -186,10 +190,10 @@ void VmatPlanner::Impl::build_arcs(const Mask& target) {
     }
     for (int i = 0; i < n; ++i) {
       std::vector<double> l, h;
-      for (int r = 0; r < arc.rows; ++r) {
+      for (int r = 0; r < arc.rows; ++r) {  // the target within the jaws (a split arc's half)
         const auto row = arc.row_index(r);
-        l.push_back(lo[static_cast<std::size_t>(i)][row]);
-        h.push_back(hi[static_cast<std::size_t>(i)][row]);
+        l.push_back(std::max(lo[static_cast<std::size_t>(i)][row], arc.jaws.x1_mm + m));
+        h.push_back(std::min(hi[static_cast<std::size_t>(i)][row], arc.jaws.x2_mm - m));
       }
       arc.init_lo.push_back(std::move(l));
       arc.init_hi.push_back(std::move(h));

@@ -47,6 +47,15 @@ TEST(PlanTemplate, DvhObjectivesAndRefusals) {
   EXPECT_NEAR(o.objectives[0].level_pct, 20.0, 1e-9);
   EXPECT_EQ(o.objectives[0].volume_pct, 10.0);
   EXPECT_EQ(o.arcs.size(), 1U);
+  EXPECT_EQ(o.arcs[0].x_jaws, ArcSpec::XJaws::kFull);
+  test::write_text(dir / "split.json", R"({"prescription_gy": 50, "fractions": 25,
+    "arcs": [{"start_deg": 181, "stop_deg": 179, "direction": "cw", "x_jaws": "x1_half"},
+             {"start_deg": 179, "stop_deg": 181, "direction": "ccw", "x_jaws": "x2_half"}],
+    "objectives": [{"structure": "core", "type": "max_dose", "dose_gy": 10, "weight": 1}]})");
+  const PlanTemplate split = read_plan_template(dir / "split.json");
+  ASSERT_EQ(split.arcs.size(), 2U);
+  EXPECT_EQ(split.arcs[0].x_jaws, ArcSpec::XJaws::kX1Half);
+  EXPECT_EQ(split.arcs[1].x_jaws, ArcSpec::XJaws::kX2Half);
   try {
     apply_plan_template(t, {"body", "PTV"}, o);
     ADD_FAILURE() << "a template naming a missing structure was accepted";
@@ -62,6 +71,8 @@ TEST(PlanTemplate, DvhObjectivesAndRefusals) {
   const std::vector<std::pair<std::string, std::string>> typed = {
       {R"("arcs": [{"start_deg": 181, "stop_deg": 179, "direction": 21.2}])", "'direction'"},
       {R"("arcs": [5])", "arcs[0]"},
+      {R"("arcs": [{"start_deg": 181, "stop_deg": 179, "direction": "cw", "x_jaws": "x3"}])",
+       "'x_jaws' 'x3' is not full, x1_half or x2_half"},
       {R"("arcs": [{"start_deg": 181, "stop_deg": 179, "direction": "cw"}])", "'structure'"}};
   for (const auto& [arcs, mention] : typed) {
     const bool bad_objective = mention == "'structure'";

@@ -191,6 +191,54 @@ TEST(Vmat, FreeFluenceFromThePlanLowersTheObjectiveAndTheSparedDose) {
   EXPECT_THROW((void)planner.fluence_optimum(VmatResult{}, true, 10), std::invalid_argument);
 }
 
+TEST(Vmat, SplitArcsEachCoverHalfTheTargetAndTogetherTheWhole) {
+  // A target wider than one MLC bank spans is planned as split arcs: the X jaws of each over one
+  // half of the target's beam's-eye view and the jaw margin beyond the halves' border.
+  const Case c = sparable_case();
+  const MachineProfile profile = default_machine_profile();
+  VmatOptions o;
+  o.dose_grid_mm = 6.0;
+  o.control_point_spacing_deg = 6.0;
+  o.points_per_structure = 800;
+  o.iterations = 60;
+  const auto full = o.arcs;
+  o.arcs = {full[0], full[0]};
+  o.arcs[0].x_jaws = ArcSpec::XJaws::kX1Half;
+  o.arcs[1].x_jaws = ArcSpec::XJaws::kX2Half;
+  const VmatPlanner split(c, profile, default_beam_model(), o);
+  const VmatResult plan = split.optimise(true);
+  o.arcs = {full[0]};
+  const Plan whole = VmatPlanner(c, profile, default_beam_model(), o).optimise(true).plan;
+  ASSERT_EQ(plan.plan.beams.size(), 2U);
+  const auto& w = whole.beams[0].control_points.front();
+  const auto& x1 = plan.plan.beams[0].control_points.front();
+  const auto& x2 = plan.plan.beams[1].control_points.front();
+  // The whole arc's X jaws are the split arcs' outer jaws; the inner ones meet in the middle of
+  // the target with the jaw margin (15 mm) on either side.
+  EXPECT_DOUBLE_EQ(x1.jaw_x1_mm, w.jaw_x1_mm);
+  EXPECT_DOUBLE_EQ(x2.jaw_x2_mm, w.jaw_x2_mm);
+  const double mid = 0.5 * (w.jaw_x1_mm + w.jaw_x2_mm);
+  EXPECT_NEAR(x1.jaw_x2_mm, mid + o.jaw_margin_mm, 1.5);
+  EXPECT_NEAR(x2.jaw_x1_mm, mid - o.jaw_margin_mm, 1.5);
+  for (const auto& beam : plan.plan.beams) {
+    for (const auto& cp : beam.control_points) {
+      for (std::size_t k = 0; k < cp.leaf_a_mm.size(); ++k) {
+        // Leaves stay within 5 mm beyond their arc's jaws.
+        ASSERT_GE(cp.leaf_b_mm[k], beam.control_points.front().jaw_x1_mm - 5.01);
+        ASSERT_LE(cp.leaf_a_mm[k], beam.control_points.front().jaw_x2_mm + 5.01);
+      }
+    }
+  }
+  EXPECT_TRUE(delivery::validate_plan(plan.plan, profile).deliverable);
+  const auto& s = split.structures_on_dose_grid();
+  const auto it =
+      std::find_if(s.begin(), s.end(), [](const Structure& st) { return st.name == "PTV"; });
+  ASSERT_NE(it, s.end());
+  const auto ptv = dose_figures(plan.dose_gy, it->mask, "PTV", 5, 10.0);
+  EXPECT_GE(ptv.d98_gy, 0.85 * 20.0);  // the two halves join without a cold seam
+  EXPECT_LT(ptv.d2_gy, 1.35 * 20.0);
+}
+
 TEST(Vmat, RefusesACaseWithoutItsTarget) {
   sim::PhantomOptions po;
   po.spacing_mm = 8.0;

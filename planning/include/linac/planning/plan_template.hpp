@@ -9,7 +9,8 @@
 //                    "weight": 60}]}
 //
 // `type` is min_dose, max_dose, mean_dose, min_dvh or max_dvh; `arcs` may be left out (two full
-// arcs). Every value is checked; errors name the file and the objective.
+// arcs); an arc's optional "x_jaws" is full, x1_half or x2_half (split arcs, ArcSpec::XJaws).
+// Every value is checked; errors name the file and the objective.
 #include <filesystem>
 #include <string>
 #include <vector>

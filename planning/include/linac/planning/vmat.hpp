@@ -35,6 +35,11 @@ struct ArcSpec {
   double stop_deg = 179.0;
   RotationDirection direction = RotationDirection::kClockwise;
   double collimator_deg = 30.0;
+  /// Split arcs, for targets wider than what one MLC bank spans: the X jaws cover the whole
+  /// target's beam's-eye view (kFull), or only its X1 (-u) or X2 (+u) half, each jaw the
+  /// options' jaw margin beyond the halves' border, so that two split arcs overlap by twice it.
+  enum class XJaws { kFull, kX1Half, kX2Half };
+  XJaws x_jaws = XJaws::kFull;
 };
 
 /// One objective on one structure (per-fraction dose scaled to the prescription).
