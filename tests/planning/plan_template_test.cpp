@@ -33,6 +33,30 @@ TEST(PlanTemplate, TheShippedLiverTemplateIsTheDefault) {
   }
 }
 
+TEST(PlanTemplate, TheShippedSplitTemplateSplitsTheDefaultArcsWithTheSameObjectives) {
+  const auto dir = std::filesystem::path(LINAC_SOURCE_DIR) / "data/templates";
+  const PlanTemplate whole = read_plan_template(dir / "liver-fls.json");
+  const PlanTemplate split = read_plan_template(dir / "liver-fls-split.json");
+  ASSERT_EQ(whole.arcs.size(), 2U);
+  ASSERT_EQ(split.arcs.size(), 4U);
+  for (std::size_t n = 0; n < 4; ++n) {
+    const ArcSpec& a = split.arcs[n];
+    const ArcSpec& w = whole.arcs[n % 2];
+    EXPECT_EQ(a.x_jaws, n < 2 ? ArcSpec::XJaws::kX1Half : ArcSpec::XJaws::kX2Half) << n;
+    EXPECT_EQ(a.start_deg, w.start_deg) << n;
+    EXPECT_EQ(a.stop_deg, w.stop_deg) << n;
+    EXPECT_EQ(a.direction, w.direction) << n;
+    EXPECT_EQ(a.collimator_deg, w.collimator_deg) << n;
+  }
+  ASSERT_EQ(split.objectives.size(), whole.objectives.size());
+  for (std::size_t n = 0; n < whole.objectives.size(); ++n) {
+    EXPECT_EQ(split.objectives[n].structure, whole.objectives[n].structure) << n;
+    EXPECT_EQ(split.objectives[n].kind, whole.objectives[n].kind) << n;
+    EXPECT_EQ(split.objectives[n].dose_gy, whole.objectives[n].dose_gy) << n;
+    EXPECT_EQ(split.objectives[n].weight, whole.objectives[n].weight) << n;
+  }
+}
+
 TEST(PlanTemplate, DvhObjectivesAndRefusals) {
   test::TempDir dir;
   test::write_text(dir / "t.json", R"({"prescription_gy": 50, "fractions": 25,
