@@ -514,6 +514,11 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   j["optimised_target"] = vo.target;
   j["generation_s"] = std::round(plan.generation_s * 10.0) / 10.0;
   j["normalisation"] = std::round(plan.normalisation * 10000.0) / 10000.0;
+  // What the optimiser's points predicted (1 / their target D95): the gap to the normalisation
+  // is the plan's over-fit of its sampled points.
+  j["points_normalisation"] = plan.points_target_d95_fraction > 0.0
+                                  ? std::round(10000.0 / plan.points_target_d95_fraction) / 10000.0
+                                  : 0.0;
   j["dose_grid_mm"] = vo.dose_grid_mm;
   j["structures"] = organs;
   if (free_fluence > 0) j["free_fluence"] = free_fluence_figures;

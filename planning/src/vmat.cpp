@@ -394,6 +394,17 @@ VmatResult VmatPlanner::optimise(bool spare) const {
   correction = full_correction(x);
   const double f_mu = run(std::max(10, m.options.iterations / 5), true);
   m.say(what + ": apertures sequenced, segment MU refined, objective " + format_number(f_mu));
+  {
+    std::vector<double> d;
+    m.forward(x, correction, d);
+    std::vector<double> in_target;
+    for (const int p : m.members.at(m.options.evaluation_target())) {
+      in_target.push_back(d[static_cast<std::size_t>(p)]);
+    }
+    const auto k = static_cast<std::ptrdiff_t>(0.05 * static_cast<double>(in_target.size()));
+    std::nth_element(in_target.begin(), in_target.begin() + k, in_target.end());
+    result.points_target_d95_fraction = in_target[static_cast<std::size_t>(k)] / m.rx_fraction();
+  }
   Plan plan = m.make_plan(x, what == "plan" ? "LiverVMAT" : "LiverVMAT-baseline");
   result.optimiser_s = seconds_since(t0);
   // Final dose from the sequenced apertures on the dose grid; normalise PTV D95.

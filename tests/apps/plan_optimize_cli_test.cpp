@@ -181,6 +181,8 @@ TEST(CliPlanOptimize, WritesADeliverablePlanWithDoseDvhAndFigures) {
   EXPECT_EQ(j["prescription_gy"].get<double>(), 20.0);
   EXPECT_EQ(j["fractions"].get<int>(), 5);
   EXPECT_GE(j["ptv"]["d95_gy"].get<double>(), 19.0);
+  // The normalisation the optimiser's points predicted, beside the one the voxels needed.
+  EXPECT_NEAR(j["points_normalisation"].get<double>(), j["normalisation"].get<double>(), 0.15);
   EXPECT_GT(j["ptv"]["d2_gy"].get<double>(), j["ptv"]["d95_gy"].get<double>());
   EXPECT_LT(j["fls"]["mean_gy"].get<double>(), j["fls"]["baseline_mean_gy"].get<double>());
   EXPECT_GE(j["fls"]["v5_pct"].get<double>(), j["fls"]["v10_pct"].get<double>());

@@ -118,8 +118,13 @@ struct VmatResult {
   Plan plan;
   Volume<float> dose_gy;       // whole course, on the dose grid (0 outside the body)
   double normalisation = 1.0;  // MU scale applied to reach D95 = prescription
-  double optimiser_s = 0.0;    // aperture generation and refinement
-  double generation_s = 0.0;   // of which the aperture generation
+  /// The optimiser's own view at the end: the optimised target's D95 at the optimisation points
+  /// (the beamlets with the full model's correction), as a fraction of the prescription. The
+  /// normalisation the points predict is its inverse; a larger one on every voxel means the
+  /// plan fitted the sampled points and left the voxels between them colder (ADR 0009).
+  double points_target_d95_fraction = 0.0;
+  double optimiser_s = 0.0;   // aperture generation and refinement
+  double generation_s = 0.0;  // of which the aperture generation
   int generation_rounds = 0;
   double dose_s = 0.0;
   int evaluations = 0;
