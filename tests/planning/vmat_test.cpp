@@ -101,9 +101,9 @@ Case sparable_case() {
   return c;
 }
 
-TEST(Vmat, DoubleArcPlanIsDeliverableAndSparesTheFunctionalLiver) {
-  const Case c = sparable_case();
-  const MachineProfile profile = default_machine_profile();
+// A coarse plan: 6 mm dose grid, 6 degree control points, 800 points per structure, 60
+// evaluations with a full-model correction every 30, the FLS mean weighted 20.
+VmatOptions coarse_options() {
   VmatOptions o;
   o.dose_grid_mm = 6.0;
   o.control_point_spacing_deg = 6.0;
@@ -111,6 +111,13 @@ TEST(Vmat, DoubleArcPlanIsDeliverableAndSparesTheFunctionalLiver) {
   o.iterations = 60;
   o.correction_every = 30;
   o.spared_weight = 20.0;
+  return o;
+}
+
+TEST(Vmat, DoubleArcPlanIsDeliverableAndSparesTheFunctionalLiver) {
+  const Case c = sparable_case();
+  const MachineProfile profile = default_machine_profile();
+  const VmatOptions o = coarse_options();
   const VmatPlanner planner(c, profile, default_beam_model(), o);
   EXPECT_GT(planner.matrix_nonzeros(), 100000U);
   const VmatResult plan = planner.optimise(true);
@@ -202,11 +209,7 @@ TEST(Vmat, SplitArcsEachCoverHalfTheTargetAndTogetherTheWhole) {
   // half of the target's beam's-eye view and the jaw margin beyond the halves' border.
   const Case c = sparable_case();
   const MachineProfile profile = default_machine_profile();
-  VmatOptions o;
-  o.dose_grid_mm = 6.0;
-  o.control_point_spacing_deg = 6.0;
-  o.points_per_structure = 800;
-  o.iterations = 60;
+  VmatOptions o = coarse_options();
   const auto full = o.arcs;
   o.arcs = {full[0], full[0]};
   o.arcs[0].x_jaws = ArcSpec::XJaws::kX1Half;
