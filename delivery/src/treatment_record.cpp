@@ -107,30 +107,28 @@ void TreatmentRecord::create_or_check(const std::string& plan_checksum, const st
 
 void TreatmentRecord::create_tables_and_check(const std::string& plan_checksum,
                                               const std::string& course) {
-  {
-    db_->exec(
-        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS mu_checkpoints (id INTEGER PRIMARY KEY, fraction INTEGER NOT "
-        "NULL, beam TEXT NOT NULL, primary_mu REAL NOT NULL, secondary_mu REAL NOT NULL, "
-        "base_primary_mu REAL NOT NULL DEFAULT 0, base_secondary_mu REAL NOT NULL DEFAULT 0, "
-        "time_s REAL NOT NULL, written_at TEXT DEFAULT CURRENT_TIMESTAMP);"
-        "CREATE INDEX IF NOT EXISTS mu_by_beam ON mu_checkpoints (fraction, beam);"
-        "CREATE TABLE IF NOT EXISTS states (id INTEGER PRIMARY KEY, fraction INTEGER NOT NULL, "
-        "beam TEXT NOT NULL, state TEXT NOT NULL, primary_mu REAL NOT NULL, secondary_mu REAL NOT "
-        "NULL, time_s REAL NOT NULL, written_at TEXT DEFAULT CURRENT_TIMESTAMP);"
-        "CREATE TABLE IF NOT EXISTS interruptions (id INTEGER PRIMARY KEY, fraction INTEGER NOT "
-        "NULL, beam TEXT NOT NULL, delivered_mu REAL NOT NULL, secondary_mu REAL NOT NULL "
-        "DEFAULT 0, code TEXT NOT NULL, device TEXT NOT NULL DEFAULT '', element INTEGER NOT NULL "
-        "DEFAULT -1, value REAL NOT NULL DEFAULT 0, limit_value REAL NOT NULL DEFAULT 0, time_s "
-        "REAL NOT NULL DEFAULT 0, message TEXT NOT NULL, written_at TEXT DEFAULT "
-        "CURRENT_TIMESTAMP);"
-        "CREATE TABLE IF NOT EXISTS setups (id INTEGER PRIMARY KEY, fraction INTEGER NOT NULL, "
-        "decision TEXT NOT NULL, details TEXT NOT NULL, written_at TEXT DEFAULT "
-        "CURRENT_TIMESTAMP);"
-        "CREATE TABLE IF NOT EXISTS beams (fraction INTEGER NOT NULL, beam TEXT NOT NULL, status "
-        "TEXT NOT NULL, primary_mu REAL NOT NULL, secondary_mu REAL NOT NULL, reason TEXT NOT "
-        "NULL DEFAULT '', PRIMARY KEY (fraction, beam));");
-  }
+  db_->exec(
+      "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS mu_checkpoints (id INTEGER PRIMARY KEY, fraction INTEGER NOT "
+      "NULL, beam TEXT NOT NULL, primary_mu REAL NOT NULL, secondary_mu REAL NOT NULL, "
+      "base_primary_mu REAL NOT NULL DEFAULT 0, base_secondary_mu REAL NOT NULL DEFAULT 0, "
+      "time_s REAL NOT NULL, written_at TEXT DEFAULT CURRENT_TIMESTAMP);"
+      "CREATE INDEX IF NOT EXISTS mu_by_beam ON mu_checkpoints (fraction, beam);"
+      "CREATE TABLE IF NOT EXISTS states (id INTEGER PRIMARY KEY, fraction INTEGER NOT NULL, "
+      "beam TEXT NOT NULL, state TEXT NOT NULL, primary_mu REAL NOT NULL, secondary_mu REAL NOT "
+      "NULL, time_s REAL NOT NULL, written_at TEXT DEFAULT CURRENT_TIMESTAMP);"
+      "CREATE TABLE IF NOT EXISTS interruptions (id INTEGER PRIMARY KEY, fraction INTEGER NOT "
+      "NULL, beam TEXT NOT NULL, delivered_mu REAL NOT NULL, secondary_mu REAL NOT NULL "
+      "DEFAULT 0, code TEXT NOT NULL, device TEXT NOT NULL DEFAULT '', element INTEGER NOT NULL "
+      "DEFAULT -1, value REAL NOT NULL DEFAULT 0, limit_value REAL NOT NULL DEFAULT 0, time_s "
+      "REAL NOT NULL DEFAULT 0, message TEXT NOT NULL, written_at TEXT DEFAULT "
+      "CURRENT_TIMESTAMP);"
+      "CREATE TABLE IF NOT EXISTS setups (id INTEGER PRIMARY KEY, fraction INTEGER NOT NULL, "
+      "decision TEXT NOT NULL, details TEXT NOT NULL, written_at TEXT DEFAULT "
+      "CURRENT_TIMESTAMP);"
+      "CREATE TABLE IF NOT EXISTS beams (fraction INTEGER NOT NULL, beam TEXT NOT NULL, status "
+      "TEXT NOT NULL, primary_mu REAL NOT NULL, secondary_mu REAL NOT NULL, reason TEXT NOT "
+      "NULL DEFAULT '', PRIMARY KEY (fraction, beam));");
   auto st = db_->prepare("SELECT value FROM meta WHERE key = 'plan_checksum'");
   if (sqlite3_step(st.s) == SQLITE_ROW) {
     const std::string stored = column_text(st.s, 0);

@@ -38,6 +38,14 @@ Objective::Kind kind_of(const std::string& type, const std::string& where) {
       where, "'type' '" + type + "' is not min_dose, max_dose, mean_dose, min_dvh or max_dvh");
 }
 
+ArcSpec::XJaws x_jaws_of(const std::string& x, const std::string& where) {
+  using X = ArcSpec::XJaws;
+  if (x == "full") return X::kFull;
+  if (x == "x1_half") return X::kX1Half;
+  if (x == "x2_half") return X::kX2Half;
+  throw InputError(where, "'x_jaws' '" + x + "' is not full, x1_half or x2_half");
+}
+
 }  // namespace
 
 PlanTemplate read_plan_template(const std::filesystem::path& path) {
@@ -87,18 +95,7 @@ PlanTemplate read_plan_template(const std::filesystem::path& path) {
       if (!(arc.collimator_deg >= 0.0 && arc.collimator_deg < 360.0)) {
         throw InputError(w, "'collimator_deg' must lie in [0, 360)");
       }
-      if (a.contains("x_jaws")) {
-        const std::string x = text(a, "x_jaws", w);
-        if (x == "full") {
-          arc.x_jaws = ArcSpec::XJaws::kFull;
-        } else if (x == "x1_half") {
-          arc.x_jaws = ArcSpec::XJaws::kX1Half;
-        } else if (x == "x2_half") {
-          arc.x_jaws = ArcSpec::XJaws::kX2Half;
-        } else {
-          throw InputError(w, "'x_jaws' '" + x + "' is not full, x1_half or x2_half");
-        }
-      }
+      if (a.contains("x_jaws")) arc.x_jaws = x_jaws_of(text(a, "x_jaws", w), w);
       t.arcs.push_back(arc);
     }
   }

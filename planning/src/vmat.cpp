@@ -204,17 +204,31 @@ double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<dou
   return f;
 }
 
+namespace {
+// The dose 95 % of the values reach (the fifth percentile); 0 for none.
+double d95_of(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  const auto k = static_cast<std::ptrdiff_t>(0.05 * static_cast<double>(v.size()));
+  std::nth_element(v.begin(), v.begin() + k, v.end());
+  return v[static_cast<std::size_t>(k)];
+}
+}  // namespace
+
 double VmatPlanner::Impl::target_d95(const std::vector<float>& body_dose) const {
   const Mask& target = *mask(options.evaluation_target());
-  std::vector<float> in_target;
+  std::vector<double> in_target;
   for (std::size_t n = 0; n < body_index.size(); ++n) {
-    if (target[body_index[n]] != 0) in_target.push_back(body_dose[n]);
+    if (target[body_index[n]] != 0) in_target.push_back(static_cast<double>(body_dose[n]));
   }
-  if (in_target.empty()) return 0.0;
-  const auto k = static_cast<std::size_t>(0.05 * static_cast<double>(in_target.size()));
-  std::nth_element(in_target.begin(), in_target.begin() + static_cast<std::ptrdiff_t>(k),
-                   in_target.end());
-  return static_cast<double>(in_target[k]);
+  return d95_of(std::move(in_target));
+}
+
+double VmatPlanner::Impl::points_target_d95(const std::vector<double>& point_dose) const {
+  std::vector<double> in_target;
+  for (const int p : members.at(options.evaluation_target())) {
+    in_target.push_back(point_dose[static_cast<std::size_t>(p)]);
+  }
+  return d95_of(std::move(in_target));
 }
 
 Correction VmatPlanner::Impl::fit_correction(const std::vector<float>& full,
@@ -394,16 +408,10 @@ VmatResult VmatPlanner::optimise(bool spare) const {
   correction = full_correction(x);
   const double f_mu = run(std::max(10, m.options.iterations / 5), true);
   m.say(what + ": apertures sequenced, segment MU refined, objective " + format_number(f_mu));
-  {
+  {  // the optimiser's own view of the target, to compare with the voxels' normalisation
     std::vector<double> d;
     m.forward(x, correction, d);
-    std::vector<double> in_target;
-    for (const int p : m.members.at(m.options.evaluation_target())) {
-      in_target.push_back(d[static_cast<std::size_t>(p)]);
-    }
-    const auto k = static_cast<std::ptrdiff_t>(0.05 * static_cast<double>(in_target.size()));
-    std::nth_element(in_target.begin(), in_target.begin() + k, in_target.end());
-    result.points_target_d95_fraction = in_target[static_cast<std::size_t>(k)] / m.rx_fraction();
+    result.points_target_d95_fraction = m.points_target_d95(d) / m.rx_fraction();
   }
   Plan plan = m.make_plan(x, what == "plan" ? "LiverVMAT" : "LiverVMAT-baseline");
   result.optimiser_s = seconds_since(t0);

@@ -98,6 +98,8 @@ struct VmatPlanner::Impl {
   /// D95 (Gy per fraction) of the evaluation target in a dose at `body_points` (0 when empty):
   /// what the plans and the free-fluence optimum are normalised to.
   [[nodiscard]] double target_d95(const std::vector<float>& body_dose) const;
+  /// The same at the optimisation points (a dose as `forward` gives it).
+  [[nodiscard]] double points_target_d95(const std::vector<double>& point_dose) const;
   /// MU per control point that conformal apertures need for the prescription's mean target dose.
   [[nodiscard]] double conformal_mu_per_control_point() const;
   struct Generator;  // vmat_apertures.cpp

@@ -95,8 +95,10 @@ class TreatmentRecord {
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 
  private:
-  /// The tables, and the plan's checksum stored or checked (throws what SQLite reports).
+  /// The tables, and the plan's checksum stored or checked, in one transaction (all or none
+  /// written); throws what SQLite reports.
   void create_or_check(const std::string& plan_checksum, const std::string& course);
+  /// The statements of that transaction.
   void create_tables_and_check(const std::string& plan_checksum, const std::string& course);
   struct Db;
   std::unique_ptr<Db> db_;
