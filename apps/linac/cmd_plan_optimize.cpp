@@ -178,9 +178,11 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
                                               po::value(&vo.iterations)->default_value(150),
                                               "optimiser evaluations per plan")(
       "points", po::value(&vo.points_per_structure)->default_value(4000),
-      "optimisation points per structure")("fls-weight",
-                                           po::value(&vo.spared_weight)->default_value(20.0),
-                                           "weight of the FLS mean-dose objective")(
+      "optimisation points per structure")(
+      "border-points", po::bool_switch(&vo.target_border_points),
+      "every voxel of the target's border an optimisation point too")(
+      "fls-weight", po::value(&vo.spared_weight)->default_value(20.0),
+      "weight of the FLS mean-dose objective")(
       "alpha-beta", po::value(&alpha_beta)->multitoken(),
       "alpha/beta per structure, NAME=GY (defaults: targets 10, liver and FLS 2.5, cord 2, "
       "others 3)")("no-baseline", po::bool_switch(&no_baseline),

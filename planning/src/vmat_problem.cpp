@@ -32,6 +32,28 @@ double angle_of(const ArcSpec& a, int i, double step) {
   return iec::normalize_angle_deg(a.start_deg + sign * step * i);
 }
 
+/// Voxels of `m` with a face-neighbour inside `body` but outside `m` (ascending indices).
+std::vector<std::size_t> border_voxels(const Mask& m, const Mask& body) {
+  std::vector<std::size_t> out;
+  const auto d = m.grid().dims;
+  for (std::int64_t k = 0; k < d[2]; ++k) {
+    for (std::int64_t j = 0; j < d[1]; ++j) {
+      for (std::int64_t i = 0; i < d[0]; ++i) {
+        if (m.at(i, j, k) == 0) continue;
+        bool border = false;
+        for (const auto& o : {Index3{1, 0, 0}, Index3{-1, 0, 0}, Index3{0, 1, 0}, Index3{0, -1, 0},
+                              Index3{0, 0, 1}, Index3{0, 0, -1}}) {
+          const Index3 q{i + o[0], j + o[1], k + o[2]};
+          if (!m.grid().contains(q[0], q[1], q[2])) continue;
+          if (m.at(q[0], q[1], q[2]) == 0 && body.at(q[0], q[1], q[2]) != 0) border = true;
+        }
+        if (border) out.push_back(m.grid().linear_index(i, j, k));
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void VmatPlanner::Impl::build(const Case& c, const BeamModel& model) {
@@ -103,9 +125,17 @@ void VmatPlanner::Impl::build(const Case& c, const BeamModel& model) {
           i + static_cast<std::size_t>(rng.uniform() * static_cast<double>(voxels.size() - i));
       std::swap(voxels[i], voxels[std::min(j, voxels.size() - 1)]);
     }
+    std::vector<std::size_t> chosen(voxels.begin(),
+                                    voxels.begin() + static_cast<std::ptrdiff_t>(k));
+    if (options.target_border_points &&
+        (name == options.target || name == options.evaluation_target())) {
+      const auto border = border_voxels(*m, body_g);
+      chosen.insert(chosen.end(), border.begin(), border.end());
+      std::sort(chosen.begin(), chosen.end());
+      chosen.erase(std::unique(chosen.begin(), chosen.end()), chosen.end());
+    }
     auto& ids = members[name];
-    for (std::size_t i = 0; i < k; ++i) {
-      const std::size_t n = voxels[i];
+    for (const std::size_t n : chosen) {
       auto [it, inserted] = id_of.emplace(n, static_cast<int>(opt_points.size()));
       if (inserted) {
         const auto ijk = grid.index_of(n);

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -246,6 +247,65 @@ TEST(Vmat, SplitArcsEachCoverHalfTheTargetAndTogetherTheWhole) {
   const auto ptv = dose_figures(plan.dose_gy, it->mask, "PTV", 5, 10.0);
   EXPECT_GE(ptv.d98_gy, 0.85 * 20.0);  // the two halves join without a cold seam
   EXPECT_LT(ptv.d2_gy, 1.35 * 20.0);
+}
+
+TEST(Vmat, TargetBorderPointsKeepAModulatedPlanFromOverFittingItsSample) {
+  // A routed (modulated) start on a small sample of points: the target's dose dips between the
+  // points, so the voxels need a larger normalisation than the points predicted. Every voxel of
+  // the target's border an optimisation point too (where the dose falls off) closes that gap.
+  const Case c = sparable_case();
+  const MachineProfile profile = default_machine_profile();
+  VmatOptions o = coarse_options();
+  o.points_per_structure = 300;
+  o.start = VmatOptions::Start::kRouted;
+  const VmatPlanner sampled(c, profile, default_beam_model(), o);
+  o.target_border_points = true;
+  const VmatPlanner bordered(c, profile, default_beam_model(), o);
+  // The border, counted here on the dose grid's structures: every PTV voxel (and every voxel of
+  // the PTV under the skin margin) with a face-neighbour in the body outside it.
+  std::size_t border = 0;
+  const auto& s = bordered.structures_on_dose_grid();
+  const auto get = [&](const std::string& name) -> const Mask& {
+    return std::find_if(s.begin(), s.end(), [&](const Structure& st) { return st.name == name; })
+        ->mask;
+  };
+  const Mask& body = get("body");
+  for (const std::string name : {"PTV", "PTV_eval"}) {
+    const Mask& m = get(name);
+    const auto d = m.grid().dims;
+    for (std::int64_t k = 0; k < d[2]; ++k) {
+      for (std::int64_t j = 0; j < d[1]; ++j) {
+        for (std::int64_t i = 0; i < d[0]; ++i) {
+          if (m.at(i, j, k) == 0) continue;
+          bool edge = false;
+          for (int a = 0; a < 3; ++a) {
+            for (const int step : {-1, 1}) {
+              Index3 q{i, j, k};
+              q[static_cast<std::size_t>(a)] += step;
+              if (m.grid().contains(q[0], q[1], q[2]) && m.at(q[0], q[1], q[2]) == 0 &&
+                  body.at(q[0], q[1], q[2]) != 0) {
+                edge = true;
+              }
+            }
+          }
+          if (edge) ++border;
+        }
+      }
+    }
+  }
+  EXPECT_GT(bordered.optimisation_points(), sampled.optimisation_points() + border / 3);
+  EXPECT_LE(bordered.optimisation_points(), sampled.optimisation_points() + border);
+  const VmatResult a = sampled.optimise(true);
+  const VmatResult b = bordered.optimise(true);
+  const double gap_sampled = a.normalisation * a.points_target_d95_fraction - 1.0;
+  const double gap_bordered = b.normalisation * b.points_target_d95_fraction - 1.0;
+  std::printf(
+      "border voxels %zu; points %zu vs %zu; normalisation / predicted: %.4f / %.4f "
+      "sampled, %.4f / %.4f with the border\n",
+      border, sampled.optimisation_points(), bordered.optimisation_points(), a.normalisation,
+      1.0 / a.points_target_d95_fraction, b.normalisation, 1.0 / b.points_target_d95_fraction);
+  EXPECT_GT(gap_sampled, 0.03);
+  EXPECT_LT(std::abs(gap_bordered), 0.5 * gap_sampled);
 }
 
 TEST(Vmat, RefusesACaseWithoutItsTarget) {
