@@ -101,7 +101,7 @@ void extend_truncated_rows(cv::Mat& q, int first, int count, double u_first, dou
 /// One filtered projection and its place on the orbit.
 struct View {
   double c, s, weight;  // cos and sin of the kV source angle; angular weight
-  const cv::Mat* q;     // filtered, rows x padded columns
+  const cv::Mat* q;     // filtered and transposed: the kept panel columns x rows
 };
 
 /// The imager's geometry in the back-projection's terms (the panel at the isocentre).
@@ -145,11 +145,11 @@ void back_project_voxels(const std::vector<View>& views, const Geometry& g,
           const int c0 = static_cast<int>(cu), r0 = static_cast<int>(cv_);
           const int c1 = std::min(c0 + 1, g.wide - 1), r1 = std::min(r0 + 1, g.rows - 1);
           const double fc = cu - c0, fr = cv_ - r0;
-          const cv::Mat& q = *view.q;
-          const double val = (1 - fr) * ((1 - fc) * static_cast<double>(q.at<float>(r0, c0)) +
-                                         fc * static_cast<double>(q.at<float>(r0, c1))) +
-                             fr * ((1 - fc) * static_cast<double>(q.at<float>(r1, c0)) +
-                                   fc * static_cast<double>(q.at<float>(r1, c1)));
+          const cv::Mat& q = *view.q;  // transposed: (column, row)
+          const double val = (1 - fr) * ((1 - fc) * static_cast<double>(q.at<float>(c0, r0)) +
+                                         fc * static_cast<double>(q.at<float>(c1, r0))) +
+                             fr * ((1 - fc) * static_cast<double>(q.at<float>(c0, r1)) +
+                                   fc * static_cast<double>(q.at<float>(c1, r1)));
           sum += view.weight * scale * scale * val;
         }
         mu.at(i, j, k) = static_cast<float>(sum);
@@ -165,12 +165,6 @@ void back_project_columns(const std::vector<View>& views, const Geometry& g,
                           const RigidTransform& to_fixed, Volume<float>& mu) {
   const Grid& grid = mu.grid();
   const auto nz = grid.dims[2];
-  // Each filtered projection transposed: a panel column's rows are contiguous.
-  std::vector<cv::Mat> columns(views.size());
-#pragma omp parallel for schedule(dynamic, 4)
-  for (std::int64_t v = 0; v < static_cast<std::int64_t>(views.size()); ++v) {
-    cv::transpose(*views[static_cast<std::size_t>(v)].q, columns[static_cast<std::size_t>(v)]);
-  }
   const double y_step = to_fixed.apply_vector(grid.direction.col(2) * grid.spacing_mm.z()).y();
   const double last_row = g.rows - 1.001;  // rows r0 and r0 + 1 both on the panel
   // Tiles of voxel columns, each back-projected from every view in turn: a tile projects onto a
@@ -201,8 +195,8 @@ void back_project_columns(const std::vector<View>& views, const Geometry& g,
         if (!panel_column(view, g, x, scale, cu) || cu < 0.0 || cu > g.wide - 1.001) continue;
         const int c0 = static_cast<int>(cu);
         const auto fc = static_cast<float>(cu - c0);
-        const float* __restrict a = columns[v].ptr<float>(c0);
-        const float* __restrict b = columns[v].ptr<float>(c0 + 1);
+        const float* __restrict a = view.q->ptr<float>(c0);
+        const float* __restrict b = view.q->ptr<float>(c0 + 1);
         const auto w = static_cast<float>(view.weight * scale * scale);
         const double r_first = x.y() * scale / g.du + g.v0;
         const double r_step = y_step * scale / g.du;
@@ -335,13 +329,31 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
   // twice the length left water 27 HU low); the ramp filter spreads a projection beyond the
   // panel's edge, and those tails belong to the back-projection (with an offset detector,
   // dropping them biases everything outside the overlap region).
-  int padded = 1;
-  while (padded < 3 * cols) padded *= 2;
+  const int padded = cv::getOptimalDFTSize(3 * cols);  // 768 for 256 columns, not 1024
   const int pad_left = (padded - cols) / 2;
-  // A full-fan voxel in the reconstructed field projects within half a panel of it; an offset
-  // panel's far side needs the whole row.
-  const int keep_left = result.half_fan ? 0 : pad_left - cols / 2;
-  const int kept = result.half_fan ? padded : 2 * cols;
+  // Only the padded columns the grid projects onto are kept for the back-projection: the
+  // farthest voxel from the rotation axis (r) lands at most r SAD / (SAD - r) from the central
+  // ray at the isocentre. (A full fan's tails past half a panel each side and an offset panel's
+  // far side matter only as far as the grid reaches.)
+  const Grid& grid = o.grid;
+  const RigidTransform to_fixed = iec::patient_to_fixed(o.position, o.couch);
+  double reach = 0.0;
+  for (int corner = 0; corner < 8; ++corner) {
+    const Eigen::Vector3d ijk((corner & 1) != 0 ? static_cast<double>(grid.dims[0] - 1) : 0.0,
+                              (corner & 2) != 0 ? static_cast<double>(grid.dims[1] - 1) : 0.0,
+                              (corner & 4) != 0 ? static_cast<double>(grid.dims[2] - 1) : 0.0);
+    const Eigen::Vector3d x = to_fixed.apply(grid.index_to_world_mm(ijk));
+    reach = std::max(reach, std::hypot(x.x(), x.z()));
+  }
+  const double u_reach = reach < 0.9 * sad ? reach * sad / (sad - reach) : 1e9;
+  const double centre_column = (cols - 1) / 2.0 + pad_left;
+  const int keep_left =
+      std::clamp(static_cast<int>(std::floor((-u_reach - offset_iso) / du + centre_column)) - 2, 0,
+                 padded - 2);
+  const int keep_right =
+      std::clamp(static_cast<int>(std::ceil((u_reach - offset_iso) / du + centre_column)) + 2,
+                 keep_left + 2, padded);
+  const int kept = keep_right - keep_left;
   const cv::Mat kernel = ramp_kernel_spectrum(padded, rows, du, o.window);
 
   // Cosine pre-weighting and the half-fan redundancy, per pixel; Parker's, per column and view.
@@ -412,7 +424,8 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
     cv::mulSpectrums(f, kernel, f, cv::DFT_ROWS);
     cv::Mat back;
     cv::idft(f, back, cv::DFT_ROWS | cv::DFT_REAL_OUTPUT | cv::DFT_SCALE);
-    filtered[k] = back(cv::Range::all(), cv::Range(keep_left, keep_left + kept)).clone();
+    // Stored transposed: a panel column's rows contiguous, as the back-projection reads them.
+    cv::transpose(back(cv::Range::all(), cv::Range(keep_left, keep_left + kept)), filtered[k]);
   }
 
   const auto t_filtered = std::chrono::steady_clock::now();
@@ -432,8 +445,6 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
   }
 
   // Back-projection, voxel-driven, in the fixed frame.
-  const Grid& grid = o.grid;
-  const RigidTransform to_fixed = iec::patient_to_fixed(o.position, o.couch);
   Volume<float> mu(grid, 0.0F);
   const Geometry geometry{
       sad, du, offset_iso, (cols - 1) / 2.0 + pad_left - keep_left, (rows - 1) / 2.0, kept, rows};
