@@ -225,7 +225,7 @@ double VmatPlanner::Impl::target_d95(const std::vector<float>& body_dose) const 
 
 double VmatPlanner::Impl::points_target_d95(const std::vector<double>& point_dose) const {
   std::vector<double> in_target;
-  for (const int p : members.at(options.evaluation_target())) {
+  for (const int p : target_sample) {
     in_target.push_back(point_dose[static_cast<std::size_t>(p)]);
   }
   return d95_of(std::move(in_target));
@@ -328,7 +328,7 @@ VmatResult VmatPlanner::optimise(bool spare) const {
     x = m.initial(1.0);
     std::vector<double> d;
     m.forward(x, correction, d);
-    const auto& target = m.members.at(m.options.evaluation_target());
+    const auto& target = m.target_sample;
     double mean = 0.0;
     for (const int p : target) mean += d[static_cast<std::size_t>(p)];
     mean /= static_cast<double>(target.size());

@@ -89,7 +89,7 @@ double VmatPlanner::Impl::conformal_mu_per_control_point() const {
       dose += m.dose_per_mu * f;
     }
   }
-  const auto& target = members.at(options.evaluation_target());
+  const auto& target = target_sample;
   double mean = 0.0;
   for (const int p : target) mean += static_cast<double>(dose[p]);
   mean /= static_cast<double>(std::max<std::size_t>(1, target.size()));

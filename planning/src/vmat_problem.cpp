@@ -135,6 +135,8 @@ void VmatPlanner::Impl::build(const Case& c, const BeamModel& model) {
       chosen.erase(std::unique(chosen.begin(), chosen.end()), chosen.end());
     }
     auto& ids = members[name];
+    const std::vector<std::size_t> sample(voxels.begin(),
+                                          voxels.begin() + static_cast<std::ptrdiff_t>(k));
     for (const std::size_t n : chosen) {
       auto [it, inserted] = id_of.emplace(n, static_cast<int>(opt_points.size()));
       if (inserted) {
@@ -145,6 +147,9 @@ void VmatPlanner::Impl::build(const Case& c, const BeamModel& model) {
                                  .cast<float>());
       }
       ids.push_back(it->second);
+    }
+    if (name == options.evaluation_target()) {
+      for (const std::size_t n : sample) target_sample.push_back(id_of.at(n));
     }
   }
   say("optimisation points: " + std::to_string(opt_points.size()) + " in " +

@@ -57,6 +57,9 @@ struct VmatPlanner::Impl {
   std::vector<std::size_t> body_index;
   Points opt_points;
   std::map<std::string, std::vector<int>> members;
+  /// The evaluation target's random sample alone (its border points left out): an unbiased
+  /// sample of its voxels, for the D95 and mean dose the voxels will have.
+  std::vector<int> target_sample;
   std::vector<Arc> arcs;
   int variables = 0;
   std::size_t nonzeros = 0;
