@@ -57,6 +57,34 @@ TEST(PlanTemplate, TheShippedSplitTemplateSplitsTheDefaultArcsWithTheSameObjecti
   }
 }
 
+TEST(PlanTemplate, TheShippedSparingTemplateIsTheSplitOneWithThreeTimesTheFlsWeight) {
+  const auto dir = std::filesystem::path(LINAC_SOURCE_DIR) / "data/templates";
+  const PlanTemplate split = read_plan_template(dir / "liver-fls-split.json");
+  const PlanTemplate sparing = read_plan_template(dir / "liver-fls-split-sparing.json");
+  ASSERT_EQ(sparing.arcs.size(), split.arcs.size());
+  for (std::size_t n = 0; n < split.arcs.size(); ++n) {
+    EXPECT_EQ(sparing.arcs[n].x_jaws, split.arcs[n].x_jaws) << n;
+    EXPECT_EQ(sparing.arcs[n].start_deg, split.arcs[n].start_deg) << n;
+    EXPECT_EQ(sparing.arcs[n].collimator_deg, split.arcs[n].collimator_deg) << n;
+  }
+  ASSERT_EQ(sparing.objectives.size(), split.objectives.size());
+  int fls_terms = 0;
+  for (std::size_t n = 0; n < split.objectives.size(); ++n) {
+    const auto& a = sparing.objectives[n];
+    const auto& b = split.objectives[n];
+    EXPECT_EQ(a.structure, b.structure) << n;
+    EXPECT_EQ(a.kind, b.kind) << n;
+    EXPECT_EQ(a.dose_gy, b.dose_gy) << n;
+    if (b.structure == "FLS") {
+      ++fls_terms;
+      EXPECT_EQ(a.weight, 3.0 * b.weight) << n;
+    } else {
+      EXPECT_EQ(a.weight, b.weight) << n;
+    }
+  }
+  EXPECT_EQ(fls_terms, 1);
+}
+
 TEST(PlanTemplate, DvhObjectivesAndRefusals) {
   test::TempDir dir;
   test::write_text(dir / "t.json", R"({"prescription_gy": 50, "fractions": 25,
