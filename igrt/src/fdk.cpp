@@ -158,6 +158,22 @@ void back_project_voxels(const std::vector<View>& views, const Geometry& g,
   }
 }
 
+/// One view's share of a voxel column: slices k_lo..k_hi at panel rows r0f + k rsf (within
+/// [0.001, rows - 1.001]), bilinear between panel columns a and b (fraction fc), weighted by w.
+/// The reconstruction's hot loop: also built for AVX2 and FMA (gathers), chosen at load time.
+__attribute__((target_clones("arch=haswell", "default"))) void accumulate_column(
+    float* __restrict out, const float* __restrict a, const float* __restrict b, float r0f,
+    float rsf, float fc, float w, int k_lo, int k_hi) {
+  for (int k = k_lo; k <= k_hi; ++k) {
+    const float r = r0f + static_cast<float>(k) * rsf;
+    const auto r0 = static_cast<int>(r);
+    const float fr = r - static_cast<float>(r0);
+    const float left = a[r0] + fr * (a[r0 + 1] - a[r0]);
+    const float right = b[r0] + fr * (b[r0 + 1] - b[r0]);
+    out[k] += w * (left + fc * (right - left));
+  }
+}
+
 /// Voxel columns along the gantry axis: per view, the panel column, the distance weight and
 /// the first row are found once per column; the slices then step down the panel's rows, read
 /// from the projection stored column by column. Same arithmetic as back_project_voxels.
@@ -212,17 +228,9 @@ void back_project_columns(const std::vector<View>& views, const Geometry& g,
         } else if (r_first < 0.001 || r_first > last_row - 0.001) {
           continue;
         }
-        const auto r0f = static_cast<float>(r_first);
-        const auto rsf = static_cast<float>(r_step);
-        float* __restrict out = sum.data() + m * static_cast<std::size_t>(nz);
-        for (auto k = static_cast<std::int64_t>(k_lo); k <= static_cast<std::int64_t>(k_hi); ++k) {
-          const float r = r0f + static_cast<float>(k) * rsf;  // within [0.001, last_row - 0.001]
-          const auto r0 = static_cast<int>(r);
-          const float fr = r - static_cast<float>(r0);
-          const float left = a[r0] + fr * (a[r0 + 1] - a[r0]);
-          const float right = b[r0] + fr * (b[r0 + 1] - b[r0]);
-          out[k] += w * (left + fc * (right - left));
-        }
+        accumulate_column(sum.data() + m * static_cast<std::size_t>(nz), a, b,
+                          static_cast<float>(r_first), static_cast<float>(r_step), fc, w,
+                          static_cast<int>(k_lo), static_cast<int>(k_hi));
       }
     }
     for (std::int64_t jj = 0; jj < nj; ++jj) {
