@@ -136,9 +136,9 @@ int cmd_igrt_recon(const std::vector<std::string>& args) {
   if (has_hnd && has_other) {
     throw InputError(dir, ".hnd projections beside .raw or .pfm ones: one format per set");
   }
-  const auto files = has_hnd ? formats::read_varian_hnd_projections(dir, hnd)
-                             : formats::read_plastimatch_projections(dir, raw_columns, raw_rows);
-  const auto projections = igrt::circular_projections(files, fdk.position);
+  auto files = has_hnd ? formats::read_varian_hnd_projections(dir, hnd)
+                       : formats::read_plastimatch_projections(dir, raw_columns, raw_rows);
+  const auto projections = igrt::circular_projections(std::move(files), fdk.position);
   const double read_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - read_t0).count();
   if (extent.empty()) {

@@ -82,8 +82,9 @@ void check_angular_sampling(const std::vector<MatrixProjection>& input,
 }
 
 /// One projection on the circular orbit: its source angle, distances, pixel pitch and panel
-/// offset from its matrix, its pixels in the imager's order.
-hal::KvProjection on_circle(const MatrixProjection& p, const RigidTransform& to_fixed,
+/// offset from its matrix, its pixels in the imager's order (moved out of `p`: flipped in place,
+/// copied only when the file's columns run along the gantry axis).
+hal::KvProjection on_circle(MatrixProjection& p, const RigidTransform& to_fixed,
                             const RigidTransform& to_patient, const Eigen::Vector3d& iso) {
   const double sad = p.source_axis_distance_mm;
   const double sid = p.source_imager_distance_mm;
@@ -115,20 +116,33 @@ hal::KvProjection on_circle(const MatrixProjection& p, const RigidTransform& to_
   k.columns = l.transposed ? p.rows : p.columns;
   k.rows = l.transposed ? p.columns : p.rows;
   // Pixel (c, r) of the imager is the file's pixel (fc, fr).
-  auto file_index = [&](int c, int r) {
-    const int u = l.reverse_u ? k.columns - 1 - c : c;
-    const int v = l.reverse_v ? k.rows - 1 - r : r;
-    const int fc = l.transposed ? v : u;
-    const int fr = l.transposed ? u : v;
-    return static_cast<std::size_t>(fr) * static_cast<std::size_t>(p.columns) +
-           static_cast<std::size_t>(fc);
-  };
-  k.line_integral.resize(p.values.size());
-  for (int r = 0; r < k.rows; ++r) {
-    for (int c = 0; c < k.columns; ++c) {
-      k.line_integral[static_cast<std::size_t>(r) * static_cast<std::size_t>(k.columns) +
-                      static_cast<std::size_t>(c)] = p.values[file_index(c, r)];
+  if (!l.transposed) {
+    const auto row = [&](int r) {
+      return p.values.begin() + static_cast<std::ptrdiff_t>(r) * p.columns;
+    };
+    if (l.reverse_v) {
+      for (int r = 0; r < p.rows / 2; ++r)
+        std::swap_ranges(row(r), row(r + 1), row(p.rows - 1 - r));
     }
+    if (l.reverse_u) {
+      for (int r = 0; r < p.rows; ++r) std::reverse(row(r), row(r + 1));
+    }
+    k.line_integral = std::move(p.values);
+  } else {
+    auto file_index = [&](int c, int r) {
+      const int u = l.reverse_u ? k.columns - 1 - c : c;
+      const int v = l.reverse_v ? k.rows - 1 - r : r;
+      return static_cast<std::size_t>(u) * static_cast<std::size_t>(p.columns) +
+             static_cast<std::size_t>(v);
+    };
+    k.line_integral.resize(p.values.size());
+    for (int r = 0; r < k.rows; ++r) {
+      for (int c = 0; c < k.columns; ++c) {
+        k.line_integral[static_cast<std::size_t>(r) * static_cast<std::size_t>(k.columns) +
+                        static_cast<std::size_t>(c)] = p.values[file_index(c, r)];
+      }
+    }
+    p.values = {};
   }
   // Where the central ray meets the panel, in the imager's pixels.
   const Eigen::Vector2d at = pixel_of(p, iso);
@@ -148,7 +162,7 @@ hal::KvProjection on_circle(const MatrixProjection& p, const RigidTransform& to_
 
 }  // namespace
 
-std::vector<hal::KvProjection> circular_projections(const std::vector<MatrixProjection>& input,
+std::vector<hal::KvProjection> circular_projections(std::vector<MatrixProjection> input,
                                                     iec::PatientPosition position) {
   const RigidTransform to_fixed = iec::patient_to_fixed(position, iec::CouchState{});
   const RigidTransform to_patient = to_fixed.inverse();

@@ -18,8 +18,9 @@ namespace linac::igrt {
 /// with the IEC rotation and its rows along the gantry axis; the panel may be offset along its
 /// columns (half fan), not along its rows; pixels must be square (1 %). Throws InputError naming
 /// the projection's file when its geometry is not such an orbit, or differs from the first's
-/// (distances, pixel size, offset).
-std::vector<hal::KvProjection> circular_projections(const std::vector<MatrixProjection>& input,
+/// (distances, pixel size, offset). Pass the set with std::move when it is not needed after:
+/// its pixels are then flipped in place and moved rather than copied.
+std::vector<hal::KvProjection> circular_projections(std::vector<MatrixProjection> input,
                                                     iec::PatientPosition position);
 
 }  // namespace linac::igrt
