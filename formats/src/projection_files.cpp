@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "linac/core/error.hpp"
+#include "linac/core/parallel.hpp"
 
 namespace linac::formats {
 namespace {
@@ -128,25 +129,17 @@ std::vector<MatrixProjection> read_plastimatch_projections(const fs::path& dir, 
   // The files are read in parallel (a set is hundreds of small files: opening and parsing them
   // one by one took a fifth of a reconstruction); the first error in file order is reported.
   std::vector<MatrixProjection> out(images.size());
-  std::vector<std::exception_ptr> failed(images.size());
-  const auto count = static_cast<std::int64_t>(images.size());
-#pragma omp parallel for schedule(dynamic, 4)
-  for (std::int64_t n = 0; n < count; ++n) {
-    const auto i = static_cast<std::size_t>(n);
-    try {
-      MatrixProjection& p = out[i];
-      p.source = images[i].string();
-      fs::path geometry = images[i];
-      read_geometry(geometry.replace_extension(".txt"), p);
-      if (images[i].extension() == ".pfm") {
-        read_pfm(images[i], p);
-      } else {
-        read_raw(images[i], p, raw_columns, raw_rows);
-      }
-    } catch (...) {
-      failed[i] = std::current_exception();
+  const auto failed = parallel_for_collecting_errors(images.size(), [&](std::size_t i) {
+    MatrixProjection& p = out[i];
+    p.source = images[i].string();
+    fs::path geometry = images[i];
+    read_geometry(geometry.replace_extension(".txt"), p);
+    if (images[i].extension() == ".pfm") {
+      read_pfm(images[i], p);
+    } else {
+      read_raw(images[i], p, raw_columns, raw_rows);
     }
-  }
+  });
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (failed[i]) std::rethrow_exception(failed[i]);
     require_same_size(out.front(), out[i]);

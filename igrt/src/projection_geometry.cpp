@@ -7,6 +7,7 @@
 #include <numbers>
 
 #include "linac/core/error.hpp"
+#include "linac/core/parallel.hpp"
 #include "linac/core/text.hpp"
 
 namespace linac::igrt {
@@ -170,17 +171,9 @@ std::vector<hal::KvProjection> circular_projections(std::vector<MatrixProjection
   // Each projection on its own, in parallel (the pixel copies of a few hundred projections took
   // a tenth of a reconstruction); the first error in the input's order is reported.
   std::vector<hal::KvProjection> out(input.size());
-  std::vector<std::exception_ptr> failed(input.size());
-  const auto count = static_cast<std::int64_t>(input.size());
-#pragma omp parallel for schedule(dynamic, 4)
-  for (std::int64_t n = 0; n < count; ++n) {
-    const auto i = static_cast<std::size_t>(n);
-    try {
-      out[i] = on_circle(input[i], to_fixed, to_patient, iso);
-    } catch (...) {
-      failed[i] = std::current_exception();
-    }
-  }
+  const auto failed = parallel_for_collecting_errors(input.size(), [&](std::size_t i) {
+    out[i] = on_circle(input[i], to_fixed, to_patient, iso);
+  });
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (failed[i]) std::rethrow_exception(failed[i]);
     if (i == 0) continue;
