@@ -337,7 +337,7 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
   // twice the length left water 27 HU low); the ramp filter spreads a projection beyond the
   // panel's edge, and those tails belong to the back-projection (with an offset detector,
   // dropping them biases everything outside the overlap region).
-  const int padded = cv::getOptimalDFTSize(3 * cols);  // 768 for 256 columns, not 1024
+  const int padded = cv::getOptimalDFTSize(3 * cols);  // 576 for 192 columns (not 1024)
   const int pad_left = (padded - cols) / 2;
   // Only the padded columns the grid projects onto are kept for the back-projection: the
   // farthest voxel from the rotation axis (r) lands at most r SAD / (SAD - r) from the central

@@ -125,8 +125,9 @@ void VmatPlanner::Impl::build(const Case& c, const BeamModel& model) {
           i + static_cast<std::size_t>(rng.uniform() * static_cast<double>(voxels.size() - i));
       std::swap(voxels[i], voxels[std::min(j, voxels.size() - 1)]);
     }
-    std::vector<std::size_t> chosen(voxels.begin(),
-                                    voxels.begin() + static_cast<std::ptrdiff_t>(k));
+    const std::vector<std::size_t> sample(voxels.begin(),
+                                          voxels.begin() + static_cast<std::ptrdiff_t>(k));
+    std::vector<std::size_t> chosen = sample;  // and the target's border, once each
     if (options.target_border_points &&
         (name == options.target || name == options.evaluation_target())) {
       const auto border = border_voxels(*m, body_g);
@@ -135,8 +136,6 @@ void VmatPlanner::Impl::build(const Case& c, const BeamModel& model) {
       chosen.erase(std::unique(chosen.begin(), chosen.end()), chosen.end());
     }
     auto& ids = members[name];
-    const std::vector<std::size_t> sample(voxels.begin(),
-                                          voxels.begin() + static_cast<std::ptrdiff_t>(k));
     for (const std::size_t n : chosen) {
       auto [it, inserted] = id_of.emplace(n, static_cast<int>(opt_points.size()));
       if (inserted) {
