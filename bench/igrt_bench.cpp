@@ -74,6 +74,7 @@ void BM_RegisterCbctToPlanningCt(benchmark::State& state) {
   const auto& in = inputs();
   RegistrationOptions o;
   o.fixed_mask = &in.body;
+  o.high_pass_mm = kCbctHighPassMm;  // as igrt setup and igrt register
   double err = 0.0;
   for (auto _ : state) {
     const auto r = register_rigid(to_float(in.reference), to_float(in.cbct), o);

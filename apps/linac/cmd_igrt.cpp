@@ -233,6 +233,7 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
   std::string reference_path, moving_path, mask_path, metric = "mean_squares", position = "HFS",
                                                       case_dir, preset;
   int dof = 6;
+  double high_pass_mm = kCbctHighPassMm;
   opts.add_options()("reference", po::value(&reference_path),
                      "planning image (.mha, or a folder with a DICOM CT series), isocentre at its "
                      "origin")("moving", po::value(&moving_path)->required(),
@@ -244,8 +245,11 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
       "with --case, the region to match: bone, soft-tissue or body (default body)")(
       "dof", po::value(&dof)->default_value(6), "3 (translations) or 6")(
       "metric", po::value(&metric)->default_value("mean_squares"),
-      "mean_squares, ncc or mattes_mi")("position", po::value(&position)->default_value("HFS"),
-                                        "patient position");
+      "mean_squares, ncc or mattes_mi")(
+      "high-pass-mm", po::value(&high_pass_mm)->default_value(kCbctHighPassMm),
+      "sigma (mm) of the smooth background (a CBCT's cupping and scatter) taken off both images "
+      "on the fine levels (mean squares, ncc); 0: off, e.g. for two CTs")(
+      "position", po::value(&position)->default_value("HFS"), "patient position");
   po::variables_map vm;
   if (!parse("igrt register",
              "(--reference A.mha|DIR [--mask M.mha] | --case DIR [--preset bone|soft-tissue|body]) "
@@ -254,9 +258,13 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
     return kOk;
   }
   if (dof != 3 && dof != 6) throw InputError("--dof", "must be 3 or 6");
+  if (!(high_pass_mm >= 0.0 && high_pass_mm <= 100.0)) {
+    throw InputError("--high-pass-mm", "must be 0 to 100 mm");
+  }
   RegistrationOptions o;
   o.dof = dof;
   o.metric = parse_registration_metric(metric);
+  o.high_pass_mm = high_pass_mm;
   const auto pos = iec::parse_patient_position(position);
   // A MetaImage, or a folder holding one DICOM CT series (a planning CT, a CBCT).
   auto image = [](const std::string& path) {
@@ -300,6 +308,7 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
                        {"rotation_deg", vec(r.rotation_deg)},
                        {"centre_mm", vec(r.centre_mm)},
                        {"metric", metric},
+                       {"high_pass_mm", o.high_pass_mm},
                        {"converged", r.converged},
                        {"at_search_bound", r.at_search_bound},
                        {"overlap_pct", 100.0 * r.overlap},
@@ -311,7 +320,9 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
   for (const auto& level : r.levels) {
     j["registration"]["levels"].push_back({{"voxel_mm", level.voxel_mm},
                                            {"evaluations", level.evaluations},
-                                           {"metric", level.metric}});
+                                           {"metric", level.metric},
+                                           {"prepare_s", level.prepare_seconds},
+                                           {"optimise_s", level.optimise_seconds}});
   }
   if (vm.count("json") != 0) {
     std::cout << j.dump() << "\n";

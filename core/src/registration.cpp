@@ -5,6 +5,7 @@
 #include <cmath>
 #include <nlopt.hpp>
 #include <numeric>
+#include <optional>
 
 #include "linac/core/error.hpp"
 #include "linac/core/random.hpp"
@@ -40,8 +41,9 @@ Volume<float> gaussian_smooth(const Volume<float>& image, double sigma_mm) {
 Volume<float> gaussian_smooth(const Volume<float>& image, const Eigen::Vector3d& sigma) {
   if (!(sigma.maxCoeff() > 0.0)) return image;
   Volume<float> a = image;
-  Volume<float> b = image;
+  Volume<float> b(image.grid());
   const Grid& g = image.grid();
+  const std::int64_t n[3] = {g.dims[0], g.dims[1], g.dims[2]};
   for (int axis = 0; axis < 3; ++axis) {
     const double sigma_vox = sigma[axis] / g.spacing_mm[axis];
     if (sigma_vox < 0.2) continue;
@@ -54,20 +56,46 @@ Volume<float> gaussian_smooth(const Volume<float>& image, const Eigen::Vector3d&
       sum += w;
     }
     for (auto& w : kernel) w /= sum;
-    const std::int64_t n[3] = {g.dims[0], g.dims[1], g.dims[2]};
-#pragma omp parallel for schedule(static)
-    for (std::int64_t k = 0; k < n[2]; ++k) {
-      for (std::int64_t j = 0; j < n[1]; ++j) {
-        for (std::int64_t i = 0; i < n[0]; ++i) {
-          const std::int64_t idx[3] = {i, j, k};
-          double acc = 0.0;
+      // Row by row (i fastest), each tap added over a whole row in the taps' order: the same sums
+      // as voxel by voxel, in an order the compiler vectorises. Edges are extended.
+#pragma omp parallel
+    {
+      std::vector<double> acc(static_cast<std::size_t>(n[0]));
+#pragma omp for schedule(static)
+      for (std::int64_t k = 0; k < n[2]; ++k) {
+        for (std::int64_t j = 0; j < n[1]; ++j) {
+          std::fill(acc.begin(), acc.end(), 0.0);
           for (int r = -radius; r <= radius; ++r) {
-            std::int64_t q[3] = {idx[0], idx[1], idx[2]};
-            q[axis] = std::clamp<std::int64_t>(q[axis] + r, 0, n[axis] - 1);
-            acc += kernel[static_cast<std::size_t>(r) + static_cast<std::size_t>(radius)] *
-                   static_cast<double>(a.at(q[0], q[1], q[2]));
+            const double w = kernel[static_cast<std::size_t>(r) + static_cast<std::size_t>(radius)];
+            if (axis == 0) {
+              const float* row = &a.at(0, j, k);
+              // The edges extended; between them the taps need no clamping.
+              const std::int64_t lo = std::clamp<std::int64_t>(-r, 0, n[0]);
+              const std::int64_t hi = std::clamp<std::int64_t>(n[0] - r, lo, n[0]);
+              for (std::int64_t i = 0; i < lo; ++i) {
+                acc[static_cast<std::size_t>(i)] += w * static_cast<double>(row[0]);
+              }
+              double* inner = acc.data();
+              const float* shifted = row + r;
+              for (std::int64_t i = lo; i < hi; ++i) {
+                inner[i] += w * static_cast<double>(shifted[i]);
+              }
+              for (std::int64_t i = hi; i < n[0]; ++i) {
+                acc[static_cast<std::size_t>(i)] += w * static_cast<double>(row[n[0] - 1]);
+              }
+            } else {
+              const std::int64_t jj = axis == 1 ? std::clamp<std::int64_t>(j + r, 0, n[1] - 1) : j;
+              const std::int64_t kk = axis == 2 ? std::clamp<std::int64_t>(k + r, 0, n[2] - 1) : k;
+              const float* row = &a.at(0, jj, kk);
+              for (std::int64_t i = 0; i < n[0]; ++i) {
+                acc[static_cast<std::size_t>(i)] += w * static_cast<double>(row[i]);
+              }
+            }
           }
-          b.at(i, j, k) = static_cast<float>(acc);
+          float* out = &b.at(0, j, k);
+          for (std::int64_t i = 0; i < n[0]; ++i) {
+            out[i] = static_cast<float>(acc[static_cast<std::size_t>(i)]);
+          }
         }
       }
     }
@@ -77,6 +105,13 @@ Volume<float> gaussian_smooth(const Volume<float>& image, const Eigen::Vector3d&
 }
 
 namespace {
+
+/// Both images' smooth backgrounds (a Gaussian of RegistrationOptions::high_pass_mm), taken off
+/// the levels finer than it.
+struct Backgrounds {
+  Volume<float> fixed;
+  Volume<float> moving;
+};
 
 // The fixed image on a level's grid, and its sample points.
 struct Level {
@@ -125,7 +160,8 @@ Bins bins_for(const std::vector<float>& values, int n) {
 /// samples, smoothed alike. Draws the sample positions from `rng` (its state carries on from
 /// level to level, so a seed gives the same samples).
 Level make_level(const Volume<float>& fixed, const Volume<float>& moving, double voxel,
-                 const std::vector<std::size_t>& candidates, int samples, Rng& rng) {
+                 const std::vector<std::size_t>& candidates, int samples,
+                 const Backgrounds* backgrounds, Rng& rng) {
   const double finest = fixed.grid().spacing_mm.maxCoeff();
   const double vmm = voxel > finest ? voxel : 0.0;
   Level lv;
@@ -140,23 +176,30 @@ Level make_level(const Volume<float>& fixed, const Volume<float>& moving, double
     fixed_sigma[a] = 0.5 * std::max(vmm, ms > fs ? std::sqrt(ms * ms - fs * fs) : 0.0);
     moving_sigma[a] = 0.5 * std::max(vmm, fs > ms ? std::sqrt(fs * fs - ms * ms) : 0.0);
   }
-  const Volume<float> fixed_s = gaussian_smooth(fixed, fixed_sigma);
-  if (vmm > 0.0 || moving_sigma.maxCoeff() > 0.0) {
-    const Volume<float> ms = gaussian_smooth(moving, moving_sigma);
-    lv.moving = vmm > 0.0
-                    ? resample(ms, coarser(moving.grid(), 0.5 * vmm), Interpolation::kLinear, 0.0F)
-                    : ms;
-  } else {
-    lv.moving = moving;
+  Volume<float> fixed_s = gaussian_smooth(fixed, fixed_sigma);
+  Volume<float> moving_s = gaussian_smooth(moving, moving_sigma);
+  if (backgrounds != nullptr) {
+    for (std::size_t n = 0; n < fixed_s.size(); ++n) fixed_s[n] -= backgrounds->fixed[n];
+    for (std::size_t n = 0; n < moving_s.size(); ++n) moving_s[n] -= backgrounds->moving[n];
   }
+  const Grid level_grid = coarser(moving.grid(), 0.5 * vmm);
+  lv.moving = level_grid.same_as(moving.grid())
+                  ? std::move(moving_s)
+                  : resample(moving_s, level_grid, Interpolation::kLinear, 0.0F);
   const std::size_t count =
       std::min<std::size_t>(static_cast<std::size_t>(samples), candidates.size());
+  // The samples in the fixed image's voxel order: consecutive samples then read neighbouring
+  // parts of the moving image (a random order missed the cache on most reads).
+  std::vector<std::size_t> picks(count);
+  for (std::size_t s = 0; s < count; ++s) {
+    picks[s] = count == candidates.size()
+                   ? s
+                   : static_cast<std::size_t>(rng.next_u64() % candidates.size());
+  }
+  std::sort(picks.begin(), picks.end());
   lv.points_mm.reserve(count);
   lv.values.reserve(count);
-  for (std::size_t s = 0; s < count; ++s) {
-    const std::size_t pick = count == candidates.size()
-                                 ? s
-                                 : static_cast<std::size_t>(rng.next_u64() % candidates.size());
+  for (const std::size_t pick : picks) {
     const std::size_t n = candidates[pick];
     const auto ijk = fixed.grid().index_of(n);
     // Jitter within the voxel so that samples do not sit on the grid lattice.
@@ -203,8 +246,11 @@ double mutual_information(const std::vector<double>& joint, int nb) {
 /// moving image (and its mask) and the samples' Pearson correlation.
 class LevelMetric {
  public:
-  LevelMetric(const Level& level, const RegistrationOptions& o)
-      : lv_(level), o_(o), fixed_bins_(bins_for(level.values, o.histogram_bins)) {
+  LevelMetric(const Level& level, const RegistrationOptions& o) : lv_(level), o_(o) {
+    const Grid& mg = level.moving.grid();
+    to_index_ = mg.spacing_mm.cwiseInverse().asDiagonal() * mg.direction.transpose();
+    if (o.metric != RegistrationMetric::kMattesMutualInformation) return;
+    fixed_bins_ = bins_for(level.values, o.histogram_bins);
     std::vector<float> mv = level.moving.data();
     if (mv.size() > 200000) {
       std::vector<float> sub;
@@ -212,8 +258,6 @@ class LevelMetric {
       mv.swap(sub);
     }
     moving_bins_ = bins_for(mv, o.histogram_bins);
-    const Grid& mg = level.moving.grid();
-    to_index_ = mg.spacing_mm.cwiseInverse().asDiagonal() * mg.direction.transpose();
   }
 
   double operator()(const RigidTransform& t) {
@@ -374,10 +418,20 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
   };
 
   Rng rng(o.seed);
+  std::optional<Backgrounds> backgrounds;
+  if (o.high_pass_mm > 0.0 && o.metric != RegistrationMetric::kMattesMutualInformation) {
+    backgrounds = Backgrounds{gaussian_smooth(fixed, o.high_pass_mm),
+                              gaussian_smooth(moving, o.high_pass_mm)};
+  }
   const std::vector<double> levels = o.pyramid_mm.empty() ? std::vector<double>{0.0} : o.pyramid_mm;
   for (const double voxel : levels) {
-    const Level lv = make_level(fixed, moving, voxel, candidates, o.samples, rng);
+    const auto t_level = std::chrono::steady_clock::now();
+    const double level_voxel_mm = std::max(voxel, fixed.grid().spacing_mm.maxCoeff());
+    const bool high_pass = backgrounds.has_value() && level_voxel_mm < o.high_pass_mm;
+    const Level lv = make_level(fixed, moving, voxel, candidates, o.samples,
+                                high_pass ? &*backgrounds : nullptr, rng);
     LevelMetric metric(lv, o);
+    const auto t_prepared = std::chrono::steady_clock::now();
     auto cost = [&](const std::vector<double>& p) { return metric(transform_of(p)); };
 
     // Overlap at the start of the first level: images that do not overlap are an input error.
@@ -442,7 +496,10 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
     for (unsigned k = 0; k < dim; ++k) {
       if (p[k] <= lo[k] + 1e-6 || p[k] >= hi[k] - 1e-6) result.at_search_bound = true;
     }
-    result.levels.push_back({lv.voxel_mm, metric.evaluations, value});
+    const auto t_optimised = std::chrono::steady_clock::now();
+    result.levels.push_back({lv.voxel_mm, metric.evaluations, value,
+                             std::chrono::duration<double>(t_prepared - t_level).count(),
+                             std::chrono::duration<double>(t_optimised - t_prepared).count()});
     result.evaluations += metric.evaluations;
     result.metric = value;
     (void)cost(x);

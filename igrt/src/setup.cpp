@@ -208,6 +208,7 @@ SetupResult run_setup(hal::Machine& m, const MachineProfile& profile, const Imag
   say("registering to the reference");
   RegistrationOptions ro;
   ro.metric = o.metric;
+  ro.high_pass_mm = o.high_pass_mm;
   ro.dof = o.dof;
   ro.fixed_mask = roi;
   ro.max_evaluations_per_level = o.max_evaluations_per_level;

@@ -22,6 +22,9 @@ std::string to_string(RegistrationMetric m);
 /// "mean_squares", "ncc", "mattes_mi"; throws InputError otherwise.
 RegistrationMetric parse_registration_metric(const std::string& name);
 
+/// The high pass IGRT uses for a CBCT against a CT (RegistrationOptions::high_pass_mm), mm.
+inline constexpr double kCbctHighPassMm = 5.0;
+
 struct RegistrationOptions {
   RegistrationMetric metric = RegistrationMetric::kMeanSquares;
   int dof = 6;  // 6: rotations and translations; 3: translations
@@ -37,12 +40,20 @@ struct RegistrationOptions {
   const Mask* moving_mask = nullptr;  // on the moving image's grid
   RigidTransform initial;             // fixed -> moving, where the search starts
   std::uint64_t seed = 1;
+  /// Mean squares and NCC: on the pyramid levels whose voxel is finer than this (mm), both
+  /// images lose their background, a Gaussian of this sigma, before they are compared: a
+  /// CBCT's cupping and scatter (smooth over tens of millimetres) then no longer bias the match.
+  /// The coarser levels, which must find large set-up errors, keep the whole image. 0: off (the
+  /// default: on two CTs it only adds noise; IGRT sets kCbctHighPassMm).
+  double high_pass_mm = 0.0;
 };
 
 struct RegistrationLevel {
   double voxel_mm = 0.0;
   int evaluations = 0;
   double metric = 0.0;
+  double prepare_seconds = 0.0;   // smoothing, resampling and sampling the images
+  double optimise_seconds = 0.0;  // the optimiser's evaluations of the metric
 };
 
 struct RegistrationResult {

@@ -55,6 +55,7 @@ struct SetupOptions {
   double slice_mm = 3.0;
   int dof = 6;
   RegistrationMetric metric = RegistrationMetric::kMeanSquares;
+  double high_pass_mm = kCbctHighPassMm;  // RegistrationOptions::high_pass_mm
   int max_evaluations_per_level = 600;
   double apply_threshold_mm = 0.0;  // corrections smaller than this are not applied
   double motion_timeout_s = 120.0;
