@@ -1,12 +1,8 @@
 #include "linac/igrt/fdk.hpp"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
-#include <new>
 #include <numbers>
 #include <numeric>
 #include <opencv2/core.hpp>
@@ -101,32 +97,6 @@ void extend_truncated_rows(cv::Mat& q, int first, int count, double u_first, dou
     }
   }
 }
-
-/// Uninitialised memory for a large working set, advised into transparent huge pages (Linux;
-/// elsewhere, or where the kernel refuses, ordinary pages).
-class HugePageBuffer {
- public:
-  explicit HugePageBuffer(std::size_t bytes) {
-    constexpr std::size_t kHuge = std::size_t{2} << 20;
-    const std::size_t size = (bytes + kHuge - 1) / kHuge * kHuge;
-    data_ = std::aligned_alloc(kHuge, size);
-    if (data_ == nullptr) throw std::bad_alloc();
-#ifdef MADV_HUGEPAGE
-    (void)::madvise(data_, size, MADV_HUGEPAGE);
-#endif
-  }
-  HugePageBuffer(const HugePageBuffer&) = delete;
-  HugePageBuffer& operator=(const HugePageBuffer&) = delete;
-  ~HugePageBuffer() {
-    std::free(data_);
-  }
-  [[nodiscard]] void* data() const {
-    return data_;
-  }
-
- private:
-  void* data_ = nullptr;
-};
 
 /// One filtered projection and its place on the orbit.
 struct View {
@@ -419,15 +389,14 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
                    static_cast<std::size_t>(c)] = static_cast<float>(w);
     }
   }
-  // The filtered projections in one block (rows x kept floats each), in transparent huge pages
-  // where the kernel offers them: 4 kB pages faulted in one by one cost a tenth of the run.
+  // The filtered projections in one block, each view's matrix a window on it (one allocation:
+  // `linac` keeps its heap in transparent huge pages, apps/linac/main.cpp).
   const std::size_t per_view = static_cast<std::size_t>(rows) * static_cast<std::size_t>(kept);
-  const HugePageBuffer filtered_store(per_view * projections.size() * sizeof(float));
+  std::vector<float> filtered_store(per_view * projections.size());
   std::vector<cv::Mat> filtered;
   filtered.reserve(projections.size());
   for (std::size_t k = 0; k < projections.size(); ++k) {
-    filtered.emplace_back(kept, rows, CV_32F,
-                          static_cast<float*>(filtered_store.data()) + k * per_view);
+    filtered.emplace_back(kept, rows, CV_32F, filtered_store.data() + k * per_view);
   }
   const double delta_fan = std::atan(half_w / sad);  // Parker: half fan angle (full fan)
   // Each thread reuses its padded row buffers and spectra: fresh ones per projection (0.6 MB

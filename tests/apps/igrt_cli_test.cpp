@@ -53,6 +53,25 @@ TEST(CliIgrt, SetupCorrectsAKnownErrorAndRegisterAgreesOnItsImages) {
   }
   EXPECT_NEAR(levels[2]["voxel_mm"].get<double>(), 3.0, 1e-9);
   EXPECT_EQ(evaluations, k["registration"]["evaluations"].get<int>());
+  // Each level says where its time went; together no more than the whole registration.
+  double level_s = 0.0;
+  for (const auto& level : levels) {
+    EXPECT_GE(level["prepare_s"].get<double>(), 0.0);
+    EXPECT_GT(level["optimise_s"].get<double>(), 0.0);
+    level_s += level["prepare_s"].get<double>() + level["optimise_s"].get<double>();
+  }
+  EXPECT_LE(level_s, k["registration"]["seconds"].get<double>());
+  // A CBCT is matched without its smooth background by default (5 mm); --high-pass-mm 0
+  // compares whole images, and lands elsewhere.
+  EXPECT_EQ(k["registration"]["high_pass_mm"].get<double>(), 5.0);
+  const auto whole =
+      test::run({kLinac, "igrt", "register", "--reference", (dir / "case" / "ct.mha").string(),
+                 "--moving", (dir / "f1" / "cbct.mha").string(), "--mask",
+                 (dir / "case" / "body.mha").string(), "--high-pass-mm", "0", "--json"});
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  const auto w = nlohmann::json::parse(whole.out);
+  EXPECT_EQ(w["registration"]["high_pass_mm"].get<double>(), 0.0);
+  EXPECT_NE(w["registration"]["translation_mm"], k["registration"]["translation_mm"]);
   // Rotations are about different centres (isocentre vs image origin): compare rotations, and
   // the translations only loosely.
   for (int a = 0; a < 3; ++a) {
@@ -159,6 +178,15 @@ TEST(CliIgrt, BadOptionsAndImagesAreRefused) {
   for (const auto& argv : bad) {
     const auto r = test::run(argv);
     EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  // A high pass that is negative or absurd is refused by name, before any image is read.
+  for (const char* value : {"-1", "500", "nan"}) {
+    const auto r =
+        test::run({kLinac, "igrt", "register", "--reference", (dir / "none.mha").string(),
+                   "--moving", (dir / "none.mha").string(), "--high-pass-mm", value});
+    EXPECT_EQ(r.exit_code, 2) << value << ": " << r.err;
+    EXPECT_NE(r.err.find("--high-pass-mm"), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
 }
