@@ -105,6 +105,8 @@ void BM_VmatOptimisation(benchmark::State& state) {
     state.counters["evaluations"] = r.evaluations;
     state.counters["optimiser_s"] = r.optimiser_s;
     state.counters["generation_s"] = r.generation_s;
+    state.counters["evaluation_s"] = r.evaluation_s;
+    state.counters["correction_s"] = r.correction_s;
     state.counters["final_dose_s"] = r.dose_s;
     state.counters["total_mu"] = r.plan.total_mu();
     for (const auto& s : planner.structures_on_dose_grid()) {

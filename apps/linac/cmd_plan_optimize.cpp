@@ -296,7 +296,8 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   const planning::BeamModel model = planning::default_beam_model();
   progress("dose-influence matrices");
   const planning::VmatPlanner planner(c, profile, model, vo, progress);
-  progress("beamlet matrices: " + std::to_string(planner.matrix_nonzeros()) + " non-zeros, " +
+  progress("beamlet matrices: " + std::to_string(planner.matrix_nonzeros()) + " values in " +
+           std::to_string(planner.matrix_bytes() >> 20) + " MB, " +
            format_number(std::round(planner.matrix_s() * 10.0) / 10.0) + " s");
   const planning::VmatResult plan = planner.optimise(true);
   planning::VmatResult baseline;
@@ -509,12 +510,15 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   j["dose_s"] = std::round(plan.dose_s * 10.0) / 10.0;
   j["matrix_s"] = std::round(planner.matrix_s() * 10.0) / 10.0;
   j["matrix_nonzeros"] = planner.matrix_nonzeros();
+  j["matrix_mb"] = static_cast<double>(planner.matrix_bytes()) / (1024.0 * 1024.0);
   j["optimisation_points"] = planner.optimisation_points();
   j["evaluations"] = plan.evaluations;
   j["apertures"] = start;
   j["overlap"] = overlap;
   j["optimised_target"] = vo.target;
   j["generation_s"] = std::round(plan.generation_s * 10.0) / 10.0;
+  j["evaluation_s"] = std::round(plan.evaluation_s * 10.0) / 10.0;
+  j["correction_s"] = std::round(plan.correction_s * 10.0) / 10.0;
   j["normalisation"] = std::round(plan.normalisation * 10000.0) / 10000.0;
   // What the optimiser's points predicted (1 / their target D95): the gap to the normalisation
   // is the plan's over-fit of its sampled points.

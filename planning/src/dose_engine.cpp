@@ -210,8 +210,8 @@ BeamletMatrix DoseEngine::beamlet_matrix(const PreparedPoints& pp, const Apertur
   // electron kernel whose width depends on the point's effective density.
   const auto src = model_.source_sigmas_mm();
   constexpr int kKernels = 6;
-  std::vector<Eigen::Triplet<float>> triplets;
-  triplets.reserve(pp.size() * 8);
+  out.dose_per_mu = BeamletPatches(static_cast<Eigen::Index>(pp.size()), L.rows, L.columns);
+  std::vector<double> rect;  // one point's rectangle of values, row by row
   // Per kernel: erf at the column edges c0..c1+1 (each edge shared by two columns).
   std::array<std::vector<double>, kKernels> ex;
   std::array<std::vector<double>, kKernels> ey;
@@ -285,6 +285,7 @@ BeamletMatrix DoseEngine::beamlet_matrix(const PreparedPoints& pp, const Apertur
         ef.push_back(table_erf((L.row_edges_mm[static_cast<std::size_t>(r)] - b.v_mm) / s));
       }
     }
+    rect.clear();
     for (int r = r0; r <= r1; ++r) {
       const auto j = static_cast<std::size_t>(r - r0);
       for (std::size_t q = 0; q < used; ++q) {
@@ -294,14 +295,12 @@ BeamletMatrix DoseEngine::beamlet_matrix(const PreparedPoints& pp, const Apertur
         const auto i = static_cast<std::size_t>(c - c0);
         double value = 0.0;
         for (std::size_t q = 0; q < used; ++q) value += ry[q] * (ex[q][i + 1] - ex[q][i]);
-        if (value > threshold) {
-          triplets.emplace_back(static_cast<int>(n), r * L.columns + c, static_cast<float>(value));
-        }
+        rect.push_back(value > threshold ? value : 0.0);
       }
     }
+    out.dose_per_mu.append(static_cast<Eigen::Index>(n), r0, c0, r1 - r0 + 1, c1 - c0 + 1,
+                           rect.data());
   }
-  out.dose_per_mu.resize(static_cast<Eigen::Index>(pp.size()), L.count());
-  out.dose_per_mu.setFromTriplets(triplets.begin(), triplets.end());
   return out;
 }
 

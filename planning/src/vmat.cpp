@@ -59,14 +59,7 @@ void VmatPlanner::Impl::forward(const std::vector<double>& x, const Correction& 
             f[r * L.columns + c] = static_cast<float>(w * (t + (1.0 - t) * open));
           }
         }
-        const auto& A = m.dose_per_mu;
-        for (Eigen::Index col = 0; col < A.outerSize(); ++col) {
-          const double fc = static_cast<double>(f[col]);
-          if (fc == 0.0) continue;
-          for (Eigen::SparseMatrix<float>::InnerIterator it(A, col); it; ++it) {
-            local[static_cast<std::size_t>(it.row())] += fc * static_cast<double>(it.value());
-          }
-        }
+        m.dose_per_mu.add_product(f.data(), local.data());
       }
 #pragma omp critical
       for (std::size_t p = 0; p < np; ++p) dose[p] += local[p];
@@ -110,7 +103,7 @@ double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<dou
     for (int i = 0; i < n; ++i) {
       const auto& m = arc.matrices[static_cast<std::size_t>(i)];
       const auto& L = m.layout;
-      const Eigen::VectorXf h = m.dose_per_mu.transpose() * gf;  // dF / d(fluence of beamlet)
+      const Eigen::VectorXf h = m.dose_per_mu.transpose_times(gf);  // dF / d(fluence of beamlet)
       double w = 0.0;
       if (i > 0) w += 0.5 * x[arc.seg(i - 1)];
       if (i + 1 < n) w += 0.5 * x[arc.seg(i)];
@@ -300,6 +293,9 @@ const Eigen::Vector3d& VmatPlanner::isocentre_mm() const {
 std::size_t VmatPlanner::matrix_nonzeros() const {
   return impl_->nonzeros;
 }
+std::size_t VmatPlanner::matrix_bytes() const {
+  return impl_->matrix_bytes;
+}
 std::size_t VmatPlanner::optimisation_points() const {
   return impl_->opt_points.size();
 }
@@ -337,10 +333,13 @@ VmatResult VmatPlanner::optimise(bool spare) const {
   m.project(x);  // start deliverable: leaf travel and bank span within the limits
   for (std::size_t k = 0; k < x.size(); ++k) x[k] = std::clamp(x[k], lo[k], hi[k]);
   auto full_correction = [&](const std::vector<double>& xv) {
+    const auto tc = Clock::now();
     const std::vector<float> full = m.full_dose(xv);
     std::vector<double> beamlets;
     m.forward(xv, {}, beamlets);
-    return m.fit_correction(full, beamlets);
+    Correction c = m.fit_correction(full, beamlets);
+    result.correction_s += seconds_since(tc);
+    return c;
   };
   struct Ctx {
     const Impl* m;
@@ -370,7 +369,9 @@ VmatResult VmatPlanner::optimise(bool spare) const {
     opt.set_min_objective(
         [](const std::vector<double>& v, std::vector<double>& g, void* data) {
           auto* c = static_cast<Ctx*>(data);
+          const auto te = Clock::now();
           const double f = c->m->evaluate(v, g, *c->t, *c->corr, c->fixed);
+          c->r->evaluation_s += seconds_since(te);
           c->r->objective_history.push_back(f);
           ++c->r->evaluations;
           return f;

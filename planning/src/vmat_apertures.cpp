@@ -380,7 +380,7 @@ int VmatPlanner::Impl::Generator::generate(VmatResult& result) {
 #pragma omp for schedule(dynamic)
       for (std::size_t n = 0; n < pending.size(); ++n) {
         const auto g = static_cast<Index>(pending[n]);
-        gradient[g] = matrix(pending[n]).dose_per_mu.transpose() * gf;
+        gradient[g] = matrix(pending[n]).dose_per_mu.transpose_times(gf);
         price[g] = price_aperture(pending[n], gradient[g], pre).price;
       }
     }
@@ -442,7 +442,7 @@ void VmatPlanner::Impl::Generator::exchange(VmatResult& result) {
         for (std::size_t n = 0; n < turn.size(); ++n) {
           const auto& mat = matrix(turn[n]);
           const auto& L = mat.layout;
-          const Eigen::VectorXf h = mat.dose_per_mu.transpose() * gf;
+          const Eigen::VectorXf h = mat.dose_per_mu.transpose_times(gf);
           const auto& cur = aperture[static_cast<Index>(turn[n])];
           double own = 0.0;
           for (int r = 0; r < L.rows; ++r) {

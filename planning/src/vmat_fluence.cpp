@@ -103,17 +103,14 @@ FluenceOptimum VmatPlanner::fluence_optimum(const VmatResult& from, bool spare,
 #pragma omp parallel
     {
       std::vector<double> local(np, 0.0);
+      std::vector<float> f;
 #pragma omp for schedule(dynamic)
       for (int k = 0; k < ncp; ++k) {
         const auto& c = cps[static_cast<std::size_t>(k)];
         const auto& A = c.arc->matrices[static_cast<std::size_t>(c.cp)].dose_per_mu;
-        for (Eigen::Index col = 0; col < A.outerSize(); ++col) {
-          const double xc = x[c.offset + static_cast<std::size_t>(col)];
-          if (xc == 0.0) continue;
-          for (Eigen::SparseMatrix<float>::InnerIterator it(A, col); it; ++it) {
-            local[static_cast<std::size_t>(it.row())] += xc * static_cast<double>(it.value());
-          }
-        }
+        f.resize(static_cast<std::size_t>(A.cols()));
+        for (std::size_t b = 0; b < f.size(); ++b) f[b] = static_cast<float>(x[c.offset + b]);
+        A.add_product(f.data(), local.data());
       }
 #pragma omp critical
       for (std::size_t p = 0; p < np; ++p) dose[p] += local[p];
@@ -179,7 +176,7 @@ FluenceOptimum VmatPlanner::fluence_optimum(const VmatResult& from, bool spare,
         for (int k = 0; k < ncp; ++k) {
           const auto& c = cps[static_cast<std::size_t>(k)];
           const auto& A = c.arc->matrices[static_cast<std::size_t>(c.cp)].dose_per_mu;
-          const Eigen::VectorXf h = A.transpose() * gf;
+          const Eigen::VectorXf h = A.transpose_times(gf);
           for (Eigen::Index b = 0; b < h.size(); ++b) {
             grad[c.offset + static_cast<std::size_t>(b)] = static_cast<double>(h[b]);
           }

@@ -255,8 +255,10 @@ void VmatPlanner::Impl::build_arcs(const Mask& target) {
       arc.matrices[k] = engine->beamlet_matrix(arc.prepared[k], arc.jaws, options.beamlet_width_mm,
                                                options.beamlet_cutoff_mm);
     }
-    for (const auto& m : arc.matrices)
-      nonzeros += static_cast<std::size_t>(m.dose_per_mu.nonZeros());
+    for (const auto& m : arc.matrices) {
+      nonzeros += m.dose_per_mu.nonZeros();
+      matrix_bytes += m.dose_per_mu.bytes();
+    }
   }
 }
 

@@ -63,6 +63,7 @@ struct VmatPlanner::Impl {
   std::vector<Arc> arcs;
   int variables = 0;
   std::size_t nonzeros = 0;
+  std::size_t matrix_bytes = 0;
   double matrix_seconds = 0.0;
 
   void say(const std::string& s) const {

@@ -176,7 +176,7 @@ void VmatPlanner::Impl::Generator::reroute(VmatResult& result) {
       std::vector<Eigen::VectorXf> h(static_cast<Index>(n));
 #pragma omp parallel for schedule(dynamic)
       for (int i = 0; i < n; ++i) {
-        h[static_cast<Index>(i)] = matrix(f0 + i).dose_per_mu.transpose() * gf;
+        h[static_cast<Index>(i)] = matrix(f0 + i).dose_per_mu.transpose_times(gf);
       }
       const Eigen::VectorXd w = cp_weights(s_mu);
       const double f_before = objective();
@@ -244,7 +244,7 @@ void VmatPlanner::Impl::Generator::route(VmatResult& result) {
     std::vector<Eigen::VectorXf> h(static_cast<Index>(n));
 #pragma omp parallel for schedule(dynamic)
     for (int i = 0; i < n; ++i) {
-      h[static_cast<Index>(i)] = matrix(f0 + i).dose_per_mu.transpose() * gf;
+      h[static_cast<Index>(i)] = matrix(f0 + i).dose_per_mu.transpose_times(gf);
     }
     std::vector<GridAperture> routed;
     route_arc(k, h, Eigen::VectorXd::Ones(static_cast<Eigen::Index>(order.size())), 0.0, routed);

@@ -13,7 +13,6 @@
 //    (erf) and cut off a set distance beyond the beamlet — used by the optimiser, which adds
 //    the far tails back through an intermediate full-dose correction.
 #include <Eigen/Core>
-#include <Eigen/SparseCore>
 #include <array>
 #include <vector>
 
@@ -21,6 +20,7 @@
 #include "linac/core/plan.hpp"
 #include "linac/core/volume.hpp"
 #include "linac/planning/beam_model.hpp"
+#include "linac/planning/beamlet_patches.hpp"
 
 namespace linac::planning {
 
@@ -79,7 +79,7 @@ struct BeamletLayout {
 
 struct BeamletMatrix {
   BeamletLayout layout;
-  Eigen::SparseMatrix<float> dose_per_mu;  // points x beamlets, Gy per MU at full fluence
+  BeamletPatches dose_per_mu;  // points x beamlets, Gy per MU at full fluence
 };
 
 /// Points seen from one beam: their beam's-eye view and radiological depth, computed once and

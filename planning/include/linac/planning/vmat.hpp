@@ -129,6 +129,10 @@ struct VmatResult {
   double points_target_d95_fraction = 0.0;
   double optimiser_s = 0.0;   // aperture generation and refinement
   double generation_s = 0.0;  // of which the aperture generation
+  /// Of the rest, the DAO's objective and gradient evaluations (the beamlet matrices' products)
+  /// and its full-model corrections.
+  double evaluation_s = 0.0;
+  double correction_s = 0.0;
   int generation_rounds = 0;
   double dose_s = 0.0;
   int evaluations = 0;
@@ -172,7 +176,10 @@ class VmatPlanner {
   /// The case's structures on the dose grid (nearest neighbour).
   [[nodiscard]] const std::vector<Structure>& structures_on_dose_grid() const;
   [[nodiscard]] const Eigen::Vector3d& isocentre_mm() const;
+  /// Values the beamlet matrices hold (every cell of each point's rectangle of beamlets), and
+  /// their memory (beamlet_patches.hpp).
   [[nodiscard]] std::size_t matrix_nonzeros() const;
+  [[nodiscard]] std::size_t matrix_bytes() const;
   [[nodiscard]] std::size_t optimisation_points() const;
   [[nodiscard]] double matrix_s() const;
   [[nodiscard]] const DoseEngine& engine() const;
