@@ -34,8 +34,10 @@ Objective::Kind kind_of(const std::string& type, const std::string& where) {
   if (type == "mean_dose") return K::kMeanDose;
   if (type == "min_dvh") return K::kMinDvh;
   if (type == "max_dvh") return K::kMaxDvh;
-  throw InputError(
-      where, "'type' '" + type + "' is not min_dose, max_dose, mean_dose, min_dvh or max_dvh");
+  if (type == "uniform_dose") return K::kUniformDose;
+  throw InputError(where, "'type' '" + type +
+                              "' is not min_dose, max_dose, mean_dose, min_dvh, max_dvh or "
+                              "uniform_dose");
 }
 
 ArcSpec::XJaws x_jaws_of(const std::string& x, const std::string& where) {
@@ -115,9 +117,9 @@ PlanTemplate read_plan_template(const std::filesystem::path& path) {
     item.kind = kind_of(type, where);
     item.weight = finite(o, "weight", where);
     if (item.weight < 0.0) throw InputError(where, "'weight' is negative");
-    item.dose_gy = item.kind == Objective::Kind::kMeanDose && !o.contains("dose_gy")
-                       ? 0.0
-                       : finite(o, "dose_gy", where);
+    const bool no_level =
+        item.kind == Objective::Kind::kMeanDose || item.kind == Objective::Kind::kUniformDose;
+    item.dose_gy = no_level && !o.contains("dose_gy") ? 0.0 : finite(o, "dose_gy", where);
     if (item.dose_gy < 0.0) throw InputError(where, "'dose_gy' is negative");
     if (item.kind == Objective::Kind::kMinDvh || item.kind == Objective::Kind::kMaxDvh) {
       item.volume_pct = finite(o, "volume_pct", where);

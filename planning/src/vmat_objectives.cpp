@@ -64,6 +64,25 @@ double objective_terms(const std::vector<Term>& t, const std::vector<double>& do
       }
       continue;
     }
+    if (kind == Objective::Kind::kUniformDose) {
+      // f = w sum (d - m)^2 / (n m^2), m the mean; df/dd_i = 2 w ((d_i - m) / m^2 - S / (n m^3))
+      // / n with S the sum of squares (the deviations sum to zero).
+      double m = 0.0;
+      for (const int p : term.points) m += dose[static_cast<std::size_t>(p)];
+      m /= std::max(1.0, n);
+      if (!(m > 0.0)) continue;
+      double s = 0.0;
+      for (const int p : term.points) {
+        const double e = dose[static_cast<std::size_t>(p)] - m;
+        s += e * e;
+      }
+      f += w * s / (n * m * m);
+      for (const int p : term.points) {
+        const double e = dose[static_cast<std::size_t>(p)] - m;
+        g[static_cast<std::size_t>(p)] += 2.0 * w * (e / (m * m) - s / (n * m * m * m)) / n;
+      }
+      continue;
+    }
     for (const int p : term.points) {
       const double d = dose[static_cast<std::size_t>(p)];
       switch (term.objective.kind) {
@@ -85,6 +104,7 @@ double objective_terms(const std::vector<Term>& t, const std::vector<double>& do
           break;
         case Objective::Kind::kMinDvh:
         case Objective::Kind::kMaxDvh:
+        case Objective::Kind::kUniformDose:
           break;  // above
       }
     }

@@ -108,6 +108,26 @@ TEST(PlanTemplate, DvhObjectivesAndRefusals) {
   ASSERT_EQ(split.arcs.size(), 2U);
   EXPECT_EQ(split.arcs[0].x_jaws, ArcSpec::XJaws::kX1Half);
   EXPECT_EQ(split.arcs[1].x_jaws, ArcSpec::XJaws::kX2Half);
+  // A uniform-dose term needs no level (it is relative to the structure's own mean).
+  test::write_text(dir / "uniform.json", R"({"prescription_gy": 20, "fractions": 5,
+    "objectives": [{"structure": "PTV", "type": "uniform_dose", "weight": 3000}]})");
+  VmatOptions ou;
+  apply_plan_template(read_plan_template(dir / "uniform.json"), {"body", "PTV"}, ou);
+  ASSERT_EQ(ou.objectives.size(), 1U);
+  EXPECT_EQ(ou.objectives[0].kind, Objective::Kind::kUniformDose);
+  EXPECT_EQ(ou.objectives[0].structure, ou.evaluation_target());
+  EXPECT_EQ(ou.objectives[0].weight, 3000.0);
+  test::write_text(dir / "unknown.json", R"({"prescription_gy": 20, "fractions": 5,
+    "objectives": [{"structure": "PTV", "type": "flat_dose", "weight": 3000}]})");
+  try {
+    (void)read_plan_template(dir / "unknown.json");
+    ADD_FAILURE() << "an unknown objective type was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'flat_dose' is not min_dose, max_dose, mean_dose, "
+                                         "min_dvh, max_dvh or uniform_dose"),
+              std::string::npos)
+        << e.what();
+  }
   try {
     apply_plan_template(t, {"body", "PTV"}, o);
     ADD_FAILURE() << "a template naming a missing structure was accepted";

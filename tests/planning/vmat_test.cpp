@@ -308,6 +308,38 @@ TEST(Vmat, TargetBorderPointsKeepAModulatedPlanFromOverFittingItsSample) {
   EXPECT_LT(std::abs(gap_bordered), 0.5 * gap_sampled);
 }
 
+TEST(Vmat, UniformDoseHoldsTheTargetHomogeneousAgainstAHeavyMeanDoseTerm) {
+  // A heavy FLS mean-dose term pulls the whole dose down; the PTV's penalties at fixed levels
+  // then let its interior run up to the maximum's level while its edge stays cold, and the
+  // normalisation to D95 makes that spread hot. A uniform-dose term on the target (its points'
+  // deviation from its own mean, scale-free) keeps the spread whatever the level.
+  const Case c = sparable_case();
+  const MachineProfile profile = default_machine_profile();
+  VmatOptions o = coarse_options();
+  o.spared_weight = 40.0;
+  o.start = VmatOptions::Start::kRouted;
+  o.objectives = default_objectives(o);
+  const VmatPlanner plain(c, profile, default_beam_model(), o);
+  o.objectives.push_back({o.evaluation_target(), Objective::Kind::kUniformDose, 0.0, 10000.0});
+  const VmatPlanner uniform(c, profile, default_beam_model(), o);
+  const VmatResult a = plain.optimise(true);
+  const VmatResult b = uniform.optimise(true);
+  const auto& s = plain.structures_on_dose_grid();
+  const auto get = [&](const std::string& name) -> const Mask& {
+    return std::find_if(s.begin(), s.end(), [&](const Structure& st) { return st.name == name; })
+        ->mask;
+  };
+  const auto pa = dose_figures(a.dose_gy, get("PTV"), "PTV", 5, 10.0);
+  const auto pb = dose_figures(b.dose_gy, get("PTV"), "PTV", 5, 10.0);
+  const auto fa = dose_figures(a.dose_gy, get("FLS"), "FLS", 5, 2.5);
+  const auto fb = dose_figures(b.dose_gy, get("FLS"), "FLS", 5, 2.5);
+  std::printf(
+      "PTV D98 / D2 %.2f / %.2f Gy, FLS %.2f Gy; with uniform dose %.2f / %.2f Gy, %.2f Gy\n",
+      pa.d98_gy, pa.d2_gy, fa.mean_gy, pb.d98_gy, pb.d2_gy, fb.mean_gy);
+  EXPECT_TRUE(delivery::validate_plan(b.plan, profile).deliverable);
+  EXPECT_LT(pb.d2_gy - pb.d98_gy, 0.75 * (pa.d2_gy - pa.d98_gy));
+}
+
 TEST(Vmat, RefusesACaseWithoutItsTarget) {
   sim::PhantomOptions po;
   po.spacing_mm = 8.0;

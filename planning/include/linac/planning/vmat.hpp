@@ -46,8 +46,11 @@ struct ArcSpec {
 struct Objective {
   /// min/max dose: every point above/below the level; mean dose: the mean as low as possible;
   /// min/max DVH: at least / at most `volume_pct` of the structure above the level (the points
-  /// between the level and the dose at that volume are penalised, Wu and Mohan's DVH terms).
-  enum class Kind { kMinDose, kMaxDose, kMeanDose, kMinDvh, kMaxDvh };
+  /// between the level and the dose at that volume are penalised, Wu and Mohan's DVH terms);
+  /// uniform dose: the points' squared deviation from the structure's mean dose, relative to
+  /// that mean (no level: it does not scale with the dose, so it holds a target's homogeneity
+  /// however far a mean-dose term elsewhere pulls the whole dose down before normalisation).
+  enum class Kind { kMinDose, kMaxDose, kMeanDose, kMinDvh, kMaxDvh, kUniformDose };
   std::string structure;
   Kind kind = Kind::kMaxDose;
   double level_pct = 100.0;  // % of the prescription (min / max)
