@@ -176,7 +176,9 @@ int cmd_course(const std::vector<std::string>& args) {
       "apertures", po::value(&o.apertures)->default_value("conformal"),
       "the optimiser's start: conformal, generated or routed (linac plan optimize)")(
       "overlap", po::value(&o.overlap)->default_value("target"),
-      "target/spared overlap policy: target or spared (linac plan optimize)");
+      "target/spared overlap policy: target or spared (linac plan optimize)")(
+      "border-points", po::bool_switch(&o.border_points),
+      "every voxel of the target's border an optimisation point too (linac plan optimize)");
   po::variables_map vm;
   if (!parse("course", "(--out DIR | --resume DIR) [--fractions 5] [--seed N] [--json]", opts, {},
              args, vm)) {
@@ -270,6 +272,7 @@ int cmd_course(const std::vector<std::string>& args) {
                                o.overlap,
                                "--json"};
     if (!o.plan_template.empty()) a.insert(a.end(), {"--template", o.plan_template});
+    if (o.border_points) a.emplace_back("--border-points");
     const int rc = run_step("plan optimize", a, dir / "logs" / "optimize.json");
     if (rc != kOk) {
       throw std::runtime_error("the optimised plan is not deliverable; see " +

@@ -515,6 +515,7 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   j["evaluations"] = plan.evaluations;
   j["apertures"] = start;
   j["overlap"] = overlap;
+  j["border_points"] = vo.target_border_points;
   j["optimised_target"] = vo.target;
   j["generation_s"] = std::round(plan.generation_s * 10.0) / 10.0;
   j["evaluation_s"] = std::round(plan.evaluation_s * 10.0) / 10.0;

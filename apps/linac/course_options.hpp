@@ -27,6 +27,7 @@ struct CourseOptions {
   std::string plan_template;   // absolute path; empty: the reference case's objectives
   std::string apertures = "conformal";
   std::string overlap = "target";
+  bool border_points = false;  // every voxel of the target's border an optimisation point
 
   [[nodiscard]] nlohmann::json to_json() const {
     return {{"case", case_dir},
@@ -47,7 +48,8 @@ struct CourseOptions {
             {"rotation_deg", rotation_deg},
             {"template", plan_template},
             {"apertures", apertures},
-            {"overlap", overlap}};
+            {"overlap", overlap},
+            {"border_points", border_points}};
   }
   static CourseOptions from_json(const nlohmann::json& j) {
     CourseOptions o;
@@ -70,6 +72,7 @@ struct CourseOptions {
     o.plan_template = j.value("template", "");
     o.apertures = j.value("apertures", "conformal");
     o.overlap = j.value("overlap", "target");
+    o.border_points = j.value("border_points", false);
     return o;
   }
 };

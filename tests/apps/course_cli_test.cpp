@@ -84,7 +84,7 @@ TEST(CliCourse, RunsACoarseCourseEndToEndWithItsReport) {
   // Planned from the reference case's template (handed to planning, kept for --resume).
   const std::string liver_template =
       std::string(LINAC_SOURCE_DIR) + "/data/templates/liver-fls.json";
-  argv.insert(argv.end(), {"--template", liver_template, "--json"});
+  argv.insert(argv.end(), {"--template", liver_template, "--border-points", "--json"});
   const auto r = test::run(argv);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto c = nlohmann::json::parse(r.out);
@@ -92,9 +92,11 @@ TEST(CliCourse, RunsACoarseCourseEndToEndWithItsReport) {
   EXPECT_EQ(c["plan"]["prescription_gy"].get<double>(), 20.0);
   const auto options = nlohmann::json::parse(test::read_text(out / "course_options.json"));
   EXPECT_EQ(fs::path(options["template"].get<std::string>()), fs::path(liver_template));
+  EXPECT_TRUE(options["border_points"].get<bool>());
   const auto planned_with = nlohmann::json::parse(test::read_text(out / "plan" / "plan.json"));
   EXPECT_EQ(planned_with["apertures"].get<std::string>(), "conformal");
   EXPECT_EQ(planned_with["overlap"].get<std::string>(), "target");
+  EXPECT_TRUE(planned_with["border_points"].get<bool>());
   EXPECT_LT(c["plan"]["fls"]["mean_gy"].get<double>(),
             c["plan"]["fls"]["baseline_mean_gy"].get<double>());
   // The dose estimated from the logs reproduces the plan's (same engine, same grid).

@@ -85,6 +85,36 @@ TEST(PlanTemplate, TheShippedSparingTemplateIsTheSplitOneWithThreeTimesTheFlsWei
   EXPECT_EQ(fls_terms, 1);
 }
 
+TEST(PlanTemplate, TheShippedUniformTemplateIsTheSparingOneWithTheTargetHeldUniform) {
+  const auto dir = std::filesystem::path(LINAC_SOURCE_DIR) / "data/templates";
+  const PlanTemplate sparing = read_plan_template(dir / "liver-fls-split-sparing.json");
+  const PlanTemplate uniform = read_plan_template(dir / "liver-fls-split-uniform.json");
+  ASSERT_EQ(uniform.arcs.size(), sparing.arcs.size());
+  for (std::size_t n = 0; n < sparing.arcs.size(); ++n) {
+    EXPECT_EQ(uniform.arcs[n].x_jaws, sparing.arcs[n].x_jaws) << n;
+    EXPECT_EQ(uniform.arcs[n].collimator_deg, sparing.arcs[n].collimator_deg) << n;
+  }
+  // The sparing template's objectives, in order, and one uniform-dose term on the target.
+  ASSERT_EQ(uniform.objectives.size(), sparing.objectives.size() + 1);
+  std::size_t k = 0;
+  int uniform_terms = 0;
+  for (const auto& a : uniform.objectives) {
+    if (a.kind == Objective::Kind::kUniformDose) {
+      ++uniform_terms;
+      EXPECT_EQ(a.structure, "PTV");
+      EXPECT_EQ(a.weight, 3000.0);
+      continue;
+    }
+    ASSERT_LT(k, sparing.objectives.size());
+    const auto& b = sparing.objectives[k++];
+    EXPECT_EQ(a.structure, b.structure) << k;
+    EXPECT_EQ(a.kind, b.kind) << k;
+    EXPECT_EQ(a.dose_gy, b.dose_gy) << k;
+    EXPECT_EQ(a.weight, b.weight) << k;
+  }
+  EXPECT_EQ(uniform_terms, 1);
+}
+
 TEST(PlanTemplate, DvhObjectivesAndRefusals) {
   test::TempDir dir;
   test::write_text(dir / "t.json", R"({"prescription_gy": 50, "fractions": 25,
