@@ -104,6 +104,21 @@ TEST(DeliverySession, FaultFreeDeliveryCompletesEveryBeamToItsPreset) {
   EXPECT_TRUE(again.beams[0].samples.empty());
 }
 
+TEST(DeliverySession, AnArcWhoseMuPerDegreeJumpIsDeliveredWithoutItsHoldsEndingIt) {
+  // Routed plans change MU per degree thirty-fold from one control point to the next. Sequenced
+  // without ramps, the dose servo overshot the small segments' MU, the MU-driven set-points ran
+  // ahead of the gantry and leaves, and the leaf-deviation interlock ended the arc after eleven
+  // holds (ADR 0009). With the ramps (trajectory.cpp) it completes.
+  Plan plan = test::make_test_plan();
+  plan.beams = {test::jumping_arc()};
+  Rig rig(plan);
+  const auto result = rig.deliver();
+  ASSERT_EQ(result.status, "completed");
+  ASSERT_EQ(result.beams.size(), 1U);
+  EXPECT_NEAR(result.beams[0].delivered_primary_mu, rig.plan.beams[0].meterset_mu, 0.1);
+  EXPECT_LE(result.beams[0].beam_holds, 3);
+}
+
 // Row 1: one leaf stuck mid-arc.
 TEST(DeliverySession, StuckLeafHoldsWithinOneCycleAndResumesAfterClearing) {
   Rig rig;

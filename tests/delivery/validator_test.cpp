@@ -19,26 +19,6 @@ const MachineProfile& profile() {
   return p;
 }
 
-// A full clockwise arc 181 -> 179 with `cps` control points, uniform MU, a sliding 20 mm window.
-Beam full_arc(int cps, double mu, double leaf_step_mm = 0.0) {
-  Plan base = test::make_test_plan();
-  Beam b = base.beams[0];
-  const ControlPoint templ = b.control_points[0];
-  b.control_points.clear();
-  b.meterset_mu = mu;
-  for (int i = 0; i < cps; ++i) {
-    ControlPoint c = templ;
-    c.gantry_deg = std::fmod(181.0 + 356.0 * i / (cps - 1), 360.0);
-    c.cumulative_meterset_weight = static_cast<double>(i) / (cps - 1);
-    const double shift = (i % 2 == 0) ? 0.0 : leaf_step_mm;
-    for (auto& x : c.leaf_a_mm) x = 10.0 + shift;
-    for (auto& x : c.leaf_b_mm) x = -10.0 + shift;
-    c.gantry_direction = i + 1 < cps ? RotationDirection::kClockwise : RotationDirection::kNone;
-    b.control_points.push_back(c);
-  }
-  return b;
-}
-
 TEST(Trajectory, GantryTravelFollowsTheRotationDirection) {
   EXPECT_DOUBLE_EQ(gantry_travel_deg(350.0, 10.0, RotationDirection::kClockwise), 20.0);
   EXPECT_DOUBLE_EQ(gantry_travel_deg(10.0, 350.0, RotationDirection::kCounterClockwise), -20.0);
@@ -48,7 +28,7 @@ TEST(Trajectory, GantryTravelFollowsTheRotationDirection) {
 
 TEST(Trajectory, SegmentTimeIsTheLongestOfDoseGantryAndLeaves) {
   // 600 MU over 356 deg: the gantry at 4.8 deg/s is the limit (74.2 s > 60 s of dose).
-  const auto gantry_limited = sequence_beam(full_arc(179, 600.0), profile());
+  const auto gantry_limited = sequence_beam(test::full_arc(179, 600.0), profile());
   EXPECT_NEAR(gantry_limited.beam_on_s, 356.0 / 4.8, 1e-6);
   for (const auto& s : gantry_limited.segments) {
     EXPECT_EQ(s.limited_by, SegmentLimit::kGantrySpeed);
@@ -56,15 +36,48 @@ TEST(Trajectory, SegmentTimeIsTheLongestOfDoseGantryAndLeaves) {
     EXPECT_LT(s.dose_rate_mu_per_min, 600.0);  // the dose rate is lowered, not the gantry
   }
   // 1200 MU: dose is the limit at 600 MU/min; the gantry slows down.
-  const auto dose_limited = sequence_beam(full_arc(179, 1200.0), profile());
+  const auto dose_limited = sequence_beam(test::full_arc(179, 1200.0), profile());
   EXPECT_NEAR(dose_limited.beam_on_s, 120.0, 1e-6);
   EXPECT_NEAR(dose_limited.segments[10].dose_rate_mu_per_min, 600.0, 1e-9);
   EXPECT_LT(dose_limited.segments[10].gantry_speed_deg_per_s, 4.8);
   // Leaves moving 15 mm every 2 deg: 0.6 s per segment at 25 mm/s.
-  const auto leaf_limited = sequence_beam(full_arc(179, 600.0, 15.0), profile());
+  const auto leaf_limited = sequence_beam(test::full_arc(179, 600.0, 15.0), profile());
   EXPECT_NEAR(leaf_limited.beam_on_s, 178 * 15.0 / 25.0, 1e-6);
   EXPECT_EQ(leaf_limited.segments[0].limited_by, SegmentLimit::kLeafSpeed);
   EXPECT_NEAR(leaf_limited.points.back().cumulative_mu, 600.0, 1e-9);
+}
+
+TEST(Trajectory, DoseRateAndGantrySpeedStepsAreRampedToWhatTheMachineFollows) {
+  // Unramped, an 8-MU segment at 600 MU/min runs into one of 0.23 MU at 33 MU/min: the dose
+  // servo's transient alone would deliver more than the small segment's MU.
+  const Beam b = test::jumping_arc();
+  const auto t = sequence_beam(b, profile());
+  const double tau = 2.0 * profile().dose.dose_rate_servo_time_constant_s;
+  const double dv =
+      2.0 * profile().gantry.max_acceleration_deg_per_s2 * profile().gantry.servo_time_constant_s;
+  int ramped = 0;
+  for (std::size_t k = 0; k < t.segments.size(); ++k) {
+    const auto& s = t.segments[k];
+    // Never shorter than the limits alone allow.
+    EXPECT_GE(s.duration_s, s.mu / (profile().dose.max_dose_rate_mu_per_min / 60.0) - 1e-9);
+    EXPECT_GE(s.duration_s,
+              std::abs(s.gantry_delta_deg) / profile().gantry.max_speed_deg_per_s - 1e-9);
+    if (s.limited_by == SegmentLimit::kRamp) ++ramped;
+    if (k + 1 < t.segments.size()) {
+      const auto& n = t.segments[k + 1];
+      EXPECT_LE(s.dose_rate_mu_per_min / 60.0,
+                n.dose_rate_mu_per_min / 60.0 + 0.5 * n.mu / tau + 1e-6)
+          << k;
+      EXPECT_LE(std::abs(std::abs(s.gantry_speed_deg_per_s) - std::abs(n.gantry_speed_deg_per_s)),
+                dv + 1e-6)
+          << k;
+    }
+  }
+  EXPECT_GT(ramped, 20);
+  // A uniform arc has no steps: nothing is ramped.
+  for (const auto& s : sequence_beam(test::full_arc(179, 600.0), profile()).segments) {
+    EXPECT_NE(s.limited_by, SegmentLimit::kRamp);
+  }
 }
 
 TEST(Validator, TheTestPlanIsDeliverableWithPredictedTimes) {
@@ -163,7 +176,7 @@ TEST(Validator, RefusesLeafSpeedChangesTheMlcCannotFollow) {
   // beyond twice the 2 mm tolerance.
   Plan zigzag;
   zigzag.treatment_machine_name = profile().machine_name;
-  zigzag.beams.push_back(full_arc(179, 600.0, 15.0));
+  zigzag.beams.push_back(test::full_arc(179, 600.0, 15.0));
   const auto r = validate_plan(zigzag, profile());
   EXPECT_FALSE(r.deliverable);
   const auto v = std::find_if(r.violations.begin(), r.violations.end(),
@@ -192,14 +205,14 @@ TEST(Validator, RefusesLeafSpeedChangesTheMlcCannotFollow) {
   // (2 x 19.2)² / 500 = 2.95 mm, beyond the tolerance but within twice it: a predicted hold,
   // deliverable, and a warning that names it. 6 mm steps (1.66 mm) pass without one.
   Plan slow = zigzag;
-  slow.beams[0] = full_arc(179, 600.0, 8.0);
+  slow.beams[0] = test::full_arc(179, 600.0, 8.0);
   const auto held = validate_plan(slow, profile());
   EXPECT_TRUE(held.deliverable) << held.to_json();
   ASSERT_EQ(held.warnings.size(), 177u) << held.to_json();
   EXPECT_NEAR(held.warnings[0].value, 38.4 * 38.4 / 500.0, 1e-6);
   EXPECT_NE(held.warnings[0].message.find("the beam holds until it catches up"), std::string::npos);
   EXPECT_NE(held.to_json().find("\"warnings\""), std::string::npos);
-  slow.beams[0] = full_arc(179, 600.0, 6.0);
+  slow.beams[0] = test::full_arc(179, 600.0, 6.0);
   EXPECT_TRUE(validate_plan(slow, profile()).warnings.empty());
 }
 

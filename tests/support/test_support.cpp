@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -126,6 +127,46 @@ Plan make_test_plan() {
   }
   plan.beams = {arc, field};
   return plan;
+}
+
+// A full clockwise arc 181 -> 179 with `cps` control points, uniform MU, a sliding 20 mm window.
+Beam full_arc(int cps, double mu, double leaf_step_mm) {
+  Plan base = make_test_plan();
+  Beam b = base.beams[0];
+  const ControlPoint templ = b.control_points[0];
+  b.control_points.clear();
+  b.meterset_mu = mu;
+  for (int i = 0; i < cps; ++i) {
+    ControlPoint c = templ;
+    c.gantry_deg = std::fmod(181.0 + 356.0 * i / (cps - 1), 360.0);
+    c.cumulative_meterset_weight = static_cast<double>(i) / (cps - 1);
+    const double shift = (i % 2 == 0) ? 0.0 : leaf_step_mm;
+    for (auto& x : c.leaf_a_mm) x = 10.0 + shift;
+    for (auto& x : c.leaf_b_mm) x = -10.0 + shift;
+    c.gantry_direction = i + 1 < cps ? RotationDirection::kClockwise : RotationDirection::kNone;
+    b.control_points.push_back(c);
+  }
+  return b;
+}
+
+// A full arc whose MU per degree jump as a routed plan's do: every sixth segment carries 8 MU,
+// the others 0.23 MU.
+Beam jumping_arc() {
+  Beam b = full_arc(179, 1.0);
+  double total = 0.0;
+  std::vector<double> mu;
+  for (std::size_t k = 0; k + 1 < b.control_points.size(); ++k) {
+    mu.push_back(k % 6 == 0 ? 8.0 : 0.23);
+    total += mu.back();
+  }
+  b.meterset_mu = total;
+  double cum = 0.0;
+  for (std::size_t k = 0; k + 1 < b.control_points.size(); ++k) {
+    b.control_points[k].cumulative_meterset_weight = cum / total;
+    cum += mu[k];
+  }
+  b.control_points.back().cumulative_meterset_weight = 1.0;
+  return b;
 }
 
 Plan make_step_and_shoot_plan(int segments, double step_mm) {

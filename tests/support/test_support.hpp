@@ -69,6 +69,12 @@ Plan make_test_plan();
 /// MU (100 MU in all), each a 20 mm window across every leaf pair, `step_mm` further along X at
 /// each segment, the leaves moving between them with no MU (a pair of control points of equal
 /// cumulative weight); gantry 0, 600 MU/min.
+/// A full clockwise arc 181 -> 179 with `cps` control points, uniform MU, a 20 mm window that
+/// shifts by `leaf_step_mm` every other control point.
+Beam full_arc(int cps, double mu, double leaf_step_mm = 0.0);
+/// The same arc (179 control points) with MU per degree jumping as a routed plan's do: every
+/// sixth segment 8 MU, the others 0.23 MU.
+Beam jumping_arc();
 Plan make_step_and_shoot_plan(int segments = 5, double step_mm = 15.0);
 
 }  // namespace linac::test

@@ -1,7 +1,9 @@
 #pragma once
 // Trajectory sequencing (MACHINE.md, VMAT delivery logic): each segment between control points
 // lasts the longest of MU / max dose rate, |delta gantry| / max gantry speed and
-// max |delta leaf| / max leaf speed; gantry speed and dose rate follow from that time.
+// max |delta leaf| / max leaf speed, then longer where the dose rate would fall or the gantry's
+// speed change between neighbours faster than the machine follows; gantry speed and dose rate
+// follow from that time.
 #include <vector>
 
 #include "linac/core/machine_profile.hpp"
@@ -9,7 +11,9 @@
 
 namespace linac::delivery {
 
-enum class SegmentLimit { kDoseRate, kGantrySpeed, kLeafSpeed, kNone };
+/// kRamp: lengthened so that the dose rate and the gantry's speed change between segments no
+/// faster than the machine follows (trajectory.cpp).
+enum class SegmentLimit { kDoseRate, kGantrySpeed, kLeafSpeed, kRamp, kNone };
 
 struct Segment {
   int from_control_point = 0;
