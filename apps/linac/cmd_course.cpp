@@ -250,7 +250,7 @@ int cmd_course(const std::vector<std::string>& args) {
     record_time("structures_s", t0);
   }
   if (!fs::exists(plan_dir / "plan.json")) {
-    say("planning: double-arc VMAT and its baseline (the longest step)");
+    say("planning: the VMAT plan and its baseline (the longest step)");
     const auto t0 = Clock::now();
     std::vector<std::string> a{"plan",
                                "optimize",
