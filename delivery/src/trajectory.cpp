@@ -29,7 +29,8 @@ namespace {
 ///   overshoots the segment's MU and drags the MU-driven set-points past the gantry and leaves;
 /// - the gantry's speed changes between segments by at most its acceleration over two servo time
 ///   constants: a larger step leaves the gantry a degree behind its set-point.
-/// Alternated until both hold (durations only grow); segments with no MU (beam-off transitions) are left as they are.
+/// Alternated until both hold (durations only grow); segments with no MU (beam-off transitions) are
+/// left as they are.
 void ramp(std::vector<Segment>& seg, const MachineProfile& profile) {
   const std::size_t n = seg.size();
   if (n < 2) return;

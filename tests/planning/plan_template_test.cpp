@@ -57,16 +57,23 @@ TEST(PlanTemplate, TheShippedSplitTemplateSplitsTheDefaultArcsWithTheSameObjecti
   }
 }
 
+// Two templates' arcs alike: number, jaws, start, stop, direction and collimator.
+void expect_same_arcs(const PlanTemplate& a, const PlanTemplate& b) {
+  ASSERT_EQ(a.arcs.size(), b.arcs.size());
+  for (std::size_t n = 0; n < b.arcs.size(); ++n) {
+    EXPECT_EQ(a.arcs[n].x_jaws, b.arcs[n].x_jaws) << n;
+    EXPECT_EQ(a.arcs[n].start_deg, b.arcs[n].start_deg) << n;
+    EXPECT_EQ(a.arcs[n].stop_deg, b.arcs[n].stop_deg) << n;
+    EXPECT_EQ(a.arcs[n].direction, b.arcs[n].direction) << n;
+    EXPECT_EQ(a.arcs[n].collimator_deg, b.arcs[n].collimator_deg) << n;
+  }
+}
+
 TEST(PlanTemplate, TheShippedSparingTemplateIsTheSplitOneWithThreeTimesTheFlsWeight) {
   const auto dir = std::filesystem::path(LINAC_SOURCE_DIR) / "data/templates";
   const PlanTemplate split = read_plan_template(dir / "liver-fls-split.json");
   const PlanTemplate sparing = read_plan_template(dir / "liver-fls-split-sparing.json");
-  ASSERT_EQ(sparing.arcs.size(), split.arcs.size());
-  for (std::size_t n = 0; n < split.arcs.size(); ++n) {
-    EXPECT_EQ(sparing.arcs[n].x_jaws, split.arcs[n].x_jaws) << n;
-    EXPECT_EQ(sparing.arcs[n].start_deg, split.arcs[n].start_deg) << n;
-    EXPECT_EQ(sparing.arcs[n].collimator_deg, split.arcs[n].collimator_deg) << n;
-  }
+  expect_same_arcs(sparing, split);
   ASSERT_EQ(sparing.objectives.size(), split.objectives.size());
   int fls_terms = 0;
   for (std::size_t n = 0; n < split.objectives.size(); ++n) {
@@ -89,11 +96,7 @@ TEST(PlanTemplate, TheShippedUniformTemplateIsTheSparingOneWithTheTargetHeldUnif
   const auto dir = std::filesystem::path(LINAC_SOURCE_DIR) / "data/templates";
   const PlanTemplate sparing = read_plan_template(dir / "liver-fls-split-sparing.json");
   const PlanTemplate uniform = read_plan_template(dir / "liver-fls-split-uniform.json");
-  ASSERT_EQ(uniform.arcs.size(), sparing.arcs.size());
-  for (std::size_t n = 0; n < sparing.arcs.size(); ++n) {
-    EXPECT_EQ(uniform.arcs[n].x_jaws, sparing.arcs[n].x_jaws) << n;
-    EXPECT_EQ(uniform.arcs[n].collimator_deg, sparing.arcs[n].collimator_deg) << n;
-  }
+  expect_same_arcs(uniform, sparing);
   // The sparing template's objectives, in order, and one uniform-dose term on the target.
   ASSERT_EQ(uniform.objectives.size(), sparing.objectives.size() + 1);
   std::size_t k = 0;

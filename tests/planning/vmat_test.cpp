@@ -102,6 +102,14 @@ Case sparable_case() {
   return c;
 }
 
+// A structure's mask on the planner's dose grid, by name (throws for a name it lacks).
+const Mask& mask_of(const std::vector<Structure>& s, const std::string& name) {
+  for (const auto& st : s) {
+    if (st.name == name) return st.mask;
+  }
+  throw std::runtime_error("no structure " + name);
+}
+
 // A coarse plan: 6 mm dose grid, 6 degree control points, 800 points per structure, 60
 // evaluations with a full-model correction every 30, the FLS mean weighted 20.
 VmatOptions coarse_options() {
@@ -135,12 +143,7 @@ TEST(Vmat, DoubleArcPlanIsDeliverableAndSparesTheFunctionalLiver) {
   EXPECT_TRUE(base_report.deliverable) << base_report.to_json();
   // Figures on the dose grid.
   const auto& s = planner.structures_on_dose_grid();
-  auto get = [&](const std::string& name) -> const Mask& {
-    for (const auto& st : s) {
-      if (st.name == name) return st.mask;
-    }
-    throw std::runtime_error(name);
-  };
+  const auto get = [&](const std::string& name) -> const Mask& { return mask_of(s, name); };
   const auto ptv = dose_figures(plan.dose_gy, get("PTV"), "PTV", 5, 10.0);
   const auto fls = dose_figures(plan.dose_gy, get("FLS"), "FLS", 5, 2.5);
   const auto fls_base = dose_figures(baseline.dose_gy, get("FLS"), "FLS", 5, 2.5);
@@ -185,12 +188,7 @@ TEST(Vmat, FreeFluenceFromThePlanLowersTheObjectiveAndTheSparedDose) {
   EXPECT_LE(free.evaluations, 200);
   EXPECT_LT(free.objective, free.start_objective);
   const auto& s = planner.structures_on_dose_grid();
-  auto get = [&](const std::string& name) -> const Mask& {
-    for (const auto& st : s) {
-      if (st.name == name) return st.mask;
-    }
-    throw std::runtime_error(name);
-  };
+  const auto get = [&](const std::string& name) -> const Mask& { return mask_of(s, name); };
   const auto ptv = dose_figures(free.dose_gy, get("PTV_eval"), "PTV_eval", 5, 10.0);
   EXPECT_NEAR(ptv.d95_gy, 20.0, 0.05);  // normalised as the plans are
   EXPECT_GT(ptv.d98_gy, 0.9 * 20.0);
@@ -265,10 +263,7 @@ TEST(Vmat, TargetBorderPointsKeepAModulatedPlanFromOverFittingItsSample) {
   // the PTV under the skin margin) with a face-neighbour in the body outside it.
   std::size_t border = 0;
   const auto& s = bordered.structures_on_dose_grid();
-  const auto get = [&](const std::string& name) -> const Mask& {
-    return std::find_if(s.begin(), s.end(), [&](const Structure& st) { return st.name == name; })
-        ->mask;
-  };
+  const auto get = [&](const std::string& name) -> const Mask& { return mask_of(s, name); };
   const Mask& body = get("body");
   for (const std::string name : {"PTV", "PTV_eval"}) {
     const Mask& m = get(name);
@@ -325,10 +320,7 @@ TEST(Vmat, UniformDoseHoldsTheTargetHomogeneousAgainstAHeavyMeanDoseTerm) {
   const VmatResult a = plain.optimise(true);
   const VmatResult b = uniform.optimise(true);
   const auto& s = plain.structures_on_dose_grid();
-  const auto get = [&](const std::string& name) -> const Mask& {
-    return std::find_if(s.begin(), s.end(), [&](const Structure& st) { return st.name == name; })
-        ->mask;
-  };
+  const auto get = [&](const std::string& name) -> const Mask& { return mask_of(s, name); };
   const auto pa = dose_figures(a.dose_gy, get("PTV"), "PTV", 5, 10.0);
   const auto pb = dose_figures(b.dose_gy, get("PTV"), "PTV", 5, 10.0);
   const auto fa = dose_figures(a.dose_gy, get("FLS"), "FLS", 5, 2.5);
