@@ -101,6 +101,10 @@ PlanTemplate read_plan_template(const std::filesystem::path& path) {
       t.arcs.push_back(arc);
     }
   }
+  if (j.contains("mu_smoothness")) {
+    t.mu_smoothness = finite(j, "mu_smoothness", file);
+    if (*t.mu_smoothness < 0.0) throw InputError(file, "'mu_smoothness' is negative");
+  }
   if (!j.contains("objectives") || !j["objectives"].is_array() || j["objectives"].empty()) {
     throw InputError(file, "'objectives' is missing or empty");
   }
@@ -151,6 +155,7 @@ void apply_plan_template(const PlanTemplate& t, const std::vector<std::string>& 
   options.fractions = t.fractions;
   options.target = t.target;
   if (!t.arcs.empty()) options.arcs = t.arcs;
+  if (t.mu_smoothness) options.mu_smoothness_weight = *t.mu_smoothness;
   options.objectives.clear();
   for (const auto& item : t.objectives) {
     if (!known(item.structure)) {

@@ -73,6 +73,29 @@ void VmatPlanner::Impl::forward(const std::vector<double>& x, const Correction& 
   }
 }
 
+double VmatPlanner::Impl::mu_smoothness(const std::vector<double>& x,
+                                        std::vector<double>& grad) const {
+  const double w = options.mu_smoothness_weight;
+  if (!(w > 0.0)) return 0.0;
+  std::size_t pairs = 0;
+  for (const auto& arc : arcs) pairs += static_cast<std::size_t>(std::max(0, arc.cps() - 2));
+  if (pairs == 0) return 0.0;
+  const double c = w / static_cast<double>(pairs);
+  double f = 0.0;
+  for (const auto& arc : arcs) {
+    for (int s = 0; s + 2 < arc.cps(); ++s) {
+      const double m0 = x[arc.seg(s)];
+      const double m1 = x[arc.seg(s + 1)];
+      if (!(m0 > 0.0 && m1 > 0.0)) continue;  // the bounds keep segments above the MU floor
+      const double step = std::log(m1 / m0);
+      f += c * step * step;
+      grad[arc.seg(s + 1)] += 2.0 * c * step / m1;
+      grad[arc.seg(s)] -= 2.0 * c * step / m0;
+    }
+  }
+  return f;
+}
+
 double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<double>& grad,
                                    const std::vector<Term>& t, const Correction& correction,
                                    bool leaves_fixed) const {
@@ -83,12 +106,10 @@ double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<dou
   std::vector<double> g;
   double f = objective_terms(t, dose, rx, g);
   std::vector<double> scratch;
-  if (grad.empty()) {
-    if (leaves_fixed) return f;
-    scratch.assign(x.size(), 0.0);  // the penalties below need somewhere to put their gradient
-  }
+  if (grad.empty()) scratch.assign(x.size(), 0.0);  // the penalties need somewhere to write
   std::vector<double>& out = grad.empty() ? scratch : grad;
   std::fill(out.begin(), out.end(), 0.0);
+  f += mu_smoothness(x, out);
   if (!correction.scale.empty()) {  // d(dose)/d(matrix dose) = scale
     for (std::size_t p = 0; p < g.size(); ++p) g[p] *= static_cast<double>(correction.scale[p]);
   }
@@ -133,7 +154,7 @@ double VmatPlanner::Impl::evaluate(const std::vector<double>& x, std::vector<dou
       dw[static_cast<std::size_t>(i)] = sum;
     }
     for (int s = 0; s + 1 < n; ++s) {
-      out[arc.seg(s)] =
+      out[arc.seg(s)] +=
           0.5 * (dw[static_cast<std::size_t>(s)] + dw[static_cast<std::size_t>(s) + 1]);
     }
   }

@@ -111,6 +111,9 @@ struct VmatPlanner::Impl {
   /// point by control point where the objective's gradient prices them best.
   [[nodiscard]] std::vector<double> generate_apertures(const std::vector<Term>& t,
                                                        VmatResult& result) const;
+  /// The MU-per-degree smoothness penalty (VmatOptions::mu_smoothness_weight) on the segment MU
+  /// of `x`; its gradient added to `grad`.
+  double mu_smoothness(const std::vector<double>& x, std::vector<double>& grad) const;
   /// Objective and gradient.
   double evaluate(const std::vector<double>& x, std::vector<double>& grad,
                   const std::vector<Term>& t, const Correction& correction,

@@ -150,6 +150,24 @@ TEST(PlanTemplate, DvhObjectivesAndRefusals) {
   EXPECT_EQ(ou.objectives[0].kind, Objective::Kind::kUniformDose);
   EXPECT_EQ(ou.objectives[0].structure, ou.evaluation_target());
   EXPECT_EQ(ou.objectives[0].weight, 3000.0);
+  // The MU per degree's smoothness weight: taken when given, refused when negative.
+  test::write_text(dir / "smooth.json", R"({"prescription_gy": 20, "fractions": 5,
+    "mu_smoothness": 30,
+    "objectives": [{"structure": "PTV", "type": "min_dose", "dose_gy": 20, "weight": 1}]})");
+  VmatOptions os;
+  EXPECT_EQ(os.mu_smoothness_weight, 0.0);
+  apply_plan_template(read_plan_template(dir / "smooth.json"), {"body", "PTV"}, os);
+  EXPECT_EQ(os.mu_smoothness_weight, 30.0);
+  test::write_text(dir / "rough.json", R"({"prescription_gy": 20, "fractions": 5,
+    "mu_smoothness": -1,
+    "objectives": [{"structure": "PTV", "type": "min_dose", "dose_gy": 20, "weight": 1}]})");
+  try {
+    (void)read_plan_template(dir / "rough.json");
+    ADD_FAILURE() << "a negative MU smoothness was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'mu_smoothness' is negative"), std::string::npos)
+        << e.what();
+  }
   test::write_text(dir / "unknown.json", R"({"prescription_gy": 20, "fractions": 5,
     "objectives": [{"structure": "PTV", "type": "flat_dose", "weight": 3000}]})");
   try {

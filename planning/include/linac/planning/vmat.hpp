@@ -103,6 +103,11 @@ struct VmatOptions {
   int generation_weight_evaluations = 40;
   /// During generation, MU per segment at most this multiple of what conformal apertures need.
   double generation_mu_cap = 20.0;
+  /// Weight of the MU-per-degree smoothness penalty in the DAO: w / (segment pairs) times the
+  /// sum over neighbouring segments of ln(MU ratio)^2. The machine ramps its dose rate and
+  /// gantry speed where the MU per degree jump (delivery's trajectory), which lengthens the
+  /// beam time; 0: no penalty.
+  double mu_smoothness_weight = 0.0;
   int iterations = 150;       // L-BFGS evaluations per plan (DAO refinement)
   int correction_every = 30;  // full-dose correction every so many evaluations
   /// Largest ratio of the full model's dose to the beamlets' at a point taken as a scale (the
