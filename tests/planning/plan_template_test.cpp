@@ -92,7 +92,7 @@ TEST(PlanTemplate, TheShippedSparingTemplateIsTheSplitOneWithThreeTimesTheFlsWei
   EXPECT_EQ(fls_terms, 1);
 }
 
-TEST(PlanTemplate, TheShippedUniformTemplateIsTheSparingOneWithTheTargetHeldUniform) {
+TEST(PlanTemplate, TheShippedUniformTemplateIsTheSparingOneWithTheTargetHeldUniformAndSmoothMu) {
   const auto dir = std::filesystem::path(LINAC_SOURCE_DIR) / "data/templates";
   const PlanTemplate sparing = read_plan_template(dir / "liver-fls-split-sparing.json");
   const PlanTemplate uniform = read_plan_template(dir / "liver-fls-split-uniform.json");
@@ -116,6 +116,10 @@ TEST(PlanTemplate, TheShippedUniformTemplateIsTheSparingOneWithTheTargetHeldUnif
     EXPECT_EQ(a.weight, b.weight) << k;
   }
   EXPECT_EQ(uniform_terms, 1);
+  // And the MU per degree held smooth (the routed plans' jumps cost ramps on the machine).
+  EXPECT_FALSE(sparing.mu_smoothness.has_value());
+  ASSERT_TRUE(uniform.mu_smoothness.has_value());
+  EXPECT_EQ(*uniform.mu_smoothness, 30.0);
 }
 
 TEST(PlanTemplate, DvhObjectivesAndRefusals) {
