@@ -32,10 +32,18 @@ Volume<float> attenuation_from_hu(const ImageHU& ct, double kvp) {
 }
 
 Volume<float> imaging_subject(const Case& c, const RigidTransform& setup_error) {
-  const ImageHU centred = centred_on(c.ct, treatment_isocentre_mm(c));
-  const ImageHU moved = resample(centred, centred.grid(), Interpolation::kLinear,
-                                 std::int16_t{-1000}, setup_error.inverse());
-  return attenuation_from_hu(moved);
+  // The anatomy moves, its voxels do not change: the set-up error goes into the grid's origin
+  // and direction (a point at index ijk now lies at setup_error(p)), not through a resampling,
+  // whose interpolation would blur the subject by an amount that varies with the sub-voxel
+  // offset -- a blur no patient has, and one a registration on the planning CT reads as a
+  // sub-voxel shift (ADR 0004).
+  Volume<float> mu = attenuation_from_hu(centred_on(c.ct, treatment_isocentre_mm(c)));
+  Grid g = mu.grid();
+  g.origin_mm = setup_error.apply(g.origin_mm);
+  g.direction = setup_error.rotation() * g.direction;
+  Volume<float> moved(g);
+  moved.data() = std::move(mu.data());
+  return moved;
 }
 
 namespace {

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "linac/simulators/phantom.hpp"
 #include "linac/simulators/sim_machine.hpp"
 
 namespace linac::sim {
@@ -92,6 +93,39 @@ TEST(KvProjector, LineIntegralsMatchTheChordsOfASphere) {
     }
   }
   EXPECT_GT(checked, 5000);
+}
+
+TEST(KvProjector, TheSetUpErrorMovesTheSubjectWithoutResamplingIt) {
+  // The day's anatomy is the planning CT moved rigidly: the same voxels on a moved grid. A
+  // resampling would blur it by an amount that depends on the sub-voxel offset, which a
+  // registration against the planning CT reads as a shift (ADR 0004).
+  PhantomOptions po;
+  po.spacing_mm = 8.0;
+  const Case c = make_builtin_patient(po);
+  const auto error =
+      RigidTransform::from_euler_deg(Vector3d(0.5, -0.3, 1.0), Vector3d(1.5, -2.0, 0.7));
+  const Volume<float> planned = imaging_subject(c);
+  const Volume<float> moved = imaging_subject(c, error);
+  ASSERT_EQ(moved.data(), planned.data());
+  for (const Vector3d& ijk : {Vector3d(0, 0, 0), Vector3d(10, 20, 5), Vector3d(30, 12, 18)}) {
+    const Vector3d p = planned.grid().index_to_world_mm(ijk);
+    EXPECT_LT((moved.grid().index_to_world_mm(ijk) - error.apply(p)).norm(), 1e-9);
+  }
+  // Imaging the moved subject is imaging the planned one placed with the error.
+  hal::KvRequest req;
+  req.binning = 8;
+  const auto hfs = iec::patient_to_fixed(iec::PatientPosition::kHFS, {});
+  const auto a = project_kv(moved, hfs, profile().imager, 30.0, req);
+  const auto b = project_kv(planned, hfs * error, profile().imager, 30.0, req);
+  ASSERT_EQ(a.line_integral.size(), b.line_integral.size());
+  double largest = 0.0;
+  double diff = 0.0;
+  for (std::size_t n = 0; n < a.line_integral.size(); ++n) {
+    largest = std::max(largest, static_cast<double>(a.line_integral[n]));
+    diff = std::max(diff, std::abs(static_cast<double>(a.line_integral[n] - b.line_integral[n])));
+  }
+  EXPECT_GT(largest, 1.0);
+  EXPECT_LT(diff, 1e-4 * largest);
 }
 
 TEST(KvProjector, GeometryFollowsGantryAndCouch) {
