@@ -196,10 +196,13 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
       "the optimiser's start: conformal (apertures around the target), generated (column "
       "generation: apertures priced from the objective, for targets around organs) or routed "
       "(each arc's leaf trajectories chosen along the whole arc from the objective's prices)")(
-      "overlap", po::value(&overlap)->default_value("target"),
-      "where the target and the spared structure overlap: target (optimised to the "
-      "prescription) or spared (the target optimised and normalised without the spared "
-      "structure's voxels)")(
+      "exchange-sweeps", po::value(&vo.exchange_sweeps)->default_value(4),
+      "generated and routed starts: sweeps of aperture exchange after the apertures are "
+      "generated (each control point in turn takes the aperture its neighbours' reach prices "
+      "best)")("overlap", po::value(&overlap)->default_value("target"),
+               "where the target and the spared structure overlap: target (optimised to the "
+               "prescription) or spared (the target optimised and normalised without the spared "
+               "structure's voxels)")(
       "beamlet-cutoff-mm", po::value(&vo.beamlet_cutoff_mm)->default_value(8.0),
       "the beamlet matrices' kernels cut off so far beyond each beamlet (the full model's "
       "tails are added back by corrections)")(
@@ -220,6 +223,9 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   if (vo.fractions < 1 || vo.fractions > 50) throw InputError("--fractions", "must lie in [1, 50]");
   if (vo.iterations < 1 || vo.iterations > 5000) {
     throw InputError("--iterations", "must lie in [1, 5000]");
+  }
+  if (vo.exchange_sweeps < 0 || vo.exchange_sweeps > 50) {
+    throw InputError("--exchange-sweeps", "must lie in [0, 50]");
   }
   if (vo.points_per_structure < 100) throw InputError("--points", "must be at least 100");
   if (!(vo.beamlet_cutoff_mm >= 0.0 && vo.beamlet_cutoff_mm <= 150.0)) {
@@ -516,6 +522,7 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   j["apertures"] = start;
   j["overlap"] = overlap;
   j["border_points"] = vo.target_border_points;
+  j["exchange_sweeps"] = vo.exchange_sweeps;
   j["optimised_target"] = vo.target;
   j["generation_s"] = std::round(plan.generation_s * 10.0) / 10.0;
   j["evaluation_s"] = std::round(plan.evaluation_s * 10.0) / 10.0;
