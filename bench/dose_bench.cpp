@@ -1,17 +1,22 @@
 // The dose engine and VMAT optimisation on the built-in patient's planning case (AIP, FLS, ITV,
 // PTV as `linac plan structures` makes them; 2.5 mm CT): water commissioning scan, the
 // dose-influence (beamlet) matrices of two 2-degree arcs on the 3 mm dose grid, one full
-// double-arc optimisation with its final dose, and the final dose alone. Run with
+// double-arc optimisation with its final dose, the final dose alone, and the main job's plan
+// with its baseline (BM_MainJobPlanAndBaseline: the plan-pair time). Run with
 // OMP_NUM_THREADS=2 for the figures of a 2-core machine; the optimisation takes minutes.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "linac/core/machine_profile.hpp"
 #include "linac/core/resample.hpp"
 #include "linac/formats/plan_io.hpp"
 #include "linac/planning/evaluation.hpp"
+#include "linac/planning/plan_template.hpp"
 #include "linac/planning/structures.hpp"
 #include "linac/planning/vmat.hpp"
 #include "linac/simulators/phantom.hpp"
@@ -127,6 +132,52 @@ BENCHMARK(BM_VmatOptimisation)
     ->Unit(benchmark::kSecond)
     ->UseRealTime()
     ->Iterations(1);
+
+// The main job's plan and its baseline (scripts/run: data/templates/liver-fls-split-uniform.json,
+// routed apertures, the PTV's border points, 30 refinement evaluations), planner built once as
+// `linac plan optimize` does: the "plan + baseline" time, with the figures it is for.
+void BM_MainJobPlanAndBaseline(benchmark::State& state) {
+  const Case& c = the_case();
+  const MachineProfile profile = default_machine_profile();
+  planning::VmatOptions o;
+  std::vector<std::string> names;
+  for (const auto& s : c.structures) names.push_back(s.name);
+  planning::apply_plan_template(
+      planning::read_plan_template(std::filesystem::path(LINAC_SOURCE_DIR) / "data" / "templates" /
+                                   "liver-fls-split-uniform.json"),
+      names, o);
+  o.start = planning::VmatOptions::Start::kRouted;
+  o.target_border_points = true;
+  o.iterations = 30;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const planning::VmatPlanner planner(c, profile, planning::default_beam_model(), o);
+    const auto plan = planner.optimise(true);
+    const auto baseline = planner.optimise(false);
+    state.counters["pair_s"] =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    state.counters["matrix_s"] = planner.matrix_s();
+    state.counters["plan_s"] = plan.optimiser_s + plan.dose_s;
+    state.counters["baseline_s"] = baseline.optimiser_s + baseline.dose_s;
+    state.counters["generation_s"] = plan.generation_s + baseline.generation_s;
+    state.counters["final_dose_s"] = plan.dose_s + baseline.dose_s;
+    state.counters["total_mu"] = plan.plan.total_mu();
+    for (const auto& s : planner.structures_on_dose_grid()) {
+      if (s.name == "PTV") {
+        const auto p = planning::dose_figures(plan.dose_gy, s.mask, "PTV", 5, 10);
+        state.counters["ptv_d98_gy"] = p.d98_gy;
+        state.counters["ptv_d2_gy"] = p.d2_gy;
+      }
+      if (s.name == "FLS") {
+        state.counters["fls_mean_gy"] =
+            planning::dose_figures(plan.dose_gy, s.mask, "FLS", 5, 2.5).mean_gy;
+        state.counters["fls_baseline_mean_gy"] =
+            planning::dose_figures(baseline.dose_gy, s.mask, "FLS", 5, 2.5).mean_gy;
+      }
+    }
+  }
+}
+BENCHMARK(BM_MainJobPlanAndBaseline)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
 

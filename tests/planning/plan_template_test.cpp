@@ -33,6 +33,13 @@ TEST(PlanTemplate, TheShippedLiverTemplateIsTheDefault) {
   }
 }
 
+// Two templates' objectives alike but for the weight: structure, kind and dose.
+void expect_same_term(const PlanTemplate::Item& a, const PlanTemplate::Item& b, std::size_t n) {
+  EXPECT_EQ(a.structure, b.structure) << n;
+  EXPECT_EQ(a.kind, b.kind) << n;
+  EXPECT_EQ(a.dose_gy, b.dose_gy) << n;
+}
+
 TEST(PlanTemplate, TheShippedSplitTemplateSplitsTheDefaultArcsWithTheSameObjectives) {
   const auto dir = std::filesystem::path(LINAC_SOURCE_DIR) / "data/templates";
   const PlanTemplate whole = read_plan_template(dir / "liver-fls.json");
@@ -50,9 +57,7 @@ TEST(PlanTemplate, TheShippedSplitTemplateSplitsTheDefaultArcsWithTheSameObjecti
   }
   ASSERT_EQ(split.objectives.size(), whole.objectives.size());
   for (std::size_t n = 0; n < whole.objectives.size(); ++n) {
-    EXPECT_EQ(split.objectives[n].structure, whole.objectives[n].structure) << n;
-    EXPECT_EQ(split.objectives[n].kind, whole.objectives[n].kind) << n;
-    EXPECT_EQ(split.objectives[n].dose_gy, whole.objectives[n].dose_gy) << n;
+    expect_same_term(split.objectives[n], whole.objectives[n], n);
     EXPECT_EQ(split.objectives[n].weight, whole.objectives[n].weight) << n;
   }
 }
@@ -79,9 +84,7 @@ TEST(PlanTemplate, TheShippedSparingTemplateIsTheSplitOneWithThreeTimesTheFlsWei
   for (std::size_t n = 0; n < split.objectives.size(); ++n) {
     const auto& a = sparing.objectives[n];
     const auto& b = split.objectives[n];
-    EXPECT_EQ(a.structure, b.structure) << n;
-    EXPECT_EQ(a.kind, b.kind) << n;
-    EXPECT_EQ(a.dose_gy, b.dose_gy) << n;
+    expect_same_term(a, b, n);
     if (b.structure == "FLS") {
       ++fls_terms;
       EXPECT_EQ(a.weight, 3.0 * b.weight) << n;
@@ -110,9 +113,7 @@ TEST(PlanTemplate, TheShippedUniformTemplateIsTheSparingOneWithTheTargetHeldUnif
     }
     ASSERT_LT(k, sparing.objectives.size());
     const auto& b = sparing.objectives[k++];
-    EXPECT_EQ(a.structure, b.structure) << k;
-    EXPECT_EQ(a.kind, b.kind) << k;
-    EXPECT_EQ(a.dose_gy, b.dose_gy) << k;
+    expect_same_term(a, b, k);
     EXPECT_EQ(a.weight, b.weight) << k;
   }
   EXPECT_EQ(uniform_terms, 1);

@@ -22,7 +22,9 @@ Volume<float> attenuation_from_hu(const ImageHU& ct, double kvp = 125.0);
 
 /// What the kV imager sees of a case on the couch: its CT as attenuation with the treatment
 /// isocentre (treatment_isocentre_mm) at the origin, the anatomy moved by `setup_error` (a planned
-/// point p lies at setup_error(p)): the day's set-up error in DICOM patient coordinates.
+/// point p lies at setup_error(p)): the day's set-up error in DICOM patient coordinates. The
+/// voxels are the CT's; the error moves the grid (its origin and, with a rotation, its
+/// direction), so that the subject is not blurred by a resampling.
 Volume<float> imaging_subject(const Case& c, const RigidTransform& setup_error = {});
 
 /// Projects `mu_per_mm` (DICOM patient coordinates, isocentre at the origin) placed in the room
