@@ -152,15 +152,14 @@ void BM_MainJobPlanAndBaseline(benchmark::State& state) {
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     const planning::VmatPlanner planner(c, profile, planning::default_beam_model(), o);
-    const auto plan = planner.optimise(true);
-    const auto baseline = planner.optimise(false);
+    const auto [plan, baseline] = planner.optimise_with_baseline();
     state.counters["pair_s"] =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     state.counters["matrix_s"] = planner.matrix_s();
-    state.counters["plan_s"] = plan.optimiser_s + plan.dose_s;
-    state.counters["baseline_s"] = baseline.optimiser_s + baseline.dose_s;
+    state.counters["plan_s"] = plan.optimiser_s;
+    state.counters["baseline_s"] = baseline.optimiser_s;
     state.counters["generation_s"] = plan.generation_s + baseline.generation_s;
-    state.counters["final_dose_s"] = plan.dose_s + baseline.dose_s;
+    state.counters["final_doses_s"] = plan.dose_s;  // both plans' at once
     state.counters["total_mu"] = plan.plan.total_mu();
     for (const auto& s : planner.structures_on_dose_grid()) {
       if (s.name == "PTV") {

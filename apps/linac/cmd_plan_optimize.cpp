@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <tuple>
 
 #include "cli.hpp"
 #include "linac/core/error.hpp"
@@ -305,9 +306,13 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   progress("beamlet matrices: " + std::to_string(planner.matrix_nonzeros()) + " values in " +
            std::to_string(planner.matrix_bytes() >> 20) + " MB, " +
            format_number(std::round(planner.matrix_s() * 10.0) / 10.0) + " s");
-  const planning::VmatResult plan = planner.optimise(true);
+  planning::VmatResult plan;
   planning::VmatResult baseline;
-  if (!no_baseline) baseline = planner.optimise(false);
+  if (no_baseline) {
+    plan = planner.optimise(true);
+  } else {
+    std::tie(plan, baseline) = planner.optimise_with_baseline();
+  }
   nlohmann::ordered_json free_fluence_figures;
   if (free_fluence > 0) {
     free_fluence_figures =

@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
 
 #include "dose_kernels.hpp"
 #include "linac/core/error.hpp"
+#include "linac/core/iec61217.hpp"
 #include "linac/core/resample.hpp"
 
 namespace linac::planning {
@@ -72,12 +74,19 @@ DoseEngine::DepthRow DoseEngine::depth_row(double z_mm) const {
 PreparedPoints DoseEngine::prepare(const BeamGeometry& g, const Aperture& field,
                                    const Points& points) const {
   PreparedPoints p;
+  prepare(g, field, points, p);
+  return p;
+}
+
+void DoseEngine::prepare(const BeamGeometry& g, const Aperture& field, const Points& points,
+                         PreparedPoints& p) const {
+  // resize keeps the buffers of an earlier direction (no new pages to zero)
   p.u_mm.resize(points.size());
   p.v_mm.resize(points.size());
   p.r_mm.resize(points.size());
   p.depth_mm.resize(points.size());
   p.density.resize(points.size());
-  if (points.empty()) return p;
+  if (points.empty()) return;
   const DepthField depth =
       make_depth_field(density_, g, field, points, model_.p.electron_memory_mm);
   for (std::size_t n = 0; n < points.size(); ++n) {
@@ -89,7 +98,6 @@ PreparedPoints DoseEngine::prepare(const BeamGeometry& g, const Aperture& field,
     p.depth_mm[n] = static_cast<float>(z);
     p.density[n] = static_cast<float>(rho);
   }
-  return p;
 }
 
 void DoseEngine::add_aperture_dose(const PreparedPoints& p, const Aperture& a, double mu,
@@ -333,33 +341,109 @@ Aperture aperture_of(const ControlPoint& cp) {
 
 std::vector<float> DoseEngine::plan_dose(const Plan& plan, const Eigen::Vector3d& isocentre_mm,
                                          const Points& points) const {
-  struct Task {
-    const Beam* beam;
-    std::size_t cp;
+  return std::move(plan_doses({&plan}, isocentre_mm, points).front());
+}
+
+namespace {
+
+/// The in-plane rotation taking beam's-eye-view coordinates at collimator `from_deg` to those at
+/// `to_deg` (same gantry angle): the collimator turns the beam-limiting device's frame about
+/// the beam axis, so u and v rotate and r and the depths stay.
+Eigen::Matrix2d collimator_turn(double from_deg, double to_deg) {
+  const Eigen::Matrix3d r = iec::collimator_to_gantry(to_deg).rotation().transpose() *
+                            iec::collimator_to_gantry(from_deg).rotation();
+  return r.topLeftCorner<2, 2>();
+}
+
+}  // namespace
+
+std::vector<std::vector<float>> DoseEngine::plan_doses(const std::vector<const Plan*>& plans,
+                                                       const Eigen::Vector3d& isocentre_mm,
+                                                       const Points& points) const {
+  // The control points of every plan grouped by gantry angle: one ray trace (the depth field
+  // and the points' projection) per group, in the frame of its first member's collimator over
+  // the union of the members' jaws; a member at another collimator angle takes those
+  // beam's-eye views rotated. A plan's arcs at several collimator angles, and a plan and its
+  // baseline on the same arcs, share their ray tracing.
+  struct Member {
+    std::size_t plan;
+    const ControlPoint* cp;
     double mu;
   };
-  std::vector<Task> tasks;
-  for (const auto& beam : plan.beams) {
-    const auto mu = control_point_mu(beam);
-    for (std::size_t i = 0; i < mu.size(); ++i) {
-      if (mu[i] > 0.0) tasks.push_back({&beam, i, mu[i]});
+  std::vector<std::vector<Member>> groups;
+  std::map<long long, std::size_t> group_of;  // gantry angle in micro-degrees -> group
+  for (std::size_t k = 0; k < plans.size(); ++k) {
+    for (const auto& beam : plans[k]->beams) {
+      const auto mu = control_point_mu(beam);
+      for (std::size_t i = 0; i < mu.size(); ++i) {
+        if (!(mu[i] > 0.0)) continue;
+        const ControlPoint& cp = beam.control_points[i];
+        const auto key = std::llround(cp.gantry_deg * 1e6);
+        const auto [it, added] = group_of.emplace(key, groups.size());
+        if (added) groups.emplace_back();
+        groups[it->second].push_back({k, &cp, mu[i]});
+      }
     }
   }
-  std::vector<float> dose(points.size(), 0.0F);
+  for (auto& group : groups) {  // members at one collimator angle one after another
+    const double c0 = group.front().cp->collimator_deg;
+    auto key = [c0](const Member& m) {
+      return std::pair(m.cp->collimator_deg != c0, m.cp->collimator_deg);
+    };
+    std::stable_sort(group.begin(), group.end(),
+                     [&key](const Member& x, const Member& y) { return key(x) < key(y); });
+  }
+  std::vector<std::vector<float>> doses(plans.size(), std::vector<float>(points.size(), 0.0F));
 #pragma omp parallel
   {
-    std::vector<float> local(points.size(), 0.0F);
+    std::vector<std::vector<float>> local(plans.size(), std::vector<float>(points.size(), 0.0F));
+    PreparedPoints traced;
+    PreparedPoints turned;
 #pragma omp for schedule(dynamic)
-    for (std::size_t t = 0; t < tasks.size(); ++t) {
-      const auto& cp = tasks[t].beam->control_points[tasks[t].cp];
-      const BeamGeometry g(cp.gantry_deg, cp.collimator_deg, isocentre_mm, position_,
-                           model_.sad_mm);
-      add_aperture_dose(g, aperture_of(cp), tasks[t].mu, points, local);
+    for (std::size_t k = 0; k < groups.size(); ++k) {
+      const auto& group = groups[k];
+      const ControlPoint& first = *group.front().cp;
+      const double c0 = first.collimator_deg;
+      Aperture field = aperture_of(first);
+      field.leaf_a_mm.clear();
+      field.leaf_b_mm.clear();
+      for (const Member& m : group) {  // the members' jaw corners in the first's frame
+        const Eigen::Matrix2d to_first = collimator_turn(m.cp->collimator_deg, c0);
+        for (const double x : {m.cp->jaw_x1_mm, m.cp->jaw_x2_mm}) {
+          for (const double y : {m.cp->jaw_y1_mm, m.cp->jaw_y2_mm}) {
+            const Eigen::Vector2d q = to_first * Eigen::Vector2d(x, y);
+            field.x1_mm = std::min(field.x1_mm, q.x());
+            field.x2_mm = std::max(field.x2_mm, q.x());
+            field.y1_mm = std::min(field.y1_mm, q.y());
+            field.y2_mm = std::max(field.y2_mm, q.y());
+          }
+        }
+      }
+      prepare(BeamGeometry(first.gantry_deg, c0, isocentre_mm, position_, model_.sad_mm), field,
+              points, traced);
+      double turned_deg = c0;
+      for (const Member& m : group) {
+        const double c = m.cp->collimator_deg;
+        if (c != c0 && c != turned_deg) {
+          const Eigen::Matrix2d r = collimator_turn(c0, c);
+          turned = traced;
+          for (std::size_t n = 0; n < points.size(); ++n) {
+            const double u = static_cast<double>(traced.u_mm[n]);
+            const double v = static_cast<double>(traced.v_mm[n]);
+            turned.u_mm[n] = static_cast<float>(r(0, 0) * u + r(0, 1) * v);
+            turned.v_mm[n] = static_cast<float>(r(1, 0) * u + r(1, 1) * v);
+          }
+          turned_deg = c;
+        }
+        add_aperture_dose(c == c0 ? traced : turned, aperture_of(*m.cp), m.mu, local[m.plan]);
+      }
     }
 #pragma omp critical
-    for (std::size_t n = 0; n < points.size(); ++n) dose[n] += local[n];
+    for (std::size_t k = 0; k < plans.size(); ++k) {
+      for (std::size_t n = 0; n < points.size(); ++n) doses[k][n] += local[k][n];
+    }
   }
-  return dose;
+  return doses;
 }
 
 Points mask_points(const Mask& mask, std::vector<std::size_t>* indices) {

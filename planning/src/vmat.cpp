@@ -327,13 +327,12 @@ const DoseEngine& VmatPlanner::engine() const {
   return *impl_->engine;
 }
 
-VmatResult VmatPlanner::optimise(bool spare) const {
-  const Impl& m = *impl_;
+VmatResult VmatPlanner::Impl::refine(bool spare, std::vector<double>& x) const {
+  const Impl& m = *this;
   const auto t0 = Clock::now();
   VmatResult result;
   const std::vector<Term> terms = m.terms(spare);
   const std::string what = spare ? "plan" : "baseline";
-  std::vector<double> x;
   Correction correction;
   std::vector<double> lo, hi;
   m.bounds(lo, hi);
@@ -435,12 +434,14 @@ VmatResult VmatPlanner::optimise(bool spare) const {
     m.forward(x, correction, d);
     result.points_target_d95_fraction = m.points_target_d95(d) / m.rx_fraction();
   }
-  Plan plan = m.make_plan(x, what == "plan" ? "LiverVMAT" : "LiverVMAT-baseline");
+  result.plan = m.make_plan(x, spare ? "LiverVMAT" : "LiverVMAT-baseline");
   result.optimiser_s = seconds_since(t0);
-  // Final dose from the sequenced apertures on the dose grid; normalise PTV D95.
-  const auto t1 = Clock::now();
-  m.say(what + ": final dose on " + std::to_string(m.body_points.size()) + " points");
-  std::vector<float> dose = m.engine->plan_dose(plan, m.isocentre, m.body_points);
+  return result;
+}
+
+void VmatPlanner::Impl::finish(VmatResult& result, const std::vector<double>& x,
+                               const std::vector<float>& dose) const {
+  const Impl& m = *this;
   const double d95 = m.target_d95(dose);
   double scale = d95 > 0.0 ? m.rx_fraction() / d95 : 1.0;
   // Keep every segment within the machine's MU-per-degree limits.
@@ -457,7 +458,7 @@ VmatResult VmatPlanner::optimise(bool spare) const {
     result.notes.push_back("normalisation limited by the MU-per-degree limits");
   }
   scale = std::clamp(scale, scale_lo, std::max(scale_lo, scale_hi));
-  for (auto& beam : plan.beams)
+  for (auto& beam : result.plan.beams)
     beam.meterset_mu = std::round(beam.meterset_mu * scale * 100.0) / 100.0;
   result.normalisation = scale;
   result.dose_gy = Volume<float>(m.grid, 0.0F);
@@ -466,12 +467,37 @@ VmatResult VmatPlanner::optimise(bool spare) const {
     result.dose_gy[m.body_index[n]] =
         static_cast<float>(static_cast<double>(dose[n]) * scale * course);
   }
-  result.plan = std::move(plan);
-  result.dose_s = seconds_since(t1);
   if (std::abs(scale - 1.0) > 0.05) {
     result.notes.push_back("MU normalised by " + format_number(scale) + " to reach D95");
   }
+}
+
+VmatResult VmatPlanner::optimise(bool spare) const {
+  std::vector<double> x;
+  VmatResult result = impl_->refine(spare, x);
+  const auto t1 = Clock::now();
+  impl_->say(std::string(spare ? "plan" : "baseline") + ": final dose on " +
+             std::to_string(impl_->body_points.size()) + " points");
+  impl_->finish(result, x,
+                impl_->engine->plan_dose(result.plan, impl_->isocentre, impl_->body_points));
+  result.dose_s = seconds_since(t1);
   return result;
+}
+
+std::pair<VmatResult, VmatResult> VmatPlanner::optimise_with_baseline() const {
+  std::vector<double> xp;
+  std::vector<double> xb;
+  VmatResult plan = impl_->refine(true, xp);
+  VmatResult baseline = impl_->refine(false, xb);
+  const auto t1 = Clock::now();
+  impl_->say("plan and baseline: final doses on " + std::to_string(impl_->body_points.size()) +
+             " points");
+  const auto doses =
+      impl_->engine->plan_doses({&plan.plan, &baseline.plan}, impl_->isocentre, impl_->body_points);
+  impl_->finish(plan, xp, doses[0]);
+  impl_->finish(baseline, xb, doses[1]);
+  plan.dose_s = baseline.dose_s = seconds_since(t1);
+  return {std::move(plan), std::move(baseline)};
 }
 
 }  // namespace linac::planning

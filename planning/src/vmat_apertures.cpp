@@ -24,6 +24,37 @@ namespace linac::planning {
 
 namespace {
 
+/// A `cols`-column block of `a` (from the left) times `w`, the points shared out over the threads:
+/// Eigen runs matrix-vector products on one thread, and the generator's matrix (points x control
+/// points, hundreds of MB) is read whole at every weight evaluation.
+Eigen::VectorXf times(const Eigen::MatrixXf& a, Eigen::Index cols, const Eigen::VectorXf& w) {
+  Eigen::VectorXf out(a.rows());
+#pragma omp parallel
+  {
+    const auto t = static_cast<Eigen::Index>(omp_get_thread_num());
+    const auto nt = static_cast<Eigen::Index>(omp_get_num_threads());
+    const Eigen::Index r0 = a.rows() * t / nt;
+    const Eigen::Index r1 = a.rows() * (t + 1) / nt;
+    out.segment(r0, r1 - r0).noalias() = a.block(r0, 0, r1 - r0, cols) * w;
+  }
+  return out;
+}
+
+/// The transpose of the same block times `g` (points), the columns shared out over the threads.
+Eigen::VectorXf transpose_times(const Eigen::MatrixXf& a, Eigen::Index cols,
+                                const Eigen::VectorXf& g) {
+  Eigen::VectorXf out(cols);
+#pragma omp parallel
+  {
+    const auto t = static_cast<Eigen::Index>(omp_get_thread_num());
+    const auto nt = static_cast<Eigen::Index>(omp_get_num_threads());
+    const Eigen::Index c0 = cols * t / nt;
+    const Eigen::Index c1 = cols * (t + 1) / nt;
+    out.segment(c0, c1 - c0).noalias() = a.middleCols(c0, c1 - c0).transpose() * g;
+  }
+  return out;
+}
+
 /// One leaf pair's open columns [b, a) minimising the sum of `h` over them, with b and a within
 /// `reach` and b <= a. Ties go to the closed pair nearest `centre`.
 std::pair<int, int> best_interval(const float* h, int columns, const Reach& reach, int centre,
@@ -172,7 +203,7 @@ void VmatPlanner::Impl::Generator::dose_at(const Eigen::VectorXd& weights,
                                            std::vector<double>& d) const {
   const auto n = static_cast<Eigen::Index>(order.size());
   Eigen::VectorXf v = Eigen::VectorXf::Zero(static_cast<Eigen::Index>(np));
-  if (n > 0) v = dose_of.leftCols(n) * weights.cast<float>();
+  if (n > 0) v = times(dose_of, n, weights.cast<float>());
   d.resize(np);
   for (std::size_t p = 0; p < np; ++p) {
     const double x = static_cast<double>(v[static_cast<Eigen::Index>(p)]);
@@ -219,7 +250,7 @@ double VmatPlanner::Impl::Generator::optimise_weights(int evaluations) {
           gf[static_cast<Eigen::Index>(p)] = static_cast<float>(gd[p] * sc);
         }
         const Eigen::VectorXf gw =
-            dose_of.leftCols(static_cast<Eigen::Index>(order.size())).transpose() * gf;
+            transpose_times(dose_of, static_cast<Eigen::Index>(order.size()), gf);
         std::fill(g.begin(), g.end(), 0.0);
         for (std::size_t c = 0; c < order.size(); ++c) {
           const auto [k, i] = cp_of[static_cast<Index>(order[c])];

@@ -111,6 +111,14 @@ struct VmatPlanner::Impl {
   /// point by control point where the objective's gradient prices them best.
   [[nodiscard]] std::vector<double> generate_apertures(const std::vector<Term>& t,
                                                        VmatResult& result) const;
+  /// Generation (or the conformal start), the DAO and the sequencing: the plan before its final
+  /// dose, in `result.plan`, and its variables in `x`.
+  [[nodiscard]] VmatResult refine(bool spare, std::vector<double>& x) const;
+  /// Normalises the plan of `refine` (variables `x`) on its final `dose` (Gy per fraction at
+  /// body_points): the target's D95 at the prescription, within the MU-per-degree limits of its
+  /// segments; fills the course's dose on the grid.
+  void finish(VmatResult& result, const std::vector<double>& x,
+              const std::vector<float>& dose) const;
   /// The MU-per-degree smoothness penalty (VmatOptions::mu_smoothness_weight) on the segment MU
   /// of `x`; its gradient added to `grad`.
   double mu_smoothness(const std::vector<double>& x, std::vector<double>& grad) const;

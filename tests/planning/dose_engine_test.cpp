@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "linac/core/error.hpp"
@@ -329,6 +331,95 @@ TEST(DoseEngine, BoneShadowsTheDoseBeyondIt) {
   EXPECT_GT(r[at_depth(120.0)], 0.88);
   // The shadow is the extra depth: the same ratio further down.
   EXPECT_NEAR(r[at_depth(200.0)], r[at_depth(120.0)], 0.02);
+}
+
+// One arc beam of control points at `gantries_deg`, each at `collimator_deg` within the jaws,
+// the leaves open over [b_mm, a_mm] and `mu` over the arc.
+Beam arc_beam(const std::vector<double>& gantries_deg, double collimator_deg,
+              const std::array<double, 4>& jaws_mm, double b_mm, double a_mm, double mu) {
+  Beam beam;
+  beam.meterset_mu = mu;
+  for (std::size_t i = 0; i < gantries_deg.size(); ++i) {
+    ControlPoint cp;
+    cp.gantry_deg = gantries_deg[i];
+    cp.collimator_deg = collimator_deg;
+    cp.cumulative_meterset_weight =
+        static_cast<double>(i) / static_cast<double>(gantries_deg.size() - 1);
+    cp.jaw_x1_mm = jaws_mm[0];
+    cp.jaw_x2_mm = jaws_mm[1];
+    cp.jaw_y1_mm = jaws_mm[2];
+    cp.jaw_y2_mm = jaws_mm[3];
+    cp.leaf_b_mm.assign(60, b_mm + 5.0 * static_cast<double>(i));
+    cp.leaf_a_mm.assign(60, a_mm + 5.0 * static_cast<double>(i));
+    beam.control_points.push_back(cp);
+  }
+  return beam;
+}
+
+TEST(DoseEngine, PlansDosedTogetherShareTheirRayTracingAndKeepTheirDoses) {
+  // A plan and a second one on the same gantry angles at another collimator angle and other
+  // jaws, through a lung slab: dosed together, each control point's beam's-eye view comes from
+  // the ray trace of its gantry angle's first member, turned to its own collimator angle. Each
+  // plan's dose must be what its control points give one by one, each with its own trace.
+  const MachineProfile profile = default_machine_profile();
+  const Slab s = slab_phantom(true);
+  const DoseEngine engine(default_beam_model(), profile.mlc.leaf_boundaries_mm, s.ct);
+  Points points;
+  for (double x = -90.0; x <= 90.0; x += 15.0) {
+    for (double y = 10.0; y <= 250.0; y += 20.0) {
+      for (double z = -90.0; z <= 90.0; z += 15.0) {
+        points.emplace_back(static_cast<float>(x), static_cast<float>(y), static_cast<float>(z));
+      }
+    }
+  }
+  const std::vector<double> gantries{340.0, 0.0, 20.0};
+  Plan a;
+  a.beams.push_back(arc_beam(gantries, 30.0, {-40.0, 30.0, -50.0, 50.0}, -30.0, 10.0, 120.0));
+  Plan b;
+  b.beams.push_back(arc_beam(gantries, 330.0, {-20.0, 60.0, -30.0, 40.0}, -10.0, 40.0, 80.0));
+  b.beams.push_back(arc_beam(gantries, 30.0, {-60.0, 0.0, -50.0, 20.0}, -50.0, -20.0, 50.0));
+  const Eigen::Vector3d iso(0.0, 100.0, 0.0);
+  // Each control point with its own ray trace, one by one.
+  auto one_by_one = [&](const Plan& plan) {
+    std::vector<float> dose(points.size(), 0.0F);
+    for (const auto& beam : plan.beams) {
+      const auto mu = control_point_mu(beam);
+      for (std::size_t i = 0; i < mu.size(); ++i) {
+        const auto& cp = beam.control_points[i];
+        const BeamGeometry g(cp.gantry_deg, cp.collimator_deg, iso, iec::PatientPosition::kHFS,
+                             1000.0);
+        engine.add_aperture_dose(g, aperture_of(cp), mu[i], points, dose);
+      }
+    }
+    return dose;
+  };
+  const auto together = engine.plan_doses({&a, &b}, iso, points);
+  ASSERT_EQ(together.size(), 2U);
+  for (std::size_t k = 0; k < 2; ++k) {
+    const std::vector<float> alone = one_by_one(k == 0 ? a : b);
+    const float top = *std::max_element(alone.begin(), alone.end());
+    ASSERT_GT(top, 0.1F);
+    double worst = 0.0;
+    double worst_in_field = 0.0;  // where the dose is above a fifth of the maximum
+    for (std::size_t n = 0; n < points.size(); ++n) {
+      const double d =
+          std::abs(static_cast<double>(together[k][n] - alone[n])) / static_cast<double>(top);
+      worst = std::max(worst, d);
+      if (alone[n] > 0.2F * top) worst_in_field = std::max(worst_in_field, d);
+    }
+    // Measured: 0.23 % and 0.04 % (plan a), 0.18 % and 0.03 % (plan b): the ray traces differ
+    // by their sampling, and outside a field's own jaws (plus 30 mm) the union's trace gives
+    // the depths that a field's own clamps to its edge.
+    EXPECT_LT(worst, 0.005) << "plan " << k;
+    EXPECT_LT(worst_in_field, 0.001) << "plan " << k;
+  }
+  // Alone, plan a (one collimator angle, one control point per gantry angle) is traced as
+  // before: control point by control point.
+  const auto a_alone = engine.plan_dose(a, iso, points);
+  const std::vector<float> a_reference = one_by_one(a);
+  for (std::size_t n = 0; n < points.size(); ++n) {
+    EXPECT_NEAR(a_alone[n], a_reference[n], 1e-5F * a_reference[n] + 1e-9F) << n;
+  }
 }
 
 TEST(DoseEngine, GeometryFollowsIec61217) {

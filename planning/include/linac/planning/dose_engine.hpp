@@ -105,6 +105,9 @@ class DoseEngine {
   /// traced (points outside it take the depth of the nearest ray).
   [[nodiscard]] PreparedPoints prepare(const BeamGeometry& g, const Aperture& field,
                                        const Points& points) const;
+  /// The same into `out`, reusing its buffers.
+  void prepare(const BeamGeometry& g, const Aperture& field, const Points& points,
+               PreparedPoints& out) const;
   void add_aperture_dose(const PreparedPoints& p, const Aperture& a, double mu,
                          std::vector<float>& dose_gy) const;
   [[nodiscard]] BeamletMatrix beamlet_matrix(const PreparedPoints& p, const Aperture& jaws,
@@ -127,9 +130,15 @@ class DoseEngine {
 
   /// Dose of a whole plan per fraction (Gy) at the points, with the plan's isocentre. Each
   /// control point carries half of the MU of the segments on either side. Multi-threaded over
-  /// control points. `progress` (may be empty) is called with the fraction done.
+  /// control points (`plan_doses`).
   [[nodiscard]] std::vector<float> plan_dose(const Plan& plan, const Eigen::Vector3d& isocentre_mm,
                                              const Points& points) const;
+  /// The doses of several plans at once (`plan_dose` of each): control points at one gantry
+  /// angle, of any plan and collimator angle, share one ray trace over their jaws' union (a
+  /// plan and its baseline on the same arcs, split arcs, arcs at two collimator angles).
+  [[nodiscard]] std::vector<std::vector<float>> plan_doses(const std::vector<const Plan*>& plans,
+                                                           const Eigen::Vector3d& isocentre_mm,
+                                                           const Points& points) const;
 
  private:
   /// The aperture's dose, or with `weights` the intensity map's on `layout` (dose_kernels.hpp).

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "linac/core/case.hpp"
@@ -174,6 +175,10 @@ class VmatPlanner {
 
   /// The plan (sparing the spared structure when `spare`) with its final dose.
   [[nodiscard]] VmatResult optimise(bool spare) const;
+  /// `optimise(true)` and `optimise(false)`, their final doses computed together: the plan and
+  /// its baseline lie on the same arcs, so each gantry angle's ray trace serves both
+  /// (DoseEngine::plan_doses). Both results' dose_s is that shared time.
+  [[nodiscard]] std::pair<VmatResult, VmatResult> optimise_with_baseline() const;
   /// The free-fluence optimum of the same objectives (sparing when `spare`), from the intensities
   /// of `from` (a plan this planner optimised): L-BFGS on every beamlet's intensity within
   /// `evaluations`, the full model's kernel tails added back every 100 (vmat_fluence.cpp).
