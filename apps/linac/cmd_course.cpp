@@ -166,7 +166,8 @@ int cmd_course(const std::vector<std::string>& args) {
       "built-in patient voxel size (coarser for quick runs)")(
       "dose-grid-mm", po::value(&o.dose_grid_mm)->default_value(3.0), "planning dose grid")(
       "cp-spacing-deg", po::value(&o.cp_spacing_deg)->default_value(2.0), "control point spacing")(
-      "iterations", po::value(&o.iterations)->default_value(150), "optimiser evaluations per plan")(
+      "iterations", po::value(&o.iterations)->default_value(150),
+      "DAO evaluations per plan (0: the generated or routed apertures kept, their MU fitted)")(
       "points", po::value(&o.points)->default_value(4000), "optimisation points per structure")(
       "projections", po::value(&o.projections)->default_value(180), "CBCT projections")(
       "delivered-dose-grid-mm", po::value(&o.delivered_dose_grid_mm)->default_value(6.0),

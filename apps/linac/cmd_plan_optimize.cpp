@@ -177,7 +177,8 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
       "cp-spacing-deg", po::value(&vo.control_point_spacing_deg)->default_value(2.0),
       "control point spacing along each arc")("iterations",
                                               po::value(&vo.iterations)->default_value(150),
-                                              "optimiser evaluations per plan")(
+                                              "DAO evaluations per plan (0: the generated or "
+                                              "routed apertures kept, their MU fitted)")(
       "points", po::value(&vo.points_per_structure)->default_value(4000),
       "optimisation points per structure")(
       "border-points", po::bool_switch(&vo.target_border_points),
@@ -222,8 +223,8 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
     throw InputError("--prescription-gy", "must lie in (0, 100]");
   }
   if (vo.fractions < 1 || vo.fractions > 50) throw InputError("--fractions", "must lie in [1, 50]");
-  if (vo.iterations < 1 || vo.iterations > 5000) {
-    throw InputError("--iterations", "must lie in [1, 5000]");
+  if (vo.iterations < 0 || vo.iterations > 5000) {
+    throw InputError("--iterations", "must lie in [0, 5000]");
   }
   if (vo.exchange_sweeps < 0 || vo.exchange_sweeps > 50) {
     throw InputError("--exchange-sweeps", "must lie in [0, 50]");

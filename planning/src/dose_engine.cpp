@@ -357,6 +357,53 @@ Eigen::Matrix2d collimator_turn(double from_deg, double to_deg) {
 
 }  // namespace
 
+Aperture jaws_union(const std::vector<std::pair<double, Aperture>>& fields) {
+  if (fields.empty()) return {};
+  const double frame_deg = fields.front().first;
+  Aperture u = fields.front().second;
+  u.leaf_a_mm.clear();
+  u.leaf_b_mm.clear();
+  for (const auto& [collimator_deg, a] : fields) {  // each field's jaw corners in the frame
+    const Eigen::Matrix2d to_frame = collimator_turn(collimator_deg, frame_deg);
+    for (const double x : {a.x1_mm, a.x2_mm}) {
+      for (const double y : {a.y1_mm, a.y2_mm}) {
+        const Eigen::Vector2d q = to_frame * Eigen::Vector2d(x, y);
+        u.x1_mm = std::min(u.x1_mm, q.x());
+        u.x2_mm = std::max(u.x2_mm, q.x());
+        u.y1_mm = std::min(u.y1_mm, q.y());
+        u.y2_mm = std::max(u.y2_mm, q.y());
+      }
+    }
+  }
+  return u;
+}
+
+void turn_collimator(const PreparedPoints& from, double from_deg, double to_deg,
+                     PreparedPoints& out) {
+  const Eigen::Matrix2d r = collimator_turn(from_deg, to_deg);
+  out = from;
+  for (std::size_t n = 0; n < from.size(); ++n) {
+    const double u = static_cast<double>(from.u_mm[n]);
+    const double v = static_cast<double>(from.v_mm[n]);
+    out.u_mm[n] = static_cast<float>(r(0, 0) * u + r(0, 1) * v);
+    out.v_mm[n] = static_cast<float>(r(1, 0) * u + r(1, 1) * v);
+  }
+}
+
+std::vector<PreparedPoints> DoseEngine::prepare_at_gantry(
+    double gantry_deg, const std::vector<std::pair<double, Aperture>>& fields,
+    const Eigen::Vector3d& isocentre_mm, const Points& points) const {
+  std::vector<PreparedPoints> out(fields.size());
+  if (fields.empty()) return out;
+  const double c0 = fields.front().first;
+  prepare(BeamGeometry(gantry_deg, c0, isocentre_mm, position_, model_.sad_mm), jaws_union(fields),
+          points, out.front());
+  for (std::size_t k = 1; k < fields.size(); ++k) {
+    turn_collimator(out.front(), c0, fields[k].first, out[k]);
+  }
+  return out;
+}
+
 std::vector<std::vector<float>> DoseEngine::plan_doses(const std::vector<const Plan*>& plans,
                                                        const Eigen::Vector3d& isocentre_mm,
                                                        const Points& points) const {
@@ -404,35 +451,15 @@ std::vector<std::vector<float>> DoseEngine::plan_doses(const std::vector<const P
       const auto& group = groups[k];
       const ControlPoint& first = *group.front().cp;
       const double c0 = first.collimator_deg;
-      Aperture field = aperture_of(first);
-      field.leaf_a_mm.clear();
-      field.leaf_b_mm.clear();
-      for (const Member& m : group) {  // the members' jaw corners in the first's frame
-        const Eigen::Matrix2d to_first = collimator_turn(m.cp->collimator_deg, c0);
-        for (const double x : {m.cp->jaw_x1_mm, m.cp->jaw_x2_mm}) {
-          for (const double y : {m.cp->jaw_y1_mm, m.cp->jaw_y2_mm}) {
-            const Eigen::Vector2d q = to_first * Eigen::Vector2d(x, y);
-            field.x1_mm = std::min(field.x1_mm, q.x());
-            field.x2_mm = std::max(field.x2_mm, q.x());
-            field.y1_mm = std::min(field.y1_mm, q.y());
-            field.y2_mm = std::max(field.y2_mm, q.y());
-          }
-        }
-      }
-      prepare(BeamGeometry(first.gantry_deg, c0, isocentre_mm, position_, model_.sad_mm), field,
-              points, traced);
+      std::vector<std::pair<double, Aperture>> fields;
+      for (const Member& m : group) fields.emplace_back(m.cp->collimator_deg, aperture_of(*m.cp));
+      prepare(BeamGeometry(first.gantry_deg, c0, isocentre_mm, position_, model_.sad_mm),
+              jaws_union(fields), points, traced);
       double turned_deg = c0;
       for (const Member& m : group) {
         const double c = m.cp->collimator_deg;
         if (c != c0 && c != turned_deg) {
-          const Eigen::Matrix2d r = collimator_turn(c0, c);
-          turned = traced;
-          for (std::size_t n = 0; n < points.size(); ++n) {
-            const double u = static_cast<double>(traced.u_mm[n]);
-            const double v = static_cast<double>(traced.v_mm[n]);
-            turned.u_mm[n] = static_cast<float>(r(0, 0) * u + r(0, 1) * v);
-            turned.v_mm[n] = static_cast<float>(r(1, 0) * u + r(1, 1) * v);
-          }
+          turn_collimator(traced, c0, c, turned);
           turned_deg = c;
         }
         add_aperture_dose(c == c0 ? traced : turned, aperture_of(*m.cp), m.mu, local[m.plan]);

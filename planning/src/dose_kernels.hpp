@@ -302,15 +302,28 @@ class KernelMap {
       } else {
         parts.push_back({fy, a.x1_mm, a.x2_mm});
       }
+      // Each part's open fraction added over the pixels it reaches (pixels outside the X jaws
+      // keep the map's jaw transmission): the same sums as per pixel over all parts.
+      const int i0 = std::max(0, static_cast<int>(std::floor((a.x1_mm - u0_) / px_)) - 1);
+      const int i1 = std::min(nu_ - 1, static_cast<int>(std::floor((a.x2_mm - u0_) / px_)) + 1);
+      if (i1 < i0) continue;
+      line_.assign(static_cast<std::size_t>(i1 - i0 + 1), 0.0);
+      for (const auto& p : parts) {
+        if (!(p.hi > p.lo)) continue;
+        const int p0 = std::max(i0, static_cast<int>(std::floor((p.lo - u0_) / px_)) - 1);
+        const int p1 = std::min(i1, static_cast<int>(std::floor((p.hi - u0_) / px_)) + 1);
+        for (int i = p0; i <= p1; ++i) {
+          const double ulo = u0_ + i * px_;
+          line_[static_cast<std::size_t>(i - i0)] +=
+              p.w * overlap(ulo, ulo + px_, p.lo, p.hi) / px_;
+        }
+      }
       auto* row = map_.ptr<float>(j);
-      for (int i = 0; i < nu_; ++i) {
+      for (int i = i0; i <= i1; ++i) {
         const double ulo = u0_ + i * px_;
         const double uhi = ulo + px_;
         const double jaw = fy * overlap(ulo, uhi, a.x1_mm, a.x2_mm) / px_;
-        double open = 0.0;
-        for (const auto& p : parts) {
-          if (p.hi > p.lo) open += p.w * overlap(ulo, uhi, p.lo, p.hi) / px_;
-        }
+        const double open = line_[static_cast<std::size_t>(i - i0)];
         row[i] = static_cast<float>(t_jaw * (1.0 - jaw) + t_mlc * (jaw - open) + open);
       }
     }
@@ -372,13 +385,35 @@ class KernelMap {
       // more than the look-ups), added at the fine grid's pixel centres.
       blur(map_, sigma_a, map_);
       const KernelMap wide(field, boundaries, m, sigma_b);
+      // wide.at() at every pixel centre, its per-axis index and weight computed once per
+      // column and row (bilinear look-ups are separable).
+      std::vector<int> col(static_cast<std::size_t>(nu_));
+      std::vector<double> col_w(static_cast<std::size_t>(nu_));
+      for (int i = 0; i < nu_; ++i) {
+        const double fi = (u0_ + (i + 0.5) * px_ - wide.u0_) / wide.px_ - 0.5;
+        const bool inside = fi >= 0.0 && fi < wide.nu_ - 1;
+        col[static_cast<std::size_t>(i)] = inside ? static_cast<int>(fi) : -1;
+        col_w[static_cast<std::size_t>(i)] = inside ? fi - static_cast<int>(fi) : 0.0;
+      }
+      const double out = static_cast<double>(wide.outside_);
       for (int j = 0; j < nv_; ++j) {
         auto* row = map_.ptr<float>(j);
-        const double v = v0_ + (j + 0.5) * px_;
+        const double fj = (v0_ + (j + 0.5) * px_ - wide.v0_) / wide.px_ - 0.5;
+        const bool inside = fj >= 0.0 && fj < wide.nv_ - 1;
+        const int jj = inside ? static_cast<int>(fj) : 0;
+        const double b = fj - jj;
+        const float* r0 = inside ? wide.map_.ptr<float>(jj) : nullptr;
+        const float* r1 = inside ? wide.map_.ptr<float>(jj + 1) : nullptr;
         for (int i = 0; i < nu_; ++i) {
-          const double u = u0_ + (i + 0.5) * px_;
-          row[i] =
-              static_cast<float>(weight_a * static_cast<double>(row[i]) + weight_b * wide.at(u, v));
+          const int ii = col[static_cast<std::size_t>(i)];
+          double w = out;
+          if (inside && ii >= 0) {
+            const double a = col_w[static_cast<std::size_t>(i)];
+            auto f = [](float x) { return static_cast<double>(x); };
+            w = (f(r0[ii]) * (1 - a) + f(r0[ii + 1]) * a) * (1 - b) +
+                (f(r1[ii]) * (1 - a) + f(r1[ii + 1]) * a) * b;
+          }
+          row[i] = static_cast<float>(weight_a * static_cast<double>(row[i]) + weight_b * w);
         }
       }
     }
@@ -389,6 +424,7 @@ class KernelMap {
   int nu_ = 0, nv_ = 0;
   float outside_ = 0.0F;
   cv::Mat map_;
+  std::vector<double> line_;  // rasterise_leaves' open fractions along a pixel row
 };
 
 /// Fluence maps blurred by a geometric ladder of widths from `sigma_lo` to `sigma_hi` (steps of

@@ -493,7 +493,7 @@ void VmatPlanner::Impl::Generator::exchange(VmatResult& result) {
       }
       optimise_weights(m.options.generation_weight_evaluations);
     }
-    const double f = settle(0, true);
+    const double f = settle(sweep + 1, sweep + 1 == m.options.exchange_sweeps);
     result.objective_history.push_back(f);
     m.say("aperture exchange " + std::to_string(sweep + 1) + "/" +
           std::to_string(m.options.exchange_sweeps) + ": " + std::to_string(changed) +

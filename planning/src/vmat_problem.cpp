@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <numeric>
 
 #include "linac/core/distance_map.hpp"
@@ -246,15 +247,32 @@ void VmatPlanner::Impl::build_arcs(const Mask& target) {
   for (auto& arc : arcs) total += arc.matrices.size();
   say("beamlets: " + std::to_string(total) + " control points, " +
       format_number(options.beamlet_width_mm) + " mm x leaf width");
-  for (auto& arc : arcs) {
-    const int n = arc.cps();
+  // The control points of all arcs at one gantry angle share one ray trace (split arcs and
+  // arcs at other collimator angles pass the same angles).
+  std::map<long long, std::vector<std::pair<std::size_t, std::size_t>>> at_gantry;
+  for (std::size_t k = 0; k < arcs.size(); ++k) {
+    for (std::size_t i = 0; i < arcs[k].gantry_deg.size(); ++i) {
+      at_gantry[std::llround(arcs[k].gantry_deg[i] * 1e6)].emplace_back(k, i);
+    }
+  }
+  std::vector<std::vector<std::pair<std::size_t, std::size_t>>> groups;
+  for (auto& [key, group] : at_gantry) groups.push_back(std::move(group));
 #pragma omp parallel for schedule(dynamic)
-    for (int i = 0; i < n; ++i) {
-      const auto k = static_cast<std::size_t>(i);
-      arc.prepared[k] = engine->prepare(arc.geometry[k], arc.jaws, opt_points);
-      arc.matrices[k] = engine->beamlet_matrix(arc.prepared[k], arc.jaws, options.beamlet_width_mm,
+  for (std::size_t n = 0; n < groups.size(); ++n) {
+    const auto& group = groups[n];
+    std::vector<std::pair<double, Aperture>> fields;
+    for (const auto& [k, i] : group) fields.emplace_back(arcs[k].spec.collimator_deg, arcs[k].jaws);
+    auto prepared = engine->prepare_at_gantry(
+        arcs[group.front().first].gantry_deg[group.front().second], fields, isocentre, opt_points);
+    for (std::size_t m = 0; m < group.size(); ++m) {
+      auto& arc = arcs[group[m].first];
+      const auto i = group[m].second;
+      arc.prepared[i] = std::move(prepared[m]);
+      arc.matrices[i] = engine->beamlet_matrix(arc.prepared[i], arc.jaws, options.beamlet_width_mm,
                                                options.beamlet_cutoff_mm);
     }
+  }
+  for (const auto& arc : arcs) {
     for (const auto& m : arc.matrices) {
       nonzeros += m.dose_per_mu.nonZeros();
       matrix_bytes += m.dose_per_mu.bytes();

@@ -252,7 +252,8 @@ void VmatPlanner::Impl::Generator::route(VmatResult& result) {
       aperture[static_cast<Index>(f0 + i)] = std::move(routed[static_cast<Index>(i)]);
       fill_dose(f0 + i);
     }
-    const double f = settle(0, true);
+    // The full model's correction every few arcs and after the last (settle).
+    const double f = settle(k + 1, k + 1 == static_cast<int>(m.arcs.size()));
     result.objective_history.push_back(f);
     m.say("arc " + std::to_string(k + 1) + "/" + std::to_string(m.arcs.size()) +
           " routed, objective " + format_number(f));

@@ -14,6 +14,7 @@
 //    the far tails back through an intermediate full-dose correction.
 #include <Eigen/Core>
 #include <array>
+#include <utility>
 #include <vector>
 
 #include "linac/core/iec61217.hpp"
@@ -108,6 +109,12 @@ class DoseEngine {
   /// The same into `out`, reusing its buffers.
   void prepare(const BeamGeometry& g, const Aperture& field, const Points& points,
                PreparedPoints& out) const;
+  /// `prepare` for fields at one gantry angle, each (collimator angle, jaws): one ray trace over
+  /// their jaws' union (`jaws_union`) in the first's frame, the others' beam's-eye views turned
+  /// to their collimator angle (`turn_collimator`).
+  [[nodiscard]] std::vector<PreparedPoints> prepare_at_gantry(
+      double gantry_deg, const std::vector<std::pair<double, Aperture>>& fields,
+      const Eigen::Vector3d& isocentre_mm, const Points& points) const;
   void add_aperture_dose(const PreparedPoints& p, const Aperture& a, double mu,
                          std::vector<float>& dose_gy) const;
   [[nodiscard]] BeamletMatrix beamlet_matrix(const PreparedPoints& p, const Aperture& jaws,
@@ -159,6 +166,14 @@ class DoseEngine {
   Volume<float> density_;
   iec::PatientPosition position_;
 };
+
+/// The jaws of `fields`, each (collimator angle, aperture) at one gantry angle, bounded in the
+/// frame of the first's collimator angle (leaves dropped).
+Aperture jaws_union(const std::vector<std::pair<double, Aperture>>& fields);
+/// `from` (prepared at collimator `from_deg`) at collimator `to_deg` of the same gantry angle:
+/// u and v turn about the beam axis; r, depth and density stay.
+void turn_collimator(const PreparedPoints& from, double from_deg, double to_deg,
+                     PreparedPoints& out);
 
 /// MU of each control point of a beam (half the MU of the segments either side).
 std::vector<double> control_point_mu(const Beam& beam);

@@ -89,7 +89,10 @@ struct VmatOptions {
   /// Aperture generation: the control points join in about so many rounds, the apertures'
   /// weights re-optimised with so many evaluations after each.
   int generation_rounds = 24;
-  int generation_correct_every = 3;  // rounds between full-model corrections
+  /// The full model's correction (the kernels' tails beyond the beamlets) every so many
+  /// rounds of generation, arcs routed or exchange sweeps, and after each stage's last: each
+  /// costs a full-model dose of every aperture at the points (ADR 0009).
+  int generation_correct_every = 3;
   int exchange_sweeps = 4;
   /// Leaf travel per control point during generation, as a fraction of what the machine allows
   /// at full gantry speed (the DAO then holds the plan to leaf_travel_fraction).
@@ -97,11 +100,11 @@ struct VmatOptions {
   /// Routed start: passes of whole-arc re-routing after the exchange, each arc's leaf
   /// trajectories re-chosen at once by dynamic programming along the arc on the objective's
   /// prices (one arc at a time, the others held), kept when the objective falls.
-  int reroute_passes = 2;
+  int reroute_passes = 1;
   /// Routed start: the first arc is priced at a uniform dose of this fraction of the prescription
   /// (a cold target's prices would open every arc over everything).
   double route_dose_fraction = 0.95;
-  int generation_weight_evaluations = 40;
+  int generation_weight_evaluations = 20;
   /// During generation, MU per segment at most this multiple of what conformal apertures need.
   double generation_mu_cap = 20.0;
   /// Weight of the MU-per-degree smoothness penalty in the DAO: w / (segment pairs) times the
@@ -109,7 +112,7 @@ struct VmatOptions {
   /// gantry speed where the MU per degree jump (delivery's trajectory), which lengthens the
   /// beam time; 0: no penalty.
   double mu_smoothness_weight = 0.0;
-  int iterations = 150;       // L-BFGS evaluations per plan (DAO refinement)
+  int iterations = 150;       // L-BFGS evaluations per plan (DAO refinement; 0: MU fitted only)
   int correction_every = 30;  // full-dose correction every so many evaluations
   /// Largest ratio of the full model's dose to the beamlets' at a point taken as a scale (the
   /// kernels' tails beyond the beamlet cutoff grow with the dose); the rest is an offset.
