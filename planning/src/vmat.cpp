@@ -327,52 +327,56 @@ const DoseEngine& VmatPlanner::engine() const {
   return *impl_->engine;
 }
 
-VmatResult VmatPlanner::Impl::refine(bool spare, std::vector<double>& x) const {
-  const Impl& m = *this;
-  const auto t0 = Clock::now();
-  VmatResult result;
-  const std::vector<Term> terms = m.terms(spare);
-  const std::string what = spare ? "plan" : "baseline";
+/// One plan's direct-aperture refinement: the DAO's variables within their bounds, the full
+/// model's correction at the points, and L-BFGS runs on them, each evaluation and correction
+/// counted and timed in the result.
+struct VmatPlanner::Impl::Refinement {
+  const Impl& m;
+  const std::vector<Term>& terms;
+  VmatResult& result;
+  std::vector<double> x, lo, hi;
   Correction correction;
-  std::vector<double> lo, hi;
-  m.bounds(lo, hi);
-  if (m.options.start != VmatOptions::Start::kConformal) {
-    // Apertures generated where the objective prices them best (vmat_apertures.cpp).
-    x = m.generate_apertures(terms, result);
-  } else {
-    // Conformal apertures, uniform MU scaled to the prescription's mean target dose.
-    x = m.initial(1.0);
-    std::vector<double> d;
-    m.forward(x, correction, d);
-    const auto& target = m.target_sample;
-    double mean = 0.0;
-    for (const int p : target) mean += d[static_cast<std::size_t>(p)];
-    mean /= static_cast<double>(target.size());
-    x = m.initial(m.rx_fraction() / std::max(mean, 1e-9));
+
+  Refinement(const Impl& impl, const std::vector<Term>& t, VmatResult& r)
+      : m(impl), terms(t), result(r) {
+    m.bounds(lo, hi);
   }
-  m.project(x);  // start deliverable: leaf travel and bank span within the limits
-  for (std::size_t k = 0; k < x.size(); ++k) x[k] = std::clamp(x[k], lo[k], hi[k]);
-  auto full_correction = [&](const std::vector<double>& xv) {
+
+  /// The start: generated or routed apertures, or conformal ones with uniform MU scaled to the
+  /// prescription's mean target dose; then projected onto the machine's limits.
+  void start() {
+    if (m.options.start != VmatOptions::Start::kConformal) {
+      x = m.generate_apertures(terms, result);  // vmat_apertures.cpp, vmat_routing.cpp
+    } else {
+      x = m.initial(1.0);
+      std::vector<double> d;
+      m.forward(x, correction, d);
+      double mean = 0.0;
+      for (const int p : m.target_sample) mean += d[static_cast<std::size_t>(p)];
+      mean /= static_cast<double>(m.target_sample.size());
+      x = m.initial(m.rx_fraction() / std::max(mean, 1e-9));
+    }
+    m.project(x);  // start deliverable: leaf travel and bank span within the limits
+    for (std::size_t k = 0; k < x.size(); ++k) x[k] = std::clamp(x[k], lo[k], hi[k]);
+  }
+
+  /// The kernels' tails beyond the beamlets, from the full model at the current apertures.
+  void correct() {
     const auto tc = Clock::now();
-    const std::vector<float> full = m.full_dose(xv);
+    const std::vector<float> full = m.full_dose(x);
     std::vector<double> beamlets;
-    m.forward(xv, {}, beamlets);
-    Correction c = m.fit_correction(full, beamlets);
+    m.forward(x, {}, beamlets);
+    correction = m.fit_correction(full, beamlets);
     result.correction_s += seconds_since(tc);
-    return c;
-  };
-  struct Ctx {
-    const Impl* m;
-    const std::vector<Term>* t;
-    const Correction* corr;
-    bool fixed;
-    VmatResult* r;
-  };
-  auto run = [&](int evaluations, bool leaves_fixed) {
+  }
+
+  /// L-BFGS within `evaluations` (the leaves pinned by their bounds when `leaves_fixed`): the
+  /// objective at the point it stopped.
+  double run(int evaluations, bool leaves_fixed) {
     nlopt::opt opt(nlopt::LD_LBFGS, static_cast<unsigned>(x.size()));
     std::vector<double> l = lo;
     std::vector<double> h = hi;
-    if (leaves_fixed) {  // leaves pinned by their bounds
+    if (leaves_fixed) {
       for (const auto& arc : m.arcs) {
         for (int k = arc.leaf_offset; k < arc.leaf_offset + 2 * arc.cps() * arc.rows; ++k) {
           l[static_cast<std::size_t>(k)] = h[static_cast<std::size_t>(k)] =
@@ -385,18 +389,18 @@ VmatResult VmatPlanner::Impl::refine(bool spare, std::vector<double>& x) const {
     opt.set_maxeval(evaluations);
     opt.set_ftol_rel(1e-7);
     opt.set_vector_storage(10);
-    Ctx ctx{&m, &terms, &correction, leaves_fixed, &result};
+    fixed_ = leaves_fixed;
     opt.set_min_objective(
         [](const std::vector<double>& v, std::vector<double>& g, void* data) {
-          auto* c = static_cast<Ctx*>(data);
+          auto* r = static_cast<Refinement*>(data);
           const auto te = Clock::now();
-          const double f = c->m->evaluate(v, g, *c->t, *c->corr, c->fixed);
-          c->r->evaluation_s += seconds_since(te);
-          c->r->objective_history.push_back(f);
-          ++c->r->evaluations;
+          const double f = r->m.evaluate(v, g, r->terms, r->correction, r->fixed_);
+          r->result.evaluation_s += seconds_since(te);
+          r->result.objective_history.push_back(f);
+          ++r->result.evaluations;
           return f;
         },
-        &ctx);
+        this);
     double f = 0.0;
     try {
       opt.optimize(x, f);
@@ -406,35 +410,46 @@ VmatResult VmatPlanner::Impl::refine(bool spare, std::vector<double>& x) const {
       // NLopt's generic failure after progress: keep the best point it returned in x.
     }
     return f;
-  };
-  if (m.options.start != VmatOptions::Start::kConformal) {
-    correction = full_correction(x);
-    const double f_start = run(std::max(10, m.options.iterations / 5), true);
-    m.say(what + ": apertures generated in " + format_number(result.generation_s) +
-          " s, segment MU fitted, objective " + format_number(f_start));
   }
-  int left = m.options.iterations;
-  int round = 0;
-  while (left > 0) {
-    const int n = std::min(left, m.options.correction_every);
-    const double f = run(n, false);
-    left -= n;
-    ++round;
-    m.say(what + ": " + std::to_string(m.options.iterations - left) + "/" +
-          std::to_string(m.options.iterations) + " evaluations, objective " + format_number(f));
-    correction = full_correction(x);  // the kernels' tails, from the full model
+
+ private:
+  bool fixed_ = false;
+};
+
+VmatResult VmatPlanner::Impl::refine(bool spare, std::vector<double>& x) const {
+  const auto t0 = Clock::now();
+  VmatResult result;
+  const std::vector<Term> terms = this->terms(spare);
+  const std::string what = spare ? "plan" : "baseline";
+  Refinement r(*this, terms, result);
+  r.start();
+  const int mu_fit = std::max(10, options.iterations / 5);  // evaluations of each MU-only fit
+  if (options.start != VmatOptions::Start::kConformal) {
+    r.correct();
+    const double f = r.run(mu_fit, true);
+    say(what + ": apertures generated in " + format_number(result.generation_s) +
+        " s, segment MU fitted, objective " + format_number(f));
+  }
+  for (int done = 0; done < options.iterations;) {  // leaves and MU, corrected every so often
+    const int n = std::min(options.iterations - done, options.correction_every);
+    const double f = r.run(n, false);
+    done += n;
+    say(what + ": " + std::to_string(done) + "/" + std::to_string(options.iterations) +
+        " evaluations, objective " + format_number(f));
+    r.correct();
   }
   // Sequencing: the machine's limits, then the segment MU with the leaves fixed.
-  m.project(x);
-  correction = full_correction(x);
-  const double f_mu = run(std::max(10, m.options.iterations / 5), true);
-  m.say(what + ": apertures sequenced, segment MU refined, objective " + format_number(f_mu));
+  project(r.x);
+  r.correct();
+  const double f_mu = r.run(mu_fit, true);
+  say(what + ": apertures sequenced, segment MU refined, objective " + format_number(f_mu));
   {  // the optimiser's own view of the target, to compare with the voxels' normalisation
     std::vector<double> d;
-    m.forward(x, correction, d);
-    result.points_target_d95_fraction = m.points_target_d95(d) / m.rx_fraction();
+    forward(r.x, r.correction, d);
+    result.points_target_d95_fraction = points_target_d95(d) / rx_fraction();
   }
-  result.plan = m.make_plan(x, spare ? "LiverVMAT" : "LiverVMAT-baseline");
+  result.plan = make_plan(r.x, spare ? "LiverVMAT" : "LiverVMAT-baseline");
+  x = std::move(r.x);
   result.optimiser_s = seconds_since(t0);
   return result;
 }

@@ -114,6 +114,7 @@ struct VmatPlanner::Impl {
   /// Generation (or the conformal start), the DAO and the sequencing: the plan before its final
   /// dose, in `result.plan`, and its variables in `x`.
   [[nodiscard]] VmatResult refine(bool spare, std::vector<double>& x) const;
+  struct Refinement;  // vmat.cpp
   /// Normalises the plan of `refine` (variables `x`) on its final `dose` (Gy per fraction at
   /// body_points): the target's D95 at the prescription, within the MU-per-degree limits of its
   /// segments; fills the course's dose on the grid.
