@@ -153,15 +153,17 @@ TEST(CliPlanOptimize, TheOverlapPolicySparesTheFlsInsideThePtvMargin) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("--overlap"), std::string::npos) << bad.err;
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "bad"));
-  // The free-fluence diagnostic's, the beamlets' and the exchange's options out of range:
-  // refused, naming them, nothing written.
+  // The free-fluence diagnostic's, the beamlets', the exchange's and the DAO's options out of
+  // range: refused, naming them, nothing written.
   for (const auto& [option, value] :
        std::vector<std::pair<std::string, std::string>>{{"--free-fluence", "-1"},
                                                         {"--free-fluence", "6000"},
                                                         {"--beamlet-cutoff-mm", "-2"},
                                                         {"--beamlet-cutoff-mm", "500"},
                                                         {"--exchange-sweeps", "-1"},
-                                                        {"--exchange-sweeps", "51"}}) {
+                                                        {"--exchange-sweeps", "51"},
+                                                        {"--iterations", "-1"},
+                                                        {"--iterations", "5001"}}) {
     const auto r = test::run({kLinac, "plan", "optimize", "--case", (dir.path() / "case").string(),
                               "--out", (dir.path() / "bad").string(), option, value});
     EXPECT_EQ(r.exit_code, 2) << option << " " << value;
