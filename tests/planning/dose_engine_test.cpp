@@ -413,6 +413,28 @@ TEST(DoseEngine, PlansDosedTogetherShareTheirRayTracingAndKeepTheirDoses) {
     EXPECT_LT(worst, 0.005) << "plan " << k;
     EXPECT_LT(worst_in_field, 0.001) << "plan " << k;
   }
+  // The same sharing for points prepared once and kept (the optimiser's beamlet matrices): the
+  // second field's beam's-eye view is its own, its depths those of its own trace in the field.
+  const ControlPoint& cp_a = a.beams[0].control_points[1];
+  const ControlPoint& cp_b = b.beams[0].control_points[1];
+  const auto shared = engine.prepare_at_gantry(
+      0.0, {{cp_a.collimator_deg, aperture_of(cp_a)}, {cp_b.collimator_deg, aperture_of(cp_b)}},
+      iso, points);
+  ASSERT_EQ(shared.size(), 2U);
+  const PreparedPoints own = engine.prepare(
+      BeamGeometry(0.0, cp_b.collimator_deg, iso, iec::PatientPosition::kHFS, 1000.0),
+      aperture_of(cp_b), points);
+  for (std::size_t n = 0; n < points.size(); ++n) {
+    EXPECT_NEAR(shared[1].u_mm[n], own.u_mm[n], 1e-3F) << n;
+    EXPECT_NEAR(shared[1].v_mm[n], own.v_mm[n], 1e-3F) << n;
+    EXPECT_NEAR(shared[1].r_mm[n], own.r_mm[n], 1e-3F) << n;
+    const bool in_field =
+        own.u_mm[n] > -20.0F && own.u_mm[n] < 60.0F && own.v_mm[n] > -30.0F && own.v_mm[n] < 40.0F;
+    if (in_field) {
+      EXPECT_NEAR(shared[1].depth_mm[n], own.depth_mm[n], 1.0F) << n;
+    }
+  }
+  EXPECT_THROW((void)engine.plan_doses({&a, nullptr}, iso, points), std::invalid_argument);
   // Alone, plan a (one collimator angle, one control point per gantry angle) is traced as
   // before: control point by control point.
   const auto a_alone = engine.plan_dose(a, iso, points);

@@ -142,7 +142,8 @@ class DoseEngine {
                                              const Points& points) const;
   /// The doses of several plans at once (`plan_dose` of each): control points at one gantry
   /// angle, of any plan and collimator angle, share one ray trace over their jaws' union (a
-  /// plan and its baseline on the same arcs, split arcs, arcs at two collimator angles).
+  /// plan and its baseline on the same arcs, split arcs, arcs at two collimator angles). A null
+  /// plan is refused (std::invalid_argument). plan_dose.cpp.
   [[nodiscard]] std::vector<std::vector<float>> plan_doses(const std::vector<const Plan*>& plans,
                                                            const Eigen::Vector3d& isocentre_mm,
                                                            const Points& points) const;
