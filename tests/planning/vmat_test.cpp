@@ -397,7 +397,9 @@ TEST(Vmat, RoutedAperturesAreAPlanWithoutRefinement) {
   o.iterations = 0;
   const VmatPlanner planner(c, profile, default_beam_model(), o);
   const VmatResult plan = planner.optimise(true);
-  EXPECT_LE(plan.evaluations, 20);  // two MU fits of at most 10 evaluations
+  // Two MU fits of 10 evaluations (NLopt's L-BFGS may evaluate once past its limit: 21 was
+  // measured in the full suite); a leaf refinement would add correction_every (30) more.
+  EXPECT_LE(plan.evaluations, 22);
   EXPECT_GT(plan.evaluations, 0);
   const auto report = delivery::validate_plan(plan.plan, profile);
   EXPECT_TRUE(report.deliverable) << report.to_json();
