@@ -6,7 +6,8 @@ rotations up to 3 degrees) runs a simulated fraction set-up (`linac igrt setup -
 half-fan CBCT with scatter, noise and cupping), then registers the exported CBCT to the planning
 CT with
 `linac igrt register`, `elastix` (Euler transform, mean squares, 3 levels) and
-`plastimatch register` (versor rigid, MSE, 3 stages), all with the body as the fixed mask, and
+`plastimatch register` (versor rigid, MSE, 3 stages), all with the body as the fixed mask and
+the CBCT's measured region (`cbct_measured.mha`) as the moving mask, and
 prints each tool's time and its error against the known set-up error (largest displacement
 error over the corners of a 160 x 120 x 140 mm box about the isocentre, and the rotation error)
 per case, then per tool the total time, the worst errors and the time ratio to linac.
@@ -87,8 +88,11 @@ def one_case(case, n, error):
                       os.path.join(case, "body.mha"))
     results = []
 
+    # Every tool gets the CBCT's measured region (the cone every projection saw, which `igrt
+    # setup` matches) as its moving mask.
+    measured = os.path.join(frac, "cbct_measured.mha")
     ours, t = run([LINAC, "igrt", "register", "--reference", ct, "--moving", cbct, "--mask", mask,
-                   "--json"])
+                   "--moving-mask", measured, "--json"])
     o = json.loads(ours.stdout)["registration"]
     r = [math.radians(v) for v in o["rotation_deg"]]
     results.append(("linac (BOBYQA, MSE)", t,
@@ -123,7 +127,8 @@ def one_case(case, n, error):
 """)
     eout = os.path.join(WORK, "elastix%d" % n)
     os.makedirs(eout, exist_ok=True)
-    _, t = run(["elastix", "-f", ct, "-m", cbct, "-fMask", mask, "-p", params, "-out", eout])
+    _, t = run(["elastix", "-f", ct, "-m", cbct, "-fMask", mask, "-mMask", measured, "-p", params,
+                "-out", eout])
     text = open(os.path.join(eout, "TransformParameters.0.txt")).read()
     p = [float(v) for v in re.search(r"\(TransformParameters ([^)]*)\)", text).group(1).split()]
     c = [float(v) for v in re.search(r"\(CenterOfRotationPoint ([^)]*)\)", text).group(1).split()]
@@ -138,6 +143,7 @@ def one_case(case, n, error):
 fixed={ct}
 moving={cbct}
 fixed_roi={mask}
+moving_roi={measured}
 xform_out={xf}
 
 [STAGE]

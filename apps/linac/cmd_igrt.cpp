@@ -173,6 +173,9 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
     ImageHU out_image(g);
     out_image.data() = cbct.data();
     write_metaimage(dir / "cbct.mha", out_image, {true});
+    Mask measured(g);  // the voxels every projection measured, for igrt register --moving-mask
+    measured.data() = r.cbct.measured.data();
+    write_metaimage(dir / "cbct_measured.mha", measured, {true});
     const ImageHU before =
         resample(r.cbct.image, reference.grid(), Interpolation::kLinear, std::int16_t{-1000});
     write_comparisons(dir, "before", reference, before);
@@ -230,8 +233,8 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
 
 int cmd_igrt_register(const std::vector<std::string>& args) {
   po::options_description opts("options");
-  std::string reference_path, moving_path, mask_path, metric = "mean_squares", position = "HFS",
-                                                      case_dir, preset;
+  std::string reference_path, moving_path, mask_path, moving_mask_path,
+      metric = "mean_squares", position = "HFS", case_dir, preset;
   int dof = 6;
   double high_pass_mm = kCbctHighPassMm;
   opts.add_options()("reference", po::value(&reference_path),
@@ -239,6 +242,9 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
                      "origin")("moving", po::value(&moving_path)->required(),
                                "the day's image (.mha or a DICOM series folder, e.g. a CBCT)")(
       "mask", po::value(&mask_path), "region of the reference to match (.mha mask)")(
+      "moving-mask", po::value(&moving_mask_path),
+      "region of the moving image to trust (.mha mask on its grid), e.g. a CBCT's measured "
+      "voxels (cbct_measured.mha from igrt setup, --measured-out of igrt recon)")(
       "case", po::value(&case_dir),
       "the planning case as the reference (its CT) instead of --reference")(
       "preset", po::value(&preset),
@@ -253,7 +259,7 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse("igrt register",
              "(--reference A.mha|DIR [--mask M.mha] | --case DIR [--preset bone|soft-tissue|body]) "
-             "--moving B.mha|DIR [--dof 3|6] [--json]",
+             "--moving B.mha|DIR [--moving-mask M.mha] [--dof 3|6] [--json]",
              opts, {}, args, vm)) {
     return kOk;
   }
@@ -292,6 +298,11 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
     }
   }
   const Volume<float> moving = to_float(image(moving_path));
+  Mask moving_mask;
+  if (!moving_mask_path.empty()) {
+    moving_mask = read_metaimage<std::uint8_t>(moving_mask_path);
+    o.moving_mask = &moving_mask;
+  }
   const auto r = register_rigid(reference, moving, o);
   // A result that failed (SAFETY.md: no couch move, re-image) gives no correction.
   const std::string refusal = igrt::registration_refusal(r);

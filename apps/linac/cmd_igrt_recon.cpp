@@ -43,14 +43,18 @@ igrt::RampWindow parse_window(const std::string& name) {
 
 int cmd_igrt_recon(const std::vector<std::string>& args) {
   po::options_description opts("options");
-  std::string dir, out, size_text, extent_text, raw_size_text, position_text, window_text;
+  std::string dir, out, size_text, extent_text, raw_size_text, position_text, window_text,
+      measured_out;
   double mu_water = 0.0022;
   formats::HndReadOptions hnd;
   opts.add_options()("projections", po::value(&dir)->required(),
                      "folder of projections (plastimatch drr: .raw or .pfm with .txt geometry; "
                      "Varian OBI: .hnd)")("out", po::value(&out)->required(),
                                           "reconstructed CBCT (.mha, HU)")(
-      "size", po::value(&size_text), "voxels NX,NY,NZ (default: 2 mm voxels over the extent)")(
+      "measured-out", po::value(&measured_out),
+      "also write the voxels every projection measured (.mha mask, the CBCT's grid): for "
+      "igrt register --moving-mask")("size", po::value(&size_text),
+                                     "voxels NX,NY,NZ (default: 2 mm voxels over the extent)")(
       "extent-mm", po::value(&extent_text),
       "volume X,Y,Z in mm, centred on the isocentre (default: the panel's field of view)")(
       "raw-size", po::value(&raw_size_text),
@@ -151,6 +155,7 @@ int cmd_igrt_recon(const std::vector<std::string>& args) {
   fdk.grid = centred_grid(size, extent);
   const igrt::FdkResult r = igrt::reconstruct_fdk(projections, fdk);
   write_metaimage(out, r.image, {false});  // uncompressed: written at disk speed
+  if (!measured_out.empty()) write_metaimage(measured_out, r.measured, {true});
   const double total_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -158,6 +163,7 @@ int cmd_igrt_recon(const std::vector<std::string>& args) {
   const auto& p0 = projections.front();
   nlohmann::json j;
   j["out"] = out;
+  if (!measured_out.empty()) j["measured_out"] = measured_out;
   j["projections"] = r.projections;
   j["arc_deg"] = r.arc_deg;
   j["half_fan"] = r.half_fan;

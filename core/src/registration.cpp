@@ -212,6 +212,16 @@ Level make_level(const Volume<float>& fixed, const Volume<float>& moving, double
   return lv;
 }
 
+/// Whether the nearest voxel of continuous index `c` is inside `mask` (and the grid).
+bool in_mask(const Mask& mask, const Eigen::Vector3d& c) {
+  const auto& d = mask.grid().dims;
+  const auto i = static_cast<std::int64_t>(std::floor(c.x() + 0.5));
+  const auto j = static_cast<std::int64_t>(std::floor(c.y() + 0.5));
+  const auto k = static_cast<std::int64_t>(std::floor(c.z() + 0.5));
+  if (i < 0 || j < 0 || k < 0 || i >= d[0] || j >= d[1] || k >= d[2]) return false;
+  return mask.at(i, j, k) != 0;
+}
+
 /// Mutual information of a joint histogram of `nb` x `nb` cells (row: fixed bin).
 double mutual_information(const std::vector<double>& joint, int nb) {
   auto cell = [nb](int i, int j) {
@@ -243,12 +253,17 @@ double mutual_information(const std::vector<double>& joint, int nb) {
 
 /// The metric of one level at a transform (fixed -> moving; lower is better: NCC and MI
 /// negated), with what the last evaluation saw: the share of the fixed samples inside the
-/// moving image (and its mask) and the samples' Pearson correlation.
+/// moving image (whatever its mask: a mask chooses the samples the metric compares, it does not
+/// make the images overlap less) and the compared samples' Pearson correlation.
 class LevelMetric {
  public:
   LevelMetric(const Level& level, const RegistrationOptions& o) : lv_(level), o_(o) {
     const Grid& mg = level.moving.grid();
     to_index_ = mg.spacing_mm.cwiseInverse().asDiagonal() * mg.direction.transpose();
+    if (o.moving_mask != nullptr) {
+      const Grid& kg = o.moving_mask->grid();
+      to_mask_index_ = kg.spacing_mm.cwiseInverse().asDiagonal() * kg.direction.transpose();
+    }
     if (o.metric != RegistrationMetric::kMattesMutualInformation) return;
     fixed_bins_ = bins_for(level.values, o.histogram_bins);
     std::vector<float> mv = level.moving.data();
@@ -267,6 +282,13 @@ class LevelMetric {
     const Eigen::Vector3d b = to_index_ * (t.translation_mm() - mg.origin_mm);
     const int nb = o_.histogram_bins;
     const Mask* mmask = o_.moving_mask;
+    // The moving mask's voxel index of a sample, as for the image: am p + bm.
+    Eigen::Matrix3d am = Eigen::Matrix3d::Zero();
+    Eigen::Vector3d bm = Eigen::Vector3d::Zero();
+    if (mmask != nullptr) {
+      am = to_mask_index_ * t.rotation();
+      bm = to_mask_index_ * (t.translation_mm() - mmask->grid().origin_mm);
+    }
     auto cell = [nb](int i, int j) {
       return static_cast<std::size_t>(i) * static_cast<std::size_t>(nb) +
              static_cast<std::size_t>(j);
@@ -276,7 +298,8 @@ class LevelMetric {
     // same result whatever the number of threads (a reduction's order would vary with it).
     struct Sums {
       double d2 = 0.0, f = 0.0, m = 0.0, ff = 0.0, mm = 0.0, fm = 0.0;
-      std::int64_t inside = 0;
+      std::int64_t inside = 0;    // compared: in the moving image and its mask
+      std::int64_t in_image = 0;  // in the moving image
     };
     constexpr std::int64_t kBlock = 2048;
     const std::int64_t blocks = (n + kBlock - 1) / kBlock;
@@ -292,10 +315,10 @@ class LevelMetric {
         const Eigen::Vector3d c = a * lv_.points_mm[static_cast<std::size_t>(s)] + b;
         const double mvv = sample(lv_.moving, c, Interpolation::kLinear, std::nan(""));
         if (std::isnan(mvv)) continue;
-        if (mmask != nullptr) {
-          const Eigen::Vector3d cm =
-              mmask->grid().world_mm_to_index(t.apply(lv_.points_mm[static_cast<std::size_t>(s)]));
-          if (sample(*mmask, cm, Interpolation::kNearest, 0.0) == 0.0) continue;
+        ++q.in_image;
+        if (mmask != nullptr &&
+            !in_mask(*mmask, am * lv_.points_mm[static_cast<std::size_t>(s)] + bm)) {
+          continue;
         }
         const auto f = static_cast<double>(lv_.values[static_cast<std::size_t>(s)]);
         ++q.inside;
@@ -320,7 +343,7 @@ class LevelMetric {
       }
     }
     double sum_d2 = 0.0, sf = 0.0, sm = 0.0, sff = 0.0, smm = 0.0, sfm = 0.0;
-    std::int64_t inside = 0;
+    std::int64_t inside = 0, in_image = 0;
     std::vector<double> joint(mi ? cells : 0, 0.0);
     for (std::int64_t blk = 0; blk < blocks; ++blk) {
       const Sums& q = part[static_cast<std::size_t>(blk)];
@@ -331,11 +354,12 @@ class LevelMetric {
       smm += q.mm;
       sfm += q.fm;
       inside += q.inside;
+      in_image += q.in_image;
       for (std::size_t k = 0; k < joint.size(); ++k) {
         joint[k] += block_joint[cells * static_cast<std::size_t>(blk) + k];
       }
     }
-    overlap = static_cast<double>(inside) / static_cast<double>(std::max<std::int64_t>(1, n));
+    overlap = static_cast<double>(in_image) / static_cast<double>(std::max<std::int64_t>(1, n));
     if (inside < 100) return 1e30;
     // Below the minimum overlap the metric is penalised so the search turns back.
     const double penalty = overlap < o_.min_overlap ? 1.0 + 10.0 * (o_.min_overlap - overlap) : 1.0;
@@ -367,6 +391,7 @@ class LevelMetric {
   Bins fixed_bins_;
   Bins moving_bins_;
   Eigen::Matrix3d to_index_;
+  Eigen::Matrix3d to_mask_index_ = Eigen::Matrix3d::Zero();
 };
 
 }  // namespace

@@ -125,9 +125,10 @@ bool panel_column(const View& view, const Geometry& g, const Eigen::Vector3d& x,
   return true;
 }
 
-/// Every voxel on its own: any grid orientation.
+/// Every voxel on its own: any grid orientation. `measured` (on mu's grid) is set where every
+/// view's ray through the voxel meets the panel's rows.
 void back_project_voxels(const std::vector<View>& views, const Geometry& g,
-                         const RigidTransform& to_fixed, Volume<float>& mu) {
+                         const RigidTransform& to_fixed, Volume<float>& mu, Mask& measured) {
   const Grid& grid = mu.grid();
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::int64_t k = 0; k < grid.dims[2]; ++k) {
@@ -136,11 +137,16 @@ void back_project_voxels(const std::vector<View>& views, const Geometry& g,
         const Eigen::Vector3d x = to_fixed.apply(grid.index_to_world_mm(Eigen::Vector3d(
             static_cast<double>(i), static_cast<double>(j), static_cast<double>(k))));
         double sum = 0.0;
+        bool all_rows = true;
         for (const View& view : views) {
           double scale = 0.0;
           double cu = 0.0;
-          if (!panel_column(view, g, x, scale, cu)) continue;
+          if (!panel_column(view, g, x, scale, cu)) {
+            all_rows = false;
+            continue;
+          }
           const double cv_ = x.y() * scale / g.du + g.v0;
+          if (cv_ < 0.0 || cv_ > g.rows - 1.0) all_rows = false;
           if (cu < 0.0 || cv_ < 0.0 || cu > g.wide - 1.0 || cv_ > g.rows - 1.0) continue;
           const int c0 = static_cast<int>(cu), r0 = static_cast<int>(cv_);
           const int c1 = std::min(c0 + 1, g.wide - 1), r1 = std::min(r0 + 1, g.rows - 1);
@@ -153,6 +159,7 @@ void back_project_voxels(const std::vector<View>& views, const Geometry& g,
           sum += view.weight * scale * scale * val;
         }
         mu.at(i, j, k) = static_cast<float>(sum);
+        measured.at(i, j, k) = all_rows ? 1 : 0;
       }
     }
   }
@@ -176,9 +183,10 @@ __attribute__((target_clones("arch=haswell", "default"))) void accumulate_column
 
 /// Voxel columns along the gantry axis: per view, the panel column, the distance weight and
 /// the first row are found once per column; the slices then step down the panel's rows, read
-/// from the projection stored column by column. Same arithmetic as back_project_voxels.
+/// from the projection stored column by column. Same arithmetic as back_project_voxels, and the
+/// same `measured` region: per column, the slices every view puts on the panel's rows.
 void back_project_columns(const std::vector<View>& views, const Geometry& g,
-                          const RigidTransform& to_fixed, Volume<float>& mu) {
+                          const RigidTransform& to_fixed, Volume<float>& mu, Mask& measured) {
   const Grid& grid = mu.grid();
   const auto nz = grid.dims[2];
   const double y_step = to_fixed.apply_vector(grid.direction.col(2) * grid.spacing_mm.z()).y();
@@ -202,18 +210,19 @@ void back_project_columns(const std::vector<View>& views, const Geometry& g,
             Eigen::Vector3d(static_cast<double>(i0 + ii), static_cast<double>(j0 + jj), 0.0)));
       }
     }
+    // Per column, the slices on the panel's rows in every view so far (the measured region).
+    std::vector<double> seen_lo(base.size(), 0.0);
+    std::vector<double> seen_hi(base.size(), static_cast<double>(nz - 1));
     for (std::size_t v = 0; v < views.size(); ++v) {
       const View& view = views[v];
       for (std::size_t m = 0; m < base.size(); ++m) {
         const Eigen::Vector3d& x = base[m];
         double scale = 0.0;
         double cu = 0.0;
-        if (!panel_column(view, g, x, scale, cu) || cu < 0.0 || cu > g.wide - 1.001) continue;
-        const int c0 = static_cast<int>(cu);
-        const auto fc = static_cast<float>(cu - c0);
-        const float* __restrict a = view.q->ptr<float>(c0);
-        const float* __restrict b = view.q->ptr<float>(c0 + 1);
-        const auto w = static_cast<float>(view.weight * scale * scale);
+        if (!panel_column(view, g, x, scale, cu)) {
+          seen_hi[m] = -1.0;
+          continue;
+        }
         const double r_first = x.y() * scale / g.du + g.v0;
         const double r_step = y_step * scale / g.du;
         // The slices whose row lies on the panel: 0 <= r_first + k r_step <= last_row.
@@ -226,8 +235,16 @@ void back_project_columns(const std::vector<View>& views, const Geometry& g,
           k_lo = std::max(k_lo, std::ceil(std::min(k_a, k_b)));
           k_hi = std::min(k_hi, std::floor(std::max(k_a, k_b)));
         } else if (r_first < 0.001 || r_first > last_row - 0.001) {
-          continue;
+          k_hi = -1.0;
         }
+        seen_lo[m] = std::max(seen_lo[m], k_lo);
+        seen_hi[m] = std::min(seen_hi[m], k_hi);
+        if (k_hi < k_lo || cu < 0.0 || cu > g.wide - 1.001) continue;
+        const int c0 = static_cast<int>(cu);
+        const auto fc = static_cast<float>(cu - c0);
+        const float* __restrict a = view.q->ptr<float>(c0);
+        const float* __restrict b = view.q->ptr<float>(c0 + 1);
+        const auto w = static_cast<float>(view.weight * scale * scale);
         accumulate_column(sum.data() + m * static_cast<std::size_t>(nz), a, b,
                           static_cast<float>(r_first), static_cast<float>(r_step), fc, w,
                           static_cast<int>(k_lo), static_cast<int>(k_hi));
@@ -236,8 +253,11 @@ void back_project_columns(const std::vector<View>& views, const Geometry& g,
     for (std::int64_t jj = 0; jj < nj; ++jj) {
       for (std::int64_t ii = 0; ii < ni; ++ii) {
         const float* column = sum.data() + static_cast<std::size_t>((jj * ni + ii) * nz);
+        const std::size_t m = static_cast<std::size_t>(jj * ni + ii);
         for (std::int64_t k = 0; k < nz; ++k) {
           mu.at(i0 + ii, j0 + jj, k) = column[k];
+          const auto kd = static_cast<double>(k);
+          measured.at(i0 + ii, j0 + jj, k) = kd >= seen_lo[m] && kd <= seen_hi[m] ? 1 : 0;
         }
       }
     }
@@ -471,6 +491,7 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
 
   // Back-projection, voxel-driven, in the fixed frame.
   Volume<float> mu(grid, 0.0F);
+  result.measured = Mask(grid, 0);
   const Geometry geometry{
       sad, du, offset_iso, (cols - 1) / 2.0 + pad_left - keep_left, (rows - 1) / 2.0, kept, rows};
   // The grid's slices across the gantry axis (every patient position on a couch at zero): each
@@ -478,9 +499,9 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
   // once per column and the slices step along it.
   const Eigen::Vector3d k_axis = to_fixed.apply_vector(grid.direction.col(2));
   if (std::abs(std::abs(k_axis.y()) - 1.0) < 1e-9) {
-    back_project_columns(views, geometry, to_fixed, mu);
+    back_project_columns(views, geometry, to_fixed, mu, result.measured);
   } else {
-    back_project_voxels(views, geometry, to_fixed, mu);
+    back_project_voxels(views, geometry, to_fixed, mu, result.measured);
   }
   result.back_project_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_filtered).count();

@@ -211,6 +211,7 @@ SetupResult run_setup(hal::Machine& m, const MachineProfile& profile, const Imag
   ro.high_pass_mm = o.high_pass_mm;
   ro.dof = o.dof;
   ro.fixed_mask = roi;
+  ro.moving_mask = &res.cbct.measured;  // not the cone's unmeasured corners
   ro.max_evaluations_per_level = o.max_evaluations_per_level;
   ro.search_translation_mm = 60.0;
   ro.search_rotation_deg = 10.0;

@@ -23,9 +23,9 @@ TEST(CliIgrt, SetupCorrectsAKnownErrorAndRegisterAgreesOnItsImages) {
   // The residual includes the couch's own positioning tolerance (0.5 mm, 0.1 deg).
   EXPECT_LE(j["residual_mm"].get<double>(), 1.0);
   EXPECT_EQ(j["projections"], 180);
-  for (const char* f :
-       {"cbct.mha", "setup.json", "before_overlay_axial.png", "after_overlay_axial.png",
-        "before_checkerboard_coronal.png", "after_checkerboard_coronal.png"}) {
+  for (const char* f : {"cbct.mha", "cbct_measured.mha", "setup.json", "before_overlay_axial.png",
+                        "after_overlay_axial.png", "before_checkerboard_coronal.png",
+                        "after_checkerboard_coronal.png"}) {
     EXPECT_TRUE(std::filesystem::exists(dir / "f1" / f)) << f;
   }
   // The same registration from the exported CBCT and the planning CT, as another system's
@@ -61,6 +61,31 @@ TEST(CliIgrt, SetupCorrectsAKnownErrorAndRegisterAgreesOnItsImages) {
     level_s += level["prepare_s"].get<double>() + level["optimise_s"].get<double>();
   }
   EXPECT_LE(level_s, k["registration"]["seconds"].get<double>());
+  // The CBCT's measured region (the cone every projection saw) as the moving mask, as `igrt
+  // setup` matches: the same correction within 0.3 mm and 0.1 deg, from fewer samples. A mask
+  // on another grid than the CBCT's is refused naming it.
+  const auto measured = test::run(
+      {kLinac, "igrt", "register", "--reference", (dir / "case" / "ct.mha").string(), "--moving",
+       (dir / "f1" / "cbct.mha").string(), "--mask", (dir / "case" / "body.mha").string(),
+       "--moving-mask", (dir / "f1" / "cbct_measured.mha").string(), "--json"});
+  ASSERT_EQ(measured.exit_code, 0) << measured.err;
+  const auto m = nlohmann::json::parse(measured.out);
+  // The mask chooses the samples compared; the images overlap as much as without it.
+  EXPECT_NEAR(m["registration"]["overlap_pct"].get<double>(),
+              k["registration"]["overlap_pct"].get<double>(), 1.0);
+  EXPECT_NE(m["registration"]["translation_mm"], k["registration"]["translation_mm"]);
+  for (int a = 0; a < 3; ++a) {
+    EXPECT_NEAR(m["correction"]["translation_mm"][a].get<double>(),
+                k["correction"]["translation_mm"][a].get<double>(), 0.3);
+    EXPECT_NEAR(m["correction"]["rotation_deg"][a].get<double>(),
+                k["correction"]["rotation_deg"][a].get<double>(), 0.1);
+  }
+  const auto wrong_grid =
+      test::run({kLinac, "igrt", "register", "--reference", (dir / "case" / "ct.mha").string(),
+                 "--moving", (dir / "f1" / "cbct.mha").string(), "--moving-mask",
+                 (dir / "case" / "body.mha").string(), "--json"});
+  EXPECT_EQ(wrong_grid.exit_code, 2);
+  EXPECT_NE(wrong_grid.err.find("moving mask"), std::string::npos) << wrong_grid.err;
   // A CBCT is matched without its smooth background by default (5 mm); --high-pass-mm 0
   // compares whole images, and lands elsewhere.
   EXPECT_EQ(k["registration"]["high_pass_mm"].get<double>(), 5.0);

@@ -145,6 +145,20 @@ TEST(CliIgrtRecon, ReconstructsPlastimatchDrrProjectionsFullAndHalfFan) {
   EXPECT_TRUE(half["half_fan"].get<bool>());
   EXPECT_NEAR(std::abs(half["geometry"]["panel_offset_mm"].get<double>()), 27.5 * 300.0 / 96.0,
               0.05);
+  // --measured-out: the voxels every projection saw, on the CBCT's grid (for igrt register
+  // --moving-mask); the central slice is measured throughout.
+  const auto with_mask =
+      test::run({kLinac, "igrt", "recon", (dir / "half").string(), "--out",
+                 (dir / "half2.mha").string(), "--size", "64,64,30", "--extent-mm", "200,200,90",
+                 "--measured-out", (dir / "measured.mha").string(), "--json"});
+  ASSERT_EQ(with_mask.exit_code, 0) << with_mask.err;
+  EXPECT_EQ(json::parse(with_mask.out)["measured_out"], (dir / "measured.mha").string());
+  const auto measured = read_metaimage<std::uint8_t>(dir / "measured.mha");
+  const auto half_image = read_metaimage<std::int16_t>(dir / "half2.mha");
+  ASSERT_TRUE(measured.grid().same_as(half_image.grid()));
+  for (std::int64_t j = 0; j < 64; ++j) {
+    for (std::int64_t i = 0; i < 64; ++i) ASSERT_EQ(measured.at(i, j, 15), 1) << i << "," << j;
+  }
   const Quality h = quality_of(dir / "half.mha");
   std::printf("half fan: water %.1f HU, air %.1f HU\n", h.water_hu, h.air_hu);
   EXPECT_NEAR(h.water_hu, 0.0, 25.0);

@@ -13,8 +13,9 @@
 namespace linac::igrt {
 namespace {
 
-// A water cylinder (radius 90 mm, 160 mm long, axis along the patient's z) in air, 2 mm voxels.
-ImageHU water_cylinder() {
+// A water cylinder (radius 90 mm, 2 half_length_mm long, axis along the patient's z) in air,
+// 2 mm voxels.
+ImageHU water_cylinder(double half_length_mm = 80.0) {
   Grid g;
   g.dims = {121, 121, 101};
   g.spacing_mm = Eigen::Vector3d(2.0, 2.0, 2.0);
@@ -25,7 +26,9 @@ ImageHU water_cylinder() {
       for (std::int64_t i = 0; i < g.dims[0]; ++i) {
         const Eigen::Vector3d p = g.index_to_world_mm(Eigen::Vector3d(
             static_cast<double>(i), static_cast<double>(j), static_cast<double>(k)));
-        if (std::hypot(p.x(), p.y()) <= 90.0 && std::abs(p.z()) <= 80.0) ct.at(i, j, k) = 0;
+        if (std::hypot(p.x(), p.y()) <= 90.0 && std::abs(p.z()) <= half_length_mm) {
+          ct.at(i, j, k) = 0;
+        }
       }
     }
   }
@@ -111,6 +114,68 @@ TEST(Fdk, WaterCylinderHalfFan) {
   EXPECT_NEAR(q.mean_hu, 0.0, 20.0);
   EXPECT_LT(q.rmse_hu, 35.0);
   EXPECT_NEAR(q.air_hu, -1000.0, 60.0);
+}
+
+// The measured region is the cone every view sees: a voxel at distance rho from the rotation
+// axis and z along it meets the panel's rows from every angle while |z| SID / (SAD - rho) stays
+// within half the panel's height. Checked against that formula in the fixed frame, through the
+// column-wise back-projection (couch at 0) and the voxel-wise one (couch turned 10 degrees); in
+// the cone's unmeasured corners a water cylinder that runs past them comes out too dark.
+TEST(Fdk, MeasuredRegionIsTheConeEveryViewSees) {
+  const auto ct = water_cylinder(100.0);
+  const auto projections = scan(ct, true, 360.0, 180);
+  const auto& p0 = projections[0];
+  const double sad = p0.source_axis_distance_mm, sid = p0.source_imager_distance_mm;
+  const double half_rows_mm = 0.5 * (p0.rows - 1) * p0.pixel_pitch_mm;
+  for (const double couch_deg : {0.0, 10.0}) {
+    FdkOptions o = options_for(p0);
+    o.couch.rotation_deg = couch_deg;
+    // The projections were taken at couch 0; only the masks are compared here.
+    const auto r = reconstruct_fdk(projections, o);
+    const Grid& g = r.measured.grid();
+    ASSERT_TRUE(g.same_as(r.image.grid()));
+    const RigidTransform to_fixed = iec::patient_to_fixed(o.position, o.couch);
+    int wrong = 0, measured = 0, unmeasured_water = 0;
+    double inside_hu = 0.0, corner_hu = 0.0;
+    int inside_n = 0;
+    for (std::int64_t k = 0; k < g.dims[2]; ++k) {
+      for (std::int64_t j = 0; j < g.dims[1]; ++j) {
+        for (std::int64_t i = 0; i < g.dims[0]; ++i) {
+          const Eigen::Vector3d x = to_fixed.apply(g.index_to_world_mm(Eigen::Vector3d(
+              static_cast<double>(i), static_cast<double>(j), static_cast<double>(k))));
+          const double rho = std::hypot(x.x(), x.z());
+          const double reach = std::abs(x.y()) * sid / (sad - rho);  // on the panel, worst view
+          const bool in = r.measured.at(i, j, k) != 0;
+          measured += in ? 1 : 0;
+          // 180 views at 2 degrees: the worst one may miss the voxel's farthest angle by 1 degree.
+          if ((reach < 0.99 * half_rows_mm && !in) || (reach > 1.01 * half_rows_mm && in)) ++wrong;
+          const Eigen::Vector3d pt = g.index_to_world_mm(Eigen::Vector3d(
+              static_cast<double>(i), static_cast<double>(j), static_cast<double>(k)));
+          if (couch_deg != 0.0 || std::hypot(pt.x(), pt.y()) > 80.0) continue;
+          if (in && std::abs(pt.z()) < 50.0) {
+            inside_hu += r.image.at(i, j, k);
+            ++inside_n;
+          } else if (!in && std::abs(pt.z()) < 96.0) {
+            corner_hu += r.image.at(i, j, k);
+            ++unmeasured_water;
+          }
+        }
+      }
+    }
+    std::printf("couch %.0f deg: %d of %lld voxels measured, %d off the cone's formula\n",
+                couch_deg, measured, static_cast<long long>(g.voxel_count()), wrong);
+    EXPECT_EQ(wrong, 0);
+    EXPECT_GT(measured, static_cast<int>(g.voxel_count() * 8 / 10));
+    EXPECT_LT(measured, static_cast<int>(g.voxel_count()));
+    if (couch_deg == 0.0) {
+      ASSERT_GT(unmeasured_water, 100);
+      const double in_mean = inside_hu / inside_n, corner_mean = corner_hu / unmeasured_water;
+      std::printf("water: %.1f HU measured, %.1f HU in the unmeasured corners (%d voxels)\n",
+                  in_mean, corner_mean, unmeasured_water);
+      EXPECT_NEAR(in_mean, 0.0, 20.0);
+      EXPECT_LT(corner_mean, in_mean - 50.0);
+    }
+  }
 }
 
 TEST(Fdk, WaterCylinderShortScanWithParkerWeights) {

@@ -32,6 +32,11 @@ struct FdkOptions {
 
 struct FdkResult {
   ImageHU image;
+  /// The voxels every projection measured (on the image's grid): their rays meet the panel's
+  /// rows in every view. Beyond it, towards the grid's first and last slices away from the
+  /// rotation axis, a cone beam misses some views and those voxels come out too dark; a
+  /// registration should leave them out (RegistrationOptions::moving_mask).
+  Mask measured;
   int projections = 0;
   double arc_deg = 0.0;
   bool half_fan = false;
