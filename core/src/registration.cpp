@@ -396,9 +396,10 @@ class LevelMetric {
 
 }  // namespace
 
-RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float>& moving,
-                                  const RegistrationOptions& o) {
-  const auto t0 = std::chrono::steady_clock::now();
+namespace {
+
+void check_options(const Volume<float>& fixed, const Volume<float>& moving,
+                   const RegistrationOptions& o) {
   if (o.dof != 3 && o.dof != 6) throw InputError("registration", "dof must be 3 or 6");
   if (o.samples < 1000) throw InputError("registration", "at least 1000 samples are needed");
   if (o.histogram_bins < 8 || o.histogram_bins > 256) {
@@ -410,33 +411,115 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
   if (o.moving_mask != nullptr && !o.moving_mask->grid().same_as(moving.grid())) {
     throw InputError("moving mask", "is not on the moving image's grid");
   }
-  RegistrationResult result;
-  // Candidate fixed points: inside the fixed mask (all voxels without one).
-  std::vector<std::size_t> candidates;
-  candidates.reserve(fixed.size());
-  for (std::size_t n = 0; n < fixed.size(); ++n) {
-    if (o.fixed_mask == nullptr || (*o.fixed_mask)[n] != 0) candidates.push_back(n);
-  }
-  if (candidates.empty()) throw InputError("fixed mask", "is empty");
   if (o.moving_mask != nullptr &&
       std::none_of(o.moving_mask->data().begin(), o.moving_mask->data().end(),
                    [](auto v) { return v != 0; })) {
     throw InputError("moving mask", "is empty");
   }
+}
+
+/// The fixed image's voxels the samples are drawn from: inside its mask (all without one).
+std::vector<std::size_t> sample_candidates(const Volume<float>& fixed, const Mask* mask) {
+  std::vector<std::size_t> candidates;
+  candidates.reserve(fixed.size());
+  for (std::size_t n = 0; n < fixed.size(); ++n) {
+    if (mask == nullptr || (*mask)[n] != 0) candidates.push_back(n);
+  }
+  if (candidates.empty()) throw InputError("fixed mask", "is empty");
+  return candidates;
+}
+
+/// Their centroid (mm): the centre the rotations are about.
+Eigen::Vector3d centroid_mm(const Grid& grid, const std::vector<std::size_t>& voxels) {
   Eigen::Vector3d centre = Eigen::Vector3d::Zero();
-  for (const auto n : candidates) {
-    const auto ijk = fixed.grid().index_of(n);
-    centre += fixed.grid().index_to_world_mm(Eigen::Vector3d(
+  for (const auto n : voxels) {
+    const auto ijk = grid.index_of(n);
+    centre += grid.index_to_world_mm(Eigen::Vector3d(
         static_cast<double>(ijk[0]), static_cast<double>(ijk[1]), static_cast<double>(ijk[2])));
   }
-  centre /= static_cast<double>(candidates.size());
+  return centre / static_cast<double>(voxels.size());
+}
+
+/// What BOBYQA did on one level.
+struct LevelSearch {
+  std::vector<double> x;  // all six parameters at the level's end
+  double value = 0.0;
+  bool converged = false;
+  bool at_search_bound = false;
+};
+
+/// BOBYQA over the free parameters of `x` (rotations too with 6 degrees of freedom; the others
+/// kept), within the search bounds about `start` (the initial transform's parameters), its
+/// first steps a fraction of the level's voxel.
+template <typename Cost>
+LevelSearch search_level(Cost& cost, const std::vector<double>& x, const std::vector<double>& start,
+                         double voxel_mm, const RegistrationOptions& o) {
+  const unsigned dim = o.dof == 6 ? 6U : 3U;
+  const std::size_t off = o.dof == 6 ? 0 : 3;
+  std::vector<double> p(dim), lo(dim), hi(dim), step(dim);
+  for (unsigned k = 0; k < dim; ++k) {
+    const bool rot = k + off < 3;
+    const double range = rot ? o.search_rotation_deg : o.search_translation_mm;
+    lo[k] = start[k + off] - range;
+    hi[k] = start[k + off] + range;
+    step[k] = rot ? std::max(0.5, voxel_mm / 4.0) : std::max(1.0, voxel_mm / 2.0);
+    p[k] = std::clamp(x[k + off], lo[k] + 1e-9, hi[k] - 1e-9);
+  }
+  nlopt::opt opt(nlopt::LN_BOBYQA, dim);
+  opt.set_lower_bounds(lo);
+  opt.set_upper_bounds(hi);
+  opt.set_initial_step(step);
+  opt.set_xtol_abs(o.tolerance_mm);
+  opt.set_maxeval(o.max_evaluations_per_level);
+  auto full = [&](const std::vector<double>& q) {
+    std::vector<double> all = x;
+    for (unsigned k = 0; k < dim; ++k) all[k + off] = q[k];
+    return all;
+  };
+  struct Ctx {
+    Cost* f;
+    decltype(full)* expand;
+  } ctx{&cost, &full};
+  opt.set_min_objective(
+      [](const std::vector<double>& q, std::vector<double>& /*grad*/, void* data) {
+        auto* c = static_cast<Ctx*>(data);
+        return (*c->f)((*c->expand)(q));
+      },
+      &ctx);
+  LevelSearch out;
+  nlopt::result status = nlopt::FAILURE;
+  try {
+    status = opt.optimize(p, out.value);
+  } catch (const std::exception&) {
+    status = nlopt::FAILURE;  // roundoff-limited and similar: keep the best point found
+    out.value = cost(full(p));
+  }
+  out.x = full(p);
+  out.converged =
+      status == nlopt::XTOL_REACHED || status == nlopt::FTOL_REACHED || status == nlopt::SUCCESS;
+  for (unsigned k = 0; k < dim; ++k) {
+    if (p[k] <= lo[k] + 1e-6 || p[k] >= hi[k] - 1e-6) out.at_search_bound = true;
+  }
+  return out;
+}
+
+}  // namespace
+
+RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float>& moving,
+                                  const RegistrationOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  check_options(fixed, moving, o);
+  const std::vector<std::size_t> candidates = sample_candidates(fixed, o.fixed_mask);
+  const Eigen::Vector3d centre = centroid_mm(fixed.grid(), candidates);
+  RegistrationResult result;
   result.centre_mm = centre;
 
   // Parameters: rotation (deg, about the centre) then translation (mm), relative to `initial`
   // expressed about the same centre: T(x) = R (x - c) + c + t.
   const Eigen::Vector3d t0v = o.initial.apply(centre) - centre;
   const Eigen::Vector3d e0 = o.initial.euler_deg();
-  std::vector<double> x = {e0[0], e0[1], e0[2], t0v[0], t0v[1], t0v[2]};
+  const std::vector<double> start = {e0[0], e0[1], e0[2], t0v[0], t0v[1], t0v[2]};
+  std::vector<double> x = start;
   auto transform_of = [&](const std::vector<double>& p) {
     return RigidTransform::from_euler_deg_about(Eigen::Vector3d(p[0], p[1], p[2]),
                                                 Eigen::Vector3d(p[3], p[4], p[5]), centre);
@@ -469,64 +552,16 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
                                              "image at the initial transform)");
       }
     }
-    // BOBYQA over the free parameters (rotations too with 6 degrees of freedom), within the
-    // search bounds about the initial transform, its first steps a fraction of the voxel.
-    const unsigned dim = o.dof == 6 ? 6U : 3U;
-    const std::size_t off = o.dof == 6 ? 0 : 3;
-    std::vector<double> p(dim);
-    std::vector<double> lo(dim), hi(dim), step(dim);
-    for (unsigned k = 0; k < dim; ++k) {
-      p[k] = x[k + off];
-      const bool rot = k + off < 3;
-      const double range = rot ? o.search_rotation_deg : o.search_translation_mm;
-      const double start = rot ? e0[static_cast<int>(k + off)] : t0v[static_cast<int>(k + off - 3)];
-      lo[k] = start - range;
-      hi[k] = start + range;
-      step[k] = rot ? std::max(0.5, lv.voxel_mm / 4.0) : std::max(1.0, lv.voxel_mm / 2.0);
-      p[k] = std::clamp(p[k], lo[k] + 1e-9, hi[k] - 1e-9);
-    }
-    nlopt::opt opt(nlopt::LN_BOBYQA, dim);
-    opt.set_lower_bounds(lo);
-    opt.set_upper_bounds(hi);
-    opt.set_initial_step(step);
-    opt.set_xtol_abs(o.tolerance_mm);
-    opt.set_maxeval(o.max_evaluations_per_level);
-    auto full = [&](const std::vector<double>& q) {
-      std::vector<double> all = x;
-      for (unsigned k = 0; k < dim; ++k) all[k + off] = q[k];
-      return all;
-    };
-    struct Ctx {
-      decltype(cost)* f;
-      decltype(full)* expand;
-    } ctx{&cost, &full};
-    opt.set_min_objective(
-        [](const std::vector<double>& q, std::vector<double>& /*grad*/, void* data) {
-          auto* c = static_cast<Ctx*>(data);
-          return (*c->f)((*c->expand)(q));
-        },
-        &ctx);
-    double value = 0.0;
-    nlopt::result status = nlopt::FAILURE;
-    try {
-      status = opt.optimize(p, value);
-    } catch (const std::exception&) {
-      status = nlopt::FAILURE;  // roundoff-limited and similar: keep the best point found
-      value = cost(full(p));
-    }
-    x = full(p);
-    result.converged =
-        status == nlopt::XTOL_REACHED || status == nlopt::FTOL_REACHED || status == nlopt::SUCCESS;
-    result.at_search_bound = false;
-    for (unsigned k = 0; k < dim; ++k) {
-      if (p[k] <= lo[k] + 1e-6 || p[k] >= hi[k] - 1e-6) result.at_search_bound = true;
-    }
+    const LevelSearch found = search_level(cost, x, start, lv.voxel_mm, o);
+    x = found.x;
+    result.converged = found.converged;
+    result.at_search_bound = found.at_search_bound;
     const auto t_optimised = std::chrono::steady_clock::now();
-    result.levels.push_back({lv.voxel_mm, metric.evaluations, value,
+    result.levels.push_back({lv.voxel_mm, metric.evaluations, found.value,
                              std::chrono::duration<double>(t_prepared - t_level).count(),
                              std::chrono::duration<double>(t_optimised - t_prepared).count()});
     result.evaluations += metric.evaluations;
-    result.metric = value;
+    result.metric = found.value;
     (void)cost(x);
     result.overlap = metric.overlap;
     result.correlation = metric.correlation;
