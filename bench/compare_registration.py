@@ -3,7 +3,8 @@
 
 Makes the built-in patient (3 mm), and for each of five known set-up errors (shifts up to 20 mm,
 rotations up to 3 degrees) runs a simulated fraction set-up (`linac igrt setup --sim`: a
-half-fan CBCT with scatter, noise and cupping), then registers the exported CBCT to the planning
+half-fan CBCT with scatter and its cupping, and quantum noise at 20,000 photons per binned panel
+pixel), then registers the exported CBCT to the planning
 CT with
 `linac igrt register`, `elastix` (Euler transform, mean squares, 3 levels) and
 `plastimatch register` (versor rigid, MSE, 3 stages), all with the body as the fixed mask and
@@ -25,6 +26,7 @@ import time
 LINAC = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "build", "release", "bin", "linac")
 WORK = sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(prefix="linac-compare-")
+PHOTONS = 20000  # quantum noise: photons per binned panel pixel, unattenuated
 ERRORS = [[3.0, -2.0, 4.0, 0.5, -0.5, 1.0],  # tx, ty, tz (mm), rx, ry, rz (deg)
           [12.0, -8.0, 5.0, 1.5, 0.0, -1.0],
           [-15.0, 10.0, -12.0, -2.0, 1.0, 2.5],
@@ -78,7 +80,8 @@ def one_case(case, n, error):
     frac = os.path.join(WORK, "fraction%d" % n)
     # exit 4: a correction beyond the couch's limits is not applied; the CBCT is still written
     setup, _ = run([LINAC, "igrt", "setup", "--sim", "--setup-error",
-                    ",".join(str(v) for v in error), "--out", frac, "--json"], ok=(0, 4))
+                    ",".join(str(v) for v in error), "--photons-per-pixel", str(PHOTONS),
+                    "--out", frac, "--json"], ok=(0, 4))
     s = json.loads(setup.stdout)
     iso = s["isocentre_mm"]
     true_r = mul(rz(math.radians(error[5])), mul(ry(math.radians(error[4])),

@@ -99,8 +99,10 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
       "record", po::value(&record_path), "treatment record to add the set-up to (needs --plan)")(
       "plan", po::value(&plan_path), "the plan the record belongs to")(
       "seed", po::value(&seed)->default_value(1), "simulator noise seed")(
-      "preset", po::value(&preset)->default_value("body"),
-      "region the registration matches: bone, soft-tissue or body");
+      "photons-per-pixel", po::value(&so.photons_per_pixel)->default_value(0.0),
+      "quantum noise of the scan: photons reaching each (binned) panel pixel unattenuated, e.g. "
+      "20000; 0: none")("preset", po::value(&preset)->default_value("body"),
+                        "region the registration matches: bone, soft-tissue or body");
   po::variables_map vm;
   if (!parse("igrt setup",
              "[--case DIR] [--fraction N] [--setup-error tx,ty,tz,rx,ry,rz] (--sim | --daemon "
@@ -111,6 +113,9 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
   const bool use_sim = vm.count("sim") != 0;
   if (use_sim == !daemon.empty()) throw InputError("igrt setup", "give one of --sim, --daemon");
   if (so.dof != 3 && so.dof != 6) throw InputError("--dof", "must be 3 or 6");
+  if (!(so.photons_per_pixel >= 0.0 && so.photons_per_pixel <= 1e9)) {
+    throw InputError("--photons-per-pixel", "must be 0 to 1e9");
+  }
   if (!record_path.empty() && plan_path.empty()) throw InputError("--record", "needs --plan");
   const RigidTransform error =
       error_text.empty() ? RigidTransform() : parse_setup_error("--setup-error", error_text);

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "linac/formats/metaimage.hpp"
 #include "test_support.hpp"
 
 namespace linac {
@@ -28,6 +29,15 @@ TEST(CliIgrt, SetupCorrectsAKnownErrorAndRegisterAgreesOnItsImages) {
                         "after_checkerboard_coronal.png"}) {
     EXPECT_TRUE(std::filesystem::exists(dir / "f1" / f)) << f;
   }
+  // With quantum noise (20,000 photons per binned pixel) the same set-up still corrects within
+  // the couch's tolerance, from a different (noisy) CBCT.
+  const auto noisy =
+      test::run({kLinac, "igrt", "setup", "--sim", "--setup-error", "3,-2,4,0.5,-0.5,1",
+                 "--photons-per-pixel", "20000", "--out", (dir / "noisy").string(), "--json"});
+  ASSERT_EQ(noisy.exit_code, 0) << noisy.err;
+  EXPECT_LE(nlohmann::json::parse(noisy.out)["residual_mm"].get<double>(), 1.0);
+  EXPECT_NE(read_metaimage<std::int16_t>(dir / "noisy" / "cbct.mha").data(),
+            read_metaimage<std::int16_t>(dir / "f1" / "cbct.mha").data());
   // The same registration from the exported CBCT and the planning CT, as another system's
   // images would come: the couch correction agrees.
   ASSERT_EQ(
@@ -185,6 +195,7 @@ TEST(CliIgrt, BadOptionsAndImagesAreRefused) {
   const std::vector<std::vector<std::string>> bad = {
       {kLinac, "igrt", "setup", "--sim", "--setup-error", "1,2", "--out", dir.path().string()},
       {kLinac, "igrt", "setup", "--sim", "--dof", "4", "--out", dir.path().string()},
+      {kLinac, "igrt", "setup", "--sim", "--photons-per-pixel", "-1", "--out", dir.path().string()},
       {kLinac, "igrt", "setup", "--out", dir.path().string()},
       {kLinac, "igrt", "register", "--reference", (dir / "none.mha").string(), "--moving",
        (dir / "none.mha").string()},
