@@ -401,7 +401,9 @@ namespace {
 void check_options(const Volume<float>& fixed, const Volume<float>& moving,
                    const RegistrationOptions& o) {
   if (o.dof != 3 && o.dof != 6) throw InputError("registration", "dof must be 3 or 6");
-  if (o.samples < 1000) throw InputError("registration", "at least 1000 samples are needed");
+  if (o.samples < 1000 || o.finest_samples < 1000) {
+    throw InputError("registration", "at least 1000 samples are needed on every level");
+  }
   if (o.histogram_bins < 8 || o.histogram_bins > 256) {
     throw InputError("registration", "histogram bins must be 8 to 256");
   }
@@ -532,11 +534,13 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
                               gaussian_smooth(moving, o.high_pass_mm)};
   }
   const std::vector<double> levels = o.pyramid_mm.empty() ? std::vector<double>{0.0} : o.pyramid_mm;
-  for (const double voxel : levels) {
+  for (std::size_t level = 0; level < levels.size(); ++level) {
+    const double voxel = levels[level];
     const auto t_level = std::chrono::steady_clock::now();
     const double level_voxel_mm = std::max(voxel, fixed.grid().spacing_mm.maxCoeff());
     const bool high_pass = backgrounds.has_value() && level_voxel_mm < o.high_pass_mm;
-    const Level lv = make_level(fixed, moving, voxel, candidates, o.samples,
+    const int samples = level + 1 == levels.size() ? o.finest_samples : o.samples;
+    const Level lv = make_level(fixed, moving, voxel, candidates, samples,
                                 high_pass ? &*backgrounds : nullptr, rng);
     LevelMetric metric(lv, o);
     const auto t_prepared = std::chrono::steady_clock::now();

@@ -29,9 +29,14 @@ struct RegistrationOptions {
   RegistrationMetric metric = RegistrationMetric::kMeanSquares;
   int dof = 6;  // 6: rotations and translations; 3: translations
   std::vector<double> pyramid_mm = {8.0, 4.0, 0.0};  // voxel size per level (0: the fixed image's)
-  int samples = 60000;                               // fixed-image sample points per level
-  int histogram_bins = 32;                           // Mattes mutual information
-  double search_translation_mm = 80.0;               // bounds around the initial transform
+  /// Fixed-image sample points on each coarse level (they find the basin: an 8 mm level of a
+  /// body has about 40,000 voxels), and on the finest (it sets the accuracy). On 15 CBCTs with
+  /// quantum noise, 60,000 on every level gave a mean error of 0.133 mm; these give 0.109 mm in
+  /// the same time (ADR 0004).
+  int samples = 30000;
+  int finest_samples = 200000;
+  int histogram_bins = 32;              // Mattes mutual information
+  double search_translation_mm = 80.0;  // bounds around the initial transform
   double search_rotation_deg = 12.0;
   int max_evaluations_per_level = 600;
   double tolerance_mm = 0.005;        // stop when steps are this small (and 0.005 deg)
