@@ -75,6 +75,16 @@ void write_comparisons(const fs::path& dir, const std::string& stem, const Image
   }
 }
 
+/// `v` with its grid's origin moved by `offset_mm` (the same voxels).
+template <typename T>
+Volume<T> moved_by(const Volume<T>& v, const Eigen::Vector3d& offset_mm) {
+  Grid g = v.grid();
+  g.origin_mm += offset_mm;
+  Volume<T> out(g);
+  out.data() = v.data();
+  return out;
+}
+
 }  // namespace
 
 int cmd_igrt_setup(const std::vector<std::string>& args) {
@@ -172,15 +182,10 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
   j["true_error"] = {{"translation_mm", vec(error.translation_mm())},
                      {"rotation_deg", vec(error.euler_deg())}};
   if (!r.cbct.image.empty()) {
-    ImageHU cbct = r.cbct.image;  // back in the case's coordinates
-    Grid g = cbct.grid();
-    g.origin_mm += iso;
-    ImageHU out_image(g);
-    out_image.data() = cbct.data();
-    write_metaimage(dir / "cbct.mha", out_image, {true});
-    Mask measured(g);  // the voxels every projection measured, for igrt register --moving-mask
-    measured.data() = r.cbct.measured.data();
-    write_metaimage(dir / "cbct_measured.mha", measured, {true});
+    // Back in the case's coordinates: the CBCT, and the voxels every projection measured (for
+    // igrt register --moving-mask).
+    write_metaimage(dir / "cbct.mha", moved_by(r.cbct.image, iso), {true});
+    write_metaimage(dir / "cbct_measured.mha", moved_by(r.cbct.measured, iso), {true});
     const ImageHU before =
         resample(r.cbct.image, reference.grid(), Interpolation::kLinear, std::int16_t{-1000});
     write_comparisons(dir, "before", reference, before);
@@ -335,6 +340,7 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
   j["registration"]["levels"] = nlohmann::json::array();
   for (const auto& level : r.levels) {
     j["registration"]["levels"].push_back({{"voxel_mm", level.voxel_mm},
+                                           {"samples", level.samples},
                                            {"evaluations", level.evaluations},
                                            {"metric", level.metric},
                                            {"prepare_s", level.prepare_seconds},

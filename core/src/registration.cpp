@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "linac/core/error.hpp"
+#include "linac/core/mask.hpp"
 #include "linac/core/random.hpp"
 #include "linac/core/resample.hpp"
 #include "linac/core/text.hpp"
@@ -212,16 +213,6 @@ Level make_level(const Volume<float>& fixed, const Volume<float>& moving, double
   return lv;
 }
 
-/// Whether the nearest voxel of continuous index `c` is inside `mask` (and the grid).
-bool in_mask(const Mask& mask, const Eigen::Vector3d& c) {
-  const auto& d = mask.grid().dims;
-  const auto i = static_cast<std::int64_t>(std::floor(c.x() + 0.5));
-  const auto j = static_cast<std::int64_t>(std::floor(c.y() + 0.5));
-  const auto k = static_cast<std::int64_t>(std::floor(c.z() + 0.5));
-  if (i < 0 || j < 0 || k < 0 || i >= d[0] || j >= d[1] || k >= d[2]) return false;
-  return mask.at(i, j, k) != 0;
-}
-
 /// Mutual information of a joint histogram of `nb` x `nb` cells (row: fixed bin).
 double mutual_information(const std::vector<double>& joint, int nb) {
   auto cell = [nb](int i, int j) {
@@ -316,8 +307,8 @@ class LevelMetric {
         const double mvv = sample(lv_.moving, c, Interpolation::kLinear, std::nan(""));
         if (std::isnan(mvv)) continue;
         ++q.in_image;
-        if (mmask != nullptr &&
-            !in_mask(*mmask, am * lv_.points_mm[static_cast<std::size_t>(s)] + bm)) {
+        if (mmask != nullptr && sample(*mmask, am * lv_.points_mm[static_cast<std::size_t>(s)] + bm,
+                                       Interpolation::kNearest, 0.0) == 0.0) {
           continue;
         }
         const auto f = static_cast<double>(lv_.values[static_cast<std::size_t>(s)]);
@@ -431,17 +422,6 @@ std::vector<std::size_t> sample_candidates(const Volume<float>& fixed, const Mas
   return candidates;
 }
 
-/// Their centroid (mm): the centre the rotations are about.
-Eigen::Vector3d centroid_mm(const Grid& grid, const std::vector<std::size_t>& voxels) {
-  Eigen::Vector3d centre = Eigen::Vector3d::Zero();
-  for (const auto n : voxels) {
-    const auto ijk = grid.index_of(n);
-    centre += grid.index_to_world_mm(Eigen::Vector3d(
-        static_cast<double>(ijk[0]), static_cast<double>(ijk[1]), static_cast<double>(ijk[2])));
-  }
-  return centre / static_cast<double>(voxels.size());
-}
-
 /// What BOBYQA did on one level.
 struct LevelSearch {
   std::vector<double> x;  // all six parameters at the level's end
@@ -512,7 +492,14 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
   const auto t0 = std::chrono::steady_clock::now();
   check_options(fixed, moving, o);
   const std::vector<std::size_t> candidates = sample_candidates(fixed, o.fixed_mask);
-  const Eigen::Vector3d centre = centroid_mm(fixed.grid(), candidates);
+  // Rotations are about the fixed mask's centroid (the image's centre without one).
+  const Grid& fg = fixed.grid();
+  const Eigen::Vector3d centre =
+      o.fixed_mask != nullptr
+          ? centroid_mm(*o.fixed_mask)
+          : fg.index_to_world_mm(0.5 * Eigen::Vector3d(static_cast<double>(fg.dims[0] - 1),
+                                                       static_cast<double>(fg.dims[1] - 1),
+                                                       static_cast<double>(fg.dims[2] - 1)));
   RegistrationResult result;
   result.centre_mm = centre;
 
@@ -561,7 +548,8 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
     result.converged = found.converged;
     result.at_search_bound = found.at_search_bound;
     const auto t_optimised = std::chrono::steady_clock::now();
-    result.levels.push_back({lv.voxel_mm, metric.evaluations, found.value,
+    result.levels.push_back({lv.voxel_mm, static_cast<int>(lv.points_mm.size()), metric.evaluations,
+                             found.value,
                              std::chrono::duration<double>(t_prepared - t_level).count(),
                              std::chrono::duration<double>(t_optimised - t_prepared).count()});
     result.evaluations += metric.evaluations;

@@ -62,6 +62,10 @@ TEST(CliIgrt, SetupCorrectsAKnownErrorAndRegisterAgreesOnItsImages) {
     }
   }
   EXPECT_NEAR(levels[2]["voxel_mm"].get<double>(), 3.0, 1e-9);
+  // The coarse levels draw 30,000 samples, the finest 200,000 (RegistrationOptions).
+  EXPECT_EQ(levels[0]["samples"], 30000);
+  EXPECT_EQ(levels[1]["samples"], 30000);
+  EXPECT_EQ(levels[2]["samples"], 200000);
   EXPECT_EQ(evaluations, k["registration"]["evaluations"].get<int>());
   // Each level says where its time went; together no more than the whole registration.
   double level_s = 0.0;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "linac/core/error.hpp"
 #include "linac/core/resample.hpp"
 
 namespace linac {
@@ -109,6 +110,47 @@ TEST(Registration, HighPassKeepsCuppingAndScatterFromBiasingTheMatch) {
   o.high_pass_mm = 0.0;
   const RegistrationResult mi_whole = register_rigid(fixed, moving, o);
   EXPECT_EQ(mi.translation_mm, mi_whole.translation_mm);
+}
+
+}  // namespace
+}  // namespace linac
+
+namespace linac {
+namespace {
+
+// Options out of range and masks that cannot be used are refused before any work, naming what.
+TEST(Registration, BadOptionsAndMasksAreRefusedNamingThem) {
+  const Volume<float> img = phantom();
+  auto refused = [&](const RegistrationOptions& o, const std::string& what) {
+    try {
+      (void)register_rigid(img, img, o);
+      ADD_FAILURE() << "accepted: " << what;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  RegistrationOptions o;
+  o.samples = 500;
+  refused(o, "samples");
+  o = {};
+  o.finest_samples = 999;
+  refused(o, "samples");
+  o = {};
+  o.dof = 4;
+  refused(o, "dof");
+  const Mask empty(img.grid(), 0);
+  o = {};
+  o.moving_mask = &empty;
+  refused(o, "moving mask");
+  Grid other = img.grid();
+  other.dims[2] = 10;
+  const Mask elsewhere(other, 1);
+  o = {};
+  o.moving_mask = &elsewhere;
+  refused(o, "moving mask");
+  o = {};
+  o.fixed_mask = &empty;
+  refused(o, "fixed mask");
 }
 
 }  // namespace

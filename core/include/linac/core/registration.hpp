@@ -55,6 +55,7 @@ struct RegistrationOptions {
 
 struct RegistrationLevel {
   double voxel_mm = 0.0;
+  int samples = 0;  // fixed-image sample points drawn (the option, or every candidate if fewer)
   int evaluations = 0;
   double metric = 0.0;
   double prepare_seconds = 0.0;   // smoothing, resampling and sampling the images
