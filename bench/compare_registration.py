@@ -3,8 +3,9 @@
 
 Makes the built-in patient (3 mm), and for each of five known set-up errors (shifts up to 20 mm,
 rotations up to 3 degrees) runs a simulated fraction set-up (`linac igrt setup --sim`: a
-half-fan CBCT with scatter and its cupping, and quantum noise at 20,000 photons per binned panel
-pixel), then registers the exported CBCT to the planning
+half-fan CBCT with scatter, and quantum noise at 20,000 photons per binned panel pixel, the
+scatter taken off the projections with the imager profile's kernel before the reconstruction),
+then registers the exported CBCT to the planning
 CT with
 `linac igrt register`, `elastix` (Euler transform, mean squares, 3 levels) and
 `plastimatch register` (versor rigid, MSE, 3 stages), all with the body as the fixed mask and

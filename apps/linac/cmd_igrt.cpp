@@ -112,7 +112,10 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
       "photons-per-pixel", po::value(&so.photons_per_pixel)->default_value(0.0),
       "quantum noise of the scan: photons reaching each (binned) panel pixel unattenuated, e.g. "
       "20000; 0: none")("preset", po::value(&preset)->default_value("body"),
-                        "region the registration matches: bone, soft-tissue or body");
+                        "region the registration matches: bone, soft-tissue or body")(
+      "no-scatter-correction",
+      "reconstruct the CBCT without taking the imager profile's scatter kernel off the "
+      "projections (its cupping stays)");
   po::variables_map vm;
   if (!parse("igrt setup",
              "[--case DIR] [--fraction N] [--setup-error tx,ty,tz,rx,ry,rz] (--sim | --daemon "
@@ -122,6 +125,7 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
   }
   const bool use_sim = vm.count("sim") != 0;
   if (use_sim == !daemon.empty()) throw InputError("igrt setup", "give one of --sim, --daemon");
+  so.scatter_correction = vm.count("no-scatter-correction") == 0;
   if (so.dof != 3 && so.dof != 6) throw InputError("--dof", "must be 3 or 6");
   if (!(so.photons_per_pixel >= 0.0 && so.photons_per_pixel <= 1e9)) {
     throw InputError("--photons-per-pixel", "must be 0 to 1e9");
@@ -210,6 +214,7 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
   j["couch_moved"] = r.couch_moved;
   j["couch_after"] = correction_json(igrt::difference(final_couch, hal::CouchPose{}));
   j["projections"] = r.cbct.projections;
+  j["scatter_correction"] = so.scatter_correction;
   j["acquire_s"] = r.acquire_s;
   j["recon_s"] = r.recon_s;
   j["register_s"] = r.register_s;

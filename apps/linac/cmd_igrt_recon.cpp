@@ -44,7 +44,7 @@ igrt::RampWindow parse_window(const std::string& name) {
 int cmd_igrt_recon(const std::vector<std::string>& args) {
   po::options_description opts("options");
   std::string dir, out, size_text, extent_text, raw_size_text, position_text, window_text,
-      measured_out;
+      measured_out, scatter_text;
   double mu_water = 0.0022;
   formats::HndReadOptions hnd;
   opts.add_options()("projections", po::value(&dir)->required(),
@@ -72,13 +72,17 @@ int cmd_igrt_recon(const std::vector<std::string>& args) {
       "ramp filter apodisation: ram-lak, shepp-logan, hann")(
       "no-truncation-correction",
       "leave rows cut off by the panel as they are (default: continue them as a water "
-      "cylinder's chords)");
+      "cylinder's chords)")(
+      "scatter-kernel", po::value(&scatter_text),
+      "FRACTION,SIGMA_MM: take the imager's scatter kernel off the projections before the log "
+      "(measured transmission = primary + FRACTION x Gaussian of SIGMA_MM at the panel of the "
+      "attenuated part; the simulated Clinac's imager: 0.003,60); default: no correction");
   po::positional_options_description pos;
   pos.add("projections", 1);
   po::variables_map vm;
   if (!parse("igrt recon",
              "PROJECTION_DIR --out CBCT.mha [--size NX,NY,NZ] [--extent-mm X,Y,Z] "
-             "[--raw-size C,R] [--hnd-i0 COUNTS] [--json]",
+             "[--raw-size C,R] [--hnd-i0 COUNTS] [--scatter-kernel F,SIGMA_MM] [--json]",
              opts, pos, args, vm)) {
     return kOk;
   }
@@ -91,6 +95,15 @@ int cmd_igrt_recon(const std::vector<std::string>& args) {
   fdk.position = iec::parse_patient_position(position_text);
   fdk.window = parse_window(window_text);
   fdk.truncation_correction = vm.count("no-truncation-correction") == 0;
+  if (!scatter_text.empty()) {
+    const auto v = parse_numbers("--scatter-kernel", scatter_text, 2, "FRACTION,SIGMA_MM");
+    if (!(v[0] >= 0.0 && v[0] <= 0.05) || !(v[1] > 0.0 && v[1] <= 1000.0)) {
+      throw InputError("--scatter-kernel",
+                       "FRACTION must lie in [0, 0.05] and SIGMA_MM in (0, 1000]");
+    }
+    fdk.scatter_fraction = v[0];
+    fdk.scatter_sigma_mm = v[1];
+  }
   if (!(mu_water > 0.0 && mu_water < 1.0)) {
     throw InputError("--mu-water-per-mm", format_number(mu_water) + " is outside (0, 1)");
   }
@@ -169,6 +182,7 @@ int cmd_igrt_recon(const std::vector<std::string>& args) {
   j["half_fan"] = r.half_fan;
   j["short_scan"] = r.short_scan;
   j["truncation_correction"] = fdk.truncation_correction;
+  j["scatter_kernel"] = {{"fraction", fdk.scatter_fraction}, {"sigma_mm", fdk.scatter_sigma_mm}};
   j["format"] = has_hnd ? "hnd" : "plastimatch";
   j["geometry"] = {{"sad_mm", p0.source_axis_distance_mm},
                    {"sid_mm", p0.source_imager_distance_mm},

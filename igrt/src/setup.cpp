@@ -203,6 +203,10 @@ SetupResult run_setup(hal::Machine& m, const MachineProfile& profile, const Imag
   fo.grid = cbct_grid(projections.front(), o.voxel_mm, o.slice_mm);
   fo.position = o.position;
   fo.couch = hal::couch_state(res.couch_before);
+  if (o.scatter_correction) {
+    fo.scatter_fraction = profile.imager.scatter_scale;
+    fo.scatter_sigma_mm = profile.imager.scatter_blur_mm;
+  }
   res.cbct = reconstruct_fdk(projections, fo);
   res.recon_s = res.cbct.seconds;
   say("registering to the reference");

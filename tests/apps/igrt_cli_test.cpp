@@ -3,6 +3,8 @@
 // reported and not applied, the registration of exported images, and bad options refused.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "linac/formats/metaimage.hpp"
@@ -38,6 +40,32 @@ TEST(CliIgrt, SetupCorrectsAKnownErrorAndRegisterAgreesOnItsImages) {
   EXPECT_LE(nlohmann::json::parse(noisy.out)["residual_mm"].get<double>(), 1.0);
   EXPECT_NE(read_metaimage<std::int16_t>(dir / "noisy" / "cbct.mha").data(),
             read_metaimage<std::int16_t>(dir / "f1" / "cbct.mha").data());
+  // Without the scatter correction (the imager profile's kernel taken off the projections) the
+  // CBCT keeps its cupping: the body inside the measured cone comes out darker.
+  const auto cupped =
+      test::run({kLinac, "igrt", "setup", "--sim", "--setup-error", "3,-2,4,0.5,-0.5,1",
+                 "--no-scatter-correction", "--out", (dir / "cupped").string(), "--json"});
+  ASSERT_EQ(cupped.exit_code, 0) << cupped.err;
+  EXPECT_TRUE(j["scatter_correction"].get<bool>());
+  EXPECT_FALSE(nlohmann::json::parse(cupped.out)["scatter_correction"].get<bool>());
+  auto body_mean_hu = [&](const std::string& folder) {
+    const auto cbct = read_metaimage<std::int16_t>(dir / folder / "cbct.mha");
+    const auto measured = read_metaimage<std::uint8_t>(dir / folder / "cbct_measured.mha");
+    double sum = 0.0;
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < cbct.size(); ++i) {
+      if (measured[i] != 0 && cbct[i] > -500) {
+        sum += cbct[i];
+        ++n;
+      }
+    }
+    return sum / static_cast<double>(std::max<std::size_t>(n, 1));
+  };
+  const double corrected_hu = body_mean_hu("f1");
+  const double cupped_hu = body_mean_hu("cupped");
+  std::printf("body inside the cone: %.1f HU corrected, %.1f HU uncorrected\n", corrected_hu,
+              cupped_hu);
+  EXPECT_LT(cupped_hu, corrected_hu - 10.0);
   // The same registration from the exported CBCT and the planning CT, as another system's
   // images would come: the couch correction agrees.
   ASSERT_EQ(

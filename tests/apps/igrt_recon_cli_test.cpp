@@ -336,7 +336,12 @@ TEST(CliIgrtRecon, RefusesBadProjectionSetsNamingTheFile) {
   for (const auto& [flag, value, message] :
        {std::tuple{"--hnd-i0", "0.5", "--hnd-i0: 0.5 counts is outside (1, 1e9]"},
         std::tuple{"--hnd-i0", "nan", "--hnd-i0: nan counts is outside (1, 1e9]"},
-        std::tuple{"--hnd-sid-mm", "-1500", "--hnd-sid-mm: -1500 mm is outside (0, 5000]"}}) {
+        std::tuple{"--hnd-sid-mm", "-1500", "--hnd-sid-mm: -1500 mm is outside (0, 5000]"},
+        std::tuple{"--scatter-kernel", "-0.003,60",
+                   "--scatter-kernel: FRACTION must lie in [0, 0.05] and SIGMA_MM in (0, 1000]"},
+        std::tuple{"--scatter-kernel", "0.003,0",
+                   "--scatter-kernel: FRACTION must lie in [0, 0.05] and SIGMA_MM in (0, 1000]"},
+        std::tuple{"--scatter-kernel", "0.003", "--scatter-kernel"}}) {
     const auto bad = test::run({kLinac, "igrt", "recon", (dir / "hnd_cut").string(), "--out",
                                 (dir / "never.mha").string(), flag, value});
     EXPECT_EQ(bad.exit_code, 2) << flag;

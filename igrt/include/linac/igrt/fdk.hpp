@@ -28,7 +28,19 @@ struct FdkOptions {
   /// of 0.56 mm. (A mirrored continuation was tried first: it overshot to -120 HU, and the
   /// anatomy it invented outside the field of view dragged that registration to 1.14 mm.)
   bool truncation_correction = true;
+  /// Scatter correction before the logarithm, with the imager's scatter kernel: the panel
+  /// measures T = P + scatter_fraction * G * (1 - P) (transmissions; G a normalised Gaussian of
+  /// scatter_sigma_mm at the panel, the part of the beam that interacted spread as scatter),
+  /// and the primary P is recovered by fixed-point iteration (each step shrinks the error by
+  /// scatter_fraction) and floored at kScatterFloor of T. A real imager's kernel is
+  /// commissioned from a water phantom's cupping; `MachineProfile::imager` holds it
+  /// (scatter_scale, scatter_blur_mm). 0: no correction.
+  double scatter_fraction = 0.0;
+  double scatter_sigma_mm = 60.0;
 };
+
+/// The scatter estimate never takes more than this share of a pixel's measured signal.
+inline constexpr double kScatterFloor = 0.05;
 
 struct FdkResult {
   ImageHU image;
@@ -49,6 +61,12 @@ struct FdkResult {
 /// A grid of voxel_mm covering the field of view of the projections' geometry (cylinder of the
 /// detector's reach at the isocentre), centred on the isocentre, in patient coordinates.
 Grid cbct_grid(const hal::KvProjection& geometry, double voxel_mm, double slice_mm);
+
+/// The primary line integrals of one projection: `p.line_integral` with the scatter of the
+/// kernel above taken off (FdkOptions::scatter_fraction, scatter_sigma_mm). Throws InputError for
+/// a negative fraction or a kernel width that is not positive.
+std::vector<float> scatter_corrected(const hal::KvProjection& p, double scatter_fraction,
+                                     double scatter_sigma_mm);
 
 /// Throws InputError for no projections, projections of different geometry, or an arc too short
 /// for the detector (under 180 degrees plus the fan; a half-fan scan needs 360 degrees).

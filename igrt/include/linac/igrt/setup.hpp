@@ -51,6 +51,8 @@ struct SetupOptions {
   int projections = 180;  // over a 360-degree half-fan scan
   int binning = 8;
   double photons_per_pixel = 0;  // quantum noise of the acquisition (0: none)
+  /// Take the imager profile's scatter kernel off the projections (FdkOptions::scatter_fraction).
+  bool scatter_correction = true;
   double voxel_mm = 3.0;
   double slice_mm = 3.0;
   int dof = 6;
