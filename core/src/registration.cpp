@@ -242,6 +242,64 @@ double mutual_information(const std::vector<double>& joint, int nb) {
   return info;
 }
 
+/// sample(v, c, kLinear, NaN), inlined for the metric's loop: the same bounds, clamps and sums
+/// in the same order (so the same values), with the volume's strides taken once per evaluation.
+class Trilinear {
+ public:
+  explicit Trilinear(const Volume<float>& v)
+      : data_(v.data().data()),
+        nx_(v.grid().dims[0]),
+        nxy_(v.grid().dims[0] * v.grid().dims[1]),
+        hi_{static_cast<double>(v.grid().dims[0] - 1), static_cast<double>(v.grid().dims[1] - 1),
+            static_cast<double>(v.grid().dims[2] - 1)} {}
+
+  /// The value at continuous index c, NaN beyond half a voxel outside the centres.
+  double operator()(const Eigen::Vector3d& c) const {
+    std::int64_t i0[3];
+    std::int64_t i1[3];
+    double f[3];
+    for (int a = 0; a < 3; ++a) {
+      if (!(c[a] >= -0.5 && c[a] <= hi_[a] + 0.5)) return std::nan("");
+      const double x = std::clamp(c[a], 0.0, hi_[a]);
+      const auto last = static_cast<std::int64_t>(hi_[a]);
+      i0[a] = std::min<std::int64_t>(static_cast<std::int64_t>(x), last);
+      i1[a] = std::min<std::int64_t>(i0[a] + 1, last);
+      f[a] = x - static_cast<double>(i0[a]);
+    }
+    const float* z0 = data_ + i0[2] * nxy_;
+    const float* z1 = data_ + i1[2] * nxy_;
+    const std::int64_t y0 = i0[1] * nx_;
+    const std::int64_t y1 = i1[1] * nx_;
+    auto v = [](const float* p) { return static_cast<double>(*p); };
+    const double c00 = v(z0 + y0 + i0[0]) * (1 - f[0]) + v(z0 + y0 + i1[0]) * f[0];
+    const double c10 = v(z0 + y1 + i0[0]) * (1 - f[0]) + v(z0 + y1 + i1[0]) * f[0];
+    const double c01 = v(z1 + y0 + i0[0]) * (1 - f[0]) + v(z1 + y0 + i1[0]) * f[0];
+    const double c11 = v(z1 + y1 + i0[0]) * (1 - f[0]) + v(z1 + y1 + i1[0]) * f[0];
+    const double c0 = c00 * (1 - f[1]) + c10 * f[1];
+    const double c1 = c01 * (1 - f[1]) + c11 * f[1];
+    return c0 * (1 - f[2]) + c1 * f[2];
+  }
+
+ private:
+  const float* data_;
+  std::int64_t nx_;
+  std::int64_t nxy_;
+  double hi_[3];
+};
+
+/// A mask's value at the voxel nearest continuous index c (sample(m, c, kNearest, 0) != 0):
+/// false beyond half a voxel outside the centres.
+bool mask_at(const Mask& m, const Eigen::Vector3d& c) {
+  const auto& d = m.grid().dims;
+  std::int64_t i[3];
+  for (int a = 0; a < 3; ++a) {
+    if (!(c[a] >= -0.5 && c[a] <= static_cast<double>(d[a]) - 0.5)) return false;
+    // c >= -0.5: rounding half away from zero is the floor of c + 0.5.
+    i[a] = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::floor(c[a] + 0.5)), 0, d[a] - 1);
+  }
+  return m.at(i[0], i[1], i[2]) != 0;
+}
+
 /// The metric of one level at a transform (fixed -> moving; lower is better: NCC and MI
 /// negated), with what the last evaluation saw: the share of the fixed samples inside the
 /// moving image (whatever its mask: a mask chooses the samples the metric compares, it does not
@@ -284,6 +342,10 @@ class LevelMetric {
       return static_cast<std::size_t>(i) * static_cast<std::size_t>(nb) +
              static_cast<std::size_t>(j);
     };
+    // The mask on the level's own grid (the finest level: the moving image itself) is read at
+    // the image's index.
+    const bool mask_on_image = mmask != nullptr && mmask->grid().same_as(mg);
+    const Trilinear moving(lv_.moving);
     const auto n = static_cast<std::int64_t>(lv_.points_mm.size());
     // Sums over fixed blocks of samples, each block in order, the blocks added in order: the
     // same result whatever the number of threads (a reduction's order would vary with it).
@@ -303,12 +365,13 @@ class LevelMetric {
       Sums& q = part[static_cast<std::size_t>(blk)];
       double* local = mi ? block_joint.data() + cells * static_cast<std::size_t>(blk) : nullptr;
       for (std::int64_t s = blk * kBlock; s < std::min(n, (blk + 1) * kBlock); ++s) {
-        const Eigen::Vector3d c = a * lv_.points_mm[static_cast<std::size_t>(s)] + b;
-        const double mvv = sample(lv_.moving, c, Interpolation::kLinear, std::nan(""));
+        const Eigen::Vector3d& p = lv_.points_mm[static_cast<std::size_t>(s)];
+        const Eigen::Vector3d c = a * p + b;
+        const double mvv = moving(c);
         if (std::isnan(mvv)) continue;
         ++q.in_image;
-        if (mmask != nullptr && sample(*mmask, am * lv_.points_mm[static_cast<std::size_t>(s)] + bm,
-                                       Interpolation::kNearest, 0.0) == 0.0) {
+        if (mmask != nullptr &&
+            !mask_at(*mmask, mask_on_image ? c : Eigen::Vector3d(am * p + bm))) {
           continue;
         }
         const auto f = static_cast<double>(lv_.values[static_cast<std::size_t>(s)]);
