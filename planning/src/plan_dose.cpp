@@ -146,12 +146,17 @@ std::vector<std::vector<float>> DoseEngine::plan_doses(const std::vector<const P
                      [&key](const Member& x, const Member& y) { return key(x) < key(y); });
   }
   std::vector<std::vector<float>> doses(plans.size(), std::vector<float>(points.size(), 0.0F));
+  // Each thread's doses, added in thread order after the loop (as ThreadPartials does, per plan):
+  // the same sums every run for a given number of threads.
+  std::vector<std::vector<std::vector<float>>> per_thread(
+      static_cast<std::size_t>(omp_get_max_threads()));
 #pragma omp parallel
   {
-    std::vector<std::vector<float>> local(plans.size(), std::vector<float>(points.size(), 0.0F));
+    auto& local = per_thread[static_cast<std::size_t>(omp_get_thread_num())];
+    local.assign(plans.size(), std::vector<float>(points.size(), 0.0F));
     PreparedPoints traced;
     PreparedPoints turned;
-#pragma omp for schedule(dynamic)
+#pragma omp for schedule(static, 1)
     for (std::size_t k = 0; k < groups.size(); ++k) {
       const auto& group = groups[k];
       const ControlPoint& first = *group.front().cp;
@@ -170,8 +175,9 @@ std::vector<std::vector<float>> DoseEngine::plan_doses(const std::vector<const P
         add_aperture_dose(c == c0 ? traced : turned, aperture_of(*m.cp), m.mu, local[m.plan]);
       }
     }
-#pragma omp critical
-    for (std::size_t k = 0; k < plans.size(); ++k) {
+  }
+  for (const auto& local : per_thread) {
+    for (std::size_t k = 0; k < local.size(); ++k) {
       for (std::size_t n = 0; n < points.size(); ++n) doses[k][n] += local[k][n];
     }
   }

@@ -15,6 +15,7 @@
 #include "linac/core/random.hpp"
 #include "linac/core/resample.hpp"
 #include "linac/core/text.hpp"
+#include "thread_partials.hpp"
 #include "vmat_problem.hpp"
 
 namespace linac::planning {
@@ -36,11 +37,12 @@ void VmatPlanner::Impl::forward(const std::vector<double>& x, const Correction& 
   const double half_dlg = 0.5 * profile.mlc.dosimetric_leaf_gap_mm;
   for (const auto& arc : arcs) {
     const int n = arc.cps();
+    ThreadPartials<double> partials(np);
 #pragma omp parallel
     {
-      std::vector<double> local(np, 0.0);
+      std::vector<double>& local = partials.mine();
       Eigen::VectorXf f;
-#pragma omp for schedule(dynamic)
+#pragma omp for schedule(static, 1)
       for (int i = 0; i < n; ++i) {
         const auto& m = arc.matrices[static_cast<std::size_t>(i)];
         const auto& L = m.layout;
@@ -61,9 +63,8 @@ void VmatPlanner::Impl::forward(const std::vector<double>& x, const Correction& 
         }
         m.dose_per_mu.add_product(f.data(), local.data());
       }
-#pragma omp critical
-      for (std::size_t p = 0; p < np; ++p) dose[p] += local[p];
     }
+    partials.add_to(dose);
   }
   if (!correction.scale.empty()) {
     for (std::size_t p = 0; p < np; ++p) {
@@ -266,10 +267,11 @@ std::vector<float> VmatPlanner::Impl::full_dose(const std::vector<double>& x) co
   std::vector<float> dose(np, 0.0F);
   for (const auto& arc : arcs) {
     const int n = arc.cps();
+    ThreadPartials<float> partials(np);
 #pragma omp parallel
     {
-      std::vector<float> local(np, 0.0F);
-#pragma omp for schedule(dynamic)
+      std::vector<float>& local = partials.mine();
+#pragma omp for schedule(static, 1)
       for (int i = 0; i < n; ++i) {
         double w = 0.0;
         if (i > 0) w += 0.5 * x[arc.seg(i - 1)];
@@ -281,9 +283,8 @@ std::vector<float> VmatPlanner::Impl::full_dose(const std::vector<double>& x) co
         });
         engine->add_aperture_dose(arc.prepared[static_cast<std::size_t>(i)], a, w, local);
       }
-#pragma omp critical
-      for (std::size_t p = 0; p < np; ++p) dose[p] += local[p];
     }
+    partials.add_to(dose);
   }
   return dose;
 }

@@ -18,6 +18,7 @@
 #include <nlopt.hpp>
 
 #include "linac/core/text.hpp"
+#include "thread_partials.hpp"
 #include "vmat_generator.hpp"
 
 namespace linac::planning {
@@ -281,10 +282,11 @@ double VmatPlanner::Impl::Generator::optimise_weights(int evaluations) {
 void VmatPlanner::Impl::Generator::correct() {
   const Eigen::VectorXd w = cp_weights(s_mu);
   std::vector<float> full(np, 0.0F);
+  ThreadPartials<float> partials(np);
 #pragma omp parallel
   {
-    std::vector<float> local(np, 0.0F);
-#pragma omp for schedule(dynamic)
+    std::vector<float>& local = partials.mine();
+#pragma omp for schedule(static, 1)
     for (int g = 0; g < total; ++g) {
       const int col = column[static_cast<Index>(g)];
       if (col < 0 || !(w[col] > 0.0)) continue;
@@ -297,9 +299,8 @@ void VmatPlanner::Impl::Generator::correct() {
       });
       m.engine->add_aperture_dose(arc.prepared[static_cast<Index>(i)], ap, w[col], local);
     }
-#pragma omp critical
-    for (std::size_t p = 0; p < np; ++p) full[p] += local[p];
   }
+  partials.add_to(full);
   correction = {};
   std::vector<double> beamlets;
   dose_at(w, beamlets);

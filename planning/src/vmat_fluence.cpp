@@ -12,6 +12,7 @@
 
 #include "linac/core/text.hpp"
 #include "linac/planning/vmat.hpp"
+#include "thread_partials.hpp"
 #include "vmat_problem.hpp"
 
 namespace linac::planning {
@@ -100,11 +101,12 @@ FluenceOptimum VmatPlanner::fluence_optimum(const VmatResult& from, bool spare,
   // Dose at the points from the beamlet matrices, and the objective's gradient back onto them.
   auto forward = [&](const std::vector<double>& x, std::vector<double>& dose) {
     dose.assign(np, 0.0);
+    ThreadPartials<double> partials(np);
 #pragma omp parallel
     {
-      std::vector<double> local(np, 0.0);
+      std::vector<double>& local = partials.mine();
       std::vector<float> f;
-#pragma omp for schedule(dynamic)
+#pragma omp for schedule(static, 1)
       for (int k = 0; k < ncp; ++k) {
         const auto& c = cps[static_cast<std::size_t>(k)];
         const auto& A = c.arc->matrices[static_cast<std::size_t>(c.cp)].dose_per_mu;
@@ -112,9 +114,8 @@ FluenceOptimum VmatPlanner::fluence_optimum(const VmatResult& from, bool spare,
         for (std::size_t b = 0; b < f.size(); ++b) f[b] = static_cast<float>(x[c.offset + b]);
         A.add_product(f.data(), local.data());
       }
-#pragma omp critical
-      for (std::size_t p = 0; p < np; ++p) dose[p] += local[p];
     }
+    partials.add_to(dose);
   };
   Correction correction;
   auto corrected = [&](std::vector<double>& dose) {
@@ -127,19 +128,19 @@ FluenceOptimum VmatPlanner::fluence_optimum(const VmatResult& from, bool spare,
   // The full model's dose of the intensities at the points (no cut-off).
   auto full = [&](const std::vector<double>& x) {
     std::vector<float> dose(np, 0.0F);
+    ThreadPartials<float> partials(np);
 #pragma omp parallel
     {
-      std::vector<float> local(np, 0.0F);
-#pragma omp for schedule(dynamic)
+      std::vector<float>& local = partials.mine();
+#pragma omp for schedule(static, 1)
       for (int k = 0; k < ncp; ++k) {
         const auto& c = cps[static_cast<std::size_t>(k)];
         const auto& L = c.arc->matrices[static_cast<std::size_t>(c.cp)].layout;
         m.engine->add_fluence_dose(c.arc->prepared[static_cast<std::size_t>(c.cp)], c.arc->jaws, L,
                                    weights_of(c, x), local);
       }
-#pragma omp critical
-      for (std::size_t p = 0; p < np; ++p) dose[p] += local[p];
     }
+    partials.add_to(dose);
     return dose;
   };
   // Start: the deliverable plan's intensities (so the optimum is at least as good for the
@@ -237,10 +238,11 @@ FluenceOptimum VmatPlanner::fluence_optimum(const VmatResult& from, bool spare,
   }
   // The full model's dose on the dose grid, normalised as the plans are (target D95).
   std::vector<float> dose(m.body_points.size(), 0.0F);
+  ThreadPartials<float> partials(dose.size());
 #pragma omp parallel
   {
-    std::vector<float> local(dose.size(), 0.0F);
-#pragma omp for schedule(dynamic)
+    std::vector<float>& local = partials.mine();
+#pragma omp for schedule(static, 1)
     for (int k = 0; k < ncp; ++k) {
       const auto& c = cps[static_cast<std::size_t>(k)];
       const auto& L = c.arc->matrices[static_cast<std::size_t>(c.cp)].layout;
@@ -248,9 +250,8 @@ FluenceOptimum VmatPlanner::fluence_optimum(const VmatResult& from, bool spare,
                                                   c.arc->jaws, m.body_points);
       m.engine->add_fluence_dose(pp, c.arc->jaws, L, weights_of(c, x), local);
     }
-#pragma omp critical
-    for (std::size_t p = 0; p < dose.size(); ++p) dose[p] += local[p];
   }
+  partials.add_to(dose);
   const double d95 = m.target_d95(dose);
   out.normalisation = d95 > 0.0 ? m.rx_fraction() / d95 : 1.0;
   out.dose_gy = Volume<float>(m.grid, 0.0F);

@@ -43,8 +43,9 @@ double VmatPlanner::Impl::Generator::route_arc(int k, const std::vector<Eigen::V
     ap.b.assign(static_cast<Index>(L.rows), 0);
     ap.a.assign(static_cast<Index>(L.rows), 0);
   }
-  double gain = 0.0;
-#pragma omp parallel reduction(+ : gain)
+  // Each row's gain on its own, summed in row order: the same total whatever thread did a row.
+  std::vector<double> row_gain(static_cast<Index>(L.rows), 0.0);
+#pragma omp parallel
   {
     std::vector<double> cur(static_cast<Index>(S * S));
     std::vector<double> tmp(static_cast<Index>(S * S));
@@ -134,7 +135,7 @@ double VmatPlanner::Impl::Generator::route_arc(int k, const std::vector<Eigen::V
                                 std::abs(a - p.a[static_cast<Index>(r)]));
         }
       }
-      gain += cur[static_cast<Index>(end)] - old_cost;
+      row_gain[static_cast<Index>(r)] = cur[static_cast<Index>(end)] - old_cost;
       int b = static_cast<int>(end) / S;
       int a = static_cast<int>(end) % S;
       for (int i = n - 1; i >= 0; --i) {
@@ -150,6 +151,8 @@ double VmatPlanner::Impl::Generator::route_arc(int k, const std::vector<Eigen::V
       }
     }
   }
+  double gain = 0.0;
+  for (const double g : row_gain) gain += g;
   return gain;
 }
 

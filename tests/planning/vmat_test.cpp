@@ -380,11 +380,35 @@ TEST(Vmat, MuSmoothnessKeepsTheMuPerDegreeFromJumpingAndShortensTheBeamTime) {
       mu_step_rms(a.plan), mu_step_rms(b.plan), ta, tb, pa.d98_gy, pa.d2_gy, pb.d98_gy, pb.d2_gy,
       fa.mean_gy, fb.mean_gy);
   EXPECT_TRUE(rb.deliverable);
-  // Runs differ a little with the threads' summation order (measured 0.43-0.52 of the ratio).
+  // Runs differ a little with the number of threads (measured 0.43-0.52 of the ratio).
   EXPECT_LT(mu_step_rms(b.plan), 0.7 * mu_step_rms(a.plan));
   EXPECT_LT(tb, ta);
   EXPECT_LT(fb.mean_gy, fa.mean_gy + 0.5);
   EXPECT_GT(pb.d98_gy, pa.d98_gy - 0.3);
+}
+
+TEST(Vmat, TheSamePlanTwiceForASeed) {
+  // The threads' partial doses are added in thread order over statically scheduled control
+  // points: for a given number of threads, two runs give the same plan to the bit (they used to
+  // differ by tenths of a gray with the order the threads finished in).
+  const Case c = sparable_case();
+  VmatOptions o = coarse_options();
+  o.start = VmatOptions::Start::kRouted;
+  o.iterations = 10;
+  const VmatPlanner planner(c, default_machine_profile(), default_beam_model(), o);
+  const VmatResult first = planner.optimise(true);
+  const VmatResult second = planner.optimise(true);
+  EXPECT_EQ(first.dose_gy.data(), second.dose_gy.data());
+  EXPECT_EQ(first.evaluations, second.evaluations);
+  ASSERT_EQ(first.plan.beams.size(), second.plan.beams.size());
+  for (std::size_t b = 0; b < first.plan.beams.size(); ++b) {
+    const auto& x = first.plan.beams[b].control_points;
+    const auto& y = second.plan.beams[b].control_points;
+    ASSERT_EQ(x.size(), y.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      EXPECT_EQ(x[i].cumulative_meterset_weight, y[i].cumulative_meterset_weight);
+    }
+  }
 }
 
 TEST(Vmat, RoutedAperturesAreAPlanWithoutRefinement) {
@@ -397,9 +421,9 @@ TEST(Vmat, RoutedAperturesAreAPlanWithoutRefinement) {
   o.iterations = 0;
   const VmatPlanner planner(c, profile, default_beam_model(), o);
   const VmatResult plan = planner.optimise(true);
-  // Two MU fits of 10 evaluations (NLopt's L-BFGS may evaluate once past its limit: 21 was
-  // measured in the full suite); a leaf refinement would add correction_every (30) more.
-  EXPECT_LE(plan.evaluations, 22);
+  // Two MU fits of 10 evaluations (NLopt's L-BFGS may evaluate a little past its limit: 21 and
+  // 24 were measured); a leaf refinement would add correction_every (30) more.
+  EXPECT_LT(plan.evaluations, 30);
   EXPECT_GT(plan.evaluations, 0);
   const auto report = delivery::validate_plan(plan.plan, profile);
   EXPECT_TRUE(report.deliverable) << report.to_json();
