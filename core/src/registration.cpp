@@ -49,53 +49,56 @@ Volume<float> gaussian_smooth(const Volume<float>& image, const Eigen::Vector3d&
     const double sigma_vox = sigma[axis] / g.spacing_mm[axis];
     if (sigma_vox < 0.2) continue;
     const int radius = static_cast<int>(std::ceil(3.0 * sigma_vox));
-    std::vector<double> kernel(static_cast<std::size_t>(2 * radius + 1));
+    std::vector<float> kernel(static_cast<std::size_t>(2 * radius + 1));
     double sum = 0.0;
     for (int r = -radius; r <= radius; ++r) {
       const double w = std::exp(-0.5 * r * r / (sigma_vox * sigma_vox));
-      kernel[static_cast<std::size_t>(r) + static_cast<std::size_t>(radius)] = w;
+      kernel[static_cast<std::size_t>(r) + static_cast<std::size_t>(radius)] =
+          static_cast<float>(w);
       sum += w;
     }
-    for (auto& w : kernel) w /= sum;
+    // Single precision: a dozen taps of a sum of weights 1 lose nothing a registration sees, and
+    // the rows vectorise twice as wide.
+    for (auto& w : kernel) w = static_cast<float>(static_cast<double>(w) / sum);
       // Row by row (i fastest), each tap added over a whole row in the taps' order: the same sums
       // as voxel by voxel, in an order the compiler vectorises. Edges are extended.
 #pragma omp parallel
     {
-      std::vector<double> acc(static_cast<std::size_t>(n[0]));
+      std::vector<float> acc(static_cast<std::size_t>(n[0]));
 #pragma omp for schedule(static)
       for (std::int64_t k = 0; k < n[2]; ++k) {
         for (std::int64_t j = 0; j < n[1]; ++j) {
-          std::fill(acc.begin(), acc.end(), 0.0);
+          std::fill(acc.begin(), acc.end(), 0.0F);
           for (int r = -radius; r <= radius; ++r) {
-            const double w = kernel[static_cast<std::size_t>(r) + static_cast<std::size_t>(radius)];
+            const float w = kernel[static_cast<std::size_t>(r) + static_cast<std::size_t>(radius)];
             if (axis == 0) {
               const float* row = &a.at(0, j, k);
               // The edges extended; between them the taps need no clamping.
               const std::int64_t lo = std::clamp<std::int64_t>(-r, 0, n[0]);
               const std::int64_t hi = std::clamp<std::int64_t>(n[0] - r, lo, n[0]);
               for (std::int64_t i = 0; i < lo; ++i) {
-                acc[static_cast<std::size_t>(i)] += w * static_cast<double>(row[0]);
+                acc[static_cast<std::size_t>(i)] += w * row[0];
               }
-              double* inner = acc.data();
+              float* inner = acc.data();
               const float* shifted = row + r;
               for (std::int64_t i = lo; i < hi; ++i) {
-                inner[i] += w * static_cast<double>(shifted[i]);
+                inner[i] += w * shifted[i];
               }
               for (std::int64_t i = hi; i < n[0]; ++i) {
-                acc[static_cast<std::size_t>(i)] += w * static_cast<double>(row[n[0] - 1]);
+                acc[static_cast<std::size_t>(i)] += w * row[n[0] - 1];
               }
             } else {
               const std::int64_t jj = axis == 1 ? std::clamp<std::int64_t>(j + r, 0, n[1] - 1) : j;
               const std::int64_t kk = axis == 2 ? std::clamp<std::int64_t>(k + r, 0, n[2] - 1) : k;
               const float* row = &a.at(0, jj, kk);
               for (std::int64_t i = 0; i < n[0]; ++i) {
-                acc[static_cast<std::size_t>(i)] += w * static_cast<double>(row[i]);
+                acc[static_cast<std::size_t>(i)] += w * row[i];
               }
             }
           }
           float* out = &b.at(0, j, k);
           for (std::int64_t i = 0; i < n[0]; ++i) {
-            out[i] = static_cast<float>(acc[static_cast<std::size_t>(i)]);
+            out[i] = acc[static_cast<std::size_t>(i)];
           }
         }
       }
@@ -177,39 +180,47 @@ Level make_level(const Volume<float>& fixed, const Volume<float>& moving, double
     fixed_sigma[a] = 0.5 * std::max(vmm, ms > fs ? std::sqrt(ms * ms - fs * fs) : 0.0);
     moving_sigma[a] = 0.5 * std::max(vmm, fs > ms ? std::sqrt(fs * fs - ms * ms) : 0.0);
   }
-  Volume<float> fixed_s = gaussian_smooth(fixed, fixed_sigma);
+  // The fixed image's samples first (only their values are kept), then the moving image's
+  // level: the two smoothed volumes never exist at once (on a virtual machine every fresh page
+  // costs a fault and its zeroing, a quarter of a registration).
+  const std::size_t count =
+      std::min<std::size_t>(static_cast<std::size_t>(samples), candidates.size());
+  {
+    std::optional<Volume<float>> smoothed;
+    if (fixed_sigma.maxCoeff() > 0.0) smoothed = gaussian_smooth(fixed, fixed_sigma);
+    const Volume<float>& fixed_s = smoothed ? *smoothed : fixed;
+    // The samples in the fixed image's voxel order: consecutive samples then read neighbouring
+    // parts of the moving image (a random order missed the cache on most reads).
+    std::vector<std::size_t> picks(count);
+    for (std::size_t s = 0; s < count; ++s) {
+      picks[s] = count == candidates.size()
+                     ? s
+                     : static_cast<std::size_t>(rng.next_u64() % candidates.size());
+    }
+    std::sort(picks.begin(), picks.end());
+    lv.points_mm.reserve(count);
+    lv.values.reserve(count);
+    for (const std::size_t pick : picks) {
+      const std::size_t n = candidates[pick];
+      const auto ijk = fixed.grid().index_of(n);
+      // Jitter within the voxel so that samples do not sit on the grid lattice.
+      const Eigen::Vector3d c(static_cast<double>(ijk[0]) + rng.uniform() - 0.5,
+                              static_cast<double>(ijk[1]) + rng.uniform() - 0.5,
+                              static_cast<double>(ijk[2]) + rng.uniform() - 0.5);
+      lv.points_mm.push_back(fixed.grid().index_to_world_mm(c));
+      double v = sample(fixed_s, c, Interpolation::kLinear, 0.0);
+      if (backgrounds != nullptr) v -= sample(backgrounds->fixed, c, Interpolation::kLinear, 0.0);
+      lv.values.push_back(static_cast<float>(v));
+    }
+  }
   Volume<float> moving_s = gaussian_smooth(moving, moving_sigma);
   if (backgrounds != nullptr) {
-    for (std::size_t n = 0; n < fixed_s.size(); ++n) fixed_s[n] -= backgrounds->fixed[n];
     for (std::size_t n = 0; n < moving_s.size(); ++n) moving_s[n] -= backgrounds->moving[n];
   }
   const Grid level_grid = coarser(moving.grid(), 0.5 * vmm);
   lv.moving = level_grid.same_as(moving.grid())
                   ? std::move(moving_s)
                   : resample(moving_s, level_grid, Interpolation::kLinear, 0.0F);
-  const std::size_t count =
-      std::min<std::size_t>(static_cast<std::size_t>(samples), candidates.size());
-  // The samples in the fixed image's voxel order: consecutive samples then read neighbouring
-  // parts of the moving image (a random order missed the cache on most reads).
-  std::vector<std::size_t> picks(count);
-  for (std::size_t s = 0; s < count; ++s) {
-    picks[s] = count == candidates.size()
-                   ? s
-                   : static_cast<std::size_t>(rng.next_u64() % candidates.size());
-  }
-  std::sort(picks.begin(), picks.end());
-  lv.points_mm.reserve(count);
-  lv.values.reserve(count);
-  for (const std::size_t pick : picks) {
-    const std::size_t n = candidates[pick];
-    const auto ijk = fixed.grid().index_of(n);
-    // Jitter within the voxel so that samples do not sit on the grid lattice.
-    const Eigen::Vector3d c(static_cast<double>(ijk[0]) + rng.uniform() - 0.5,
-                            static_cast<double>(ijk[1]) + rng.uniform() - 0.5,
-                            static_cast<double>(ijk[2]) + rng.uniform() - 0.5);
-    lv.points_mm.push_back(fixed.grid().index_to_world_mm(c));
-    lv.values.push_back(static_cast<float>(sample(fixed_s, c, Interpolation::kLinear, 0.0)));
-  }
   return lv;
 }
 
@@ -366,7 +377,10 @@ class LevelMetric {
       double* local = mi ? block_joint.data() + cells * static_cast<std::size_t>(blk) : nullptr;
       for (std::int64_t s = blk * kBlock; s < std::min(n, (blk + 1) * kBlock); ++s) {
         const Eigen::Vector3d& p = lv_.points_mm[static_cast<std::size_t>(s)];
-        const Eigen::Vector3d c = a * p + b;
+        // a p + b written out: Eigen's fixed-size product was a call per sample.
+        const Eigen::Vector3d c(a(0, 0) * p[0] + a(0, 1) * p[1] + a(0, 2) * p[2] + b[0],
+                                a(1, 0) * p[0] + a(1, 1) * p[1] + a(1, 2) * p[2] + b[1],
+                                a(2, 0) * p[0] + a(2, 1) * p[1] + a(2, 2) * p[2] + b[2]);
         const double mvv = moving(c);
         if (std::isnan(mvv)) continue;
         ++q.in_image;
@@ -578,17 +592,20 @@ RegistrationResult register_rigid(const Volume<float>& fixed, const Volume<float
   };
 
   Rng rng(o.seed);
+  // Made at the first level that takes them off (after the coarse ones' images are freed).
   std::optional<Backgrounds> backgrounds;
-  if (o.high_pass_mm > 0.0 && o.metric != RegistrationMetric::kMattesMutualInformation) {
-    backgrounds = Backgrounds{gaussian_smooth(fixed, o.high_pass_mm),
-                              gaussian_smooth(moving, o.high_pass_mm)};
-  }
+  const bool any_high_pass =
+      o.high_pass_mm > 0.0 && o.metric != RegistrationMetric::kMattesMutualInformation;
   const std::vector<double> levels = o.pyramid_mm.empty() ? std::vector<double>{0.0} : o.pyramid_mm;
   for (std::size_t level = 0; level < levels.size(); ++level) {
     const double voxel = levels[level];
     const auto t_level = std::chrono::steady_clock::now();
     const double level_voxel_mm = std::max(voxel, fixed.grid().spacing_mm.maxCoeff());
-    const bool high_pass = backgrounds.has_value() && level_voxel_mm < o.high_pass_mm;
+    const bool high_pass = any_high_pass && level_voxel_mm < o.high_pass_mm;
+    if (high_pass && !backgrounds) {
+      backgrounds = Backgrounds{gaussian_smooth(fixed, o.high_pass_mm),
+                                gaussian_smooth(moving, o.high_pass_mm)};
+    }
     const int samples = level + 1 == levels.size() ? o.finest_samples : o.samples;
     const Level lv = make_level(fixed, moving, voxel, candidates, samples,
                                 high_pass ? &*backgrounds : nullptr, rng);

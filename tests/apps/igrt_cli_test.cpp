@@ -203,7 +203,11 @@ TEST(CliIgrt, RegisterGivesNoCorrectionForImagesThatDoNotMatch) {
     EXPECT_EQ(r.exit_code, 4) << moving << ": " << r.out << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_NE(r.err.find("no couch correction: the "), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("do not match"), std::string::npos) << r.err;
+    // Where the search ends on unrelated images is arbitrary: on its bound, at a low
+    // correlation, or where they overlap too little; each is refused.
+    EXPECT_TRUE(r.err.find("do not match") != std::string::npos ||
+                r.err.find("overlap too little") != std::string::npos)
+        << r.err;
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_TRUE(j["correction"].is_null()) << r.out;
     EXPECT_LT(j["registration"]["correlation"].get<double>(), 0.5) << r.out;
