@@ -18,7 +18,10 @@ SEEDS (default 1) repeats the five set-ups at each of these simulator seeds (com
 another draw of the scan's quantum noise and of the couch encoders' noise), and the summary adds
 each tool's mean error and how many cases exceed 0.2 mm.
 
-Usage: bench/compare_registration.py [LINAC] [WORKDIR] [SEEDS]   (OMP_NUM_THREADS=2 for 2 cores)"""
+SET (default bench) chooses the set-ups: bench, the five above; own, ten of our own (small
+set-ups, pure translations by fractions of a voxel, and others up to 19 mm and 3 degrees).
+
+Usage: bench/compare_registration.py [LINAC] [WORKDIR] [SEEDS] [SET]   (OMP_NUM_THREADS=2 for 2 cores)"""
 import json
 import math
 import os
@@ -33,11 +36,23 @@ LINAC = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
 WORK = sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(prefix="linac-compare-")
 SEEDS = [int(v) for v in sys.argv[3].split(",")] if len(sys.argv) > 3 else [1]
 PHOTONS = 20000  # quantum noise: photons per binned panel pixel, unattenuated
-ERRORS = [[3.0, -2.0, 4.0, 0.5, -0.5, 1.0],  # tx, ty, tz (mm), rx, ry, rz (deg)
-          [12.0, -8.0, 5.0, 1.5, 0.0, -1.0],
-          [-15.0, 10.0, -12.0, -2.0, 1.0, 2.5],
-          [20.0, 5.0, -18.0, 0.0, -3.0, 1.0],
-          [-6.0, -20.0, 14.0, 3.0, 2.0, -2.0]]
+SETS = {
+    # The issue's style: shifts up to 20 mm, rotations up to 3 degrees.
+    "bench": [[3.0, -2.0, 4.0, 0.5, -0.5, 1.0],  # tx, ty, tz (mm), rx, ry, rz (deg)
+              [12.0, -8.0, 5.0, 1.5, 0.0, -1.0],
+              [-15.0, 10.0, -12.0, -2.0, 1.0, 2.5],
+              [20.0, 5.0, -18.0, 0.0, -3.0, 1.0],
+              [-6.0, -20.0, 14.0, 3.0, 2.0, -2.0]],
+    # Our own: small set-ups and pure translations by fractions of the 3 mm voxels, where the
+    # interpolation's blur varies in step on both grids, and others up to 19 mm and 3 degrees.
+    "own": [[1.0, 0.0, 0.0, 0.2, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [0.5, -0.5, 0.3, 0.1, -0.1, 0.1], [0.0, 0.75, 0.75, 0.0, 0.0, 0.0],
+            [0.0, 1.5, 1.5, 0.0, 0.0, 0.0], [0.0, 1.25, -0.5, 0.0, 0.0, 0.0],
+            [0.75, 0.0, 0.0, 0.0, 0.0, 0.0], [-8.0, 6.0, 19.0, -1.0, 2.5, 0.5],
+            [5.0, 15.0, -3.0, 2.8, -1.2, -2.9], [-19.0, -4.0, 7.0, 0.7, 0.3, 3.0]],
+}
+SET = sys.argv[4] if len(sys.argv) > 4 else "bench"
+ERRORS = SETS[SET]
 
 
 def rx(a):
@@ -83,7 +98,8 @@ def run(cmd, ok=(0,), **kw):
 
 
 def one_case(case, n, error, seed):
-    frac = os.path.join(WORK, "fraction%d" % n + ("" if seed == 1 else "_seed%d" % seed))
+    frac = os.path.join(WORK, ("fraction%d" if SET == "bench" else SET + "%d") % n +
+                        ("" if seed == 1 else "_seed%d" % seed))
     # exit 4: a correction beyond the couch's limits is not applied; the CBCT is still written
     setup, _ = run([LINAC, "igrt", "setup", "--sim", "--setup-error",
                     ",".join(str(v) for v in error), "--photons-per-pixel", str(PHOTONS),

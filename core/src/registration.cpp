@@ -160,6 +160,42 @@ Bins bins_for(const std::vector<float>& values, int n) {
   return b;
 }
 
+/// Keys' cubic convolution (a = -1/2, Catmull-Rom) of `v` at continuous index c, edges
+/// extended: an interpolation whose blur hardly depends on where between the voxels c falls.
+double cubic_sample(const Volume<float>& v, const Eigen::Vector3d& c) {
+  const auto& d = v.grid().dims;
+  std::int64_t base[3];
+  double w[3][4];
+  for (int a = 0; a < 3; ++a) {
+    const double x = std::clamp(c[a], 0.0, static_cast<double>(d[a] - 1));
+    const double f = std::floor(x);
+    base[a] = static_cast<std::int64_t>(f) - 1;
+    const double t = x - f;
+    const double t2 = t * t, t3 = t2 * t;
+    w[a][0] = -0.5 * t3 + t2 - 0.5 * t;
+    w[a][1] = 1.5 * t3 - 2.5 * t2 + 1.0;
+    w[a][2] = -1.5 * t3 + 2.0 * t2 + 0.5 * t;
+    w[a][3] = 0.5 * t3 - 0.5 * t2;
+  }
+  double sum = 0.0;
+  for (int k = 0; k < 4; ++k) {
+    const auto kk = std::clamp<std::int64_t>(base[2] + k, 0, d[2] - 1);
+    double sj = 0.0;
+    for (int j = 0; j < 4; ++j) {
+      const auto jj = std::clamp<std::int64_t>(base[1] + j, 0, d[1] - 1);
+      const float* row = &v.at(0, jj, kk);
+      double si = 0.0;
+      for (int i = 0; i < 4; ++i) {
+        const auto ii = std::clamp<std::int64_t>(base[0] + i, 0, d[0] - 1);
+        si += w[0][i] * static_cast<double>(row[ii]);
+      }
+      sj += w[1][j] * si;
+    }
+    sum += w[2][k] * sj;
+  }
+  return sum;
+}
+
 /// One pyramid level: the moving image smoothed (and coarsened) for it, and the fixed image's
 /// samples, smoothed alike. Draws the sample positions from `rng` (its state carries on from
 /// level to level, so a seed gives the same samples).
@@ -198,19 +234,26 @@ Level make_level(const Volume<float>& fixed, const Volume<float>& moving, double
                      : static_cast<std::size_t>(rng.next_u64() % candidates.size());
     }
     std::sort(picks.begin(), picks.end());
-    lv.points_mm.reserve(count);
-    lv.values.reserve(count);
-    for (const std::size_t pick : picks) {
-      const std::size_t n = candidates[pick];
-      const auto ijk = fixed.grid().index_of(n);
+    std::vector<Eigen::Vector3d> at(count);
+    lv.points_mm.resize(count);
+    lv.values.resize(count);
+    for (std::size_t s = 0; s < count; ++s) {
+      const auto ijk = fixed.grid().index_of(candidates[picks[s]]);
       // Jitter within the voxel so that samples do not sit on the grid lattice.
-      const Eigen::Vector3d c(static_cast<double>(ijk[0]) + rng.uniform() - 0.5,
+      at[s] = Eigen::Vector3d(static_cast<double>(ijk[0]) + rng.uniform() - 0.5,
                               static_cast<double>(ijk[1]) + rng.uniform() - 0.5,
                               static_cast<double>(ijk[2]) + rng.uniform() - 0.5);
-      lv.points_mm.push_back(fixed.grid().index_to_world_mm(c));
-      double v = sample(fixed_s, c, Interpolation::kLinear, 0.0);
-      if (backgrounds != nullptr) v -= sample(backgrounds->fixed, c, Interpolation::kLinear, 0.0);
-      lv.values.push_back(static_cast<float>(v));
+    }
+    // The fixed values by cubic convolution: with linear interpolation the reference's blur
+    // varied with a sample's place between voxels, in step with the moving image's (both on
+    // 3 mm grids), and a translation by a fraction of a voxel came back up to 0.28 mm off.
+#pragma omp parallel for schedule(static)
+    for (std::int64_t s = 0; s < static_cast<std::int64_t>(count); ++s) {
+      const Eigen::Vector3d& c = at[static_cast<std::size_t>(s)];
+      lv.points_mm[static_cast<std::size_t>(s)] = fixed.grid().index_to_world_mm(c);
+      double v = cubic_sample(fixed_s, c);
+      if (backgrounds != nullptr) v -= cubic_sample(backgrounds->fixed, c);
+      lv.values[static_cast<std::size_t>(s)] = static_cast<float>(v);
     }
   }
   Volume<float> moving_s = gaussian_smooth(moving, moving_sigma);
