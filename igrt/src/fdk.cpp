@@ -292,6 +292,10 @@ std::vector<float> scatter_corrected(const hal::KvProjection& p, double scatter_
   if (!(scatter_sigma_mm > 0.0) || !(p.pixel_pitch_mm > 0.0)) {
     throw InputError("scatter correction", "the kernel width and pixel pitch must be positive");
   }
+  if (p.columns < 1 || p.rows < 1 ||
+      p.line_integral.size() != static_cast<std::size_t>(p.columns) * p.rows) {
+    throw InputError("scatter correction", "the projection's pixel count does not match its size");
+  }
   std::vector<float> out(p.line_integral.size());
   if (scatter_fraction == 0.0) {
     std::copy(p.line_integral.begin(), p.line_integral.end(), out.begin());

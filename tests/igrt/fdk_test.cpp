@@ -284,6 +284,9 @@ TEST(Fdk, ScatterCorrectionWithTheImagersKernelRecoversThePrimary) {
   EXPECT_EQ(scatter_corrected(with, 0.0, 60.0), with.line_integral);
   EXPECT_THROW((void)scatter_corrected(with, -0.1, 60.0), InputError);
   EXPECT_THROW((void)scatter_corrected(with, 0.003, 0.0), InputError);
+  auto short_one = with;
+  short_one.line_integral.pop_back();
+  EXPECT_THROW((void)scatter_corrected(short_one, 0.003, 60.0), InputError);
   auto o = options_for(with);
   o.scatter_fraction = -1.0;
   try {
