@@ -35,79 +35,6 @@ RegistrationMetric parse_registration_metric(const std::string& name) {
   throw InputError("metric", "'" + name + "' is not mean_squares, ncc or mattes_mi");
 }
 
-Volume<float> gaussian_smooth(const Volume<float>& image, double sigma_mm) {
-  return gaussian_smooth(image, Eigen::Vector3d(sigma_mm, sigma_mm, sigma_mm));
-}
-
-Volume<float> gaussian_smooth(const Volume<float>& image, const Eigen::Vector3d& sigma) {
-  if (!(sigma.maxCoeff() > 0.0)) return image;
-  Volume<float> a = image;
-  Volume<float> b(image.grid());
-  const Grid& g = image.grid();
-  const std::int64_t n[3] = {g.dims[0], g.dims[1], g.dims[2]};
-  for (int axis = 0; axis < 3; ++axis) {
-    const double sigma_vox = sigma[axis] / g.spacing_mm[axis];
-    if (sigma_vox < 0.2) continue;
-    const int radius = static_cast<int>(std::ceil(3.0 * sigma_vox));
-    std::vector<float> kernel(static_cast<std::size_t>(2 * radius + 1));
-    double sum = 0.0;
-    for (int r = -radius; r <= radius; ++r) {
-      const double w = std::exp(-0.5 * r * r / (sigma_vox * sigma_vox));
-      kernel[static_cast<std::size_t>(r) + static_cast<std::size_t>(radius)] =
-          static_cast<float>(w);
-      sum += w;
-    }
-    // Single precision: a dozen taps of a sum of weights 1 lose nothing a registration sees, and
-    // the rows vectorise twice as wide.
-    for (auto& w : kernel) w = static_cast<float>(static_cast<double>(w) / sum);
-      // Row by row (i fastest), each tap added over a whole row in the taps' order: the same sums
-      // as voxel by voxel, in an order the compiler vectorises. Edges are extended.
-#pragma omp parallel
-    {
-      std::vector<float> acc(static_cast<std::size_t>(n[0]));
-#pragma omp for schedule(static)
-      for (std::int64_t k = 0; k < n[2]; ++k) {
-        for (std::int64_t j = 0; j < n[1]; ++j) {
-          std::fill(acc.begin(), acc.end(), 0.0F);
-          for (int r = -radius; r <= radius; ++r) {
-            const float w = kernel[static_cast<std::size_t>(r) + static_cast<std::size_t>(radius)];
-            if (axis == 0) {
-              const float* row = &a.at(0, j, k);
-              // The edges extended; between them the taps need no clamping.
-              const std::int64_t lo = std::clamp<std::int64_t>(-r, 0, n[0]);
-              const std::int64_t hi = std::clamp<std::int64_t>(n[0] - r, lo, n[0]);
-              for (std::int64_t i = 0; i < lo; ++i) {
-                acc[static_cast<std::size_t>(i)] += w * row[0];
-              }
-              float* inner = acc.data();
-              const float* shifted = row + r;
-              for (std::int64_t i = lo; i < hi; ++i) {
-                inner[i] += w * shifted[i];
-              }
-              for (std::int64_t i = hi; i < n[0]; ++i) {
-                acc[static_cast<std::size_t>(i)] += w * row[n[0] - 1];
-              }
-            } else {
-              const std::int64_t jj = axis == 1 ? std::clamp<std::int64_t>(j + r, 0, n[1] - 1) : j;
-              const std::int64_t kk = axis == 2 ? std::clamp<std::int64_t>(k + r, 0, n[2] - 1) : k;
-              const float* row = &a.at(0, jj, kk);
-              for (std::int64_t i = 0; i < n[0]; ++i) {
-                acc[static_cast<std::size_t>(i)] += w * row[i];
-              }
-            }
-          }
-          float* out = &b.at(0, j, k);
-          for (std::int64_t i = 0; i < n[0]; ++i) {
-            out[i] = acc[static_cast<std::size_t>(i)];
-          }
-        }
-      }
-    }
-    std::swap(a, b);
-  }
-  return a;
-}
-
 namespace {
 
 /// Both images' smooth backgrounds (a Gaussian of RegistrationOptions::high_pass_mm), taken off
@@ -158,42 +85,6 @@ Bins bins_for(const std::vector<float>& values, int n) {
   b.n = n;
   b.width = std::max(1e-6, (hi - lo) / (n - 1));
   return b;
-}
-
-/// Keys' cubic convolution (a = -1/2, Catmull-Rom) of `v` at continuous index c, edges
-/// extended: an interpolation whose blur hardly depends on where between the voxels c falls.
-double cubic_sample(const Volume<float>& v, const Eigen::Vector3d& c) {
-  const auto& d = v.grid().dims;
-  std::int64_t base[3];
-  double w[3][4];
-  for (int a = 0; a < 3; ++a) {
-    const double x = std::clamp(c[a], 0.0, static_cast<double>(d[a] - 1));
-    const double f = std::floor(x);
-    base[a] = static_cast<std::int64_t>(f) - 1;
-    const double t = x - f;
-    const double t2 = t * t, t3 = t2 * t;
-    w[a][0] = -0.5 * t3 + t2 - 0.5 * t;
-    w[a][1] = 1.5 * t3 - 2.5 * t2 + 1.0;
-    w[a][2] = -1.5 * t3 + 2.0 * t2 + 0.5 * t;
-    w[a][3] = 0.5 * t3 - 0.5 * t2;
-  }
-  double sum = 0.0;
-  for (int k = 0; k < 4; ++k) {
-    const auto kk = std::clamp<std::int64_t>(base[2] + k, 0, d[2] - 1);
-    double sj = 0.0;
-    for (int j = 0; j < 4; ++j) {
-      const auto jj = std::clamp<std::int64_t>(base[1] + j, 0, d[1] - 1);
-      const float* row = &v.at(0, jj, kk);
-      double si = 0.0;
-      for (int i = 0; i < 4; ++i) {
-        const auto ii = std::clamp<std::int64_t>(base[0] + i, 0, d[0] - 1);
-        si += w[0][i] * static_cast<double>(row[ii]);
-      }
-      sj += w[1][j] * si;
-    }
-    sum += w[2][k] * sj;
-  }
-  return sum;
 }
 
 /// One pyramid level: the moving image smoothed (and coarsened) for it, and the fixed image's
@@ -251,8 +142,8 @@ Level make_level(const Volume<float>& fixed, const Volume<float>& moving, double
     for (std::int64_t s = 0; s < static_cast<std::int64_t>(count); ++s) {
       const Eigen::Vector3d& c = at[static_cast<std::size_t>(s)];
       lv.points_mm[static_cast<std::size_t>(s)] = fixed.grid().index_to_world_mm(c);
-      double v = cubic_sample(fixed_s, c);
-      if (backgrounds != nullptr) v -= cubic_sample(backgrounds->fixed, c);
+      double v = sample_cubic(fixed_s, c);
+      if (backgrounds != nullptr) v -= sample_cubic(backgrounds->fixed, c);
       lv.values[static_cast<std::size_t>(s)] = static_cast<float>(v);
     }
   }

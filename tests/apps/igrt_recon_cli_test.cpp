@@ -365,6 +365,19 @@ TEST(CliIgrtRecon, RefusesBadProjectionSetsNamingTheFile) {
                                 "64,64,30", "--extent-mm", "200,200,90", "--json"});
   ASSERT_EQ(sized.exit_code, 0) << sized.err;
   EXPECT_TRUE(json::parse(sized.out)["half_fan"].get<bool>());
+  EXPECT_EQ(json::parse(sized.out)["scatter_kernel"]["fraction"].get<double>(), 0.0);
+  // A scatter kernel is taken off when given: projections without scatter come back brighter
+  // (the correction removes signal that was primary), and the JSON says which kernel.
+  const auto kernel = test::run({kLinac, "igrt", "recon", (dir / "raw_offset").string(), "--out",
+                                 (dir / "kernel.mha").string(), "--raw-size", "96,48", "--size",
+                                 "64,64,30", "--extent-mm", "200,200,90", "--mu-water-per-mm",
+                                 "0.02", "--scatter-kernel", "0.003,60", "--json"});
+  ASSERT_EQ(kernel.exit_code, 0) << kernel.err;
+  const auto kj = json::parse(kernel.out);
+  EXPECT_EQ(kj["scatter_kernel"]["fraction"].get<double>(), 0.003);
+  EXPECT_EQ(kj["scatter_kernel"]["sigma_mm"].get<double>(), 60.0);
+  EXPECT_NE(read_metaimage<std::int16_t>(dir / "kernel.mha").data(),
+            read_metaimage<std::int16_t>(dir / "sized.mha").data());
   EXPECT_EQ(test::run({kLinac, "igrt", "recon", (dir / "raw_offset").string(), "--out",
                        (dir / "never.mha").string(), "--raw-size", "96"})
                 .exit_code,

@@ -92,3 +92,39 @@ TEST(Resample, DownsamplingAConstantKeepsItAndIntegerOutputRounds) {
 
 }  // namespace
 }  // namespace linac
+
+namespace linac {
+namespace {
+
+TEST(Resample, CubicPassesThroughTheVoxelsAndReproducesAQuadraticField) {
+  Grid g;
+  g.dims = {8, 7, 6};
+  g.spacing_mm = Eigen::Vector3d(2.0, 2.0, 2.0);
+  Volume<float> v(g, 0.0F);
+  auto field = [](double i, double j, double k) {
+    return 3.0 + 0.5 * i - 0.25 * j + 0.1 * k + 0.05 * i * i - 0.02 * j * k;
+  };
+  for (std::int64_t k = 0; k < g.dims[2]; ++k) {
+    for (std::int64_t j = 0; j < g.dims[1]; ++j) {
+      for (std::int64_t i = 0; i < g.dims[0]; ++i) {
+        v.at(i, j, k) = static_cast<float>(
+            field(static_cast<double>(i), static_cast<double>(j), static_cast<double>(k)));
+      }
+    }
+  }
+  // At a voxel centre: its value.
+  EXPECT_NEAR(sample_cubic(v, Eigen::Vector3d(3, 2, 4)), field(3, 2, 4), 1e-5);
+  // Between voxels, away from the edges (the stencil inside the grid): the quadratic itself,
+  // which trilinear interpolation misses by the curvature.
+  for (const Eigen::Vector3d& c : {Eigen::Vector3d(3.3, 2.7, 2.5), Eigen::Vector3d(2.5, 3.5, 2.25),
+                                   Eigen::Vector3d(4.9, 2.1, 2.8)}) {
+    const double want = field(c.x(), c.y(), c.z());
+    EXPECT_NEAR(sample_cubic(v, c), want, 1e-4) << c.transpose();
+    EXPECT_GT(std::abs(sample(v, c, Interpolation::kLinear, 0.0) - want), 1e-3) << c.transpose();
+  }
+  // Beyond the grid: clamped to its edge.
+  EXPECT_NEAR(sample_cubic(v, Eigen::Vector3d(-3, 0, 0)), field(0, 0, 0), 1e-5);
+}
+
+}  // namespace
+}  // namespace linac
