@@ -205,6 +205,12 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
                "where the target and the spared structure overlap: target (optimised to the "
                "prescription) or spared (the target optimised and normalised without the spared "
                "structure's voxels)")(
+      "leaf-travel-fraction", po::value(&vo.leaf_travel_fraction)->default_value(0.8),
+      "leaf travel per control point the plan may use, as a fraction of what the MLC moves "
+      "while the gantry turns one control point's spacing at full speed (above 1 the machine "
+      "slows the gantry where the leaves need it)")(
+      "generation-travel-fraction", po::value(&vo.generation_travel_fraction)->default_value(0.5),
+      "generated and routed starts: the same fraction for the aperture generation")(
       "beamlet-cutoff-mm", po::value(&vo.beamlet_cutoff_mm)->default_value(8.0),
       "the beamlet matrices' kernels cut off so far beyond each beamlet (the full model's "
       "tails are added back by corrections)")(
@@ -228,6 +234,12 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   }
   if (vo.exchange_sweeps < 0 || vo.exchange_sweeps > 50) {
     throw InputError("--exchange-sweeps", "must lie in [0, 50]");
+  }
+  if (!(vo.leaf_travel_fraction > 0.0 && vo.leaf_travel_fraction <= 4.0)) {
+    throw InputError("--leaf-travel-fraction", "must lie in (0, 4]");
+  }
+  if (!(vo.generation_travel_fraction > 0.0 && vo.generation_travel_fraction <= 4.0)) {
+    throw InputError("--generation-travel-fraction", "must lie in (0, 4]");
   }
   if (vo.points_per_structure < 100) throw InputError("--points", "must be at least 100");
   if (!(vo.beamlet_cutoff_mm >= 0.0 && vo.beamlet_cutoff_mm <= 150.0)) {

@@ -242,8 +242,8 @@ double VmatPlanner::Impl::Generator::optimise_weights(int evaluations) {
         std::vector<double> d;
         dose_at(cp_weights(sv), d);
         std::vector<double> gd;
-        const double f = objective_terms(t, d, rx, gd);
-        if (g.empty()) return f;
+        double f = objective_terms(t, d, rx, gd);
+        if (g.empty()) return f + mu_smoothness(v, nullptr);
         Eigen::VectorXf gf(static_cast<Eigen::Index>(gd.size()));
         for (std::size_t p = 0; p < gd.size(); ++p) {
           const double sc =
@@ -253,6 +253,7 @@ double VmatPlanner::Impl::Generator::optimise_weights(int evaluations) {
         const Eigen::VectorXf gw =
             transpose_times(dose_of, static_cast<Eigen::Index>(order.size()), gf);
         std::fill(g.begin(), g.end(), 0.0);
+        f += mu_smoothness(v, &g);
         for (std::size_t c = 0; c < order.size(); ++c) {
           const auto [k, i] = cp_of[static_cast<Index>(order[c])];
           const auto s0 = static_cast<Index>(seg_first[static_cast<Index>(k)]);
@@ -275,6 +276,37 @@ double VmatPlanner::Impl::Generator::optimise_weights(int evaluations) {
   }
   for (std::size_t k = 0; k < n; ++k) {
     s_mu[static_cast<Eigen::Index>(k)] = std::clamp(v[k], s_min[k], s_max[k]);
+  }
+  return f;
+}
+
+double VmatPlanner::Impl::Generator::mu_smoothness(const std::vector<double>& sv,
+                                                   std::vector<double>* g) const {
+  // The DAO's penalty on the segment MU's jumps along each arc (Impl::mu_smoothness), so that
+  // generation ends where the DAO's MU fit starts: w / pairs x sum of ln(MU ratio)^2. Generated
+  // starts only: greedy generation leaves the MU swinging, and the DAO's MU fit then smoothed
+  // away what it had gained (main job's settings: objective 56.4 -> 71.1; with the penalty
+  // 56.5 -> 56.5). Routed arcs are priced at one weight per control point and end smoother; the
+  // penalty there left the main job's plan as it was and cost the test case's FLS 1.7 Gy.
+  const double w =
+      m.options.start == VmatOptions::Start::kGenerated ? m.options.mu_smoothness_weight : 0.0;
+  std::size_t pairs = 0;
+  for (const auto& arc : m.arcs) pairs += static_cast<std::size_t>(std::max(0, arc.cps() - 2));
+  if (!(w > 0.0) || pairs == 0) return 0.0;
+  const double c = w / static_cast<double>(pairs);
+  double f = 0.0;
+  for (std::size_t k = 0; k < m.arcs.size(); ++k) {
+    const auto s0 = static_cast<std::size_t>(seg_first[k]);
+    for (int s = 0; s + 2 < m.arcs[k].cps(); ++s) {
+      const std::size_t j = s0 + static_cast<std::size_t>(s);
+      if (!(sv[j] > 0.0 && sv[j + 1] > 0.0)) continue;
+      const double step = std::log(sv[j + 1] / sv[j]);
+      f += c * step * step;
+      if (g != nullptr) {
+        (*g)[j + 1] += 2.0 * c * step / sv[j + 1];
+        (*g)[j] -= 2.0 * c * step / sv[j];
+      }
+    }
   }
   return f;
 }
@@ -486,13 +518,32 @@ void VmatPlanner::Impl::Generator::exchange(VmatResult& result) {
           replace[n] = better[n].price < own - 1e-6 * std::abs(own) ? 1 : 0;
         }
       }
+      // The prices are the objective linearised at the current dose: replacing a quarter of
+      // every arc at once can overshoot (with a long leaf travel the new apertures differ
+      // wholly from the old), so a turn whose objective rises, after the weights are fitted
+      // again, is undone.
+      const double f_before = objective();
+      const Eigen::VectorXd kept_mu = s_mu;
+      std::vector<GridAperture> kept(turn.size());
+      int turn_changed = 0;
       for (std::size_t n = 0; n < turn.size(); ++n) {
         if (replace[n] == 0) continue;
+        kept[n] = std::move(aperture[static_cast<Index>(turn[n])]);
         aperture[static_cast<Index>(turn[n])] = std::move(better[n]);
         fill_dose(turn[n]);
-        ++changed;
+        ++turn_changed;
       }
-      optimise_weights(m.options.generation_weight_evaluations);
+      if (turn_changed == 0) continue;
+      if (optimise_weights(m.options.generation_weight_evaluations) > f_before) {
+        for (std::size_t n = 0; n < turn.size(); ++n) {
+          if (replace[n] == 0) continue;
+          aperture[static_cast<Index>(turn[n])] = std::move(kept[n]);
+          fill_dose(turn[n]);
+        }
+        s_mu = kept_mu;
+        continue;
+      }
+      changed += turn_changed;
     }
     const double f = settle(sweep + 1, sweep + 1 == m.options.exchange_sweeps);
     result.objective_history.push_back(f);

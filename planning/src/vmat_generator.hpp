@@ -52,6 +52,9 @@ struct VmatPlanner::Impl::Generator {
   /// dF/d(dose) at the points for the current weights, times the open leaves' share.
   [[nodiscard]] Eigen::VectorXf fluence_gradient() const;
   double optimise_weights(int evaluations);
+  /// The DAO's MU-per-degree smoothness penalty on the segment MU `sv` (its gradient added to
+  /// `g` when given).
+  [[nodiscard]] double mu_smoothness(const std::vector<double>& sv, std::vector<double>* g) const;
   void correct();
   [[nodiscard]] Reach reach_of(int g, int r, int columns) const;
   [[nodiscard]] GridAperture price_aperture(int g, const Eigen::VectorXf& h,

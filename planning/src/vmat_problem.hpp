@@ -92,6 +92,8 @@ struct VmatPlanner::Impl {
   [[nodiscard]] std::vector<double> initial(double mu_per_segment) const;
   void bounds(std::vector<double>& lo, std::vector<double>& hi) const;
   void project(std::vector<double>& x) const;
+  /// Within project: each leaf's reversals blunted to what the MLC's acceleration follows.
+  void limit_reversals(const Arc& arc, std::vector<double>& x) const;
   /// Dose at the optimisation points from the beamlet matrices (plus `correction`).
   void forward(const std::vector<double>& x, const Correction& correction,
                std::vector<double>& dose) const;

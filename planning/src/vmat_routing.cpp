@@ -19,7 +19,8 @@ double VmatPlanner::Impl::Generator::objective() const {
   std::vector<double> d;
   std::vector<double> g;
   dose_at(cp_weights(s_mu), d);
-  return objective_terms(t, d, rx, g);
+  const std::vector<double> sv(s_mu.data(), s_mu.data() + s_mu.size());
+  return objective_terms(t, d, rx, g) + mu_smoothness(sv, nullptr);
 }
 
 double VmatPlanner::Impl::Generator::route_arc(int k, const std::vector<Eigen::VectorXf>& h,

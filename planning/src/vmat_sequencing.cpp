@@ -8,6 +8,27 @@
 
 namespace linac::planning {
 
+namespace {
+
+/// Reversals of one leaf's trajectory (positions at successive control points, mm) blunted so
+/// that its two moves either side of a turn add up to at most `limit_mm`: the turning point is
+/// drawn towards the nearer of its neighbours. Returns whether anything moved.
+bool blunt_reversals(std::vector<double>& x, double limit_mm) {
+  bool moved = false;
+  for (std::size_t i = 1; i + 1 < x.size(); ++i) {
+    const double d1 = x[i] - x[i - 1];
+    const double d2 = x[i + 1] - x[i];
+    if (!(d1 * d2 < 0.0) || std::abs(d1) + std::abs(d2) <= limit_mm) continue;
+    const double spread = std::abs(x[i + 1] - x[i - 1]);
+    const double room = 0.5 * std::max(0.0, limit_mm - spread);
+    x[i] = d1 > 0.0 ? std::max(x[i - 1], x[i + 1]) + room : std::min(x[i - 1], x[i + 1]) - room;
+    moved = true;
+  }
+  return moved;
+}
+
+}  // namespace
+
 Aperture VmatPlanner::Impl::aperture_of(
     const Arc& arc, const std::function<std::pair<double, double>(int)>& leaves) const {
   Aperture a = arc.jaws;
@@ -69,6 +90,50 @@ void VmatPlanner::Impl::project(std::vector<double>& x) const {
       }
       pa = a;
       pb = b;
+    }
+    limit_reversals(arc, x);
+  }
+}
+
+void VmatPlanner::Impl::limit_reversals(const Arc& arc, std::vector<double>& x) const {
+  // A leaf that reverses changes its speed by the sum of its speeds either side; beyond what the
+  // MLC's acceleration makes up within the position tolerance (Δv² / 2a, the validator's lag)
+  // the leaf-deviation interlock holds the beam. With the gantry at full speed (the shortest
+  // segments) the two moves either side of a turn may then add up to at most
+  // sqrt(2 a 0.9 tol) x spacing / gantry speed (12.5 mm at 2° on the Clinac). Turning points
+  // beyond it are blunted, then the minimum gap restored by opening the pair about its middle.
+  const auto& mlc = profile.mlc;
+  if (!(mlc.max_leaf_acceleration_mm_per_s2 > 0.0)) return;
+  const double limit_mm =
+      std::sqrt(2.0 * mlc.max_leaf_acceleration_mm_per_s2 * 0.9 * mlc.position_tolerance_mm) *
+      arc.spacing_deg / profile.gantry.max_speed_deg_per_s;
+  const double gap = mlc.min_dynamic_gap_mm + 0.05;
+  const int n = arc.cps();
+  std::vector<double> a(static_cast<std::size_t>(n));
+  std::vector<double> b(static_cast<std::size_t>(n));
+  for (int r = 0; r < arc.rows; ++r) {
+    for (int i = 0; i < n; ++i) {
+      const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
+      a[static_cast<std::size_t>(i)] = (x[k] + x[k + 1]) * kLeafScale;
+      b[static_cast<std::size_t>(i)] = (x[k] - x[k + 1]) * kLeafScale;
+    }
+    for (int pass = 0; pass < 20; ++pass) {
+      const bool moved_a = blunt_reversals(a, limit_mm);
+      const bool moved_b = blunt_reversals(b, limit_mm);
+      if (!moved_a && !moved_b) break;
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        if (a[i] - b[i] < gap) {
+          const double mid = 0.5 * (a[i] + b[i]);
+          a[i] = mid + 0.5 * gap;
+          b[i] = mid - 0.5 * gap;
+        }
+      }
+    }
+    for (int i = 0; i < n; ++i) {
+      const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
+      x[k] = 0.5 * (a[static_cast<std::size_t>(i)] + b[static_cast<std::size_t>(i)]) / kLeafScale;
+      x[k + 1] =
+          0.5 * (a[static_cast<std::size_t>(i)] - b[static_cast<std::size_t>(i)]) / kLeafScale;
     }
   }
 }

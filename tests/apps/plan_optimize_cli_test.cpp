@@ -153,8 +153,8 @@ TEST(CliPlanOptimize, TheOverlapPolicySparesTheFlsInsideThePtvMargin) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("--overlap"), std::string::npos) << bad.err;
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "bad"));
-  // The free-fluence diagnostic's, the beamlets', the exchange's and the DAO's options out of
-  // range: refused, naming them, nothing written.
+  // The free-fluence diagnostic's, the beamlets', the exchange's, the leaf travel's and the DAO's
+  // options out of range: refused, naming them, nothing written.
   for (const auto& [option, value] :
        std::vector<std::pair<std::string, std::string>>{{"--free-fluence", "-1"},
                                                         {"--free-fluence", "6000"},
@@ -162,6 +162,10 @@ TEST(CliPlanOptimize, TheOverlapPolicySparesTheFlsInsideThePtvMargin) {
                                                         {"--beamlet-cutoff-mm", "500"},
                                                         {"--exchange-sweeps", "-1"},
                                                         {"--exchange-sweeps", "51"},
+                                                        {"--leaf-travel-fraction", "0"},
+                                                        {"--leaf-travel-fraction", "5"},
+                                                        {"--generation-travel-fraction", "-1"},
+                                                        {"--generation-travel-fraction", "4.5"},
                                                         {"--iterations", "-1"},
                                                         {"--iterations", "5001"}}) {
     const auto r = test::run({kLinac, "plan", "optimize", "--case", (dir.path() / "case").string(),
