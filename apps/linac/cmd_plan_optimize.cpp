@@ -285,6 +285,13 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
     std::vector<std::string> names;
     for (const auto& st : cs.structures) names.push_back(st.name);
     planning::apply_plan_template(*plan_template, names, vo);
+    // Options given on the command line win over the template's.
+    if (!vm["leaf-travel-fraction"].defaulted()) {
+      vo.leaf_travel_fraction = vm["leaf-travel-fraction"].as<double>();
+    }
+    if (!vm["generation-travel-fraction"].defaulted()) {
+      vo.generation_travel_fraction = vm["generation-travel-fraction"].as<double>();
+    }
   };
   std::optional<Case> given;
   if (!structures_dir.empty() || !case_dir.empty()) {
@@ -541,6 +548,8 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   j["overlap"] = overlap;
   j["border_points"] = vo.target_border_points;
   j["exchange_sweeps"] = vo.exchange_sweeps;
+  j["leaf_travel_fraction"] = vo.leaf_travel_fraction;
+  j["generation_travel_fraction"] = vo.generation_travel_fraction;
   j["optimised_target"] = vo.target;
   j["generation_s"] = std::round(plan.generation_s * 10.0) / 10.0;
   j["evaluation_s"] = std::round(plan.evaluation_s * 10.0) / 10.0;

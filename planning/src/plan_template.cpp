@@ -105,6 +105,16 @@ PlanTemplate read_plan_template(const std::filesystem::path& path) {
     t.mu_smoothness = finite(j, "mu_smoothness", file);
     if (*t.mu_smoothness < 0.0) throw InputError(file, "'mu_smoothness' is negative");
   }
+  for (const auto& [key, value] :
+       {std::pair{"leaf_travel_fraction", &t.leaf_travel_fraction},
+        std::pair{"generation_travel_fraction", &t.generation_travel_fraction}}) {
+    if (!j.contains(key)) continue;
+    *value = finite(j, key, file);
+    if (!(**value > 0.0 && **value <= 4.0)) {
+      throw InputError(
+          file, "'" + std::string(key) + "' " + format_number(**value) + " lies outside (0, 4]");
+    }
+  }
   if (!j.contains("objectives") || !j["objectives"].is_array() || j["objectives"].empty()) {
     throw InputError(file, "'objectives' is missing or empty");
   }
@@ -156,6 +166,10 @@ void apply_plan_template(const PlanTemplate& t, const std::vector<std::string>& 
   options.target = t.target;
   if (!t.arcs.empty()) options.arcs = t.arcs;
   if (t.mu_smoothness) options.mu_smoothness_weight = *t.mu_smoothness;
+  if (t.leaf_travel_fraction) options.leaf_travel_fraction = *t.leaf_travel_fraction;
+  if (t.generation_travel_fraction) {
+    options.generation_travel_fraction = *t.generation_travel_fraction;
+  }
   options.objectives.clear();
   for (const auto& item : t.objectives) {
     if (!known(item.structure)) {

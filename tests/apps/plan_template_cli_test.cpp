@@ -193,6 +193,25 @@ TEST(CliPlanTemplate, FreeFluenceOnTheTg119CShapeReachesTheTextbookFigures) {
   EXPECT_LT(f["objective"].get<double>(), 0.05 * f["start_objective"].get<double>());
 }
 
+TEST(CliPlanTemplate, TheLeafTravelComesFromTheTemplateUnlessTheCommandLineGivesIt) {
+  // The template allows 1.2 of the full-speed leaf travel in the plan and 2 in the generation;
+  // the command line's generation travel wins over the template's. plan.json says what was used,
+  // and the plan, its turning points blunted, is deliverable.
+  std::string text = kTemplate;
+  text.insert(text.find('{') + 1,
+              R"("leaf_travel_fraction": 1.2, "generation_travel_fraction": 2, )");
+  test::TempDir dir;
+  const auto r = optimize_c_shape(dir,
+                                  {"--iterations", "0", "--points", "400", "--apertures",
+                                   "generated", "--generation-travel-fraction", "1.5"},
+                                  text);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["leaf_travel_fraction"].get<double>(), 1.2);
+  EXPECT_EQ(j["generation_travel_fraction"].get<double>(), 1.5);
+  EXPECT_TRUE(j["deliverable"].get<bool>());
+}
+
 TEST(CliPlanTemplate, RefusesAnUnknownApertureStart) {
   test::TempDir dir;
   save_case(c_shape_case(), dir / "case");

@@ -163,6 +163,28 @@ TEST(PlanTemplate, DvhObjectivesAndRefusals) {
   EXPECT_EQ(os.mu_smoothness_weight, 0.0);
   apply_plan_template(read_plan_template(dir / "smooth.json"), {"body", "PTV"}, os);
   EXPECT_EQ(os.mu_smoothness_weight, 30.0);
+  // The leaf travel the plan may use: taken when given, refused outside (0, 4].
+  test::write_text(dir / "travel.json", R"({"prescription_gy": 20, "fractions": 5,
+    "leaf_travel_fraction": 1.05, "generation_travel_fraction": 2.1,
+    "objectives": [{"structure": "PTV", "type": "min_dose", "dose_gy": 20, "weight": 1}]})");
+  VmatOptions ot;
+  EXPECT_EQ(ot.leaf_travel_fraction, 0.8);
+  EXPECT_EQ(ot.generation_travel_fraction, 0.5);
+  apply_plan_template(read_plan_template(dir / "travel.json"), {"body", "PTV"}, ot);
+  EXPECT_EQ(ot.leaf_travel_fraction, 1.05);
+  EXPECT_EQ(ot.generation_travel_fraction, 2.1);
+  for (const std::string bad :
+       {R"("leaf_travel_fraction": 0)", R"("generation_travel_fraction": 4.5)"}) {
+    test::write_text(dir / "far.json", R"({"prescription_gy": 20, "fractions": 5, )" + bad + R"(,
+      "objectives": [{"structure": "PTV", "type": "min_dose", "dose_gy": 20, "weight": 1}]})");
+    try {
+      (void)read_plan_template(dir / "far.json");
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("lies outside (0, 4]"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("travel_fraction"), std::string::npos) << e.what();
+    }
+  }
   test::write_text(dir / "rough.json", R"({"prescription_gy": 20, "fractions": 5,
     "mu_smoothness": -1,
     "objectives": [{"structure": "PTV", "type": "min_dose", "dose_gy": 20, "weight": 1}]})");

@@ -11,7 +11,10 @@
 // `type` is min_dose, max_dose, mean_dose, min_dvh or max_dvh; `arcs` may be left out (two full
 // arcs); an arc's optional "x_jaws" is full, x1_half or x2_half (split arcs, ArcSpec::XJaws).
 // An optional "mu_smoothness" (>= 0) weighs the MU per degree's smoothness along the arcs
-// (VmatOptions::mu_smoothness_weight).
+// (VmatOptions::mu_smoothness_weight); optional "leaf_travel_fraction" and
+// "generation_travel_fraction" (in (0, 4]) the leaf travel per control point the plan and its
+// generated or routed apertures may use (VmatOptions::leaf_travel_fraction,
+// generation_travel_fraction): the modulation bought with beam time.
 // Every value is checked; errors name the file and the objective.
 #include <filesystem>
 #include <optional>
@@ -27,8 +30,10 @@ struct PlanTemplate {
   double prescription_gy = 20.0;
   unsigned fractions = 5;
   std::string target = "PTV";
-  std::vector<ArcSpec> arcs;            // empty: VmatOptions' default two full arcs
-  std::optional<double> mu_smoothness;  // absent: VmatOptions' default
+  std::vector<ArcSpec> arcs;                         // empty: VmatOptions' default two full arcs
+  std::optional<double> mu_smoothness;               // absent: VmatOptions' default
+  std::optional<double> leaf_travel_fraction;        // absent: VmatOptions' default
+  std::optional<double> generation_travel_fraction;  // absent: VmatOptions' default
   struct Item {
     std::string structure;
     Objective::Kind kind = Objective::Kind::kMaxDose;
