@@ -27,6 +27,7 @@
 #include "linac/planning/plan_template.hpp"
 #include "linac/planning/vmat.hpp"
 #include "plan_free_fluence.hpp"
+#include "plan_review_files.hpp"
 
 namespace linac::cli {
 namespace fs = std::filesystem;
@@ -54,30 +55,6 @@ nlohmann::ordered_json figures_json(const planning::DoseFigures& f) {
           {"mean_bed_gy", r2(f.mean_bed_gy)}};
 }
 
-std::array<std::uint8_t, 3> colour_of(std::size_t n) {
-  static const std::array<std::array<std::uint8_t, 3>, 10> kColours{{{220, 30, 30},
-                                                                     {0, 170, 0},
-                                                                     {30, 100, 230},
-                                                                     {240, 150, 0},
-                                                                     {150, 60, 200},
-                                                                     {0, 170, 170},
-                                                                     {200, 0, 140},
-                                                                     {120, 90, 40},
-                                                                     {100, 100, 100},
-                                                                     {0, 0, 0}}};
-  return kColours[n % kColours.size()];
-}
-
-PlotSeries dvh_series(const planning::Dvh& h, const std::string& name,
-                      std::array<std::uint8_t, 3> rgb, bool dashed) {
-  PlotSeries ps{name, {}, {}, rgb, dashed};
-  for (std::size_t b = 0; b < h.volume_pct.size(); ++b) {
-    ps.x.push_back(static_cast<double>(b) * h.bin_gy);
-    ps.y.push_back(h.volume_pct[b]);
-  }
-  return ps;
-}
-
 /// The overlap policy `spared`: the target without the spared structure's voxels becomes the
 /// structure the plan is optimised and normalised on ("<target>-<spared>"), and the objectives
 /// on the target act on it.
@@ -98,59 +75,6 @@ void crop_target(Case& c, planning::VmatOptions& vo) {
     if (o.structure == vo.target + "_eval") o.structure = name + "_eval";
   }
   vo.target = name;
-}
-
-/// The plan's dose minus the baseline's on the planning CT, through the spared structure's
-/// centroid (the target's when there is none) in the three planes: where inverse planning moved
-/// dose, with the plan's isodoses at 50, 80, 95 and 100 % of the prescription and the target,
-/// the spared structure and the body outlined. Returns the files written.
-std::vector<fs::path> write_difference_maps(const fs::path& dir, const Case& c,
-                                            const Volume<float>& plan_gy,
-                                            const Volume<float>& baseline_gy,
-                                            const planning::VmatOptions& vo) {
-  const Grid& g = c.ct.grid();
-  const Volume<float> plan = resample(plan_gy, g, Interpolation::kLinear, 0.0F);
-  const Volume<float> base = resample(baseline_gy, g, Interpolation::kLinear, 0.0F);
-  Volume<float> diff(g, 0.0F);
-  std::vector<float> magnitude;
-  magnitude.reserve(diff.size() / 8);
-  const Structure* body = c.find("body");
-  for (std::size_t n = 0; n < diff.size(); ++n) {
-    if (body != nullptr && body->mask[n] == 0) continue;  // the patient only
-    diff[n] = plan[n] - base[n];
-    if (diff[n] != 0.0F) magnitude.push_back(std::abs(diff[n]));
-  }
-  // The colour range: the 99th percentile of the differences, at least 0.5 Gy.
-  double range = 0.5;
-  if (!magnitude.empty()) {
-    auto p99 = magnitude.begin() + static_cast<std::ptrdiff_t>(0.99 * (magnitude.size() - 1));
-    std::nth_element(magnitude.begin(), p99, magnitude.end());
-    range = std::max(range, std::ceil(static_cast<double>(*p99) * 2.0) / 2.0);
-  }
-  const Structure* spared = c.find(vo.spared);
-  const Structure& centre_of = spared != nullptr ? *spared : c.get(vo.target);
-  const Eigen::Vector3d centre = g.world_mm_to_index(centroid_mm(centre_of.mask));
-  std::vector<Overlay> overlays = {{&c.get(vo.target).mask, {255, 40, 40}}};
-  if (spared != nullptr) overlays.push_back({&spared->mask, {0, 230, 0}});
-  if (body != nullptr) overlays.push_back({&body->mask, {200, 200, 200}});
-  const double rx = vo.prescription_gy;
-  const std::vector<double> levels = {0.5 * rx, 0.8 * rx, 0.95 * rx, rx};
-  std::vector<fs::path> written;
-  const struct {
-    SliceAxis axis;
-    int component;
-    const char* name;
-  } views[] = {{SliceAxis::kAxial, 2, "difference_axial.png"},
-               {SliceAxis::kCoronal, 1, "difference_coronal.png"},
-               {SliceAxis::kSagittal, 0, "difference_sagittal.png"}};
-  for (const auto& v : views) {
-    const auto index =
-        std::clamp<std::int64_t>(std::lround(centre[v.component]), 0, g.dims[v.component] - 1);
-    write_dose_difference_png(dir / v.name, c.ct, diff, plan, levels, v.axis, index, range,
-                              overlays);
-    written.push_back(dir / v.name);
-  }
-  return written;
 }
 
 }  // namespace
@@ -376,7 +300,6 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
     const auto it = ab.find(name);
     return it != ab.end() ? it->second : planning::default_alpha_beta(name);
   };
-  nlohmann::ordered_json dvh_json = nlohmann::ordered_json::object();
   std::vector<PlotSeries> series;
   std::vector<planning::Dvh> curves;
   std::vector<planning::Dvh> base_curves;
@@ -414,40 +337,7 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
     }
     ++colour;
   }
-  // DVH files: CSV (dose, then % volume per structure, baseline columns after), JSON, PNG.
-  {
-    std::string csv = "dose_gy";
-    for (const auto& h : curves) csv += "," + h.name;
-    for (const auto& h : base_curves) csv += "," + h.name + "_baseline";
-    csv += "\n";
-    std::size_t bins = 0;
-    for (const auto& h : curves) bins = std::max(bins, h.volume_pct.size());
-    for (const auto& h : base_curves) bins = std::max(bins, h.volume_pct.size());
-    for (std::size_t b = 0; b < bins; ++b) {
-      char buf[32];
-      std::snprintf(buf, sizeof(buf), "%.1f", 0.1 * static_cast<double>(b));
-      csv += buf;
-      for (const auto* set : {&curves, &base_curves}) {
-        for (const auto& h : *set) {
-          std::snprintf(buf, sizeof(buf), ",%.3f", b < h.volume_pct.size() ? h.volume_pct[b] : 0.0);
-          csv += buf;
-        }
-      }
-      csv += "\n";
-    }
-    write_file_atomically(dir / "dvh.csv", {csv});
-    for (const auto& h : curves) {
-      dvh_json[h.name] = {
-          {"volume_cm3", r2(h.volume_cm3)}, {"bin_gy", h.bin_gy}, {"volume_pct", h.volume_pct}};
-    }
-    for (const auto& h : base_curves) {
-      dvh_json[h.name]["baseline_volume_pct"] = h.volume_pct;
-    }
-    write_file_atomically(dir / "dvh.json", {dvh_json.dump()});
-    write_plot_png(dir / "dvh.png", series, "dose (Gy)", "volume (%)",
-                   std::max(5.0, std::ceil(max_dose / 5.0) * 5.0), 100.0,
-                   "DVH: plan (solid), baseline without FLS objective (dashed)");
-  }
+  write_dvh_files(dir, curves, base_curves, series, max_dose);
   if (!no_baseline) (void)write_difference_maps(dir, c, plan.dose_gy, baseline.dose_gy, vo);
   double beam_on = 0.0;
   for (const auto& b : report.beams) beam_on += b.predicted_beam_on_s;
