@@ -93,18 +93,12 @@ int cmd_case_make(const std::vector<std::string>& args) {
       {&c.get("kidney_right").mask, {0, 220, 0}},   {&c.get("stomach").mask, {255, 140, 0}},
       {&c.get("duodenum").mask, {200, 0, 200}},     {&c.get("bowel").mask, {160, 100, 40}},
       {&c.get("spinal_cord").mask, {255, 255, 255}}};
-  const struct {
-    SliceAxis axis;
-    int component;
-    const char* name;
-  } views[] = {{SliceAxis::kAxial, 2, "preview_axial.png"},
-               {SliceAxis::kCoronal, 1, "preview_coronal.png"},
-               {SliceAxis::kSagittal, 0, "preview_sagittal.png"}};
   std::vector<std::string> written = {(dir / "case.json").string()};
-  for (const auto& v : views) {
-    const auto index = static_cast<std::int64_t>(std::lround(centre[v.component]));
-    write_slice_png(dir / v.name, c.ct, v.axis, index, 40.0, 400.0, overlays);
-    written.push_back((dir / v.name).string());
+  for (const auto& v : kOrthogonalViews) {
+    const fs::path file = dir / ("preview_" + std::string(v.name) + ".png");
+    write_slice_png(file, c.ct, v.axis, slice_through(v, centre, c.ct.grid()), 40.0, 400.0,
+                    overlays);
+    written.push_back(file.string());
   }
 
   if (vm.count("json") != 0) {

@@ -517,17 +517,9 @@ int cmd_course(const std::vector<std::string>& args) {
       if (const Structure* s = pc.find(name)) ov.push_back({&s->mask, rgb});
     }
     const double rx = plan.prescription.dose_gy;
-    const struct {
-      SliceAxis axis;
-      int component;
-      const char* name;
-    } views[] = {{SliceAxis::kAxial, 2, "dose_axial.png"},
-                 {SliceAxis::kCoronal, 1, "dose_coronal.png"},
-                 {SliceAxis::kSagittal, 0, "dose_sagittal.png"}};
-    for (const auto& v : views) {
-      write_dose_slice_png(dir / v.name, pc.ct, on_ct, v.axis,
-                           static_cast<std::int64_t>(std::lround(c[v.component])), 0.3 * rx,
-                           1.1 * rx, ov);
+    for (const auto& v : kOrthogonalViews) {
+      write_dose_slice_png(dir / ("dose_" + std::string(v.name) + ".png"), pc.ct, on_ct, v.axis,
+                           slice_through(v, c, pc.ct.grid()), 0.3 * rx, 1.1 * rx, ov);
     }
   }
   record_time("report_s", t_report);

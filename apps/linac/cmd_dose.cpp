@@ -110,18 +110,6 @@ int cmd_dose_water(const std::vector<std::string>& args) {
 
 namespace {
 
-std::array<std::uint8_t, 3> colour_of(std::size_t n) {
-  static const std::array<std::array<std::uint8_t, 3>, 8> kColours{{{31, 119, 180},
-                                                                    {255, 127, 14},
-                                                                    {44, 160, 44},
-                                                                    {214, 39, 40},
-                                                                    {148, 103, 189},
-                                                                    {140, 86, 75},
-                                                                    {227, 119, 194},
-                                                                    {23, 190, 207}}};
-  return kColours[n % kColours.size()];
-}
-
 /// Calculated against measured: the pictures and the HTML page of a commissioning.
 void write_commissioning_report(const fs::path& dir, const planning::BeamData& data,
                                 const planning::CommissioningSummary& s) {
@@ -137,7 +125,7 @@ void write_commissioning_report(const fs::path& dir, const planning::BeamData& d
       if (f.pdd_pct.empty()) continue;
       PlotSeries calc;
       calc.name = format_measured(f.field_x_mm / 10.0, 1) + " cm";
-      calc.rgb = colour_of(n);
+      calc.rgb = plot_colour(n);
       const auto w = planning::water_dmax(m, f.field_x_mm, f.field_y_mm, ssd);
       for (double z = 0.0; z <= 300.0; z += 2.0) {
         calc.x.push_back(z);
@@ -180,7 +168,7 @@ void write_commissioning_report(const fs::path& dir, const planning::BeamData& d
       for (const double depth : {w.dmax_mm, 50.0, 100.0, 200.0}) {
         PlotSeries p;
         p.name = format_measured(depth, 0) + " mm";
-        p.rgb = colour_of(n++);
+        p.rgb = plot_colour(n++);
         const double reach = 0.5 * side * (ssd + depth) / m.sad_mm + 50.0;
         const double centre = m.water_dose_per_mu(ssd, side, side, depth);
         for (double x = 0.0; x <= reach; x += 0.5) {

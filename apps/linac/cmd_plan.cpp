@@ -149,17 +149,9 @@ int cmd_plan_structures(const std::vector<std::string>& args) {
                                          {&fs_.fls, {0, 230, 0}},
                                          {&fs_.itv, {255, 140, 0}},
                                          {&fs_.ptv, {255, 40, 40}}};
-  const struct {
-    SliceAxis axis;
-    int component;
-    const char* name;
-  } views[] = {{SliceAxis::kAxial, 2, "structures_axial.png"},
-               {SliceAxis::kCoronal, 1, "structures_coronal.png"},
-               {SliceAxis::kSagittal, 0, "structures_sagittal.png"}};
-  for (const auto& v : views) {
-    write_slice_png(dir / v.name, aip, v.axis,
-                    static_cast<std::int64_t>(std::lround(centre[v.component])), 40.0, 400.0,
-                    overlays);
+  for (const auto& v : kOrthogonalViews) {
+    write_slice_png(dir / ("structures_" + std::string(v.name) + ".png"), aip, v.axis,
+                    slice_through(v, centre, aip.grid()), 40.0, 400.0, overlays);
   }
 
   const auto& r = fusion.registration;

@@ -318,7 +318,7 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
     const auto h = planning::cumulative_dvh(plan.dose_gy, s.mask, s.name, 0.1);
     curves.push_back(h);
     organs[s.name] = figures_json(f);
-    series.push_back(dvh_series(h, s.name, colour_of(colour), false));
+    series.push_back(dvh_series(h, s.name, plot_colour(colour), false));
     if (s.name == "PTV") ptv = f;
     if (s.name == "FLS") fls = f;
     if (s.name == "liver") liver = f;
@@ -329,7 +329,7 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
       const auto hb = planning::cumulative_dvh(baseline.dose_gy, s.mask, s.name, 0.1);
       base_curves.push_back(hb);
       if (s.name == "PTV" || s.name == "FLS" || s.name == "liver") {
-        series.push_back(dvh_series(hb, s.name + " baseline", colour_of(colour), true));
+        series.push_back(dvh_series(hb, s.name + " baseline", plot_colour(colour), true));
       }
       if (s.name == "FLS") fls_base = fb;
       if (s.name == "liver") liver_base = fb;

@@ -20,20 +20,6 @@ double r2(double v) {
 
 }  // namespace
 
-std::array<std::uint8_t, 3> colour_of(std::size_t n) {
-  static const std::array<std::array<std::uint8_t, 3>, 10> kColours{{{220, 30, 30},
-                                                                     {0, 170, 0},
-                                                                     {30, 100, 230},
-                                                                     {240, 150, 0},
-                                                                     {150, 60, 200},
-                                                                     {0, 170, 170},
-                                                                     {200, 0, 140},
-                                                                     {120, 90, 40},
-                                                                     {100, 100, 100},
-                                                                     {0, 0, 0}}};
-  return kColours[n % kColours.size()];
-}
-
 PlotSeries dvh_series(const planning::Dvh& h, const std::string& name,
                       std::array<std::uint8_t, 3> rgb, bool dashed) {
   PlotSeries ps{name, {}, {}, rgb, dashed};
@@ -113,19 +99,11 @@ std::vector<fs::path> write_difference_maps(const fs::path& dir, const Case& c,
   const double rx = vo.prescription_gy;
   const std::vector<double> levels = {0.5 * rx, 0.8 * rx, 0.95 * rx, rx};
   std::vector<fs::path> written;
-  const struct {
-    SliceAxis axis;
-    int component;
-    const char* name;
-  } views[] = {{SliceAxis::kAxial, 2, "difference_axial.png"},
-               {SliceAxis::kCoronal, 1, "difference_coronal.png"},
-               {SliceAxis::kSagittal, 0, "difference_sagittal.png"}};
-  for (const auto& v : views) {
-    const auto index =
-        std::clamp<std::int64_t>(std::lround(centre[v.component]), 0, g.dims[v.component] - 1);
-    write_dose_difference_png(dir / v.name, c.ct, diff, plan, levels, v.axis, index, range,
-                              overlays);
-    written.push_back(dir / v.name);
+  for (const auto& v : kOrthogonalViews) {
+    const fs::path file = dir / ("difference_" + std::string(v.name) + ".png");
+    write_dose_difference_png(file, c.ct, diff, plan, levels, v.axis, slice_through(v, centre, g),
+                              range, overlays);
+    written.push_back(file);
   }
   return written;
 }

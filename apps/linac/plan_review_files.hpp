@@ -14,9 +14,6 @@
 
 namespace linac::cli {
 
-/// The n-th of ten distinct plot colours (cycling).
-std::array<std::uint8_t, 3> colour_of(std::size_t n);
-
 /// A DVH as a plot series (dose in Gy, volume in %).
 PlotSeries dvh_series(const planning::Dvh& h, const std::string& name,
                       std::array<std::uint8_t, 3> rgb, bool dashed);

@@ -367,4 +367,23 @@ void write_dose_difference_png(const std::filesystem::path& path, const ImageHU&
   }
 }
 
+std::int64_t slice_through(const SliceView& view, const Eigen::Vector3d& index, const Grid& grid) {
+  return std::clamp<std::int64_t>(std::lround(index[view.component]), 0,
+                                  grid.dims[static_cast<std::size_t>(view.component)] - 1);
+}
+
+std::array<std::uint8_t, 3> plot_colour(std::size_t n) {
+  static const std::array<std::array<std::uint8_t, 3>, 10> kColours{{{220, 30, 30},
+                                                                     {0, 170, 0},
+                                                                     {30, 100, 230},
+                                                                     {240, 150, 0},
+                                                                     {150, 60, 200},
+                                                                     {0, 170, 170},
+                                                                     {200, 0, 140},
+                                                                     {120, 90, 40},
+                                                                     {100, 100, 100},
+                                                                     {0, 0, 0}}};
+  return kColours[n % kColours.size()];
+}
+
 }  // namespace linac

@@ -75,5 +75,27 @@ TEST(ImagePng, RefusesAPathItCannotWrite) {
   EXPECT_FALSE(std::filesystem::exists(file));
 }
 
+TEST(ImagePng, OrthogonalViewsSliceThroughAPointWithinTheGrid) {
+  Grid g;
+  g.dims = {10, 8, 6};
+  ASSERT_EQ(kOrthogonalViews.size(), 3U);
+  EXPECT_EQ(std::string(kOrthogonalViews[0].name), "axial");
+  EXPECT_EQ(kOrthogonalViews[0].axis, SliceAxis::kAxial);
+  EXPECT_EQ(std::string(kOrthogonalViews[2].name), "sagittal");
+  const Eigen::Vector3d inside(4.4, 2.6, 3.5);
+  EXPECT_EQ(slice_through(kOrthogonalViews[0], inside, g), 4);  // k, rounded half away
+  EXPECT_EQ(slice_through(kOrthogonalViews[1], inside, g), 3);  // j
+  EXPECT_EQ(slice_through(kOrthogonalViews[2], inside, g), 4);  // i
+  const Eigen::Vector3d outside(-3.0, 20.0, 9.0);  // beyond the grid: its nearest slice
+  EXPECT_EQ(slice_through(kOrthogonalViews[0], outside, g), 5);
+  EXPECT_EQ(slice_through(kOrthogonalViews[1], outside, g), 7);
+  EXPECT_EQ(slice_through(kOrthogonalViews[2], outside, g), 0);
+  // Plot colours: ten distinct ones, then round again.
+  for (std::size_t a = 0; a < 10; ++a) {
+    for (std::size_t b = a + 1; b < 10; ++b) EXPECT_NE(plot_colour(a), plot_colour(b));
+  }
+  EXPECT_EQ(plot_colour(3), plot_colour(13));
+}
+
 }  // namespace
 }  // namespace linac

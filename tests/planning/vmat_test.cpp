@@ -421,6 +421,30 @@ TEST(Vmat, LeafReversalsAreBluntedToWhatTheMlcFollows) {
   EXPECT_TRUE(rb.deliverable) << rb.to_json();
 }
 
+TEST(Vmat, AnExchangeNeverLeavesAGeneratedPlanWorseThanGenerationLeftIt) {
+  // Generated apertures with a long leaf travel, the full model's correction only where a stage
+  // ends: the aperture exchange prices a quarter of every arc at once on the objective linearised
+  // at the current dose, which with a long travel can replace apertures wholesale and overshoot
+  // (it had taken a generated 8-arc plan from 51 to 117); a turn that raises the objective is
+  // undone, so no sweep ends above the one before.
+  const Case c = sparable_case();
+  VmatOptions o = coarse_options();
+  o.start = VmatOptions::Start::kGenerated;
+  o.generation_travel_fraction = 4.0;
+  o.leaf_travel_fraction = 4.0;
+  o.exchange_sweeps = 3;
+  o.generation_correct_every = 1000;  // corrected when generation and the exchange end only
+  o.iterations = 0;
+  const VmatResult r =
+      VmatPlanner(c, default_machine_profile(), default_beam_model(), o).optimise(true);
+  const auto& h = r.objective_history;
+  const auto g = static_cast<std::size_t>(r.generation_rounds);
+  ASSERT_GT(h.size(), g + 2U);
+  std::printf("generation ends at %.3f; exchange sweeps %.3f, %.3f\n", h[g - 1], h[g], h[g + 1]);
+  EXPECT_LE(h[g], h[g - 1] * (1.0 + 1e-6));
+  EXPECT_LE(h[g + 1], h[g] * (1.0 + 1e-6));
+}
+
 TEST(Vmat, TheSamePlanTwiceForASeed) {
   // The threads' partial doses are added in thread order over statically scheduled control
   // points: for a given number of threads, two runs give the same plan to the bit (they used to

@@ -11,6 +11,19 @@ namespace linac {
 
 enum class SliceAxis { kAxial, kCoronal, kSagittal };
 
+/// One of the three orthogonal planes of a report's pictures: its axis, the voxel-index
+/// component that selects its slice (k for axial, j for coronal, i for sagittal) and its name.
+struct SliceView {
+  SliceAxis axis;
+  int component;
+  const char* name;
+};
+inline constexpr std::array<SliceView, 3> kOrthogonalViews{{{SliceAxis::kAxial, 2, "axial"},
+                                                            {SliceAxis::kCoronal, 1, "coronal"},
+                                                            {SliceAxis::kSagittal, 0, "sagittal"}}};
+/// The slice of `view` through a point given in voxel indices (rounded, within `grid`).
+std::int64_t slice_through(const SliceView& view, const Eigen::Vector3d& index, const Grid& grid);
+
 struct Overlay {
   const Mask* mask = nullptr;
   std::array<std::uint8_t, 3> rgb{255, 0, 0};
@@ -51,6 +64,9 @@ void write_comparison_png(const std::filesystem::path& path, const ImageHU& a, c
 void write_map_png(const std::filesystem::path& path, int rows, int cols,
                    const std::vector<float>& values, double vmin, double vmax, ColourMap colours,
                    int scale = 1);
+
+/// The n-th of ten distinct plot colours (cycling): curves of one plot told apart.
+std::array<std::uint8_t, 3> plot_colour(std::size_t n);
 
 /// One curve of a line plot.
 struct PlotSeries {
