@@ -8,6 +8,7 @@
 #include <numeric>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
+#include <string>
 
 #include "dose_kernels.hpp"
 #include "linac/core/error.hpp"
@@ -104,7 +105,38 @@ void DoseEngine::add_aperture_dose(const PreparedPoints& p, const Aperture& a, d
     throw std::invalid_argument("add_aperture_dose: dose and points differ in size");
   }
   if (mu == 0.0 || p.size() == 0) return;
-  add_field_dose(p, a, nullptr, nullptr, mu, dose_gy);
+  add_field_dose(p, Field(a), mu, dose_gy);
+}
+
+void DoseEngine::add_apertures_dose(const PreparedPoints& p,
+                                    const std::vector<std::pair<Aperture, double>>& apertures,
+                                    std::vector<float>& dose_gy) const {
+  if (dose_gy.size() != p.size()) {
+    throw std::invalid_argument("add_apertures_dose: dose and points differ in size");
+  }
+  std::vector<std::pair<const Aperture*, double>> parts;
+  for (const auto& [aperture, mu] : apertures) {
+    if (!(mu >= 0.0)) {
+      throw std::invalid_argument("add_apertures_dose: aperture " + std::to_string(parts.size()) +
+                                  " has MU below 0");
+    }
+    if (mu > 0.0) parts.emplace_back(&aperture, mu);
+  }
+  if (parts.empty() || p.size() == 0) return;
+  if (parts.size() == 1) {  // one aperture's own map, as add_aperture_dose
+    add_field_dose(p, Field(*parts.front().first), parts.front().second, dose_gy);
+    return;
+  }
+  Aperture bounds = *parts.front().first;
+  bounds.leaf_a_mm.clear();
+  bounds.leaf_b_mm.clear();
+  for (const auto& [aperture, mu] : parts) {
+    bounds.x1_mm = std::min(bounds.x1_mm, aperture->x1_mm);
+    bounds.x2_mm = std::max(bounds.x2_mm, aperture->x2_mm);
+    bounds.y1_mm = std::min(bounds.y1_mm, aperture->y1_mm);
+    bounds.y2_mm = std::max(bounds.y2_mm, aperture->y2_mm);
+  }
+  add_field_dose(p, Field(bounds, parts), 1.0, dose_gy);
 }
 
 void DoseEngine::add_fluence_dose(const PreparedPoints& p, const Aperture& jaws,
@@ -120,13 +152,11 @@ void DoseEngine::add_fluence_dose(const PreparedPoints& p, const Aperture& jaws,
   if (p.size() == 0 || std::all_of(mu.begin(), mu.end(), [](float v) { return v == 0.0F; })) {
     return;
   }
-  add_field_dose(p, jaws, &layout, &mu, 1.0, dose_gy);
+  add_field_dose(p, Field(jaws, layout, mu), 1.0, dose_gy);
 }
 
-void DoseEngine::add_field_dose(const PreparedPoints& p, const Aperture& jaws,
-                                const BeamletLayout* layout, const std::vector<float>* weights,
-                                double mu, std::vector<float>& dose_gy) const {
-  const Field a = weights == nullptr ? Field(jaws) : Field(jaws, *layout, *weights);
+void DoseEngine::add_field_dose(const PreparedPoints& p, const Field& a, double mu,
+                                std::vector<float>& dose_gy) const {
   const auto src = model_.source_sigmas_mm();
   const double w = model_.p.head_scatter_fraction;
   const double f = model_.p.electron_fraction;

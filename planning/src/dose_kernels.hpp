@@ -217,9 +217,14 @@ struct Field {
   Field(const Aperture& a) : aperture(a) {}  // NOLINT(google-explicit-constructor)
   Field(const Aperture& jaws, const BeamletLayout& l, const std::vector<float>& w)
       : aperture(jaws), layout(&l), weights(&w) {}
+  /// Several apertures of one beam direction, each at its weight (MU), in one fluence map;
+  /// `bounds` holds the union of their jaws (the map's extent).
+  Field(const Aperture& bounds, const std::vector<std::pair<const Aperture*, double>>& p)
+      : aperture(bounds), parts(&p) {}
   const Aperture& aperture;
   const BeamletLayout* layout = nullptr;
   const std::vector<float>* weights = nullptr;
+  const std::vector<std::pair<const Aperture*, double>>* parts = nullptr;
   [[nodiscard]] bool intensity() const { return weights != nullptr; }
 };
 
@@ -242,12 +247,21 @@ class KernelMap {
     v0_ = a.y1_mm - margin;
     nu_ = static_cast<int>(std::ceil((a.x2_mm - a.x1_mm + 2 * margin) / px_));
     nv_ = static_cast<int>(std::ceil((a.y2_mm - a.y1_mm + 2 * margin) / px_));
-    outside_ = field.intensity() ? 0.0F : static_cast<float>(m.jaw_transmission);
+    double outside = field.intensity() ? 0.0 : m.jaw_transmission;
+    if (field.parts != nullptr) {
+      outside = 0.0;
+      for (const auto& [part, weight] : *field.parts) outside += weight * m.jaw_transmission;
+    }
+    outside_ = static_cast<float>(outside);
     map_ = cv::Mat(nv_, nu_, CV_32F, cv::Scalar(static_cast<double>(outside_)));
     if (field.intensity()) {
       rasterise_intensity(field);
+    } else if (field.parts != nullptr) {
+      for (const auto& [part, weight] : *field.parts) {
+        rasterise_leaves(*part, boundaries, m, weight, true);
+      }
     } else {
-      rasterise_leaves(a, boundaries, m);
+      rasterise_leaves(a, boundaries, m, 1.0, false);
     }
     blur_into_map(field, boundaries, m, sigma_a, weight_a, sigma_b, weight_b);
   }
@@ -270,8 +284,10 @@ class KernelMap {
   }
 
  private:
+  /// The aperture's transmission map; with `add`, `weight` x its departure from the jaws'
+  /// transmission added to the map (which holds the parts' jaw transmission already).
   void rasterise_leaves(const Aperture& a, const std::vector<double>& boundaries,
-                        const BeamModel& m) {
+                        const BeamModel& m, double weight, bool add) {
     const bool leaves = !a.leaf_a_mm.empty();
     const double half_dlg = 0.5 * m.dosimetric_leaf_gap_mm;
     const double t_mlc = m.mlc_transmission;
@@ -324,7 +340,12 @@ class KernelMap {
         const double uhi = ulo + px_;
         const double jaw = fy * overlap(ulo, uhi, a.x1_mm, a.x2_mm) / px_;
         const double open = line_[static_cast<std::size_t>(i - i0)];
-        row[i] = static_cast<float>(t_jaw * (1.0 - jaw) + t_mlc * (jaw - open) + open);
+        const double value = t_jaw * (1.0 - jaw) + t_mlc * (jaw - open) + open;
+        if (add) {
+          row[i] += static_cast<float>(weight * (value - t_jaw));
+        } else {
+          row[i] = static_cast<float>(value);
+        }
       }
     }
   }

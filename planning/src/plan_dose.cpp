@@ -165,14 +165,26 @@ std::vector<std::vector<float>> DoseEngine::plan_doses(const std::vector<const P
       for (const Member& m : group) fields.emplace_back(m.cp->collimator_deg, aperture_of(*m.cp));
       prepare(BeamGeometry(first.gantry_deg, c0, isocentre_mm, position_, model_.sad_mm),
               jaws_union(fields), points, traced);
+      // Each plan's apertures at one collimator angle (the members of a run) in one fluence
+      // map (add_apertures_dose): split arcs at one collimator angle cost one look-up per point.
       double turned_deg = c0;
-      for (const Member& m : group) {
-        const double c = m.cp->collimator_deg;
+      for (std::size_t begin = 0; begin < group.size();) {
+        const double c = group[begin].cp->collimator_deg;
+        std::size_t end = begin;
+        while (end < group.size() && group[end].cp->collimator_deg == c) ++end;
         if (c != c0 && c != turned_deg) {
           turn_collimator(traced, c0, c, turned);
           turned_deg = c;
         }
-        add_aperture_dose(c == c0 ? traced : turned, aperture_of(*m.cp), m.mu, local[m.plan]);
+        for (std::size_t plan = 0; plan < plans.size(); ++plan) {
+          std::vector<std::pair<Aperture, double>> apertures;
+          for (std::size_t n = begin; n < end; ++n) {
+            if (group[n].plan == plan)
+              apertures.emplace_back(aperture_of(*group[n].cp), group[n].mu);
+          }
+          add_apertures_dose(c == c0 ? traced : turned, apertures, local[plan]);
+        }
+        begin = end;
       }
     }
   }

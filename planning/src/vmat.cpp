@@ -263,29 +263,42 @@ Correction VmatPlanner::Impl::fit_correction(const std::vector<float>& full,
 }
 
 std::vector<float> VmatPlanner::Impl::full_dose(const std::vector<double>& x) const {
+  return full_dose_of([&](int k, int i) {
+    const Arc& arc = arcs[static_cast<std::size_t>(k)];
+    double w = 0.0;
+    if (i > 0) w += 0.5 * x[arc.seg(i - 1)];
+    if (i + 1 < arc.cps()) w += 0.5 * x[arc.seg(i)];
+    const Aperture a = aperture_of(arc, [&](int r) {
+      const auto v = static_cast<std::size_t>(arc.leaf_var(i, r));
+      return std::pair<double, double>{(x[v] + x[v + 1]) * kLeafScale,
+                                       (x[v] - x[v + 1]) * kLeafScale};
+    });
+    return std::pair<Aperture, double>{a, w};
+  });
+}
+
+std::vector<float> VmatPlanner::Impl::full_dose_of(
+    const std::function<std::pair<Aperture, double>(int, int)>& control_point) const {
   const std::size_t np = opt_points.size();
   std::vector<float> dose(np, 0.0F);
-  for (const auto& arc : arcs) {
-    const int n = arc.cps();
-    ThreadPartials<float> partials(np);
+  ThreadPartials<float> partials(np);
+  const auto n = static_cast<int>(directions.size());
 #pragma omp parallel
-    {
-      std::vector<float>& local = partials.mine();
+  {
+    std::vector<float>& local = partials.mine();
+    std::vector<std::pair<Aperture, double>> apertures;
 #pragma omp for schedule(static, 1)
-      for (int i = 0; i < n; ++i) {
-        double w = 0.0;
-        if (i > 0) w += 0.5 * x[arc.seg(i - 1)];
-        if (i + 1 < n) w += 0.5 * x[arc.seg(i)];
-        const Aperture a = aperture_of(arc, [&](int r) {
-          const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
-          return std::pair<double, double>{(x[k] + x[k + 1]) * kLeafScale,
-                                           (x[k] - x[k + 1]) * kLeafScale};
-        });
-        engine->add_aperture_dose(arc.prepared[static_cast<std::size_t>(i)], a, w, local);
-      }
+    for (int d = 0; d < n; ++d) {
+      const auto& direction = directions[static_cast<std::size_t>(d)];
+      apertures.clear();
+      for (const auto& [k, i] : direction) apertures.push_back(control_point(k, i));
+      const auto& [k0, i0] = direction.front();
+      engine->add_apertures_dose(
+          arcs[static_cast<std::size_t>(k0)].prepared[static_cast<std::size_t>(i0)], apertures,
+          local);
     }
-    partials.add_to(dose);
   }
+  partials.add_to(dose);
   return dose;
 }
 

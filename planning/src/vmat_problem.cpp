@@ -257,6 +257,17 @@ void VmatPlanner::Impl::build_arcs(const Mask& target) {
   }
   std::vector<std::vector<std::pair<std::size_t, std::size_t>>> groups;
   for (auto& [key, group] : at_gantry) groups.push_back(std::move(group));
+  // Within each, the control points at one collimator angle: one direction.
+  directions.clear();
+  for (const auto& group : groups) {
+    std::map<long long, std::size_t> at_collimator;
+    for (const auto& [k, i] : group) {
+      const auto key = std::llround(arcs[k].spec.collimator_deg * 1e6);
+      const auto [it, added] = at_collimator.emplace(key, directions.size());
+      if (added) directions.emplace_back();
+      directions[it->second].emplace_back(static_cast<int>(k), static_cast<int>(i));
+    }
+  }
 #pragma omp parallel for schedule(dynamic)
   for (std::size_t n = 0; n < groups.size(); ++n) {
     const auto& group = groups[n];

@@ -61,6 +61,9 @@ struct VmatPlanner::Impl {
   /// sample of its voxels, for the D95 and mean dose the voxels will have.
   std::vector<int> target_sample;
   std::vector<Arc> arcs;
+  /// The control points (arc, index) of each beam direction (one gantry and collimator angle):
+  /// split arcs pass the same directions, and their points' prepared views are the same.
+  std::vector<std::vector<std::pair<int, int>>> directions;
   int variables = 0;
   std::size_t nonzeros = 0;
   std::size_t matrix_bytes = 0;
@@ -89,6 +92,11 @@ struct VmatPlanner::Impl {
   [[nodiscard]] Plan make_plan(const std::vector<double>& x, const std::string& label) const;
   /// Full-model dose at the optimisation points for the apertures and MU of `x`.
   [[nodiscard]] std::vector<float> full_dose(const std::vector<double>& x) const;
+  /// Full-model dose at the optimisation points of every control point's (aperture, MU) from
+  /// `control_point(arc, index)` (MU 0: none), each direction's apertures in one fluence map
+  /// (DoseEngine::add_apertures_dose); threads' partials added in a fixed order.
+  [[nodiscard]] std::vector<float> full_dose_of(
+      const std::function<std::pair<Aperture, double>(int, int)>& control_point) const;
   [[nodiscard]] std::vector<double> initial(double mu_per_segment) const;
   void bounds(std::vector<double>& lo, std::vector<double>& hi) const;
   void project(std::vector<double>& x) const;

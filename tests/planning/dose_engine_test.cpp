@@ -378,6 +378,8 @@ TEST(DoseEngine, PlansDosedTogetherShareTheirRayTracingAndKeepTheirDoses) {
   Plan b;
   b.beams.push_back(arc_beam(gantries, 330.0, {-20.0, 60.0, -30.0, 40.0}, -10.0, 40.0, 80.0));
   b.beams.push_back(arc_beam(gantries, 30.0, {-60.0, 0.0, -50.0, 20.0}, -50.0, -20.0, 50.0));
+  // and a split arc's other half at the first one's collimator angle: dosed in its fluence map
+  b.beams.push_back(arc_beam(gantries, 330.0, {-70.0, -10.0, -40.0, 30.0}, -60.0, -20.0, 60.0));
   const Eigen::Vector3d iso(0.0, 100.0, 0.0);
   // Each control point with its own ray trace, one by one.
   auto one_by_one = [&](const Plan& plan) {
@@ -407,11 +409,12 @@ TEST(DoseEngine, PlansDosedTogetherShareTheirRayTracingAndKeepTheirDoses) {
       worst = std::max(worst, d);
       if (alone[n] > 0.2F * top) worst_in_field = std::max(worst_in_field, d);
     }
-    // Measured: 0.23 % and 0.04 % (plan a), 0.18 % and 0.03 % (plan b): the ray traces differ
+    // Measured: 0.23 % and 0.04 % (plan a), 0.18 % and 0.12 % (plan b): the ray traces differ
     // by their sampling, and outside a field's own jaws (plus 30 mm) the union's trace gives
-    // the depths that a field's own clamps to its edge.
+    // the depths that a field's own clamps to its edge; plan b's two arcs at 330 degrees share
+    // one fluence map (0.03 % in the field with the third arc at its own collimator angle).
     EXPECT_LT(worst, 0.005) << "plan " << k;
-    EXPECT_LT(worst_in_field, 0.001) << "plan " << k;
+    EXPECT_LT(worst_in_field, 0.002) << "plan " << k;
   }
   // The same sharing for points prepared once and kept (the optimiser's beamlet matrices): the
   // second field's beam's-eye view is its own, its depths those of its own trace in the field.
@@ -442,6 +445,59 @@ TEST(DoseEngine, PlansDosedTogetherShareTheirRayTracingAndKeepTheirDoses) {
   for (std::size_t n = 0; n < points.size(); ++n) {
     EXPECT_NEAR(a_alone[n], a_reference[n], 1e-5F * a_reference[n] + 1e-9F) << n;
   }
+}
+
+TEST(DoseEngine, AperturesOfOneDirectionInOneMapGiveEachOnesDose) {
+  // Split-arc halves and a small segment at one gantry and collimator angle, through a lung
+  // slab: summed in one fluence map per kernel, their dose must be the sum of each one's.
+  const MachineProfile profile = default_machine_profile();
+  const Slab s = slab_phantom(true);
+  const DoseEngine engine(default_beam_model(), profile.mlc.leaf_boundaries_mm, s.ct);
+  Points points;
+  for (double x = -120.0; x <= 120.0; x += 6.0) {
+    for (double y = 10.0; y <= 250.0; y += 30.0) {
+      for (double z = -60.0; z <= 60.0; z += 12.0) {
+        points.emplace_back(static_cast<float>(x), static_cast<float>(y), static_cast<float>(z));
+      }
+    }
+  }
+  auto aperture = [](double x1, double x2, double y1, double y2, double b, double a) {
+    Aperture ap{x1, x2, y1, y2, std::vector<double>(60, a), std::vector<double>(60, b)};
+    for (std::size_t n = 0; n < 60; n += 3) ap.leaf_a_mm[n] = b + 1.0;  // closed rows
+    return ap;
+  };
+  const std::vector<std::pair<Aperture, double>> apertures{
+      {aperture(-80.0, 5.0, -50.0, 50.0, -70.0, 0.0), 40.0},
+      {aperture(-5.0, 80.0, -50.0, 50.0, 0.0, 70.0), 25.0},
+      {aperture(-20.0, 30.0, -10.0, 20.0, -10.0, 20.0), 0.0},  // no MU: no dose
+      {aperture(-20.0, 30.0, -10.0, 20.0, -10.0, 20.0), 7.5}};
+  const BeamGeometry g(20.0, 30.0, Eigen::Vector3d(0.0, 100.0, 0.0), iec::PatientPosition::kHFS,
+                       1000.0);
+  const PreparedPoints p = engine.prepare(g, Aperture{-80.0, 80.0, -50.0, 50.0, {}, {}}, points);
+  std::vector<float> each(points.size(), 0.0F);
+  for (const auto& [ap, mu] : apertures) engine.add_aperture_dose(p, ap, mu, each);
+  std::vector<float> together(points.size(), 0.0F);
+  engine.add_apertures_dose(p, apertures, together);
+  const float top = *std::max_element(each.begin(), each.end());
+  ASSERT_GT(top, 0.1F);
+  double worst = 0.0;
+  for (std::size_t n = 0; n < points.size(); ++n) {
+    worst = std::max(
+        worst, std::abs(static_cast<double>(together[n] - each[n])) / static_cast<double>(top));
+  }
+  // Measured: 0.099 % of the maximum — the wide kernels' maps (pixels up to 10 mm) laid on the
+  // union's grid instead of each aperture's own.
+  EXPECT_LT(worst, 2e-3) << "the maps' sampling on the jaws' union";
+  // One aperture alone: its own map, the same dose to the bit.
+  std::vector<float> one(points.size(), 0.0F);
+  std::vector<float> one_alone(points.size(), 0.0F);
+  engine.add_apertures_dose(p, {apertures[1]}, one);
+  engine.add_aperture_dose(p, apertures[1].first, apertures[1].second, one_alone);
+  EXPECT_EQ(one, one_alone);
+  EXPECT_THROW(engine.add_apertures_dose(p, {{apertures[0].first, -1.0}}, one),
+               std::invalid_argument);
+  std::vector<float> wrong_size(3, 0.0F);
+  EXPECT_THROW(engine.add_apertures_dose(p, apertures, wrong_size), std::invalid_argument);
 }
 
 TEST(DoseEngine, GeometryFollowsIec61217) {

@@ -25,6 +25,10 @@
 
 namespace linac::planning {
 
+namespace detail {
+struct Field;  // dose_kernels.hpp
+}  // namespace detail
+
 using Points = std::vector<Eigen::Vector3f>;  // DICOM patient coordinates, mm
 
 /// One beam direction. Patient coordinates -> IEC 61217 beam-limiting-device frame (origin at
@@ -117,6 +121,14 @@ class DoseEngine {
       const Eigen::Vector3d& isocentre_mm, const Points& points) const;
   void add_aperture_dose(const PreparedPoints& p, const Aperture& a, double mu,
                          std::vector<float>& dose_gy) const;
+  /// Adds the dose of several apertures of one beam direction (one gantry and collimator angle,
+  /// the direction `p` was prepared for), each (aperture, MU): their fluence summed into one map
+  /// per kernel, so the per-point work is done once for all of them. The same dose as
+  /// `add_aperture_dose` of each, to within the maps' interpolation (the maps then span the
+  /// union of the apertures' jaws). An MU below 0 is refused (std::invalid_argument).
+  void add_apertures_dose(const PreparedPoints& p,
+                          const std::vector<std::pair<Aperture, double>>& apertures,
+                          std::vector<float>& dose_gy) const;
   [[nodiscard]] BeamletMatrix beamlet_matrix(const PreparedPoints& p, const Aperture& jaws,
                                              double beamlet_width_mm, double cutoff_mm) const;
   /// Adds the dose of an intensity map within `jaws` (fluence-map optimisation): `mu[b]` the MU
@@ -149,9 +161,9 @@ class DoseEngine {
                                                            const Points& points) const;
 
  private:
-  /// The aperture's dose, or with `weights` the intensity map's on `layout` (dose_kernels.hpp).
-  void add_field_dose(const PreparedPoints& p, const Aperture& jaws, const BeamletLayout* layout,
-                      const std::vector<float>* weights, double mu,
+  /// mu x the dose of a field: an aperture, an intensity map on a beamlet layout, or several
+  /// weighted apertures (dose_kernels.hpp).
+  void add_field_dose(const PreparedPoints& p, const detail::Field& field, double mu,
                       std::vector<float>& dose_gy) const;
   /// The model's depth functions tabulated in radiological depth (primary, scatter 1 and 2,
   /// contamination, the horns' decay), so the per-point work has no exponentials.
