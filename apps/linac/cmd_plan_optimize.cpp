@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <tuple>
 
@@ -77,23 +79,29 @@ void crop_target(Case& c, planning::VmatOptions& vo) {
   vo.target = name;
 }
 
-}  // namespace
-
-int cmd_plan_optimize(const std::vector<std::string>& args) {
-  po::options_description opts("options");
-  std::string case_dir, structures_dir, out;
-  planning::VmatOptions vo;
-  std::vector<std::string> alpha_beta;
-  std::string template_file;
+/// What `linac plan optimize` takes beyond the optimiser's own options.
+struct OptimizeRequest {
+  std::string case_dir, structures_dir, out, template_file;
   std::string start = "conformal";
   std::string overlap = "target";
+  std::vector<std::string> alpha_beta;
+  std::map<std::string, double> alpha_beta_gy;  // parsed from alpha_beta
   bool no_baseline = false;
+  bool json = false;
   int free_fluence = 0;
-  opts.add_options()("case", po::value(&case_dir),
+  [[nodiscard]] double alpha_beta_of(const std::string& name) const {
+    const auto it = alpha_beta_gy.find(name);
+    return it != alpha_beta_gy.end() ? it->second : planning::default_alpha_beta(name);
+  }
+};
+
+po::options_description optimize_options(OptimizeRequest& r, planning::VmatOptions& vo) {
+  po::options_description opts("options");
+  opts.add_options()("case", po::value(&r.case_dir),
                      "planning case folder with body, liver, FLS and PTV")(
-      "structures", po::value(&structures_dir),
+      "structures", po::value(&r.structures_dir),
       "output folder of `linac plan structures` (default: made here on the built-in patient)")(
-      "out", po::value(&out)->required(), "folder to write")(
+      "out", po::value(&r.out)->required(), "folder to write")(
       "prescription-gy", po::value(&vo.prescription_gy)->default_value(20.0),
       "PTV prescription (Gy)")("fractions", po::value(&vo.fractions)->default_value(5),
                                "number of fractions")(
@@ -109,23 +117,23 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
       "every voxel of the target's border an optimisation point too")(
       "fls-weight", po::value(&vo.spared_weight)->default_value(20.0),
       "weight of the FLS mean-dose objective")(
-      "alpha-beta", po::value(&alpha_beta)->multitoken(),
+      "alpha-beta", po::value(&r.alpha_beta)->multitoken(),
       "alpha/beta per structure, NAME=GY (defaults: targets 10, liver and FLS 2.5, cord 2, "
-      "others 3)")("no-baseline", po::bool_switch(&no_baseline),
+      "others 3)")("no-baseline", po::bool_switch(&r.no_baseline),
                    "skip the baseline plan without the FLS objective")(
       "seed", po::value(&vo.seed)->default_value(1), "optimisation point sampling seed")(
-      "template", po::value(&template_file),
+      "template", po::value(&r.template_file),
       "plan template (JSON: prescription, fractions, target, arcs, objectives; README)")(
       "spare", po::value(&vo.spared)->default_value("FLS"),
       "the spared structure: the baseline is the plan without its objectives")(
-      "apertures", po::value(&start)->default_value("conformal"),
+      "apertures", po::value(&r.start)->default_value("conformal"),
       "the optimiser's start: conformal (apertures around the target), generated (column "
       "generation: apertures priced from the objective, for targets around organs) or routed "
       "(each arc's leaf trajectories chosen along the whole arc from the objective's prices)")(
       "exchange-sweeps", po::value(&vo.exchange_sweeps)->default_value(4),
       "generated and routed starts: sweeps of aperture exchange after the apertures are "
       "generated (each control point in turn takes the aperture its neighbours' reach prices "
-      "best)")("overlap", po::value(&overlap)->default_value("target"),
+      "best)")("overlap", po::value(&r.overlap)->default_value("target"),
                "where the target and the spared structure overlap: target (optimised to the "
                "prescription) or spared (the target optimised and normalised without the spared "
                "structure's voxels)")(
@@ -138,17 +146,17 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
       "beamlet-cutoff-mm", po::value(&vo.beamlet_cutoff_mm)->default_value(8.0),
       "the beamlet matrices' kernels cut off so far beyond each beamlet (the full model's "
       "tails are added back by corrections)")(
-      "free-fluence", po::value(&free_fluence)->default_value(0),
+      "free-fluence", po::value(&r.free_fluence)->default_value(0),
       "also optimise free fluence (one intensity per beamlet, no deliverability) with so many "
       "evaluations and report its figures: how far the geometry lets the spared structure's "
       "dose fall (0: not); give --points enough to take every voxel (free fluence over-fits "
       "sampled points)");
-  po::variables_map vm;
-  if (!parse("plan optimize",
-             "[--case DIR | --structures DIR] --out DIR [--iterations 150] [--json]", opts, {},
-             args, vm)) {
-    return kOk;
-  }
+  return opts;
+}
+
+/// The options' ranges and names checked (InputError naming the option), the start and the
+/// alpha/betas parsed.
+void check_optimize_options(OptimizeRequest& r, planning::VmatOptions& vo) {
   if (!(vo.prescription_gy > 0.0 && vo.prescription_gy <= 100.0)) {
     throw InputError("--prescription-gy", "must lie in (0, 100]");
   }
@@ -169,108 +177,40 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   if (!(vo.beamlet_cutoff_mm >= 0.0 && vo.beamlet_cutoff_mm <= 150.0)) {
     throw InputError("--beamlet-cutoff-mm", "must lie in [0, 150]");
   }
-  if (free_fluence < 0 || free_fluence > 5000) {
+  if (r.free_fluence < 0 || r.free_fluence > 5000) {
     throw InputError("--free-fluence", "must lie in [0, 5000] evaluations");
   }
-  if (overlap != "target" && overlap != "spared") {
-    throw InputError("--overlap", "'" + overlap + "' is neither target nor spared");
+  if (r.overlap != "target" && r.overlap != "spared") {
+    throw InputError("--overlap", "'" + r.overlap + "' is neither target nor spared");
   }
-  if (start == "generated") {
+  if (r.start == "generated") {
     vo.start = planning::VmatOptions::Start::kGenerated;
-  } else if (start == "routed") {
+  } else if (r.start == "routed") {
     vo.start = planning::VmatOptions::Start::kRouted;
-  } else if (start != "conformal") {
-    throw InputError("--apertures", "'" + start + "' is not conformal, generated or routed");
+  } else if (r.start != "conformal") {
+    throw InputError("--apertures", "'" + r.start + "' is not conformal, generated or routed");
   }
-  std::map<std::string, double> ab;
-  for (const auto& s : alpha_beta) {
+  for (const auto& s : r.alpha_beta) {
     const auto eq = s.find('=');
     double v = 0.0;
     if (eq == std::string::npos || std::sscanf(s.c_str() + eq + 1, "%lf", &v) != 1 || !(v > 0)) {
       throw InputError("--alpha-beta", "'" + s + "' is not NAME=GY with GY > 0");
     }
-    ab[s.substr(0, eq)] = v;
+    r.alpha_beta_gy[s.substr(0, eq)] = v;
   }
-  const bool json = vm.count("json") != 0;
-  auto progress = [&](const std::string& what) {
-    if (!json) std::cerr << what << std::endl;
-  };
-  const auto t0 = std::chrono::steady_clock::now();
-  // A template and a given case are read and checked before anything is written.
-  std::optional<planning::PlanTemplate> plan_template;
-  if (!template_file.empty()) {
-    if (!vm["prescription-gy"].defaulted() || !vm["fractions"].defaulted()) {
-      throw InputError("--template", "sets the prescription and fractions itself");
-    }
-    plan_template = planning::read_plan_template(template_file);
-  }
-  auto apply_template = [&](const Case& cs) {
-    if (!plan_template) return;
-    std::vector<std::string> names;
-    for (const auto& st : cs.structures) names.push_back(st.name);
-    planning::apply_plan_template(*plan_template, names, vo);
-    // Options given on the command line win over the template's.
-    if (!vm["leaf-travel-fraction"].defaulted()) {
-      vo.leaf_travel_fraction = vm["leaf-travel-fraction"].as<double>();
-    }
-    if (!vm["generation-travel-fraction"].defaulted()) {
-      vo.generation_travel_fraction = vm["generation-travel-fraction"].as<double>();
-    }
-  };
-  std::optional<Case> given;
-  if (!structures_dir.empty() || !case_dir.empty()) {
-    given =
-        load_case_or_dicom(!structures_dir.empty() ? fs::path(structures_dir) : fs::path(case_dir));
-    apply_template(*given);
-  }
-  const fs::path dir(out);
-  fs::create_directories(dir);
-  fs::path source = !structures_dir.empty() ? fs::path(structures_dir) : fs::path(case_dir);
-  if (source.empty()) {
-    progress("structures: built-in patient (linac plan structures)");
-    source = dir / "structures";
-    std::vector<std::string> a{"--out", source.string()};
-    if (json) a.emplace_back("--json");
-    std::streambuf* saved = std::cout.rdbuf();
-    std::ofstream sink;
-    if (json) std::cout.rdbuf(nullptr);  // the structures' JSON is in its own folder
-    const int rc = cmd_plan_structures(a);
-    std::cout.rdbuf(saved);
-    if (rc != kOk) return rc;
-  }
-  Case c = given ? *given : load_case(source);
-  if (!given) apply_template(c);
-  (void)c.get("body");
-  if (overlap == "spared") crop_target(c, vo);
-  (void)c.get(vo.target);
-  const MachineProfile profile = default_machine_profile();
-  const planning::BeamModel model = planning::default_beam_model();
-  progress("dose-influence matrices");
-  const planning::VmatPlanner planner(c, profile, model, vo, progress);
-  progress("beamlet matrices: " + std::to_string(planner.matrix_nonzeros()) + " values in " +
-           std::to_string(planner.matrix_bytes() >> 20) + " MB, " +
-           format_number(std::round(planner.matrix_s() * 10.0) / 10.0) + " s");
-  planning::VmatResult plan;
-  planning::VmatResult baseline;
-  if (no_baseline) {
-    plan = planner.optimise(true);
-  } else {
-    std::tie(plan, baseline) = planner.optimise_with_baseline();
-  }
-  nlohmann::ordered_json free_fluence_figures;
-  if (free_fluence > 0) {
-    free_fluence_figures =
-        free_fluence_json(planner, vo, free_fluence, plan, no_baseline ? nullptr : &baseline);
-  }
-  Plan rt = plan.plan;
-  rt.patient_id = c.name;
-  // Files: plans, doses, DVHs. The plan is validated as written (its checksum is that of the
-  // file that `linac deliver` reads: values that do not round-trip exactly, e.g. -0, must not
-  // make the record's checksum differ from validation.json's).
+}
+
+/// The files of the plan in `dir`: rtplan.json (and the baseline's plan and dose), its
+/// validation as written (its checksum is that of the file `linac deliver` reads: values that
+/// do not round-trip exactly, e.g. -0, must not make the record's checksum differ from
+/// validation.json's), the DICOM set (planning CT and structures in dicom/, the plan on that
+/// structure set, the dose on that plan: one study and frame of reference) and dose.mha.
+delivery::ValidationReport write_plan_files(const fs::path& dir, const Case& c, const Plan& rt,
+                                            const planning::VmatResult& plan,
+                                            const planning::VmatResult* baseline,
+                                            const MachineProfile& profile) {
   write_plan(dir / "rtplan.json", rt);
-  const auto report = delivery::validate_plan(read_plan(dir / "rtplan.json"), profile);
-  // The DICOM set: the planning CT and structures (dicom/), the plan on that structure set and
-  // the dose on that plan, in one study and frame of reference.
+  auto report = delivery::validate_plan(read_plan(dir / "rtplan.json"), profile);
   std::filesystem::remove_all(dir / "dicom");  // this command's own output of an earlier run
   formats::DicomCaseIds ids;
   ids.patient_id = c.name;
@@ -288,162 +228,124 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
   rd.frame_of_reference_uid = dicom.ids.frame_of_reference_uid;
   rd.referenced_plan_sop_instance_uid = rp_uid;
   write_dicom_rtdose(dir / "RD.LiverVMAT.dcm", plan.dose_gy, rd);
-  if (!no_baseline) {
-    Plan b = baseline.plan;
+  if (baseline != nullptr) {
+    Plan b = baseline->plan;
     b.patient_id = c.name;
     write_plan(dir / "baseline_rtplan.json", b);
-    write_metaimage(dir / "baseline_dose.mha", baseline.dose_gy, {true});
+    write_metaimage(dir / "baseline_dose.mha", baseline->dose_gy, {true});
   }
+  return report;
+}
+
+/// The plan's dose figures beside its baseline's, per structure on the dose grid.
+struct PlanReview {
+  nlohmann::ordered_json organs = nlohmann::ordered_json::object();
+  planning::DoseFigures ptv, fls, liver, ptv_base, fls_base, liver_base;
+  planning::ConformityFigures ci;
+  /// The FLS outside the PTV (where sparing is possible at all): voxels, summed doses.
+  double fls_out_voxels = 0.0, fls_out_gy = 0.0, fls_out_base_gy = 0.0;
+};
+
+const Mask& mask_on_grid(const std::vector<Structure>& structures, const std::string& name) {
+  for (const auto& s : structures) {
+    if (s.name == name) return s.mask;
+  }
+  throw InputError(name, "missing on the dose grid");
+}
+
+/// The figures of every reviewed structure (and the DVH files, the difference maps) in `dir`.
+PlanReview review_plan(const fs::path& dir, const Case& c, const planning::VmatPlanner& planner,
+                       const planning::VmatResult& plan, const planning::VmatResult* baseline,
+                       const planning::VmatOptions& vo, const OptimizeRequest& r) {
+  PlanReview rv;
   const auto& structures = planner.structures_on_dose_grid();
   const unsigned n = vo.fractions;
-  auto alpha_beta_of = [&](const std::string& name) {
-    const auto it = ab.find(name);
-    return it != ab.end() ? it->second : planning::default_alpha_beta(name);
-  };
   std::vector<PlotSeries> series;
   std::vector<planning::Dvh> curves;
   std::vector<planning::Dvh> base_curves;
-  nlohmann::ordered_json organs = nlohmann::ordered_json::object();
   double max_dose = 0.0;
   for (const float v : plan.dose_gy.data()) max_dose = std::max(max_dose, static_cast<double>(v));
   std::size_t colour = 0;
-  planning::DoseFigures ptv, fls, liver, fls_base, liver_base, ptv_base;
   for (const auto& s : structures) {
     if (s.role == "optimisation" || s.name == "body" || s.name.rfind("lung", 0) == 0 ||
         s.name == "heart" || s.name == "GTV") {
       continue;
     }
-    const auto f = planning::dose_figures(plan.dose_gy, s.mask, s.name, n, alpha_beta_of(s.name));
+    const auto f = planning::dose_figures(plan.dose_gy, s.mask, s.name, n, r.alpha_beta_of(s.name));
     if (f.volume_cm3 <= 0.0) continue;
     const auto h = planning::cumulative_dvh(plan.dose_gy, s.mask, s.name, 0.1);
     curves.push_back(h);
-    organs[s.name] = figures_json(f);
+    rv.organs[s.name] = figures_json(f);
     series.push_back(dvh_series(h, s.name, plot_colour(colour), false));
-    if (s.name == "PTV") ptv = f;
-    if (s.name == "FLS") fls = f;
-    if (s.name == "liver") liver = f;
-    if (!no_baseline) {
+    if (s.name == "PTV") rv.ptv = f;
+    if (s.name == "FLS") rv.fls = f;
+    if (s.name == "liver") rv.liver = f;
+    if (baseline != nullptr) {
       const auto fb =
-          planning::dose_figures(baseline.dose_gy, s.mask, s.name, n, alpha_beta_of(s.name));
-      organs[s.name]["baseline"] = figures_json(fb);
-      const auto hb = planning::cumulative_dvh(baseline.dose_gy, s.mask, s.name, 0.1);
+          planning::dose_figures(baseline->dose_gy, s.mask, s.name, n, r.alpha_beta_of(s.name));
+      rv.organs[s.name]["baseline"] = figures_json(fb);
+      const auto hb = planning::cumulative_dvh(baseline->dose_gy, s.mask, s.name, 0.1);
       base_curves.push_back(hb);
       if (s.name == "PTV" || s.name == "FLS" || s.name == "liver") {
         series.push_back(dvh_series(hb, s.name + " baseline", plot_colour(colour), true));
       }
-      if (s.name == "FLS") fls_base = fb;
-      if (s.name == "liver") liver_base = fb;
-      if (s.name == "PTV") ptv_base = fb;
+      if (s.name == "FLS") rv.fls_base = fb;
+      if (s.name == "liver") rv.liver_base = fb;
+      if (s.name == "PTV") rv.ptv_base = fb;
     }
     ++colour;
   }
   write_dvh_files(dir, curves, base_curves, series, max_dose);
-  if (!no_baseline) (void)write_difference_maps(dir, c, plan.dose_gy, baseline.dose_gy, vo);
-  double beam_on = 0.0;
-  for (const auto& b : report.beams) beam_on += b.predicted_beam_on_s;
-  const auto ci = planning::conformity(
-      plan.dose_gy,
-      *[&] {
-        for (const auto& s : structures) {
-          if (s.name == "PTV") return &s.mask;
-        }
-        throw InputError("PTV", "missing on the dose grid");
-      }(),
-      [&]() -> const Mask& {
-        for (const auto& s : structures) {
-          if (s.name == "body") return s.mask;
-        }
-        throw InputError("body", "missing on the dose grid");
-      }(),
-      vo.prescription_gy);
-  // The FLS outside the PTV: where sparing is possible at all.
-  double fls_out = 0.0, fls_out_base = 0.0, fls_out_n = 0.0;
-  {
-    const Mask* fls_mask = nullptr;
-    const Mask* ptv_mask = nullptr;
-    for (const auto& s : structures) {
-      if (s.name == "FLS") fls_mask = &s.mask;
-      if (s.name == "PTV") ptv_mask = &s.mask;
-    }
-    if (fls_mask != nullptr && ptv_mask != nullptr) {
-      for (std::size_t k = 0; k < fls_mask->size(); ++k) {
-        if ((*fls_mask)[k] == 0 || (*ptv_mask)[k] != 0) continue;
-        fls_out += static_cast<double>(plan.dose_gy[k]);
-        if (!no_baseline) fls_out_base += static_cast<double>(baseline.dose_gy[k]);
-        fls_out_n += 1.0;
-      }
+  if (baseline != nullptr) (void)write_difference_maps(dir, c, plan.dose_gy, baseline->dose_gy, vo);
+  rv.ci = planning::conformity(plan.dose_gy, mask_on_grid(structures, "PTV"),
+                               mask_on_grid(structures, "body"), vo.prescription_gy);
+  const Mask* fls_mask = nullptr;
+  const Mask* ptv_mask = nullptr;
+  for (const auto& s : structures) {
+    if (s.name == "FLS") fls_mask = &s.mask;
+    if (s.name == "PTV") ptv_mask = &s.mask;
+  }
+  if (fls_mask != nullptr && ptv_mask != nullptr) {
+    for (std::size_t k = 0; k < fls_mask->size(); ++k) {
+      if ((*fls_mask)[k] == 0 || (*ptv_mask)[k] != 0) continue;
+      rv.fls_out_gy += static_cast<double>(plan.dose_gy[k]);
+      if (baseline != nullptr) rv.fls_out_base_gy += static_cast<double>(baseline->dose_gy[k]);
+      rv.fls_out_voxels += 1.0;
     }
   }
-  nlohmann::ordered_json j;
-  j["prescription_gy"] = vo.prescription_gy;
-  j["fractions"] = vo.fractions;
-  j["ptv"] = {{"d98_gy", r2(ptv.d98_gy)},
-              {"d95_gy", r2(ptv.d95_gy)},
-              {"d50_gy", r2(ptv.d50_gy)},
-              {"d2_gy", r2(ptv.d2_gy)},
-              {"mean_gy", r2(ptv.mean_gy)},
-              {"coverage_pct", r2(ci.coverage_pct)},
-              {"paddick_ci", std::round(ci.paddick_ci * 1000.0) / 1000.0},
-              {"homogeneity_icru83", std::round(ci.homogeneity_icru83 * 1000.0) / 1000.0}};
-  j["fls"] = {
-      {"mean_gy", r2(fls.mean_gy)},
-      {"baseline_mean_gy", no_baseline ? nlohmann::ordered_json(nullptr)
-                                       : nlohmann::ordered_json(r2(fls_base.mean_gy))},
-      {"mean_eqd2_gy", r2(fls.mean_eqd2_gy)},
-      {"v5_pct", r2(fls.v5_pct)},
-      {"v10_pct", r2(fls.v10_pct)},
-      {"v15_pct", r2(fls.v15_pct)},
-      {"baseline_v5_pct",
-       no_baseline ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r2(fls_base.v5_pct))},
-      {"baseline_v10_pct", no_baseline ? nlohmann::ordered_json(nullptr)
-                                       : nlohmann::ordered_json(r2(fls_base.v10_pct))},
-      {"baseline_v15_pct", no_baseline ? nlohmann::ordered_json(nullptr)
-                                       : nlohmann::ordered_json(r2(fls_base.v15_pct))},
-      {"outside_ptv_pct", fls.volume_cm3 > 0.0
-                              ? r2(100.0 * fls_out_n * plan.dose_gy.grid().voxel_volume_mm3() /
-                                   1000.0 / fls.volume_cm3)
-                              : 0.0},
-      {"outside_ptv_mean_gy", fls_out_n > 0 ? r2(fls_out / fls_out_n) : 0.0},
-      {"baseline_outside_ptv_mean_gy", no_baseline || fls_out_n == 0
-                                           ? nlohmann::ordered_json(nullptr)
-                                           : nlohmann::ordered_json(r2(fls_out_base / fls_out_n))}};
-  nlohmann::ordered_json tol = nlohmann::ordered_json::array();
-  for (const auto& t : planning::liver_tolerance(liver.mean_gy, n, alpha_beta_of("liver"))) {
-    tol.push_back({{"reference", t.reference},
-                   {"limit_gy_in_plan_fractions", r2(t.limit_gy)},
-                   {"liver_mean_gy", r2(t.value_gy)},
-                   {"within", t.within}});
-  }
-  j["liver"] = {{"mean_gy", r2(liver.mean_gy)},
-                {"baseline_mean_gy", no_baseline ? nlohmann::ordered_json(nullptr)
-                                                 : nlohmann::ordered_json(r2(liver_base.mean_gy))},
-                {"mean_eqd2_gy", r2(liver.mean_eqd2_gy)},
-                {"tolerance", tol}};
-  if (!no_baseline)
-    j["baseline_ptv"] = {{"d95_gy", r2(ptv_base.d95_gy)}, {"d2_gy", r2(ptv_base.d2_gy)}};
-  j["total_mu"] = r2(rt.total_mu());
-  if (!no_baseline) j["baseline_total_mu"] = r2(baseline.plan.total_mu());
-  j["predicted_beam_on_s"] = std::round(beam_on * 10.0) / 10.0;
-  j["deliverable"] = report.deliverable;
-  j["violations"] = report.violations.size();
-  j["optimizer_s"] = std::round(plan.optimiser_s * 10.0) / 10.0;
-  if (!no_baseline) j["baseline_optimizer_s"] = std::round(baseline.optimiser_s * 10.0) / 10.0;
-  j["dose_s"] = std::round(plan.dose_s * 10.0) / 10.0;
-  j["matrix_s"] = std::round(planner.matrix_s() * 10.0) / 10.0;
+  return rv;
+}
+
+/// A value, or null without a baseline.
+nlohmann::ordered_json or_null(bool has, double v) {
+  return has ? nlohmann::ordered_json(r2(v)) : nlohmann::ordered_json(nullptr);
+}
+
+/// The optimiser's summary in plan.json: each stage's time, evaluations, the settings it ran
+/// with and its normalisation.
+void add_optimiser_summary(nlohmann::ordered_json& j, const planning::VmatResult& plan,
+                           const planning::VmatResult* baseline,
+                           const planning::VmatPlanner& planner, const planning::VmatOptions& vo,
+                           const OptimizeRequest& r) {
+  auto tenths = [](double s) { return std::round(s * 10.0) / 10.0; };
+  j["optimizer_s"] = tenths(plan.optimiser_s);
+  if (baseline != nullptr) j["baseline_optimizer_s"] = tenths(baseline->optimiser_s);
+  j["dose_s"] = tenths(plan.dose_s);
+  j["matrix_s"] = tenths(planner.matrix_s());
   j["matrix_nonzeros"] = planner.matrix_nonzeros();
   j["matrix_mb"] = static_cast<double>(planner.matrix_bytes()) / (1024.0 * 1024.0);
   j["optimisation_points"] = planner.optimisation_points();
   j["evaluations"] = plan.evaluations;
-  j["apertures"] = start;
-  j["overlap"] = overlap;
+  j["apertures"] = r.start;
+  j["overlap"] = r.overlap;
   j["border_points"] = vo.target_border_points;
   j["exchange_sweeps"] = vo.exchange_sweeps;
   j["leaf_travel_fraction"] = vo.leaf_travel_fraction;
   j["generation_travel_fraction"] = vo.generation_travel_fraction;
   j["optimised_target"] = vo.target;
-  j["generation_s"] = std::round(plan.generation_s * 10.0) / 10.0;
-  j["evaluation_s"] = std::round(plan.evaluation_s * 10.0) / 10.0;
-  j["correction_s"] = std::round(plan.correction_s * 10.0) / 10.0;
+  j["generation_s"] = tenths(plan.generation_s);
+  j["evaluation_s"] = tenths(plan.evaluation_s);
+  j["correction_s"] = tenths(plan.correction_s);
   j["normalisation"] = std::round(plan.normalisation * 10000.0) / 10000.0;
   // What the optimiser's points predicted (1 / their target D95): the gap to the normalisation
   // is the plan's over-fit of its sampled points.
@@ -451,29 +353,201 @@ int cmd_plan_optimize(const std::vector<std::string>& args) {
                                   ? std::round(10000.0 / plan.points_target_d95_fraction) / 10000.0
                                   : 0.0;
   j["dose_grid_mm"] = vo.dose_grid_mm;
-  j["structures"] = organs;
-  if (free_fluence > 0) j["free_fluence"] = free_fluence_figures;
+}
+
+/// plan.json: the plan's figures beside its baseline's, the machine's verdict and the
+/// optimiser's summary (stages' times, evaluations, settings).
+nlohmann::ordered_json plan_json(const PlanReview& rv, const Plan& rt,
+                                 const planning::VmatResult& plan,
+                                 const planning::VmatResult* baseline,
+                                 const planning::VmatPlanner& planner,
+                                 const planning::VmatOptions& vo, const OptimizeRequest& r,
+                                 const delivery::ValidationReport& report, double beam_on_s) {
+  const bool has = baseline != nullptr;
+  const double voxel_cm3 = plan.dose_gy.grid().voxel_volume_mm3() / 1000.0;
+  nlohmann::ordered_json j;
+  j["prescription_gy"] = vo.prescription_gy;
+  j["fractions"] = vo.fractions;
+  j["ptv"] = {{"d98_gy", r2(rv.ptv.d98_gy)},
+              {"d95_gy", r2(rv.ptv.d95_gy)},
+              {"d50_gy", r2(rv.ptv.d50_gy)},
+              {"d2_gy", r2(rv.ptv.d2_gy)},
+              {"mean_gy", r2(rv.ptv.mean_gy)},
+              {"coverage_pct", r2(rv.ci.coverage_pct)},
+              {"paddick_ci", std::round(rv.ci.paddick_ci * 1000.0) / 1000.0},
+              {"homogeneity_icru83", std::round(rv.ci.homogeneity_icru83 * 1000.0) / 1000.0}};
+  j["fls"] = {
+      {"mean_gy", r2(rv.fls.mean_gy)},
+      {"baseline_mean_gy", or_null(has, rv.fls_base.mean_gy)},
+      {"mean_eqd2_gy", r2(rv.fls.mean_eqd2_gy)},
+      {"v5_pct", r2(rv.fls.v5_pct)},
+      {"v10_pct", r2(rv.fls.v10_pct)},
+      {"v15_pct", r2(rv.fls.v15_pct)},
+      {"baseline_v5_pct", or_null(has, rv.fls_base.v5_pct)},
+      {"baseline_v10_pct", or_null(has, rv.fls_base.v10_pct)},
+      {"baseline_v15_pct", or_null(has, rv.fls_base.v15_pct)},
+      {"outside_ptv_pct", rv.fls.volume_cm3 > 0.0
+                              ? r2(100.0 * rv.fls_out_voxels * voxel_cm3 / rv.fls.volume_cm3)
+                              : 0.0},
+      {"outside_ptv_mean_gy", rv.fls_out_voxels > 0 ? r2(rv.fls_out_gy / rv.fls_out_voxels) : 0.0},
+      {"baseline_outside_ptv_mean_gy",
+       or_null(has && rv.fls_out_voxels > 0,
+               rv.fls_out_base_gy / std::max(1.0, rv.fls_out_voxels))}};
+  nlohmann::ordered_json tol = nlohmann::ordered_json::array();
+  for (const auto& t :
+       planning::liver_tolerance(rv.liver.mean_gy, vo.fractions, r.alpha_beta_of("liver"))) {
+    tol.push_back({{"reference", t.reference},
+                   {"limit_gy_in_plan_fractions", r2(t.limit_gy)},
+                   {"liver_mean_gy", r2(t.value_gy)},
+                   {"within", t.within}});
+  }
+  j["liver"] = {{"mean_gy", r2(rv.liver.mean_gy)},
+                {"baseline_mean_gy", or_null(has, rv.liver_base.mean_gy)},
+                {"mean_eqd2_gy", r2(rv.liver.mean_eqd2_gy)},
+                {"tolerance", tol}};
+  if (has)
+    j["baseline_ptv"] = {{"d95_gy", r2(rv.ptv_base.d95_gy)}, {"d2_gy", r2(rv.ptv_base.d2_gy)}};
+  j["total_mu"] = r2(rt.total_mu());
+  if (has) j["baseline_total_mu"] = r2(baseline->plan.total_mu());
+  j["predicted_beam_on_s"] = std::round(beam_on_s * 10.0) / 10.0;
+  j["deliverable"] = report.deliverable;
+  j["violations"] = report.violations.size();
+  add_optimiser_summary(j, plan, baseline, planner, vo, r);
+  j["structures"] = rv.organs;
+  return j;
+}
+
+/// The terminal's summary: PTV and FLS figures beside the baseline's, MU, beam-on, verdict.
+void print_summary(const PlanReview& rv, const Plan& rt, const planning::VmatOptions& vo,
+                   bool has_baseline, double beam_on_s, bool deliverable, const fs::path& dir) {
+  std::printf("PTV  D95 %.2f Gy, D2 %.2f Gy, D98 %.2f Gy (prescription %.1f Gy in %u)\n",
+              rv.ptv.d95_gy, rv.ptv.d2_gy, rv.ptv.d98_gy, vo.prescription_gy, vo.fractions);
+  std::printf("FLS  mean %.2f Gy", rv.fls.mean_gy);
+  if (has_baseline) {
+    std::printf(" (baseline without the FLS objective %.2f Gy)", rv.fls_base.mean_gy);
+  }
+  if (rv.fls_out_voxels > 0 && has_baseline) {
+    std::printf("; outside the PTV %.2f Gy (baseline %.2f Gy)", rv.fls_out_gy / rv.fls_out_voxels,
+                rv.fls_out_base_gy / rv.fls_out_voxels);
+  }
+  std::printf("\nliver mean %.2f Gy\n", rv.liver.mean_gy);
+  std::printf("MU %.1f, predicted beam-on %.1f s, %s\n", rt.total_mu(), beam_on_s,
+              deliverable ? "deliverable" : "NOT deliverable");
+  std::printf("written: %s\n", dir.string().c_str());
+}
+
+/// The case to plan: the given one (a case folder, DICOM or `linac plan structures`' output) or
+/// the built-in patient's structures made in dir/structures; the template applied to it, the
+/// command line's travel options winning over the template's. Empty when making the built-in
+/// patient's structures failed (`rc` says how).
+std::optional<Case> planning_case(const OptimizeRequest& r, const po::variables_map& vm,
+                                  planning::VmatOptions& vo, const fs::path& dir,
+                                  const std::function<void(const std::string&)>& progress,
+                                  int& rc) {
+  // A template and a given case are read and checked before anything is written.
+  std::optional<planning::PlanTemplate> plan_template;
+  if (!r.template_file.empty()) {
+    if (!vm["prescription-gy"].defaulted() || !vm["fractions"].defaulted()) {
+      throw InputError("--template", "sets the prescription and fractions itself");
+    }
+    plan_template = planning::read_plan_template(r.template_file);
+  }
+  auto apply_template = [&](const Case& cs) {
+    if (!plan_template) return;
+    std::vector<std::string> names;
+    for (const auto& st : cs.structures) names.push_back(st.name);
+    planning::apply_plan_template(*plan_template, names, vo);
+    if (!vm["leaf-travel-fraction"].defaulted()) {
+      vo.leaf_travel_fraction = vm["leaf-travel-fraction"].as<double>();
+    }
+    if (!vm["generation-travel-fraction"].defaulted()) {
+      vo.generation_travel_fraction = vm["generation-travel-fraction"].as<double>();
+    }
+  };
+  fs::path source = !r.structures_dir.empty() ? fs::path(r.structures_dir) : fs::path(r.case_dir);
+  if (!source.empty()) {
+    Case given = load_case_or_dicom(source);
+    apply_template(given);
+    fs::create_directories(dir);
+    return given;
+  }
+  fs::create_directories(dir);
+  progress("structures: built-in patient (linac plan structures)");
+  source = dir / "structures";
+  std::vector<std::string> a{"--out", source.string()};
+  if (r.json) a.emplace_back("--json");
+  std::streambuf* saved = std::cout.rdbuf();
+  if (r.json) std::cout.rdbuf(nullptr);  // the structures' JSON is in its own folder
+  rc = cmd_plan_structures(a);
+  std::cout.rdbuf(saved);
+  if (rc != kOk) return std::nullopt;
+  Case c = load_case(source);
+  apply_template(c);
+  return c;
+}
+
+}  // namespace
+
+int cmd_plan_optimize(const std::vector<std::string>& args) {
+  OptimizeRequest r;
+  planning::VmatOptions vo;
+  po::options_description opts = optimize_options(r, vo);
+  po::variables_map vm;
+  if (!parse("plan optimize",
+             "[--case DIR | --structures DIR] --out DIR [--iterations 150] [--json]", opts, {},
+             args, vm)) {
+    return kOk;
+  }
+  check_optimize_options(r, vo);
+  r.json = vm.count("json") != 0;
+  auto progress = [&](const std::string& what) {
+    if (!r.json) std::cerr << what << std::endl;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  const fs::path dir(r.out);
+  int rc = kOk;
+  std::optional<Case> planned = planning_case(r, vm, vo, dir, progress, rc);
+  if (!planned) return rc;
+  Case& c = *planned;
+  (void)c.get("body");
+  if (r.overlap == "spared") crop_target(c, vo);
+  (void)c.get(vo.target);
+  const MachineProfile profile = default_machine_profile();
+  const planning::BeamModel model = planning::default_beam_model();
+  progress("dose-influence matrices");
+  const planning::VmatPlanner planner(c, profile, model, vo, progress);
+  progress("beamlet matrices: " + std::to_string(planner.matrix_nonzeros()) + " values in " +
+           std::to_string(planner.matrix_bytes() >> 20) + " MB, " +
+           format_number(std::round(planner.matrix_s() * 10.0) / 10.0) + " s");
+  planning::VmatResult plan;
+  planning::VmatResult baseline;
+  if (r.no_baseline) {
+    plan = planner.optimise(true);
+  } else {
+    std::tie(plan, baseline) = planner.optimise_with_baseline();
+  }
+  const planning::VmatResult* base = r.no_baseline ? nullptr : &baseline;
+  nlohmann::ordered_json free_fluence_figures;
+  if (r.free_fluence > 0) {
+    free_fluence_figures = free_fluence_json(planner, vo, r.free_fluence, plan, base);
+  }
+  Plan rt = plan.plan;
+  rt.patient_id = c.name;
+  const auto report = write_plan_files(dir, c, rt, plan, base, profile);
+  const PlanReview rv = review_plan(dir, c, planner, plan, base, vo, r);
+  double beam_on = 0.0;
+  for (const auto& b : report.beams) beam_on += b.predicted_beam_on_s;
+  nlohmann::ordered_json j = plan_json(rv, rt, plan, base, planner, vo, r, report, beam_on);
+  if (r.free_fluence > 0) j["free_fluence"] = free_fluence_figures;
   j["seconds"] =
       std::round(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() *
                  10.0) /
       10.0;
   write_file_atomically(dir / "plan.json", {j.dump(1)});
-  if (json) {
+  if (r.json) {
     std::cout << j.dump() << "\n";
   } else {
-    std::printf("PTV  D95 %.2f Gy, D2 %.2f Gy, D98 %.2f Gy (prescription %.1f Gy in %u)\n",
-                ptv.d95_gy, ptv.d2_gy, ptv.d98_gy, vo.prescription_gy, vo.fractions);
-    std::printf("FLS  mean %.2f Gy", fls.mean_gy);
-    if (!no_baseline)
-      std::printf(" (baseline without the FLS objective %.2f Gy)", fls_base.mean_gy);
-    if (fls_out_n > 0 && !no_baseline) {
-      std::printf("; outside the PTV %.2f Gy (baseline %.2f Gy)", fls_out / fls_out_n,
-                  fls_out_base / fls_out_n);
-    }
-    std::printf("\nliver mean %.2f Gy\n", liver.mean_gy);
-    std::printf("MU %.1f, predicted beam-on %.1f s, %s\n", rt.total_mu(), beam_on,
-                report.deliverable ? "deliverable" : "NOT deliverable");
-    std::printf("written: %s\n", dir.string().c_str());
+    print_summary(rv, rt, vo, base != nullptr, beam_on, report.deliverable, dir);
   }
   if (!report.deliverable) {
     for (const auto& v : report.violations) {
