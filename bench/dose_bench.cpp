@@ -2,8 +2,9 @@
 // PTV as `linac plan structures` makes them; 2.5 mm CT): water commissioning scan, the
 // dose-influence (beamlet) matrices of two 2-degree arcs on the 3 mm dose grid, one full
 // double-arc optimisation with its final dose, the final dose alone, and the main job's plan
-// with its baseline (BM_MainJobPlanAndBaseline: the plan-pair time). Run with
-// OMP_NUM_THREADS=2 for the figures of a 2-core machine; the optimisation takes minutes.
+// with its baseline (BM_MainJobPlanAndBaseline: the plan-pair time), and one direction
+// of split arcs with its two apertures dosed alone and in one fluence map (BM_SplitArcDirection).
+// Run with OMP_NUM_THREADS=2 for the figures of a 2-core machine; the optimisation takes minutes.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -96,6 +97,49 @@ void BM_PlanDose(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_PlanDose)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
+
+// One beam direction of the main job's split arcs: the two halves' apertures (X jaws over each
+// half of a 290 mm target, leaves open over it) at one gantry and collimator angle on every body
+// voxel of the 3 mm dose grid, the points prepared once. Arg 0: each aperture's dose alone
+// (add_aperture_dose twice); 1: both in one fluence map per kernel (add_apertures_dose), as the
+// final doses and the optimiser's corrections now take them.
+void BM_SplitArcDirection(benchmark::State& state) {
+  const Case& c = the_case();
+  const MachineProfile profile = default_machine_profile();
+  const planning::DoseEngine engine(planning::default_beam_model(), profile.mlc.leaf_boundaries_mm,
+                                    c.ct, c.patient_position);
+  const Grid grid = planning::dose_grid(c.get("body").mask, 3.0);
+  const Mask body = resample(c.get("body").mask, grid, Interpolation::kNearest, std::uint8_t{0});
+  const planning::Points points = planning::mask_points(body);
+  const Eigen::Vector3d iso = treatment_isocentre_mm(c);
+  const planning::BeamGeometry g(270.0, 30.0, iso, c.patient_position, 1000.0);
+  auto half = [](double x1, double x2) {
+    planning::Aperture a{x1,
+                         x2,
+                         -100.0,
+                         100.0,
+                         std::vector<double>(60, x2 - 5.0),
+                         std::vector<double>(60, x1 + 5.0)};
+    return a;
+  };
+  const std::vector<std::pair<planning::Aperture, double>> halves{{half(-145.0, 5.0), 2.0},
+                                                                  {half(-5.0, 145.0), 2.5}};
+  const planning::PreparedPoints prepared =
+      engine.prepare(g, planning::Aperture{-145.0, 145.0, -100.0, 100.0, {}, {}}, points);
+  const bool together = state.range(0) == 1;
+  std::vector<float> dose(points.size(), 0.0F);
+  for (auto _ : state) {
+    std::fill(dose.begin(), dose.end(), 0.0F);
+    if (together) {
+      engine.add_apertures_dose(prepared, halves, dose);
+    } else {
+      for (const auto& [a, mu] : halves) engine.add_aperture_dose(prepared, a, mu, dose);
+    }
+  }
+  state.counters["points"] = static_cast<double>(points.size());
+  state.counters["max_gy"] = static_cast<double>(*std::max_element(dose.begin(), dose.end()));
+}
+BENCHMARK(BM_SplitArcDirection)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 /// Arg 0: the optimiser started from conformal apertures; 1: from generated apertures.
 void BM_VmatOptimisation(benchmark::State& state) {
