@@ -246,10 +246,15 @@ struct PlanReview {
   double fls_out_voxels = 0.0, fls_out_gy = 0.0, fls_out_base_gy = 0.0;
 };
 
-const Mask& mask_on_grid(const std::vector<Structure>& structures, const std::string& name) {
+const Mask* find_on_grid(const std::vector<Structure>& structures, const std::string& name) {
   for (const auto& s : structures) {
-    if (s.name == name) return s.mask;
+    if (s.name == name) return &s.mask;
   }
+  return nullptr;
+}
+
+const Mask& mask_on_grid(const std::vector<Structure>& structures, const std::string& name) {
+  if (const Mask* m = find_on_grid(structures, name)) return *m;
   throw InputError(name, "missing on the dose grid");
 }
 
@@ -299,12 +304,8 @@ PlanReview review_plan(const fs::path& dir, const Case& c, const planning::VmatP
   if (baseline != nullptr) (void)write_difference_maps(dir, c, plan.dose_gy, baseline->dose_gy, vo);
   rv.ci = planning::conformity(plan.dose_gy, mask_on_grid(structures, "PTV"),
                                mask_on_grid(structures, "body"), vo.prescription_gy);
-  const Mask* fls_mask = nullptr;
-  const Mask* ptv_mask = nullptr;
-  for (const auto& s : structures) {
-    if (s.name == "FLS") fls_mask = &s.mask;
-    if (s.name == "PTV") ptv_mask = &s.mask;
-  }
+  const Mask* fls_mask = find_on_grid(structures, "FLS");
+  const Mask* ptv_mask = find_on_grid(structures, "PTV");
   if (fls_mask != nullptr && ptv_mask != nullptr) {
     for (std::size_t k = 0; k < fls_mask->size(); ++k) {
       if ((*fls_mask)[k] == 0 || (*ptv_mask)[k] != 0) continue;

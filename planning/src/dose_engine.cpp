@@ -127,16 +127,12 @@ void DoseEngine::add_apertures_dose(const PreparedPoints& p,
     add_field_dose(p, Field(*parts.front().first), parts.front().second, dose_gy);
     return;
   }
-  Aperture bounds = *parts.front().first;
-  bounds.leaf_a_mm.clear();
-  bounds.leaf_b_mm.clear();
+  std::vector<std::pair<double, Aperture>> jaws;  // one collimator angle: no turn
   for (const auto& [aperture, mu] : parts) {
-    bounds.x1_mm = std::min(bounds.x1_mm, aperture->x1_mm);
-    bounds.x2_mm = std::max(bounds.x2_mm, aperture->x2_mm);
-    bounds.y1_mm = std::min(bounds.y1_mm, aperture->y1_mm);
-    bounds.y2_mm = std::max(bounds.y2_mm, aperture->y2_mm);
+    jaws.emplace_back(
+        0.0, Aperture{aperture->x1_mm, aperture->x2_mm, aperture->y1_mm, aperture->y2_mm, {}, {}});
   }
-  add_field_dose(p, Field(bounds, parts), 1.0, dose_gy);
+  add_field_dose(p, Field(jaws_union(jaws), parts), 1.0, dose_gy);
 }
 
 void DoseEngine::add_fluence_dose(const PreparedPoints& p, const Aperture& jaws,
