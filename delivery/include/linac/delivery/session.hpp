@@ -119,7 +119,7 @@ class DeliverySession {
   [[nodiscard]] SessionState state() const { return state_; }
 
  private:
-  BeamOutcome deliver_beam(const Beam& beam);
+  class BeamRun;  // one beam's delivery (delivery/src/beam_run.hpp)
   void set_state(const std::string& beam, SessionState s, double primary_mu, double secondary_mu);
 
   const Plan& plan_;
