@@ -105,6 +105,171 @@ RotationDirection direction(const std::string& s) {
   return RotationDirection::kNone;
 }
 
+/// The fraction group: fractions planned (into `plan`) and each beam's meterset by number.
+std::map<long, double> read_fraction_group(const Reader& r, DcmDataset* ds, Plan& plan) {
+  DcmItem* fg = nullptr;
+  if (ds->findAndGetSequenceItem(DCM_FractionGroupSequence, fg, 0).bad() || fg == nullptr) {
+    r.fail("missing FractionGroupSequence (beam MU and fractions)");
+  }
+  long fractions = 0;
+  if (!r.integer(fg, DCM_NumberOfFractionsPlanned, fractions) || fractions < 1) {
+    r.fail("FractionGroupSequence[0]: missing or bad NumberOfFractionsPlanned");
+  }
+  plan.prescription.fractions = static_cast<unsigned>(fractions);
+  std::map<long, double> beam_mu;
+  for (unsigned long i = 0;; ++i) {
+    DcmItem* rb = nullptr;
+    if (fg->findAndGetSequenceItem(DCM_ReferencedBeamSequence, rb, static_cast<int>(i)).bad())
+      break;
+    long number = 0;
+    double mu = 0.0;
+    if (r.integer(rb, DCM_ReferencedBeamNumber, number) && r.number(rb, DCM_BeamMeterset, mu)) {
+      beam_mu[number] = mu;
+    }
+  }
+  return beam_mu;
+}
+
+/// The first dose reference's prescription dose and its description (the target), if any.
+void read_prescription(const Reader& r, DcmDataset* ds, DicomPlanImport& out) {
+  Plan& plan = out.plan;
+  DcmItem* dr = nullptr;
+  if (ds->findAndGetSequenceItem(DCM_DoseReferenceSequence, dr, 0).good() && dr != nullptr) {
+    double dose = 0.0;
+    if (r.number(dr, DCM_TargetPrescriptionDose, dose)) plan.prescription.dose_gy = dose;
+    plan.prescription.target = r.text(dr, DCM_DoseReferenceDescription);
+  }
+  if (plan.prescription.dose_gy == 0.0)
+    out.notes.push_back("no target prescription dose in the plan");
+}
+
+/// Whether the beam has an MLC (MLCX); its leaf boundaries into `beam`, its leaf pairs checked
+/// against the machine's.
+bool read_mlc_definition(const Reader& r, DcmItem* bi, int leaf_pairs, const std::string& ctx,
+                         Beam& beam) {
+  bool has_mlc = false;
+  for (unsigned long d = 0;; ++d) {
+    DcmItem* dev = nullptr;
+    if (bi->findAndGetSequenceItem(DCM_BeamLimitingDeviceSequence, dev, static_cast<int>(d)).bad())
+      break;
+    if (r.text(dev, DCM_RTBeamLimitingDeviceType) != "MLCX") continue;
+    has_mlc = true;
+    beam.leaf_boundaries_mm = r.numbers(dev, DCM_LeafPositionBoundaries);
+    double pairs = 0.0;
+    if (r.number(dev, DCM_NumberOfLeafJawPairs, pairs) && static_cast<int>(pairs) != leaf_pairs) {
+      r.fail(ctx + ": MLC has " + std::to_string(static_cast<int>(pairs)) +
+             " leaf pairs, this machine's MLC has " + std::to_string(leaf_pairs));
+    }
+  }
+  return has_mlc;
+}
+
+/// What a control point's beam-limiting device positions say: jaws (X / ASYMX, Y / ASYMY) and
+/// leaves (MLCX, bank B first) into `cp`.
+struct JawsSeen {
+  bool x = false;
+  bool y = false;
+};
+void read_device_positions(const Reader& r, DcmItem* ci, int leaf_pairs, const std::string& cctx,
+                           ControlPoint& cp, JawsSeen& jaws) {
+  for (unsigned long d = 0;; ++d) {
+    DcmItem* pos = nullptr;
+    if (ci->findAndGetSequenceItem(DCM_BeamLimitingDevicePositionSequence, pos, static_cast<int>(d))
+            .bad()) {
+      break;
+    }
+    const std::string type = r.text(pos, DCM_RTBeamLimitingDeviceType);
+    const auto p = r.numbers(pos, DCM_LeafJawPositions);
+    if (type == "X" || type == "ASYMX" || type == "Y" || type == "ASYMY") {
+      if (p.size() != 2) r.fail(cctx + ": " + type + " needs 2 LeafJawPositions");
+      if (type[type.size() - 1] == 'X') {
+        cp.jaw_x1_mm = p[0], cp.jaw_x2_mm = p[1], jaws.x = true;
+      } else {
+        cp.jaw_y1_mm = p[0], cp.jaw_y2_mm = p[1], jaws.y = true;
+      }
+    } else if (type == "MLCX") {
+      if (p.size() != 2 * static_cast<std::size_t>(leaf_pairs)) {
+        r.fail(cctx + ": MLCX has " + std::to_string(p.size()) + " LeafJawPositions, " +
+               std::to_string(2 * leaf_pairs) + " expected");
+      }
+      // DICOM lists bank B (X1 side) first, then bank A (X2 side).
+      cp.leaf_b_mm.assign(p.begin(), p.begin() + leaf_pairs);
+      cp.leaf_a_mm.assign(p.begin() + leaf_pairs, p.end());
+    }
+  }
+}
+
+/// The beam's control points, each inheriting what it omits from the one before; a beam
+/// without an MLC has its leaves at the jaws.
+void read_control_points(const Reader& r, DcmItem* bi, int leaf_pairs, bool has_mlc,
+                         const std::string& ctx, Beam& beam) {
+  ControlPoint prev;
+  prev.leaf_a_mm.assign(static_cast<std::size_t>(leaf_pairs), 0.0);
+  prev.leaf_b_mm.assign(static_cast<std::size_t>(leaf_pairs), 0.0);
+  bool have_gantry = false;
+  JawsSeen jaws;
+  for (unsigned long c = 0;; ++c) {
+    DcmItem* ci = nullptr;
+    if (bi->findAndGetSequenceItem(DCM_ControlPointSequence, ci, static_cast<int>(c)).bad()) break;
+    const std::string cctx = ctx + " control point " + std::to_string(c);
+    ControlPoint cp = prev;  // omitted values are inherited
+    double v = 0.0;
+    if (r.number(ci, DCM_NominalBeamEnergy, v)) beam.nominal_energy_mv = v;
+    if (r.number(ci, DCM_DoseRateSet, v)) cp.dose_rate_mu_per_min = v;
+    if (r.number(ci, DCM_GantryAngle, v)) cp.gantry_deg = v, have_gantry = true;
+    const std::string rot = r.text(ci, DCM_GantryRotationDirection);
+    if (!rot.empty()) cp.gantry_direction = direction(rot);
+    if (r.number(ci, DCM_BeamLimitingDeviceAngle, v)) cp.collimator_deg = v;
+    cp.cumulative_meterset_weight = r.required(ci, DCM_CumulativeMetersetWeight, cctx);
+    read_device_positions(r, ci, leaf_pairs, cctx, cp, jaws);
+    if (!have_gantry) r.fail(cctx + ": missing GantryAngle");
+    if (!jaws.x || !jaws.y) r.fail(cctx + ": missing jaw positions (X and Y)");
+    if (!has_mlc) {
+      cp.leaf_a_mm.assign(static_cast<std::size_t>(leaf_pairs), cp.jaw_x2_mm);
+      cp.leaf_b_mm.assign(static_cast<std::size_t>(leaf_pairs), cp.jaw_x1_mm);
+    }
+    beam.control_points.push_back(cp);
+    prev = cp;
+  }
+  if (beam.control_points.empty()) r.fail(ctx + ": no control points");
+}
+
+/// Arc when the first control point rotates the gantry, dynamic when the leaves move, else static.
+BeamType beam_type(const Beam& beam) {
+  const auto& first = beam.control_points.front();
+  bool leaves_move = false;
+  for (const auto& cp : beam.control_points) {
+    leaves_move = leaves_move || cp.leaf_a_mm != first.leaf_a_mm || cp.leaf_b_mm != first.leaf_b_mm;
+  }
+  return first.gantry_direction != RotationDirection::kNone ? BeamType::kArc
+         : leaves_move                                      ? BeamType::kDynamic
+                                                            : BeamType::kStatic;
+}
+
+/// Beam `b` (0-based) of the BeamSequence, its meterset from the fraction group.
+Beam read_beam(const Reader& r, DcmItem* bi, unsigned long b, int leaf_pairs,
+               const std::map<long, double>& beam_mu, DicomPlanImport& out) {
+  Beam beam;
+  long beam_number = 0;
+  if (!r.integer(bi, DCM_BeamNumber, beam_number)) {
+    r.fail("beam " + std::to_string(b + 1) + ": missing BeamNumber");
+  }
+  beam.number = static_cast<unsigned>(beam_number);
+  beam.name = r.text(bi, DCM_BeamName);
+  const std::string ctx = "beam " + std::to_string(beam.number) + " '" + beam.name + "'";
+  beam.radiation_type = r.text(bi, DCM_RadiationType);
+  beam.treatment_machine_name = r.text(bi, DCM_TreatmentMachineName);
+  refuse_modifiers(r, bi, ctx);
+  const auto mu = beam_mu.find(static_cast<long>(beam.number));
+  if (mu == beam_mu.end()) r.fail(ctx + ": no BeamMeterset in the fraction group");
+  beam.meterset_mu = mu->second;
+  const bool has_mlc = read_mlc_definition(r, bi, leaf_pairs, ctx, beam);
+  if (!has_mlc) out.notes.push_back(ctx + ": no MLC; leaves opened to the jaws");
+  read_control_points(r, bi, leaf_pairs, has_mlc, ctx, beam);
+  beam.type = beam_type(beam);
+  return beam;
+}
+
 }  // namespace
 
 DicomPlanImport read_dicom_rtplan(const std::filesystem::path& path, int leaf_pairs) {
@@ -128,137 +293,12 @@ DicomPlanImport read_dicom_rtplan(const std::filesystem::path& path, int leaf_pa
   Plan& plan = out.plan;
   plan.label = r.text(ds, DCM_RTPlanLabel);
   plan.patient_id = r.text(ds, DCM_PatientID);
-
-  // Fraction group: fractions and each beam's meterset.
-  std::map<long, double> beam_mu;
-  DcmItem* fg = nullptr;
-  if (ds->findAndGetSequenceItem(DCM_FractionGroupSequence, fg, 0).bad() || fg == nullptr) {
-    r.fail("missing FractionGroupSequence (beam MU and fractions)");
-  }
-  long fractions = 0;
-  if (!r.integer(fg, DCM_NumberOfFractionsPlanned, fractions) || fractions < 1) {
-    r.fail("FractionGroupSequence[0]: missing or bad NumberOfFractionsPlanned");
-  }
-  plan.prescription.fractions = static_cast<unsigned>(fractions);
-  for (unsigned long i = 0;; ++i) {
-    DcmItem* rb = nullptr;
-    if (fg->findAndGetSequenceItem(DCM_ReferencedBeamSequence, rb, static_cast<int>(i)).bad())
-      break;
-    long number = 0;
-    double mu = 0.0;
-    if (r.integer(rb, DCM_ReferencedBeamNumber, number) && r.number(rb, DCM_BeamMeterset, mu)) {
-      beam_mu[number] = mu;
-    }
-  }
-  DcmItem* dr = nullptr;
-  if (ds->findAndGetSequenceItem(DCM_DoseReferenceSequence, dr, 0).good() && dr != nullptr) {
-    double dose = 0.0;
-    if (r.number(dr, DCM_TargetPrescriptionDose, dose)) plan.prescription.dose_gy = dose;
-    plan.prescription.target = r.text(dr, DCM_DoseReferenceDescription);
-  }
-  if (plan.prescription.dose_gy == 0.0)
-    out.notes.push_back("no target prescription dose in the plan");
-
+  const std::map<long, double> beam_mu = read_fraction_group(r, ds, plan);
+  read_prescription(r, ds, out);
   for (unsigned long b = 0;; ++b) {
     DcmItem* bi = nullptr;
     if (ds->findAndGetSequenceItem(DCM_BeamSequence, bi, static_cast<int>(b)).bad()) break;
-    Beam beam;
-    const std::string bwhere = "beam " + std::to_string(b + 1);
-    long beam_number = 0;
-    if (!r.integer(bi, DCM_BeamNumber, beam_number)) r.fail(bwhere + ": missing BeamNumber");
-    beam.number = static_cast<unsigned>(beam_number);
-    beam.name = r.text(bi, DCM_BeamName);
-    const std::string ctx = "beam " + std::to_string(beam.number) + " '" + beam.name + "'";
-    beam.radiation_type = r.text(bi, DCM_RadiationType);
-    beam.treatment_machine_name = r.text(bi, DCM_TreatmentMachineName);
-    refuse_modifiers(r, bi, ctx);
-    const auto mu = beam_mu.find(static_cast<long>(beam.number));
-    if (mu == beam_mu.end()) r.fail(ctx + ": no BeamMeterset in the fraction group");
-    beam.meterset_mu = mu->second;
-    bool has_mlc = false;
-    for (unsigned long d = 0;; ++d) {
-      DcmItem* dev = nullptr;
-      if (bi->findAndGetSequenceItem(DCM_BeamLimitingDeviceSequence, dev, static_cast<int>(d))
-              .bad())
-        break;
-      if (r.text(dev, DCM_RTBeamLimitingDeviceType) == "MLCX") {
-        has_mlc = true;
-        beam.leaf_boundaries_mm = r.numbers(dev, DCM_LeafPositionBoundaries);
-        double pairs = 0.0;
-        if (r.number(dev, DCM_NumberOfLeafJawPairs, pairs) &&
-            static_cast<int>(pairs) != leaf_pairs) {
-          r.fail(ctx + ": MLC has " + std::to_string(static_cast<int>(pairs)) +
-                 " leaf pairs, this machine's MLC has " + std::to_string(leaf_pairs));
-        }
-      }
-    }
-    if (!has_mlc) out.notes.push_back(ctx + ": no MLC; leaves opened to the jaws");
-    ControlPoint prev;
-    prev.leaf_a_mm.assign(static_cast<std::size_t>(leaf_pairs), 0.0);
-    prev.leaf_b_mm.assign(static_cast<std::size_t>(leaf_pairs), 0.0);
-    bool have_gantry = false;
-    bool have_jaws_x = false;
-    bool have_jaws_y = false;
-    for (unsigned long c = 0;; ++c) {
-      DcmItem* ci = nullptr;
-      if (bi->findAndGetSequenceItem(DCM_ControlPointSequence, ci, static_cast<int>(c)).bad())
-        break;
-      const std::string cctx = ctx + " control point " + std::to_string(c);
-      ControlPoint cp = prev;  // omitted values are inherited
-      double v = 0.0;
-      if (r.number(ci, DCM_NominalBeamEnergy, v)) beam.nominal_energy_mv = v;
-      if (r.number(ci, DCM_DoseRateSet, v)) cp.dose_rate_mu_per_min = v;
-      if (r.number(ci, DCM_GantryAngle, v)) cp.gantry_deg = v, have_gantry = true;
-      const std::string rot = r.text(ci, DCM_GantryRotationDirection);
-      if (!rot.empty()) cp.gantry_direction = direction(rot);
-      if (r.number(ci, DCM_BeamLimitingDeviceAngle, v)) cp.collimator_deg = v;
-      cp.cumulative_meterset_weight = r.required(ci, DCM_CumulativeMetersetWeight, cctx);
-      for (unsigned long d = 0;; ++d) {
-        DcmItem* pos = nullptr;
-        if (ci->findAndGetSequenceItem(DCM_BeamLimitingDevicePositionSequence, pos,
-                                       static_cast<int>(d))
-                .bad()) {
-          break;
-        }
-        const std::string type = r.text(pos, DCM_RTBeamLimitingDeviceType);
-        const auto p = r.numbers(pos, DCM_LeafJawPositions);
-        if (type == "X" || type == "ASYMX" || type == "Y" || type == "ASYMY") {
-          if (p.size() != 2) r.fail(cctx + ": " + type + " needs 2 LeafJawPositions");
-          if (type[type.size() - 1] == 'X') {
-            cp.jaw_x1_mm = p[0], cp.jaw_x2_mm = p[1], have_jaws_x = true;
-          } else {
-            cp.jaw_y1_mm = p[0], cp.jaw_y2_mm = p[1], have_jaws_y = true;
-          }
-        } else if (type == "MLCX") {
-          if (p.size() != 2 * static_cast<std::size_t>(leaf_pairs)) {
-            r.fail(cctx + ": MLCX has " + std::to_string(p.size()) + " LeafJawPositions, " +
-                   std::to_string(2 * leaf_pairs) + " expected");
-          }
-          // DICOM lists bank B (X1 side) first, then bank A (X2 side).
-          cp.leaf_b_mm.assign(p.begin(), p.begin() + leaf_pairs);
-          cp.leaf_a_mm.assign(p.begin() + leaf_pairs, p.end());
-        }
-      }
-      if (!have_gantry) r.fail(cctx + ": missing GantryAngle");
-      if (!have_jaws_x || !have_jaws_y) r.fail(cctx + ": missing jaw positions (X and Y)");
-      if (!has_mlc) {
-        cp.leaf_a_mm.assign(static_cast<std::size_t>(leaf_pairs), cp.jaw_x2_mm);
-        cp.leaf_b_mm.assign(static_cast<std::size_t>(leaf_pairs), cp.jaw_x1_mm);
-      }
-      beam.control_points.push_back(cp);
-      prev = cp;
-    }
-    if (beam.control_points.empty()) r.fail(ctx + ": no control points");
-    const RotationDirection first = beam.control_points.front().gantry_direction;
-    bool leaves_move = false;
-    for (const auto& cp : beam.control_points) {
-      leaves_move = leaves_move || cp.leaf_a_mm != beam.control_points.front().leaf_a_mm ||
-                    cp.leaf_b_mm != beam.control_points.front().leaf_b_mm;
-    }
-    beam.type = first != RotationDirection::kNone ? BeamType::kArc
-                : leaves_move                     ? BeamType::kDynamic
-                                                  : BeamType::kStatic;
-    plan.beams.push_back(std::move(beam));
+    plan.beams.push_back(read_beam(r, bi, b, leaf_pairs, beam_mu, out));
   }
   if (plan.beams.empty()) r.fail("no beams in BeamSequence");
   plan.treatment_machine_name = plan.beams.front().treatment_machine_name;
