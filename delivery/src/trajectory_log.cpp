@@ -131,207 +131,255 @@ void write_trajectory_log(const MachineLog& log, const std::filesystem::path& pa
   write_file_atomically(path, {out});
 }
 
-MachineLog read_trajectory_log(const std::filesystem::path& path) {
-  const std::string name = path.string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(name, "cannot open the trajectory log");
-  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto need = [&](std::size_t offset, std::size_t bytes, const std::string& what) {
-    if (offset + bytes > data.size()) {
-      throw InputError(name, "truncated at byte " + std::to_string(data.size()) + ": " + what +
-                                 " needs bytes " + std::to_string(offset) + " to " +
-                                 std::to_string(offset + bytes));
+namespace {
+
+/// A trajectory log's bytes, read with their offsets checked: a short file is refused naming
+/// the byte and what needed it.
+class LogBytes {
+ public:
+  explicit LogBytes(const std::filesystem::path& path) : name_(path.string()) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw InputError(name_, "cannot open the trajectory log");
+    data_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  [[noreturn]] void fail(const std::string& what) const { throw InputError(name_, what); }
+  void need(std::size_t offset, std::size_t bytes, const std::string& what) const {
+    if (offset + bytes > data_.size()) {
+      fail("truncated at byte " + std::to_string(data_.size()) + ": " + what + " needs bytes " +
+           std::to_string(offset) + " to " + std::to_string(offset + bytes));
     }
-  };
-  auto i32 = [&](std::size_t offset, const std::string& what) {
+  }
+  [[nodiscard]] std::int32_t i32(std::size_t offset, const std::string& what) const {
     need(offset, 4, what);
     std::int32_t v = 0;
-    std::memcpy(&v, data.data() + offset, 4);
+    std::memcpy(&v, data_.data() + offset, 4);
     return v;
-  };
-  auto f32 = [&](std::size_t offset) {
+  }
+  /// Unchecked: the caller has checked the block it lies in.
+  [[nodiscard]] double f32(std::size_t offset) const {
     float v = 0.0F;
-    std::memcpy(&v, data.data() + offset, 4);
+    std::memcpy(&v, data_.data() + offset, 4);
     return static_cast<double>(v);
-  };
-  auto text = [&](std::size_t offset, std::size_t n) {
+  }
+  [[nodiscard]] std::string text(std::size_t offset, std::size_t n) const {
     need(offset, n, "text");
-    std::string s(data.data() + offset, n);
+    std::string s(data_.data() + offset, n);
     s.resize(std::strlen(s.c_str()));
     return s;
-  };
-  need(0, 64, "the header");
-  if (text(0, 16) != "VOSTL") {
-    throw InputError(name,
-                     "byte 0: signature '" + text(0, 16) + "' is not VOSTL (not a trajectory log)");
   }
-  MachineLog log;
-  log.format = "trajectory";
-  log.files = {path};
-  log.version = text(16, 16);
+  [[nodiscard]] const std::string& data() const { return data_; }
+
+ private:
+  std::string name_;
+  std::string data_;
+};
+
+/// The header's layout: which axes each snapshot holds, in which columns (samples), and how many
+/// sub-beams and snapshots follow.
+struct LogLayout {
   double version = 0.0;
-  try {
-    version = std::stod(log.version);
-  } catch (const std::exception&) {
-    throw InputError(name, "byte 16: version '" + log.version + "' is not a number");
-  }
-  if (version < 2.0 || version >= 5.0) {
-    throw InputError(name, "byte 16: version " + log.version + " is not supported (2.x to 4.x)");
-  }
-  const std::int32_t header_size = i32(32, "header size");
-  if (header_size != static_cast<std::int32_t>(kHeaderBytes)) {
-    throw InputError(name,
-                     "byte 32: header size " + std::to_string(header_size) + ", expected 1024");
-  }
-  const std::int32_t interval_ms = i32(36, "sampling interval");
-  const std::int32_t n_axes = i32(40, "number of axes");
-  if (interval_ms <= 0 || interval_ms > 1000) {
-    throw InputError(name, "byte 36: sampling interval " + std::to_string(interval_ms) + " ms");
-  }
-  if (n_axes < 1 || n_axes > 100) {
-    throw InputError(name, "byte 40: " + std::to_string(n_axes) + " axes");
-  }
-  std::size_t off = 44;
-  std::vector<std::int32_t> axes(static_cast<std::size_t>(n_axes));
-  std::vector<std::int32_t> samples(static_cast<std::size_t>(n_axes));
-  for (auto& a : axes) {
-    a = i32(off, "axis enumeration");
-    off += 4;
-  }
-  std::size_t per_snapshot = 0;
-  for (std::size_t k = 0; k < samples.size(); ++k) {
-    samples[k] = i32(off, "samples per axis");
-    if (samples[k] < 1 || samples[k] > 1000) {
-      throw InputError(name, "byte " + std::to_string(off) + ": " + std::to_string(samples[k]) +
-                                 " samples for axis " + std::to_string(axes[k]));
-    }
-    per_snapshot += static_cast<std::size_t>(samples[k]);
-    off += 4;
-  }
-  off += 4;  // axis scale
-  const std::int32_t n_sub = i32(off, "number of sub-beams");
-  const std::int32_t truncated = i32(off + 4, "truncated flag");
-  const std::int32_t n_snap = i32(off + 8, "number of snapshots");
-  if (n_sub < 0 || n_sub > 1000 || n_snap < 0) {
-    throw InputError(name, "byte " + std::to_string(off) + ": " + std::to_string(n_sub) +
-                               " sub-beams, " + std::to_string(n_snap) + " snapshots");
-  }
-  log.truncated = truncated != 0;
-  log.sample_period_s = interval_ms / 1000.0;
-  off = kHeaderBytes;
-  const std::size_t sb = subbeam_bytes(version);
-  for (std::int32_t k = 0; k < n_sub; ++k) {
-    need(off, sb, "sub-beam " + std::to_string(k + 1));
-    if (k == 0) {
-      log.beam_mu = f32(off + 4);
-      log.beam_name = text(off + 16, version >= 3.0 ? 512 : 32);
-    }
-    off += sb;
-  }
-  const std::size_t data_bytes = static_cast<std::size_t>(n_snap) * per_snapshot * 8;
-  need(off, data_bytes,
-       std::to_string(n_snap) + " snapshots of " + std::to_string(per_snapshot) + " samples");
-  // Column offsets (in samples) of each axis within a snapshot.
-  std::vector<std::size_t> column(axes.size());
-  std::size_t col = 0;
-  int mlc_axis = -1;
-  for (std::size_t k = 0; k < axes.size(); ++k) {
-    column[k] = col;
-    col += static_cast<std::size_t>(samples[k]);
-    if (axes[k] == kMlc) mlc_axis = static_cast<int>(k);
-  }
-  auto find = [&](std::int32_t e) -> int {
+  std::vector<std::int32_t> axes;
+  std::vector<std::int32_t> samples;  // per axis
+  std::vector<std::size_t> column;    // first sample of each axis within a snapshot
+  std::size_t per_snapshot = 0;       // samples
+  std::int32_t sub_beams = 0;
+  std::int32_t snapshots = 0;
+  int mlc = -1;  // the (last) MLC axis
+  /// The axis's index, or -1 when the log does not have it.
+  [[nodiscard]] int find(std::int32_t e) const {
     for (std::size_t k = 0; k < axes.size(); ++k) {
       if (axes[k] == e) return static_cast<int>(k);
     }
     return -1;
+  }
+};
+
+/// The axis enumeration, the samples of each, and the sub-beam and snapshot counts.
+void read_axes(const LogBytes& b, std::int32_t n_axes, LogLayout& L, MachineLog& log) {
+  std::size_t off = 44;
+  L.axes.resize(static_cast<std::size_t>(n_axes));
+  L.samples.resize(static_cast<std::size_t>(n_axes));
+  for (auto& a : L.axes) {
+    a = b.i32(off, "axis enumeration");
+    off += 4;
+  }
+  for (std::size_t k = 0; k < L.samples.size(); ++k) {
+    L.samples[k] = b.i32(off, "samples per axis");
+    if (L.samples[k] < 1 || L.samples[k] > 1000) {
+      b.fail("byte " + std::to_string(off) + ": " + std::to_string(L.samples[k]) +
+             " samples for axis " + std::to_string(L.axes[k]));
+    }
+    L.column.push_back(L.per_snapshot);
+    if (L.axes[k] == kMlc) L.mlc = static_cast<int>(k);
+    L.per_snapshot += static_cast<std::size_t>(L.samples[k]);
+    off += 4;
+  }
+  off += 4;  // axis scale
+  L.sub_beams = b.i32(off, "number of sub-beams");
+  const std::int32_t truncated = b.i32(off + 4, "truncated flag");
+  L.snapshots = b.i32(off + 8, "number of snapshots");
+  if (L.sub_beams < 0 || L.sub_beams > 1000 || L.snapshots < 0) {
+    b.fail("byte " + std::to_string(off) + ": " + std::to_string(L.sub_beams) + " sub-beams, " +
+           std::to_string(L.snapshots) + " snapshots");
+  }
+  log.truncated = truncated != 0;
+}
+
+/// Signature, version, header size, sampling interval (into `log`), then the axes.
+LogLayout read_header(const LogBytes& b, MachineLog& log) {
+  b.need(0, 64, "the header");
+  if (b.text(0, 16) != "VOSTL") {
+    b.fail("byte 0: signature '" + b.text(0, 16) + "' is not VOSTL (not a trajectory log)");
+  }
+  LogLayout L;
+  log.version = b.text(16, 16);
+  try {
+    L.version = std::stod(log.version);
+  } catch (const std::exception&) {
+    b.fail("byte 16: version '" + log.version + "' is not a number");
+  }
+  if (L.version < 2.0 || L.version >= 5.0) {
+    b.fail("byte 16: version " + log.version + " is not supported (2.x to 4.x)");
+  }
+  const std::int32_t header_size = b.i32(32, "header size");
+  if (header_size != static_cast<std::int32_t>(kHeaderBytes)) {
+    b.fail("byte 32: header size " + std::to_string(header_size) + ", expected 1024");
+  }
+  const std::int32_t interval_ms = b.i32(36, "sampling interval");
+  const std::int32_t n_axes = b.i32(40, "number of axes");
+  if (interval_ms <= 0 || interval_ms > 1000) {
+    b.fail("byte 36: sampling interval " + std::to_string(interval_ms) + " ms");
+  }
+  if (n_axes < 1 || n_axes > 100) b.fail("byte 40: " + std::to_string(n_axes) + " axes");
+  log.sample_period_s = interval_ms / 1000.0;
+  read_axes(b, n_axes, L, log);
+  return L;
+}
+
+/// The sub-beams after the header (the first one's MU and name into `log`); returns the offset
+/// of the snapshots.
+std::size_t read_sub_beams(const LogBytes& b, const LogLayout& L, MachineLog& log) {
+  std::size_t off = kHeaderBytes;
+  const std::size_t sb = subbeam_bytes(L.version);
+  for (std::int32_t k = 0; k < L.sub_beams; ++k) {
+    b.need(off, sb, "sub-beam " + std::to_string(k + 1));
+    if (k == 0) {
+      log.beam_mu = b.f32(off + 4);
+      log.beam_name = b.text(off + 16, L.version >= 3.0 ? 512 : 32);
+    }
+    off += sb;
+  }
+  return off;
+}
+
+/// Snapshot `n` at byte `base`: each axis's expected and actual value, jaws and couch in mm
+/// (the log's cm), X1 / Y1 and bank B negative on the IEC axes.
+LogSnapshot read_snapshot(const LogBytes& b, const LogLayout& L, std::int32_t n, std::size_t base,
+                          double period_s, std::size_t pairs) {
+  auto value = [&](int axis, std::size_t sample, bool actual) {
+    if (axis < 0) return 0.0;
+    return b.f32(base + (L.column[static_cast<std::size_t>(axis)] + sample) * 8 + (actual ? 4 : 0));
   };
-  for (const auto e : {kGantry, kMu, kBeamHold, kMlc}) {
-    if (find(e) < 0) {
-      throw InputError(name, "axis " + std::to_string(e) +
-                                 " (gantry 1, MU 40, beam hold 41, MLC "
-                                 "50) is not in the log");
+  LogSnapshot s;
+  s.time_s = n * period_s;
+  const int g = L.find(kGantry), c = L.find(kCollimator), mu = L.find(kMu),
+            hold = L.find(kBeamHold), cp = L.find(kControlPoint), mlc = L.mlc;
+  s.gantry_expected_deg = value(g, 0, false);
+  s.gantry_actual_deg = value(g, 0, true);
+  s.collimator_expected_deg = value(c, 0, false);
+  s.collimator_actual_deg = value(c, 0, true);
+  const int jx1 = L.find(kX1), jx2 = L.find(kX2), jy1 = L.find(kY1), jy2 = L.find(kY2);
+  s.jaw_expected_mm = {-10.0 * value(jx1, 0, false), 10.0 * value(jx2, 0, false),
+                       -10.0 * value(jy1, 0, false), 10.0 * value(jy2, 0, false)};
+  s.jaw_actual_mm = {-10.0 * value(jx1, 0, true), 10.0 * value(jx2, 0, true),
+                     -10.0 * value(jy1, 0, true), 10.0 * value(jy2, 0, true)};
+  const std::int32_t couch[6] = {kCouchVrt, kCouchLng, kCouchLat, kCouchRtn, kCouchPit, kCouchRol};
+  for (std::size_t k = 0; k < 6; ++k) {
+    const double scale = k < 3 ? 10.0 : 1.0;
+    s.couch_expected[k] = scale * value(L.find(couch[k]), 0, false);
+    s.couch_actual[k] = scale * value(L.find(couch[k]), 0, true);
+  }
+  s.mu_expected = value(mu, 0, false);
+  s.mu_actual = value(mu, 0, true);
+  const double hold_value = value(hold, 0, true);
+  const double cp_value = value(cp, 0, true);
+  if (!(std::abs(hold_value) <= 1.0e6) || !(std::abs(cp_value) <= 1.0e6)) {
+    b.fail("snapshot " + std::to_string(n) + " at byte " + std::to_string(base) +
+           ": beam hold or control point out of range");
+  }
+  s.beam_hold = static_cast<int>(std::lround(hold_value));
+  s.beam_on = s.beam_hold == 0;
+  s.control_point = static_cast<int>(std::lround(cp_value));
+  s.carriage_a_expected_mm = 10.0 * value(mlc, 0, false);
+  s.carriage_a_actual_mm = 10.0 * value(mlc, 0, true);
+  s.carriage_b_expected_mm = -10.0 * value(mlc, 1, false);
+  s.carriage_b_actual_mm = -10.0 * value(mlc, 1, true);
+  s.leaf_a_expected_mm.resize(pairs);
+  s.leaf_a_actual_mm.resize(pairs);
+  s.leaf_b_expected_mm.resize(pairs);
+  s.leaf_b_actual_mm.resize(pairs);
+  for (std::size_t l = 0; l < pairs; ++l) {
+    s.leaf_a_expected_mm[l] = 10.0 * value(mlc, 2 + l, false);
+    s.leaf_a_actual_mm[l] = 10.0 * value(mlc, 2 + l, true);
+    s.leaf_b_expected_mm[l] = -10.0 * value(mlc, 2 + pairs + l, false);
+    s.leaf_b_actual_mm[l] = -10.0 * value(mlc, 2 + pairs + l, true);
+  }
+  for (double v : {s.gantry_actual_deg, s.mu_actual, s.leaf_a_actual_mm.front()}) {
+    if (!std::isfinite(v)) {
+      b.fail("snapshot " + std::to_string(n) + " at byte " + std::to_string(base) +
+             ": a value is not finite");
     }
   }
-  const int mlc_samples = samples[static_cast<std::size_t>(mlc_axis)];
+  return s;
+}
+
+/// The CRC after the snapshots, when present: this product's own logs (version 3.0, nothing
+/// after the CRC) are refused when it does not match (the bytes changed after writing).
+void check_crc(const LogBytes& b, const MachineLog& log, std::size_t end) {
+  const std::string& data = b.data();
+  if (data.size() < end + 2) return;
+  const auto stored = static_cast<std::uint16_t>(static_cast<unsigned char>(data[end]) |
+                                                 (static_cast<unsigned char>(data[end + 1]) << 8));
+  const std::uint16_t computed =
+      crc16_ccitt(reinterpret_cast<const unsigned char*>(data.data()), end);
+  if (stored != computed && log.version == "3.0" && data.size() == end + 2) {
+    b.fail("CRC at byte " + std::to_string(end) +
+           " does not match the data "
+           "(the file is corrupted)");
+  }
+}
+
+}  // namespace
+
+MachineLog read_trajectory_log(const std::filesystem::path& path) {
+  const LogBytes b(path);
+  MachineLog log;
+  log.format = "trajectory";
+  log.files = {path};
+  const LogLayout L = read_header(b, log);
+  const std::size_t off = read_sub_beams(b, L, log);
+  const std::size_t data_bytes = static_cast<std::size_t>(L.snapshots) * L.per_snapshot * 8;
+  b.need(
+      off, data_bytes,
+      std::to_string(L.snapshots) + " snapshots of " + std::to_string(L.per_snapshot) + " samples");
+  for (const auto e : {kGantry, kMu, kBeamHold, kMlc}) {
+    if (L.find(e) < 0) {
+      b.fail("axis " + std::to_string(e) + " (gantry 1, MU 40, beam hold 41, MLC 50) is not in " +
+             "the log");
+    }
+  }
+  const int mlc_samples = L.samples[static_cast<std::size_t>(L.mlc)];
   if (mlc_samples < 4 || (mlc_samples - 2) % 2 != 0) {
-    throw InputError(name, "MLC axis with " + std::to_string(mlc_samples) +
-                               " samples (2 carriages + 2 banks expected)");
+    b.fail("MLC axis with " + std::to_string(mlc_samples) +
+           " samples (2 carriages + 2 banks expected)");
   }
   log.leaf_pairs = (mlc_samples - 2) / 2;
-  const auto pairs = static_cast<std::size_t>(log.leaf_pairs);
-  for (std::int32_t n = 0; n < n_snap; ++n) {
-    const std::size_t base = off + static_cast<std::size_t>(n) * per_snapshot * 8;
-    auto value = [&](int axis, std::size_t sample, bool actual) {
-      if (axis < 0) return 0.0;
-      return f32(base + (column[static_cast<std::size_t>(axis)] + sample) * 8 + (actual ? 4 : 0));
-    };
-    LogSnapshot s;
-    s.time_s = n * log.sample_period_s;
-    const int g = find(kGantry), c = find(kCollimator), mu = find(kMu), hold = find(kBeamHold),
-              cp = find(kControlPoint);
-    s.gantry_expected_deg = value(g, 0, false);
-    s.gantry_actual_deg = value(g, 0, true);
-    s.collimator_expected_deg = value(c, 0, false);
-    s.collimator_actual_deg = value(c, 0, true);
-    const int jx1 = find(kX1), jx2 = find(kX2), jy1 = find(kY1), jy2 = find(kY2);
-    s.jaw_expected_mm = {-10.0 * value(jx1, 0, false), 10.0 * value(jx2, 0, false),
-                         -10.0 * value(jy1, 0, false), 10.0 * value(jy2, 0, false)};
-    s.jaw_actual_mm = {-10.0 * value(jx1, 0, true), 10.0 * value(jx2, 0, true),
-                       -10.0 * value(jy1, 0, true), 10.0 * value(jy2, 0, true)};
-    const std::int32_t couch[6] = {kCouchVrt, kCouchLng, kCouchLat,
-                                   kCouchRtn, kCouchPit, kCouchRol};
-    for (std::size_t k = 0; k < 6; ++k) {
-      const double scale = k < 3 ? 10.0 : 1.0;
-      s.couch_expected[k] = scale * value(find(couch[k]), 0, false);
-      s.couch_actual[k] = scale * value(find(couch[k]), 0, true);
-    }
-    s.mu_expected = value(mu, 0, false);
-    s.mu_actual = value(mu, 0, true);
-    const double hold_value = value(hold, 0, true);
-    const double cp_value = value(cp, 0, true);
-    if (!(std::abs(hold_value) <= 1.0e6) || !(std::abs(cp_value) <= 1.0e6)) {
-      throw InputError(name, "snapshot " + std::to_string(n) + " at byte " + std::to_string(base) +
-                                 ": beam hold or control point out of range");
-    }
-    s.beam_hold = static_cast<int>(std::lround(hold_value));
-    s.beam_on = s.beam_hold == 0;
-    s.control_point = static_cast<int>(std::lround(cp_value));
-    s.carriage_a_expected_mm = 10.0 * value(mlc_axis, 0, false);
-    s.carriage_a_actual_mm = 10.0 * value(mlc_axis, 0, true);
-    s.carriage_b_expected_mm = -10.0 * value(mlc_axis, 1, false);
-    s.carriage_b_actual_mm = -10.0 * value(mlc_axis, 1, true);
-    s.leaf_a_expected_mm.resize(pairs);
-    s.leaf_a_actual_mm.resize(pairs);
-    s.leaf_b_expected_mm.resize(pairs);
-    s.leaf_b_actual_mm.resize(pairs);
-    for (std::size_t l = 0; l < pairs; ++l) {
-      s.leaf_a_expected_mm[l] = 10.0 * value(mlc_axis, 2 + l, false);
-      s.leaf_a_actual_mm[l] = 10.0 * value(mlc_axis, 2 + l, true);
-      s.leaf_b_expected_mm[l] = -10.0 * value(mlc_axis, 2 + pairs + l, false);
-      s.leaf_b_actual_mm[l] = -10.0 * value(mlc_axis, 2 + pairs + l, true);
-    }
-    for (double v : {s.gantry_actual_deg, s.mu_actual, s.leaf_a_actual_mm.front()}) {
-      if (!std::isfinite(v)) {
-        throw InputError(name, "snapshot " + std::to_string(n) + " at byte " +
-                                   std::to_string(base) + ": a value is not finite");
-      }
-    }
-    log.snapshots.push_back(std::move(s));
+  for (std::int32_t n = 0; n < L.snapshots; ++n) {
+    const std::size_t base = off + static_cast<std::size_t>(n) * L.per_snapshot * 8;
+    log.snapshots.push_back(read_snapshot(b, L, n, base, log.sample_period_s,
+                                          static_cast<std::size_t>(log.leaf_pairs)));
   }
-  const std::size_t end = off + data_bytes;
-  if (data.size() >= end + 2) {
-    const auto stored = static_cast<std::uint16_t>(
-        static_cast<unsigned char>(data[end]) | (static_cast<unsigned char>(data[end + 1]) << 8));
-    const std::uint16_t computed =
-        crc16_ccitt(reinterpret_cast<const unsigned char*>(data.data()), end);
-    if (stored != computed && log.version == "3.0" && data.size() == end + 2) {
-      // Our own writer's CRC: a mismatch means the bytes changed after writing.
-      throw InputError(name, "CRC at byte " + std::to_string(end) +
-                                 " does not match the data "
-                                 "(the file is corrupted)");
-    }
-  }
+  check_crc(b, log, off + data_bytes);
   const double mu_end = log.snapshots.empty() ? 0.0 : log.snapshots.back().mu_actual;
   if (log.beam_mu <= 0.0) log.beam_mu = mu_end;
   for (auto& s : log.snapshots) s.dose_fraction = log.beam_mu > 0.0 ? s.mu_actual / log.beam_mu : 0;
