@@ -153,11 +153,16 @@ GammaResult gamma_2d(const FluenceMap& ref, const FluenceMap& eval, const GammaC
     const auto v11 = static_cast<double>(eval.at(r1, c1));
     return (1 - fr) * ((1 - fc) * v00 + fc * v01) + fr * ((1 - fc) * v10 + fc * v11);
   };
-  double sum = 0.0;
-  int passed = 0;
-  int evaluated = 0;
-#pragma omp parallel for schedule(dynamic, 8) reduction(+ : sum, passed, evaluated)
+  // Sums per row, added in row order after the loop: the same mean every run and for any
+  // number of threads (a reduction adds the threads' sums in the order they finish).
+  std::vector<double> row_sum(static_cast<std::size_t>(std::max(0, ref.rows)), 0.0);
+  std::vector<int> row_passed(row_sum.size(), 0);
+  std::vector<int> row_evaluated(row_sum.size(), 0);
+#pragma omp parallel for schedule(dynamic, 8)
   for (int r = 0; r < ref.rows; ++r) {
+    double& sum = row_sum[static_cast<std::size_t>(r)];
+    int& passed = row_passed[static_cast<std::size_t>(r)];
+    int& evaluated = row_evaluated[static_cast<std::size_t>(r)];
     for (int col = 0; col < ref.cols; ++col) {
       const double rv = static_cast<double>(ref.at(r, col));
       if (rv < threshold) continue;
@@ -203,6 +208,14 @@ GammaResult gamma_2d(const FluenceMap& ref, const FluenceMap& eval, const GammaC
       passed += gv <= 1.0 ? 1 : 0;
       evaluated += 1;
     }
+  }
+  double sum = 0.0;
+  int passed = 0;
+  int evaluated = 0;
+  for (std::size_t r = 0; r < row_sum.size(); ++r) {
+    sum += row_sum[r];
+    passed += row_passed[r];
+    evaluated += row_evaluated[r];
   }
   g.evaluated = evaluated;
   if (g.evaluated > 0) {

@@ -4,8 +4,11 @@
 #include "linac/delivery/machine_log.hpp"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <map>
 
@@ -155,6 +158,28 @@ TEST(LogQa, StuckLeafShowsInTheLogAndFailsGamma) {
   EXPECT_GT(a.rms_max_mm, a.rms_mean_mm * 5.0);
   EXPECT_EQ(a.beam_holds, 1);
   EXPECT_EQ(a.rms_per_leaf_mm.size(), 120u);
+}
+
+TEST(LogQa, GammaIsTheSameForAnyNumberOfThreads) {
+  // A site compares QA reports run to run: the mean gamma must not depend on the threads (a
+  // reduction added their sums in the order they finished; now rows are summed in row order).
+  const auto& d = delivered({{sim::FaultKind::kLeafStuck, 64, 2.0, 0.0}});
+  const auto bounds = default_machine_profile().mlc.leaf_boundaries_mm;
+  const MachineLog log = arc_log(d);
+  const FluenceMap expected = log_fluence(log, bounds, false);
+  const FluenceMap actual = log_fluence(log, bounds, true);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const GammaResult one = gamma_2d(expected, actual, {1.0, 1.0, 10.0});
+  omp_set_num_threads(std::max(2, threads));
+  const GammaResult two = gamma_2d(expected, actual, {1.0, 1.0, 10.0});
+  omp_set_num_threads(threads);
+  ASSERT_GT(one.evaluated, 1000);
+  EXPECT_GT(one.mean_gamma, 0.01);  // a spread of values over thousands of pixels
+  EXPECT_EQ(one.evaluated, two.evaluated);
+  EXPECT_EQ(one.pass_pct, two.pass_pct);
+  EXPECT_EQ(std::bit_cast<std::uint64_t>(one.mean_gamma),
+            std::bit_cast<std::uint64_t>(two.mean_gamma));
 }
 
 TEST(MachineLog, AcceptsAClinacStyleDynalogWithVarianScaleAndCrLf) {
