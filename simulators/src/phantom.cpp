@@ -302,28 +302,28 @@ double liver_shape(const Anatomy& a, const Vector3d& p, double scale) {
   return u * u + v * v + w * w;
 }
 
-}  // namespace
-
-Case make_builtin_patient(const PhantomOptions& options) {
-  if (!(options.spacing_mm >= 0.5 && options.spacing_mm <= 10.0)) {
-    throw std::invalid_argument("phantom spacing must lie in [0.5, 10] mm");
-  }
-  Rng rng(options.seed);
-  const Anatomy anatomy = make_anatomy(rng);
-
-  // Grid: 480 x 300 x 320 mm, thorax base to the top of the pelvis.
+/// The phantom's grid: 480 x 300 x 320 mm, thorax base to the top of the pelvis.
+Grid phantom_grid(double spacing_mm) {
   const Vector3d lo(-240.0, -150.0, -195.0);
   const Vector3d hi(240.0, 150.0, 125.0);
   Grid grid;
   for (int k = 0; k < 3; ++k) {
-    grid.dims[k] = static_cast<std::int64_t>(std::floor((hi[k] - lo[k]) / options.spacing_mm)) + 1;
+    grid.dims[k] = static_cast<std::int64_t>(std::floor((hi[k] - lo[k]) / spacing_mm)) + 1;
   }
-  grid.spacing_mm = Vector3d::Constant(options.spacing_mm);
+  grid.spacing_mm = Vector3d::Constant(spacing_mm);
   grid.origin_mm = lo;
-  const std::size_t n_vox = grid.voxel_count();
+  return grid;
+}
 
-  // Label map without the liver; the free space that the liver may take.
-  std::vector<std::uint8_t> labels(n_vox);
+Vector3d voxel_mm(const Grid& grid, std::size_t n) {
+  const Index3 ijk = grid.index_of(n);
+  return grid.index_to_world_mm(Vector3d(static_cast<double>(ijk[0]), static_cast<double>(ijk[1]),
+                                         static_cast<double>(ijk[2])));
+}
+
+/// Every voxel's tissue, the liver not yet placed (its space left as visceral fat).
+std::vector<std::uint8_t> label_anatomy(const Grid& grid, const Anatomy& anatomy) {
+  std::vector<std::uint8_t> labels(grid.voxel_count());
 #pragma omp parallel for schedule(static)
   for (std::int64_t k = 0; k < grid.dims[2]; ++k) {
     for (std::int64_t j = 0; j < grid.dims[1]; ++j) {
@@ -334,17 +334,20 @@ Case make_builtin_patient(const PhantomOptions& options) {
       }
     }
   }
-  // Liver: scale its shape until the voxelised volume matches the target (bisection).
+  return labels;
+}
+
+/// The liver in the free space: its shape scaled until the voxelised volume matches
+/// `volume_cm3` (bisection), its voxels labelled.
+void place_liver(const Grid& grid, const Anatomy& anatomy, double volume_cm3,
+                 std::vector<std::uint8_t>& labels) {
   std::vector<std::size_t> candidates;
   std::vector<float> shape;
-  for (std::size_t n = 0; n < n_vox; ++n) {
+  for (std::size_t n = 0; n < labels.size(); ++n) {
     if (labels[n] != kVisceralFat) continue;
-    const Index3 ijk = grid.index_of(n);
-    const Vector3d p = grid.index_to_world_mm(Vector3d(
-        static_cast<double>(ijk[0]), static_cast<double>(ijk[1]), static_cast<double>(ijk[2])));
     // The liver at scale s is the level set {shape value at unit scale <= s^2}: nested sets,
     // so the volume grows monotonically with s.
-    const double f = liver_shape(anatomy, p, 1.0);
+    const double f = liver_shape(anatomy, voxel_mm(grid, n), 1.0);
     if (f < 4.0) {
       candidates.push_back(n);
       shape.push_back(static_cast<float>(f));
@@ -358,7 +361,7 @@ Case make_builtin_patient(const PhantomOptions& options) {
   };
   double s_lo = 0.3;
   double s_hi = 2.0;
-  const double target_voxels = options.liver_volume_cm3 / voxel_cm3;
+  const double target_voxels = volume_cm3 / voxel_cm3;
   if (liver_count(s_hi) < target_voxels) {
     throw std::invalid_argument("the abdomen cannot hold a liver of the requested volume");
   }
@@ -370,85 +373,84 @@ Case make_builtin_patient(const PhantomOptions& options) {
   for (std::size_t c = 0; c < candidates.size(); ++c) {
     if (static_cast<double>(shape[c]) <= limit) labels[candidates[c]] = kLiver;
   }
+}
 
-  // Functioning parenchyma kept free of disease, as diffuse metastatic disease leaves it: a few
-  // irregular regions deep in the liver (anisotropic Gaussian blobs around seeded centres at
-  // least 20 mm inside it and 90 mm apart), together `functional_fraction` of the liver, each
-  // surrounded by tumour-bearing liver. Regions of this size (several tens of cm³) are what a
-  // 13 mm SPECT resolves; the metastases grow only outside them.
-  std::vector<std::size_t> liver_voxels;
-  for (std::size_t n = 0; n < n_vox; ++n) {
-    if (labels[n] == kLiver) liver_voxels.push_back(n);
+/// Functioning parenchyma kept free of disease, as diffuse metastatic disease leaves it: a few
+/// irregular regions deep in the liver (anisotropic Gaussian blobs around seeded centres at
+/// least 20 mm inside it and 90 mm apart), together `functional_fraction` of the liver, each
+/// surrounded by tumour-bearing liver. Regions of this size (several tens of cm³) are what a
+/// 13 mm SPECT resolves; the metastases grow only outside them. Returns the regions placed.
+std::size_t spare_functional_regions(const Grid& grid, const std::vector<std::size_t>& liver_voxels,
+                                     const PhantomOptions& options, Rng& rng, Mask& spared) {
+  if (!(options.functional_fraction > 0.0) || options.functional_regions <= 0) return 0;
+  Mask liver_mask(grid, 0);
+  for (const std::size_t n : liver_voxels) liver_mask[n] = 1;
+  const Volume<float> depth = signed_distance_map_mm(liver_mask);  // < 0 inside
+  std::vector<std::size_t> deep;
+  for (const std::size_t n : liver_voxels) {
+    if (depth[n] <= -20.0F) deep.push_back(n);
   }
-  Mask spared(grid, 0);
-  std::size_t regions = 0;
-  if (options.functional_fraction > 0.0 && options.functional_regions > 0) {
-    Mask liver_mask(grid, 0);
-    for (const std::size_t n : liver_voxels) liver_mask[n] = 1;
-    const Volume<float> depth = signed_distance_map_mm(liver_mask);  // < 0 inside
-    auto position = [&](std::size_t n) {
-      const Index3 ijk = grid.index_of(n);
-      return grid.index_to_world_mm(Vector3d(
-          static_cast<double>(ijk[0]), static_cast<double>(ijk[1]), static_cast<double>(ijk[2])));
-    };
-    std::vector<std::size_t> deep;
-    for (const std::size_t n : liver_voxels) {
-      if (depth[n] <= -20.0F) deep.push_back(n);
-    }
-    struct Blob {
-      Vector3d centre, sigma_mm;
-    };
-    std::vector<Blob> blobs;
-    for (int attempt = 0; attempt < 1000 && !deep.empty() &&
-                          static_cast<int>(blobs.size()) < options.functional_regions;
-         ++attempt) {
-      const Vector3d c =
-          position(deep[static_cast<std::size_t>(rng.uniform() * static_cast<double>(deep.size())) %
-                        deep.size()]);
-      bool apart = true;
-      for (const auto& b : blobs) apart = apart && (b.centre - c).norm() >= 90.0;
-      if (!apart) continue;
-      // Irregular but of one volume: the semi-axes' product is the same for every region.
-      Vector3d sigma(1.0 + 0.4 * rng.uniform(), 1.0 + 0.4 * rng.uniform(),
-                     1.0 + 0.4 * rng.uniform());
-      sigma *= 24.0 / std::cbrt(sigma.prod());
-      blobs.push_back({c, sigma});
-    }
-    regions = blobs.size();
-    std::vector<float> field(liver_voxels.size());
-    for (std::size_t m = 0; m < liver_voxels.size(); ++m) {
-      const Vector3d x = position(liver_voxels[m]);
-      double f = 0.0;
-      for (const auto& b : blobs) {
-        f = std::max(f, std::exp(-0.5 * (x - b.centre).cwiseQuotient(b.sigma_mm).squaredNorm()));
-      }
-      field[m] = static_cast<float>(f);
-    }
-    // The level that keeps the requested share of the liver.
-    std::vector<float> sorted = field;
-    const auto keep = std::min(
-        sorted.size() - 1,
-        static_cast<std::size_t>(options.functional_fraction * static_cast<double>(sorted.size())));
-    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(keep),
-                     sorted.end(), std::greater<>());
-    const float level = std::max(sorted[keep], 1e-6F);
-    for (std::size_t m = 0; m < liver_voxels.size(); ++m) {
-      if (field[m] >= level) spared[liver_voxels[m]] = 1;
-    }
+  struct Blob {
+    Vector3d centre, sigma_mm;
+  };
+  std::vector<Blob> blobs;
+  for (int attempt = 0; attempt < 1000 && !deep.empty() &&
+                        static_cast<int>(blobs.size()) < options.functional_regions;
+       ++attempt) {
+    const Vector3d c = voxel_mm(
+        grid, deep[static_cast<std::size_t>(rng.uniform() * static_cast<double>(deep.size())) %
+                   deep.size()]);
+    bool apart = true;
+    for (const auto& b : blobs) apart = apart && (b.centre - c).norm() >= 90.0;
+    if (!apart) continue;
+    // Irregular but of one volume: the semi-axes' product is the same for every region.
+    Vector3d sigma(1.0 + 0.4 * rng.uniform(), 1.0 + 0.4 * rng.uniform(), 1.0 + 0.4 * rng.uniform());
+    sigma *= 24.0 / std::cbrt(sigma.prod());
+    blobs.push_back({c, sigma});
   }
+  std::vector<float> field(liver_voxels.size());
+  for (std::size_t m = 0; m < liver_voxels.size(); ++m) {
+    const Vector3d x = voxel_mm(grid, liver_voxels[m]);
+    double f = 0.0;
+    for (const auto& b : blobs) {
+      f = std::max(f, std::exp(-0.5 * (x - b.centre).cwiseQuotient(b.sigma_mm).squaredNorm()));
+    }
+    field[m] = static_cast<float>(f);
+  }
+  // The level that keeps the requested share of the liver.
+  std::vector<float> sorted = field;
+  const auto keep = std::min(
+      sorted.size() - 1,
+      static_cast<std::size_t>(options.functional_fraction * static_cast<double>(sorted.size())));
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(keep), sorted.end(),
+                   std::greater<>());
+  const float level = std::max(sorted[keep], 1e-6F);
+  for (std::size_t m = 0; m < liver_voxels.size(); ++m) {
+    if (field[m] >= level) spared[liver_voxels[m]] = 1;
+  }
+  return blobs.size();
+}
+
+/// The metastases and their HU (darker, necrotic cores in the large ones).
+struct Metastases {
+  Mask gtv;
+  std::vector<float> hu;  // per voxel, 0 outside them
+  int lesions = 0;
+};
+
+/// Spheres of 5-40 mm (log-uniform diameters) centred in the tumour-bearing liver, until they
+/// replace `metastasis_fraction` of the whole liver; never in the spared regions.
+Metastases seed_metastases(const Grid& grid, const std::vector<std::uint8_t>& labels,
+                           const std::vector<std::size_t>& liver_voxels, const Mask& spared,
+                           const PhantomOptions& options, Rng& rng) {
   std::vector<std::size_t> tumour_bearing;
   for (const std::size_t n : liver_voxels) {
     if (spared[n] == 0) tumour_bearing.push_back(n);
   }
-
-  // Metastases: spheres of 5-40 mm (log-uniform diameters) centred in the tumour-bearing liver,
-  // until they replace the requested share of the whole liver.
-  Mask gtv(grid, 0);
-  std::vector<float> lesion_hu(n_vox, 0.0F);
+  Metastases out{Mask(grid, 0), std::vector<float>(grid.voxel_count(), 0.0F), 0};
   const auto goal = static_cast<std::size_t>(options.metastasis_fraction *
                                              static_cast<double>(liver_voxels.size()));
   std::size_t gtv_count = 0;
-  int lesions = 0;
   while (gtv_count < goal && !tumour_bearing.empty()) {
     const std::size_t centre_n = tumour_bearing[static_cast<std::size_t>(
         rng.uniform() * static_cast<double>(tumour_bearing.size()))];
@@ -456,7 +458,7 @@ Case make_builtin_patient(const PhantomOptions& options) {
     const double r = diameter_mm / 2.0;
     const Index3 c = grid.index_of(centre_n);
     const auto reach = static_cast<std::int64_t>(std::ceil(r / options.spacing_mm));
-    ++lesions;
+    ++out.lesions;
     for (std::int64_t k = std::max<std::int64_t>(0, c[2] - reach);
          k <= std::min(grid.dims[2] - 1, c[2] + reach); ++k) {
       for (std::int64_t j = std::max<std::int64_t>(0, c[1] - reach);
@@ -469,23 +471,26 @@ Case make_builtin_patient(const PhantomOptions& options) {
                                             (k - c[2]) * (k - c[2])));
           const std::size_t n = grid.linear_index(i, j, k);
           if (d > r || labels[n] != kLiver || spared[n] != 0) continue;
-          if (gtv[n] == 0) ++gtv_count;
-          gtv[n] = 1;
-          // Large lesions have a necrotic, darker core.
+          if (out.gtv[n] == 0) ++gtv_count;
+          out.gtv[n] = 1;
           const float hu =
               static_cast<float>(r > 12.0 && d < 0.5 * r ? kNecroticHu : kMetastasisHu);
-          lesion_hu[n] = lesion_hu[n] == 0.0F ? hu : std::min(lesion_hu[n], hu);
+          out.hu[n] = out.hu[n] == 0.0F ? hu : std::min(out.hu[n], hu);
         }
       }
     }
   }
+  return out;
+}
 
-  // CT: label HU, slight blur (scanner resolution), quantum noise.
-  cv::Mat vol(static_cast<int>(grid.dims[2]), static_cast<int>(grid.dims[1] * grid.dims[0]),
-              CV_32F);
+/// CT: the labels' HU (the metastases' own), a slight blur (the scanner's resolution), quantum
+/// noise.
+ImageHU synthesise_ct(const Grid& grid, const std::vector<std::uint8_t>& labels,
+                      const Metastases& mets, const PhantomOptions& options, Rng& rng) {
+  const std::size_t n_vox = grid.voxel_count();
   std::vector<float> hu(n_vox);
   for (std::size_t n = 0; n < n_vox; ++n) {
-    hu[n] = gtv[n] != 0 ? lesion_hu[n] : static_cast<float>(kHu[labels[n]]);
+    hu[n] = mets.gtv[n] != 0 ? mets.hu[n] : static_cast<float>(kHu[labels[n]]);
   }
   const double sigma_vox = 0.7 / options.spacing_mm * 2.5 * 0.6;
   for (std::int64_t k = 0; k < grid.dims[2]; ++k) {
@@ -499,15 +504,16 @@ Case make_builtin_patient(const PhantomOptions& options) {
     ct[n] = static_cast<std::int16_t>(std::clamp(
         std::round(static_cast<double>(hu[n]) + rng.normal(0.0, noise)), -1024.0, 3071.0));
   }
+  return ct;
+}
 
-  Case c;
-  c.name = "builtin-abdomen";
-  c.patient_position = iec::PatientPosition::kHFS;
-  c.ct = std::move(ct);
+/// The body, each organ's mask from its labels, the GTV.
+void add_structures(const std::vector<std::uint8_t>& labels, Mask gtv, Case& c) {
+  const Grid& grid = c.ct.grid();
   auto add = [&](const std::string& name, const std::string& role,
                  std::initializer_list<Label> members) {
     Mask m(grid, 0);
-    for (std::size_t n = 0; n < n_vox; ++n) {
+    for (std::size_t n = 0; n < labels.size(); ++n) {
       for (const Label l : members) {
         if (labels[n] == l) m[n] = 1;
       }
@@ -516,7 +522,7 @@ Case make_builtin_patient(const PhantomOptions& options) {
   };
   {
     Mask body(grid, 0);
-    for (std::size_t n = 0; n < n_vox; ++n) body[n] = labels[n] != kAir ? 1 : 0;
+    for (std::size_t n = 0; n < labels.size(); ++n) body[n] = labels[n] != kAir ? 1 : 0;
     c.structures.push_back({"body", "external", std::move(body)});
   }
   add("liver", "organ", {kLiver});
@@ -530,10 +536,36 @@ Case make_builtin_patient(const PhantomOptions& options) {
   add("heart", "organ", {kHeart});
   add("lung_left", "organ", {kLungLeft});
   add("lung_right", "organ", {kLungRight});
+}
+
+}  // namespace
+
+Case make_builtin_patient(const PhantomOptions& options) {
+  if (!(options.spacing_mm >= 0.5 && options.spacing_mm <= 10.0)) {
+    throw std::invalid_argument("phantom spacing must lie in [0.5, 10] mm");
+  }
+  Rng rng(options.seed);
+  const Anatomy anatomy = make_anatomy(rng);
+  const Grid grid = phantom_grid(options.spacing_mm);
+  std::vector<std::uint8_t> labels = label_anatomy(grid, anatomy);
+  place_liver(grid, anatomy, options.liver_volume_cm3, labels);
+  std::vector<std::size_t> liver_voxels;
+  for (std::size_t n = 0; n < labels.size(); ++n) {
+    if (labels[n] == kLiver) liver_voxels.push_back(n);
+  }
+  Mask spared(grid, 0);
+  const std::size_t regions = spare_functional_regions(grid, liver_voxels, options, rng, spared);
+  Metastases mets = seed_metastases(grid, labels, liver_voxels, spared, options, rng);
+
+  Case c;
+  c.name = "builtin-abdomen";
+  c.patient_position = iec::PatientPosition::kHFS;
+  c.ct = synthesise_ct(grid, labels, mets, options, rng);
+  add_structures(labels, std::move(mets.gtv), c);
   c.metadata["generator"] = "linac built-in patient (digital abdomen)";
   c.metadata["seed"] = std::to_string(options.seed);
   c.metadata["spacing_mm"] = std::to_string(options.spacing_mm);
-  c.metadata["metastases"] = std::to_string(lesions);
+  c.metadata["metastases"] = std::to_string(mets.lesions);
   c.metadata["functional_regions"] = std::to_string(regions);
   return c;
 }
