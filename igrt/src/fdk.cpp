@@ -344,8 +344,11 @@ std::vector<float> scatter_corrected(const hal::KvProjection& p, double scatter_
   return out;
 }
 
-FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, const FdkOptions& o) {
-  const auto t0 = std::chrono::steady_clock::now();
+namespace {
+
+/// Every projection's panel, pitch, distances and detector offset the first one's, its pixel
+/// count its size; the options' grid and scatter kernel valid.
+void check_projections(const std::vector<hal::KvProjection>& projections, const FdkOptions& o) {
   if (projections.empty()) throw InputError("CBCT", "no projections to reconstruct");
   o.grid.validate("CBCT grid");
   if (!(o.scatter_fraction >= 0.0) || !(o.scatter_sigma_mm > 0.0)) {
@@ -374,33 +377,59 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
       !(g0.source_imager_distance_mm > g0.source_axis_distance_mm) || !(g0.pixel_pitch_mm > 0.0)) {
     throw InputError("projection geometry", "distances and pixel pitch must be positive");
   }
-  const double sad = g0.source_axis_distance_mm;
-  const double sid = g0.source_imager_distance_mm;
-  const double mag = sad / sid;
-  const int cols = g0.columns;
-  const int rows = g0.rows;
-  const double du = g0.pixel_pitch_mm * mag;  // at the isocentre
-  const double offset_iso = g0.detector_offset_mm * mag;
-  const double half_w = 0.5 * cols * du;
+}
+
+/// The scan the projections make: the panel at the isocentre, the views in angle order, the arc
+/// and how it is weighted (full, short, half fan).
+struct Scan {
+  double sad = 0.0;
+  int cols = 0;
+  int rows = 0;
+  double du = 0.0;          // pixel pitch at the isocentre
+  double offset_iso = 0.0;  // detector offset at the isocentre
+  double half_w = 0.0;
+  std::vector<double> u_of;        // each column's u at the isocentre
+  std::vector<std::size_t> order;  // views by angle
+  std::vector<double> angle;       // rad, per projection
+  double first = 0.0;              // rad
+  double step = 0.0;               // rad, mean spacing
+  double delta_overlap = 0.0;      // measured on both sides of the centre (half fan)
+  double scan_factor = 0.0;
+};
+
+/// The scan's geometry and arc (into `result`: projections, arc, half fan, short scan); an arc
+/// too short for the scan, or an offset leaving the central ray unmeasured, is refused.
+Scan read_scan(const std::vector<hal::KvProjection>& projections, FdkResult& result) {
+  const hal::KvProjection& g0 = projections.front();
+  Scan s;
+  s.sad = g0.source_axis_distance_mm;
+  const double mag = s.sad / g0.source_imager_distance_mm;
+  s.cols = g0.columns;
+  s.rows = g0.rows;
+  s.du = g0.pixel_pitch_mm * mag;
+  s.offset_iso = g0.detector_offset_mm * mag;
+  s.half_w = 0.5 * s.cols * s.du;
+  s.u_of.resize(static_cast<std::size_t>(s.cols));
+  for (int c = 0; c < s.cols; ++c)
+    s.u_of[static_cast<std::size_t>(c)] = (c - (s.cols - 1) / 2.0) * s.du + s.offset_iso;
   // Angles in acquisition order, unwrapped; the arc covered.
-  std::vector<std::size_t> order(projections.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::vector<double> angle(projections.size());
+  s.order.resize(projections.size());
+  std::iota(s.order.begin(), s.order.end(), 0);
+  s.angle.resize(projections.size());
   for (std::size_t k = 0; k < projections.size(); ++k) {
-    angle[k] = projections[k].kv_source_angle_deg * kPi / 180.0;
+    s.angle[k] = projections[k].kv_source_angle_deg * kPi / 180.0;
   }
-  std::sort(order.begin(), order.end(), [&](auto a, auto b) { return angle[a] < angle[b]; });
-  const double first = angle[order.front()];
-  const double span = angle[order.back()] - first;
-  const double step =
-      projections.size() > 1 ? span / static_cast<double>(projections.size() - 1) : 0.0;
-  const double arc = span + step;
-  FdkResult result;
+  std::sort(s.order.begin(), s.order.end(),
+            [&](auto a, auto b) { return s.angle[a] < s.angle[b]; });
+  s.first = s.angle[s.order.front()];
+  const double span = s.angle[s.order.back()] - s.first;
+  s.step = projections.size() > 1 ? span / static_cast<double>(projections.size() - 1) : 0.0;
+  const double arc = span + s.step;
   result.projections = static_cast<int>(projections.size());
   result.arc_deg = arc * 180.0 / kPi;
-  const double fan = std::atan((std::abs(offset_iso) + half_w) / sad);
-  result.half_fan = std::abs(offset_iso) > 1e-6 && offset_iso - half_w < 0.0;
-  const bool full = arc >= 2.0 * kPi - 1.5 * step - 1e-9;
+  const double fan = std::atan((std::abs(s.offset_iso) + s.half_w) / s.sad);
+  result.half_fan = std::abs(s.offset_iso) > 1e-6 && s.offset_iso - s.half_w < 0.0;
+  const bool full = arc >= 2.0 * kPi - 1.5 * s.step - 1e-9;
   if (result.half_fan && !full) {
     throw InputError("CBCT", "a half-fan scan needs 360 degrees; the projections cover " +
                                  format_measured(result.arc_deg, 1) + " degrees");
@@ -410,27 +439,34 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
                                  " degrees; a short scan needs 180 degrees plus the fan (" +
                                  format_measured((kPi + 2.0 * fan) * 180.0 / kPi, 1) + ")");
   }
-  if (std::abs(offset_iso) > 1e-6 && offset_iso - half_w >= 0.0) {
+  if (std::abs(s.offset_iso) > 1e-6 && s.offset_iso - s.half_w >= 0.0) {
     throw InputError("CBCT", "the detector offset leaves the central ray unmeasured");
   }
   result.short_scan = !full;
-  const double delta_overlap = half_w - std::abs(offset_iso);  // measured on both sides
-  const double scan_factor = (result.half_fan || result.short_scan) ? 1.0 : 0.5;
+  s.delta_overlap = s.half_w - std::abs(s.offset_iso);
+  s.scan_factor = (result.half_fan || result.short_scan) ? 1.0 : 0.5;
+  return s;
+}
 
-  // Filter every projection: weights, then the ramp along rows (all rows in one DFT call, in
-  // OpenCV's packed real spectra). Rows are zero-padded to at least three times their length
-  // (the ramp kernel's tails, cut at half the padded length, set the reconstruction's mean:
-  // twice the length left water 27 HU low); the ramp filter spreads a projection beyond the
-  // panel's edge, and those tails belong to the back-projection (with an offset detector,
-  // dropping them biases everything outside the overlap region).
-  const int padded = cv::getOptimalDFTSize(3 * cols);  // 576 for 192 columns (not 1024)
-  const int pad_left = (padded - cols) / 2;
-  // Only the padded columns the grid projects onto are kept for the back-projection: the
-  // farthest voxel from the rotation axis (r) lands at most r SAD / (SAD - r) from the central
-  // ray at the isocentre. (A full fan's tails past half a panel each side and an offset panel's
-  // far side matter only as far as the grid reaches.)
-  const Grid& grid = o.grid;
-  const RigidTransform to_fixed = iec::patient_to_fixed(o.position, o.couch);
+/// The padded rows' layout, and the padded columns the back-projection reads.
+struct Columns {
+  int padded = 0;
+  int pad_left = 0;
+  int keep_left = 0;
+  int kept = 0;
+};
+
+/// Rows are zero-padded to at least three times their length (the ramp kernel's tails, cut at
+/// half the padded length, set the reconstruction's mean: twice the length left water 27 HU
+/// low); the ramp filter spreads a projection beyond the panel's edge, and those tails belong to
+/// the back-projection (with an offset detector, dropping them biases everything outside the
+/// overlap region). Only the padded columns the grid projects onto are kept: the farthest voxel
+/// from the rotation axis (r) lands at most r SAD / (SAD - r) from the central ray at the
+/// isocentre.
+Columns kept_columns(const Scan& s, const Grid& grid, const RigidTransform& to_fixed) {
+  Columns k;
+  k.padded = cv::getOptimalDFTSize(3 * s.cols);  // 576 for 192 columns (not 1024)
+  k.pad_left = (k.padded - s.cols) / 2;
   double reach = 0.0;
   for (int corner = 0; corner < 8; ++corner) {
     const Eigen::Vector3d ijk((corner & 1) != 0 ? static_cast<double>(grid.dims[0] - 1) : 0.0,
@@ -439,133 +475,168 @@ FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, con
     const Eigen::Vector3d x = to_fixed.apply(grid.index_to_world_mm(ijk));
     reach = std::max(reach, std::hypot(x.x(), x.z()));
   }
-  const double u_reach = reach < 0.9 * sad ? reach * sad / (sad - reach) : 1e9;
-  const double centre_column = (cols - 1) / 2.0 + pad_left;
-  const int keep_left =
-      std::clamp(static_cast<int>(std::floor((-u_reach - offset_iso) / du + centre_column)) - 2, 0,
-                 padded - 2);
+  const double u_reach = reach < 0.9 * s.sad ? reach * s.sad / (s.sad - reach) : 1e9;
+  const double centre_column = (s.cols - 1) / 2.0 + k.pad_left;
+  k.keep_left =
+      std::clamp(static_cast<int>(std::floor((-u_reach - s.offset_iso) / s.du + centre_column)) - 2,
+                 0, k.padded - 2);
   const int keep_right =
-      std::clamp(static_cast<int>(std::ceil((u_reach - offset_iso) / du + centre_column)) + 2,
-                 keep_left + 2, padded);
-  const int kept = keep_right - keep_left;
-  const cv::Mat kernel = ramp_kernel_spectrum(padded, rows, du, o.window);
+      std::clamp(static_cast<int>(std::ceil((u_reach - s.offset_iso) / s.du + centre_column)) + 2,
+                 k.keep_left + 2, k.padded);
+  k.kept = keep_right - k.keep_left;
+  return k;
+}
 
-  // Cosine pre-weighting and the half-fan redundancy, per pixel; Parker's, per column and view.
-  std::vector<float> pixel_weight(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols));
-  std::vector<double> u_of(static_cast<std::size_t>(cols));
-  for (int c = 0; c < cols; ++c)
-    u_of[static_cast<std::size_t>(c)] = (c - (cols - 1) / 2.0) * du + offset_iso;
-  for (int r = 0; r < rows; ++r) {
-    const double v = (r - (rows - 1) / 2.0) * du;
-    for (int c = 0; c < cols; ++c) {
-      const double u = u_of[static_cast<std::size_t>(c)];
-      double w = sad / std::sqrt(sad * sad + u * u + v * v);
-      if (result.half_fan) {
-        // Redundancy across the centre: the side with the detector gets 1, the overlap a
-        // smooth ramp with w(u) + w(-u) = 1.
-        const double s = offset_iso > 0.0 ? u : -u;
-        if (s < -delta_overlap) {
+/// Cosine pre-weighting and, in a half-fan scan, the redundancy across the centre (the side
+/// with the detector gets 1, the overlap a smooth ramp with w(u) + w(-u) = 1), per pixel.
+std::vector<float> pixel_weights(const Scan& s, bool half_fan) {
+  std::vector<float> w_of(static_cast<std::size_t>(s.rows) * static_cast<std::size_t>(s.cols));
+  for (int r = 0; r < s.rows; ++r) {
+    const double v = (r - (s.rows - 1) / 2.0) * s.du;
+    for (int c = 0; c < s.cols; ++c) {
+      const double u = s.u_of[static_cast<std::size_t>(c)];
+      double w = s.sad / std::sqrt(s.sad * s.sad + u * u + v * v);
+      if (half_fan) {
+        const double side = s.offset_iso > 0.0 ? u : -u;
+        if (side < -s.delta_overlap) {
           w = 0.0;
-        } else if (s <= delta_overlap) {
-          const double x = std::sin(0.25 * kPi * (s / delta_overlap + 1.0));
+        } else if (side <= s.delta_overlap) {
+          const double x = std::sin(0.25 * kPi * (side / s.delta_overlap + 1.0));
           w *= x * x;
         }
       }
-      pixel_weight[static_cast<std::size_t>(r) * static_cast<std::size_t>(cols) +
-                   static_cast<std::size_t>(c)] = static_cast<float>(w);
+      w_of[static_cast<std::size_t>(r) * static_cast<std::size_t>(s.cols) +
+           static_cast<std::size_t>(c)] = static_cast<float>(w);
     }
   }
-  // The filtered projections in one block, each view's matrix a window on it (one allocation:
-  // `linac` keeps its heap in transparent huge pages, apps/linac/main.cpp).
-  const std::size_t per_view = static_cast<std::size_t>(rows) * static_cast<std::size_t>(kept);
-  std::vector<float> filtered_store(per_view * projections.size());
-  std::vector<cv::Mat> filtered;
-  filtered.reserve(projections.size());
-  for (std::size_t k = 0; k < projections.size(); ++k) {
-    filtered.emplace_back(kept, rows, CV_32F, filtered_store.data() + k * per_view);
+  return w_of;
+}
+
+/// Parker's short-scan weights of the view at `beta` (rad from the first), per column.
+void parker_weights(const Scan& s, double beta, std::vector<float>& column_weight) {
+  const double delta_fan = std::atan(s.half_w / s.sad);  // half fan angle (full fan)
+  for (int c = 0; c < s.cols; ++c) {
+    const double gamma = -std::atan(s.u_of[static_cast<std::size_t>(c)] / s.sad);  // fan angle
+    double pw = 1.0;
+    const double end = kPi + 2.0 * delta_fan;
+    if (beta < 2.0 * (delta_fan - gamma)) {
+      const double x = std::sin(0.25 * kPi * beta / (delta_fan - gamma));
+      pw = x * x;
+    } else if (beta > kPi - 2.0 * gamma) {
+      const double x = std::sin(0.25 * kPi * (end - beta) / (delta_fan + gamma));
+      pw = beta >= end ? 0.0 : x * x;
+    }
+    column_weight[static_cast<std::size_t>(c)] = static_cast<float>(pw);
   }
-  const double delta_fan = std::atan(half_w / sad);  // Parker: half fan angle (full fan)
+}
+
+/// Every projection weighted, then ramp-filtered along its rows (all rows in one DFT call, in
+/// OpenCV's packed real spectra), into `filtered` (one matrix per view, transposed: a panel
+/// column's rows contiguous, as the back-projection reads them).
+void filter_projections(const std::vector<hal::KvProjection>& projections, const FdkOptions& o,
+                        const Scan& s, const Columns& k, const FdkResult& result,
+                        std::vector<cv::Mat>& filtered) {
+  const cv::Mat kernel = ramp_kernel_spectrum(k.padded, s.rows, s.du, o.window);
+  const std::vector<float> pixel_weight = pixel_weights(s, result.half_fan);
   // Each thread reuses its padded row buffers and spectra: fresh ones per projection (0.6 MB
   // each) were zeroed and page-faulted in every time, a fifth of the whole reconstruction.
 #pragma omp parallel
   {
-    cv::Mat q(rows, padded, CV_32F);
+    cv::Mat q(s.rows, k.padded, CV_32F);
     cv::Mat f;
     cv::Mat back;
-    std::vector<float> column_weight(static_cast<std::size_t>(cols));
+    std::vector<float> column_weight(static_cast<std::size_t>(s.cols));
     std::vector<float> primary;
 #pragma omp for schedule(dynamic, 2)
-    for (std::int64_t kk = 0; kk < static_cast<std::int64_t>(order.size()); ++kk) {
-      const std::size_t k = order[static_cast<std::size_t>(kk)];
-      const auto& p = projections[k];
+    for (std::int64_t kk = 0; kk < static_cast<std::int64_t>(s.order.size()); ++kk) {
+      const std::size_t v = s.order[static_cast<std::size_t>(kk)];
+      const auto& p = projections[v];
       if (o.scatter_fraction > 0.0) {
         primary = scatter_corrected(p, o.scatter_fraction, o.scatter_sigma_mm);
       }
       const std::vector<float>& line_integral =
           o.scatter_fraction > 0.0 ? primary : p.line_integral;
       std::fill(column_weight.begin(), column_weight.end(), 1.0F);
-      if (result.short_scan) {
-        const double beta = angle[k] - first;
-        for (int c = 0; c < cols; ++c) {
-          const double gamma = -std::atan(u_of[static_cast<std::size_t>(c)] / sad);  // fan angle
-          double pw = 1.0;
-          const double end = kPi + 2.0 * delta_fan;
-          if (beta < 2.0 * (delta_fan - gamma)) {
-            const double x = std::sin(0.25 * kPi * beta / (delta_fan - gamma));
-            pw = x * x;
-          } else if (beta > kPi - 2.0 * gamma) {
-            const double x = std::sin(0.25 * kPi * (end - beta) / (delta_fan + gamma));
-            pw = beta >= end ? 0.0 : x * x;
-          }
-          column_weight[static_cast<std::size_t>(c)] = static_cast<float>(pw);
-        }
-      }
-      for (int r = 0; r < rows; ++r) {
+      if (result.short_scan) parker_weights(s, s.angle[v] - s.first, column_weight);
+      for (int r = 0; r < s.rows; ++r) {
         float* padded_row = q.ptr<float>(r);
-        std::fill(padded_row, padded_row + pad_left, 0.0F);
-        std::fill(padded_row + pad_left + cols, padded_row + padded, 0.0F);
-        float* row = padded_row + pad_left;
-        const std::size_t at = static_cast<std::size_t>(r) * static_cast<std::size_t>(cols);
-        for (int c = 0; c < cols; ++c) {
+        std::fill(padded_row, padded_row + k.pad_left, 0.0F);
+        std::fill(padded_row + k.pad_left + s.cols, padded_row + k.padded, 0.0F);
+        float* row = padded_row + k.pad_left;
+        const std::size_t at = static_cast<std::size_t>(r) * static_cast<std::size_t>(s.cols);
+        for (int c = 0; c < s.cols; ++c) {
           row[c] = pixel_weight[at + static_cast<std::size_t>(c)] *
                    column_weight[static_cast<std::size_t>(c)] *
                    line_integral[at + static_cast<std::size_t>(c)];
         }
       }
       if (o.truncation_correction) {
-        extend_truncated_rows(q, pad_left, cols, u_of.front(), du, o.mu_water_per_mm,
-                              !result.half_fan || offset_iso < 0.0,
-                              !result.half_fan || offset_iso > 0.0);
+        extend_truncated_rows(q, k.pad_left, s.cols, s.u_of.front(), s.du, o.mu_water_per_mm,
+                              !result.half_fan || s.offset_iso < 0.0,
+                              !result.half_fan || s.offset_iso > 0.0);
       }
       cv::dft(q, f, cv::DFT_ROWS);
       cv::mulSpectrums(f, kernel, f, cv::DFT_ROWS);
       cv::idft(f, back, cv::DFT_ROWS | cv::DFT_REAL_OUTPUT | cv::DFT_SCALE);
-      // Stored transposed: a panel column's rows contiguous, as the back-projection reads them.
-      cv::transpose(back(cv::Range::all(), cv::Range(keep_left, keep_left + kept)), filtered[k]);
+      cv::transpose(back(cv::Range::all(), cv::Range(k.keep_left, k.keep_left + k.kept)),
+                    filtered[v]);
     }
   }
+}
 
-  const auto t_filtered = std::chrono::steady_clock::now();
-  result.filter_seconds = std::chrono::duration<double>(t_filtered - t0).count();
-  // Angular weights: each projection stands for the arc halfway to its neighbours.
-  std::vector<double> dtheta(projections.size(), step);
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    const double prev = i > 0 ? angle[order[i]] - angle[order[i - 1]] : step;
-    const double next = i + 1 < order.size() ? angle[order[i + 1]] - angle[order[i]] : step;
-    dtheta[order[i]] = 0.5 * (prev + next);
+/// Each view's direction and angular weight (the arc halfway to its neighbours, times the scan's
+/// factor), on its filtered projection.
+std::vector<View> views_of(const Scan& s, const std::vector<cv::Mat>& filtered) {
+  std::vector<double> dtheta(s.angle.size(), s.step);
+  for (std::size_t i = 0; i < s.order.size(); ++i) {
+    const double prev = i > 0 ? s.angle[s.order[i]] - s.angle[s.order[i - 1]] : s.step;
+    const double next =
+        i + 1 < s.order.size() ? s.angle[s.order[i + 1]] - s.angle[s.order[i]] : s.step;
+    dtheta[s.order[i]] = 0.5 * (prev + next);
   }
   std::vector<View> views;
-  views.reserve(projections.size());
-  for (std::size_t k = 0; k < projections.size(); ++k) {
+  views.reserve(s.angle.size());
+  for (std::size_t k = 0; k < s.angle.size(); ++k) {
     views.push_back(
-        {std::cos(angle[k]), std::sin(angle[k]), dtheta[k] * scan_factor, &filtered[k]});
+        {std::cos(s.angle[k]), std::sin(s.angle[k]), dtheta[k] * s.scan_factor, &filtered[k]});
   }
+  return views;
+}
+
+}  // namespace
+
+FdkResult reconstruct_fdk(const std::vector<hal::KvProjection>& projections, const FdkOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  check_projections(projections, o);
+  FdkResult result;
+  const Scan s = read_scan(projections, result);
+  const Grid& grid = o.grid;
+  const RigidTransform to_fixed = iec::patient_to_fixed(o.position, o.couch);
+  const Columns k = kept_columns(s, grid, to_fixed);
+  // The filtered projections in one block, each view's matrix a window on it (one allocation:
+  // `linac` keeps its heap in transparent huge pages, apps/linac/main.cpp).
+  const std::size_t per_view = static_cast<std::size_t>(s.rows) * static_cast<std::size_t>(k.kept);
+  std::vector<float> filtered_store(per_view * projections.size());
+  std::vector<cv::Mat> filtered;
+  filtered.reserve(projections.size());
+  for (std::size_t v = 0; v < projections.size(); ++v) {
+    filtered.emplace_back(k.kept, s.rows, CV_32F, filtered_store.data() + v * per_view);
+  }
+  filter_projections(projections, o, s, k, result, filtered);
+  const auto t_filtered = std::chrono::steady_clock::now();
+  result.filter_seconds = std::chrono::duration<double>(t_filtered - t0).count();
+  const std::vector<View> views = views_of(s, filtered);
 
   // Back-projection, voxel-driven, in the fixed frame.
   Volume<float> mu(grid, 0.0F);
   result.measured = Mask(grid, 0);
-  const Geometry geometry{
-      sad, du, offset_iso, (cols - 1) / 2.0 + pad_left - keep_left, (rows - 1) / 2.0, kept, rows};
+  const Geometry geometry{s.sad,
+                          s.du,
+                          s.offset_iso,
+                          (s.cols - 1) / 2.0 + k.pad_left - k.keep_left,
+                          (s.rows - 1) / 2.0,
+                          k.kept,
+                          s.rows};
   // The grid's slices across the gantry axis (every patient position on a couch at zero): each
   // voxel column along that axis projects to one panel column, so the per-view work is done
   // once per column and the slices step along it.
