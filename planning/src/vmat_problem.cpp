@@ -160,95 +160,85 @@ void VmatPlanner::Impl::build(const Case& c, const BeamModel& model) {
   matrix_seconds = seconds_since(t0);
 }
 
-void VmatPlanner::Impl::build_arcs(const Mask& target) {
+Arc VmatPlanner::Impl::make_arc(const ArcSpec& spec, const Points& target_points) const {
   const auto& b = profile.mlc.leaf_boundaries_mm;
   const int pairs = profile.mlc.leaf_pairs;
-  const Points target_points = mask_points(target);
-  int offset = 0;
-  for (const auto& spec : options.arcs) {
-    Arc arc;
-    arc.spec = spec;
-    double length = spec.direction == RotationDirection::kCounterClockwise
-                        ? spec.start_deg - spec.stop_deg
-                        : spec.stop_deg - spec.start_deg;
-    length = iec::normalize_angle_deg(length);
-    if (length < 1e-6) length = 360.0;
-    const int n =
-        std::max(2, static_cast<int>(std::lround(length / options.control_point_spacing_deg)) + 1);
-    arc.spacing_deg = length / (n - 1);
-    for (int i = 0; i < n; ++i) arc.gantry_deg.push_back(angle_of(spec, i, arc.spacing_deg));
-    for (int i = 0; i < n; ++i) {
-      arc.geometry.emplace_back(arc.gantry_deg[static_cast<std::size_t>(i)], spec.collimator_deg,
-                                isocentre, engine->position(), profile.source_axis_distance_mm);
-    }
-    // Target's beam's-eye view: the jaws (union over the arc) and the conformal apertures.
-    std::vector<std::vector<double>> lo(static_cast<std::size_t>(n),
-                                        std::vector<double>(static_cast<std::size_t>(pairs), 1e9));
-    std::vector<std::vector<double>> hi(static_cast<std::size_t>(n),
-                                        std::vector<double>(static_cast<std::size_t>(pairs), -1e9));
-    double u0 = 1e9, u1 = -1e9, v0 = 1e9, v1 = -1e9;
-#pragma omp parallel for schedule(dynamic) reduction(min : u0, v0) reduction(max : u1, v1)
-    for (int i = 0; i < n; ++i) {
-      auto& l = lo[static_cast<std::size_t>(i)];
-      auto& h = hi[static_cast<std::size_t>(i)];
-      for (const auto& p : target_points) {
-        const auto bev = arc.geometry[static_cast<std::size_t>(i)].project(p.cast<double>());
-        u0 = std::min(u0, bev.u_mm);
-        u1 = std::max(u1, bev.u_mm);
-        v0 = std::min(v0, bev.v_mm);
-        v1 = std::max(v1, bev.v_mm);
-        const auto it = std::upper_bound(b.begin(), b.end(), bev.v_mm);
-        const int row = static_cast<int>(it - b.begin()) - 1;
-        if (row < 0 || row >= pairs) continue;
-        l[static_cast<std::size_t>(row)] = std::min(l[static_cast<std::size_t>(row)], bev.u_mm);
-        h[static_cast<std::size_t>(row)] = std::max(h[static_cast<std::size_t>(row)], bev.u_mm);
-      }
-    }
-    const auto& jp = profile.jaws;
-    const double m = options.jaw_margin_mm;
-    if (spec.x_jaws != ArcSpec::XJaws::kFull) {  // split: half the target's extent along u
-      const double mid = 0.5 * (u0 + u1);
-      (spec.x_jaws == ArcSpec::XJaws::kX1Half ? u1 : u0) = mid;
-    }
-    arc.jaws.x1_mm = std::clamp(std::floor(u0 - m), -jp.x_max_open_mm, jp.x_max_overtravel_mm);
-    arc.jaws.x2_mm = std::clamp(std::ceil(u1 + m), -jp.x_max_overtravel_mm, jp.x_max_open_mm);
-    arc.jaws.y1_mm = std::clamp(std::floor(v0 - m), -jp.y_max_open_mm, jp.y_max_overtravel_mm);
-    arc.jaws.y2_mm = std::clamp(std::ceil(v1 + m), -jp.y_max_overtravel_mm, jp.y_max_open_mm);
-    arc.first_row = -1;
-    for (int r = 0; r < pairs; ++r) {
-      if (std::min(b[static_cast<std::size_t>(r) + 1], arc.jaws.y2_mm) -
-              std::max(b[static_cast<std::size_t>(r)], arc.jaws.y1_mm) >
-          1e-9) {
-        if (arc.first_row < 0) arc.first_row = r;
-        arc.rows = r - arc.first_row + 1;
-      }
-    }
-    for (int i = 0; i < n; ++i) {
-      std::vector<double> l, h;
-      for (int r = 0; r < arc.rows; ++r) {  // the target within the jaws (a split arc's half)
-        const auto row = arc.row_index(r);
-        l.push_back(std::max(lo[static_cast<std::size_t>(i)][row], arc.jaws.x1_mm + m));
-        h.push_back(std::min(hi[static_cast<std::size_t>(i)][row], arc.jaws.x2_mm - m));
-      }
-      arc.init_lo.push_back(std::move(l));
-      arc.init_hi.push_back(std::move(h));
-    }
-    arc.segment_offset = offset;
-    offset += n - 1;
-    arc.leaf_offset = offset;
-    offset += 2 * n * arc.rows;
-    arc.matrices.resize(static_cast<std::size_t>(n));
-    arc.prepared.resize(static_cast<std::size_t>(n));
-    arcs.push_back(std::move(arc));
+  Arc arc;
+  arc.spec = spec;
+  double length = spec.direction == RotationDirection::kCounterClockwise
+                      ? spec.start_deg - spec.stop_deg
+                      : spec.stop_deg - spec.start_deg;
+  length = iec::normalize_angle_deg(length);
+  if (length < 1e-6) length = 360.0;
+  const int n =
+      std::max(2, static_cast<int>(std::lround(length / options.control_point_spacing_deg)) + 1);
+  arc.spacing_deg = length / (n - 1);
+  for (int i = 0; i < n; ++i) arc.gantry_deg.push_back(angle_of(spec, i, arc.spacing_deg));
+  for (int i = 0; i < n; ++i) {
+    arc.geometry.emplace_back(arc.gantry_deg[static_cast<std::size_t>(i)], spec.collimator_deg,
+                              isocentre, engine->position(), profile.source_axis_distance_mm);
   }
-  variables = offset;
-  // Beamlet matrices, one per control point, in parallel.
-  std::size_t total = 0;
-  for (auto& arc : arcs) total += arc.matrices.size();
-  say("beamlets: " + std::to_string(total) + " control points, " +
-      format_number(options.beamlet_width_mm) + " mm x leaf width");
-  // The control points of all arcs at one gantry angle share one ray trace (split arcs and
-  // arcs at other collimator angles pass the same angles).
+  // Target's beam's-eye view: the jaws (union over the arc) and the conformal apertures.
+  std::vector<std::vector<double>> lo(static_cast<std::size_t>(n),
+                                      std::vector<double>(static_cast<std::size_t>(pairs), 1e9));
+  std::vector<std::vector<double>> hi(static_cast<std::size_t>(n),
+                                      std::vector<double>(static_cast<std::size_t>(pairs), -1e9));
+  double u0 = 1e9, u1 = -1e9, v0 = 1e9, v1 = -1e9;
+#pragma omp parallel for schedule(dynamic) reduction(min : u0, v0) reduction(max : u1, v1)
+  for (int i = 0; i < n; ++i) {
+    auto& l = lo[static_cast<std::size_t>(i)];
+    auto& h = hi[static_cast<std::size_t>(i)];
+    for (const auto& p : target_points) {
+      const auto bev = arc.geometry[static_cast<std::size_t>(i)].project(p.cast<double>());
+      u0 = std::min(u0, bev.u_mm);
+      u1 = std::max(u1, bev.u_mm);
+      v0 = std::min(v0, bev.v_mm);
+      v1 = std::max(v1, bev.v_mm);
+      const auto it = std::upper_bound(b.begin(), b.end(), bev.v_mm);
+      const int row = static_cast<int>(it - b.begin()) - 1;
+      if (row < 0 || row >= pairs) continue;
+      l[static_cast<std::size_t>(row)] = std::min(l[static_cast<std::size_t>(row)], bev.u_mm);
+      h[static_cast<std::size_t>(row)] = std::max(h[static_cast<std::size_t>(row)], bev.u_mm);
+    }
+  }
+  const auto& jp = profile.jaws;
+  const double m = options.jaw_margin_mm;
+  if (spec.x_jaws != ArcSpec::XJaws::kFull) {  // split: half the target's extent along u
+    const double mid = 0.5 * (u0 + u1);
+    (spec.x_jaws == ArcSpec::XJaws::kX1Half ? u1 : u0) = mid;
+  }
+  arc.jaws.x1_mm = std::clamp(std::floor(u0 - m), -jp.x_max_open_mm, jp.x_max_overtravel_mm);
+  arc.jaws.x2_mm = std::clamp(std::ceil(u1 + m), -jp.x_max_overtravel_mm, jp.x_max_open_mm);
+  arc.jaws.y1_mm = std::clamp(std::floor(v0 - m), -jp.y_max_open_mm, jp.y_max_overtravel_mm);
+  arc.jaws.y2_mm = std::clamp(std::ceil(v1 + m), -jp.y_max_overtravel_mm, jp.y_max_open_mm);
+  arc.first_row = -1;
+  for (int r = 0; r < pairs; ++r) {
+    if (std::min(b[static_cast<std::size_t>(r) + 1], arc.jaws.y2_mm) -
+            std::max(b[static_cast<std::size_t>(r)], arc.jaws.y1_mm) >
+        1e-9) {
+      if (arc.first_row < 0) arc.first_row = r;
+      arc.rows = r - arc.first_row + 1;
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    std::vector<double> l, h;
+    for (int r = 0; r < arc.rows; ++r) {  // the target within the jaws (a split arc's half)
+      const auto row = arc.row_index(r);
+      l.push_back(std::max(lo[static_cast<std::size_t>(i)][row], arc.jaws.x1_mm + m));
+      h.push_back(std::min(hi[static_cast<std::size_t>(i)][row], arc.jaws.x2_mm - m));
+    }
+    arc.init_lo.push_back(std::move(l));
+    arc.init_hi.push_back(std::move(h));
+  }
+  arc.matrices.resize(static_cast<std::size_t>(n));
+  arc.prepared.resize(static_cast<std::size_t>(n));
+  return arc;
+}
+
+std::vector<std::vector<std::pair<std::size_t, std::size_t>>>
+VmatPlanner::Impl::group_control_points() {
+  // The control points of all arcs at one gantry angle share one ray trace (split arcs and arcs
+  // at other collimator angles pass the same angles).
   std::map<long long, std::vector<std::pair<std::size_t, std::size_t>>> at_gantry;
   for (std::size_t k = 0; k < arcs.size(); ++k) {
     for (std::size_t i = 0; i < arcs[k].gantry_deg.size(); ++i) {
@@ -268,6 +258,28 @@ void VmatPlanner::Impl::build_arcs(const Mask& target) {
       directions[it->second].emplace_back(static_cast<int>(k), static_cast<int>(i));
     }
   }
+  return groups;
+}
+
+void VmatPlanner::Impl::build_arcs(const Mask& target) {
+  const Points target_points = mask_points(target);
+  int offset = 0;
+  for (const auto& spec : options.arcs) {
+    Arc arc = make_arc(spec, target_points);
+    const int n = arc.cps();
+    arc.segment_offset = offset;
+    offset += n - 1;
+    arc.leaf_offset = offset;
+    offset += 2 * n * arc.rows;
+    arcs.push_back(std::move(arc));
+  }
+  variables = offset;
+  // Beamlet matrices, one per control point, in parallel, each gantry angle's traced once.
+  std::size_t total = 0;
+  for (auto& arc : arcs) total += arc.matrices.size();
+  say("beamlets: " + std::to_string(total) + " control points, " +
+      format_number(options.beamlet_width_mm) + " mm x leaf width");
+  const auto groups = group_control_points();
 #pragma omp parallel for schedule(dynamic)
   for (std::size_t n = 0; n < groups.size(); ++n) {
     const auto& group = groups[n];

@@ -84,6 +84,12 @@ struct VmatPlanner::Impl {
 
   void build(const Case& c, const BeamModel& model);
   void build_arcs(const Mask& target);
+  /// One arc of `spec`: its control points' angles and geometry, its jaws over the target's
+  /// beam's-eye view (half of it for a split arc) and each control point's conformal extent.
+  [[nodiscard]] Arc make_arc(const ArcSpec& spec, const Points& target_points) const;
+  /// The arcs' control points grouped by gantry angle (one ray trace each), and `directions`
+  /// (each group's control points by collimator angle).
+  std::vector<std::vector<std::pair<std::size_t, std::size_t>>> group_control_points();
   [[nodiscard]] std::vector<Term> terms(bool spare) const;
   /// The arc's jaws with leaves (A, B in mm) of each row inside them from `leaves(row)`; the
   /// pairs outside closed at the field's centre (the jaws block them).
