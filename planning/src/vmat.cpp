@@ -33,8 +33,6 @@ void VmatPlanner::Impl::forward(const std::vector<double>& x, const Correction& 
                                 std::vector<double>& dose) const {
   const std::size_t np = opt_points.size();
   dose.assign(np, 0.0);
-  const double t = profile.mlc.transmission;
-  const double half_dlg = 0.5 * profile.mlc.dosimetric_leaf_gap_mm;
   for (const auto& arc : arcs) {
     const int n = arc.cps();
     ThreadPartials<double> partials(np);
@@ -45,22 +43,10 @@ void VmatPlanner::Impl::forward(const std::vector<double>& x, const Correction& 
 #pragma omp for schedule(static, 1)
       for (int i = 0; i < n; ++i) {
         const auto& m = arc.matrices[static_cast<std::size_t>(i)];
-        const auto& L = m.layout;
         double w = 0.0;
         if (i > 0) w += 0.5 * x[arc.seg(i - 1)];
         if (i + 1 < n) w += 0.5 * x[arc.seg(i)];
-        f.resize(L.count());
-        for (int r = 0; r < L.rows; ++r) {
-          const auto k = static_cast<std::size_t>(arc.leaf_var(i, r));
-          const double a = (x[k] + x[k + 1]) * kLeafScale + half_dlg;
-          const double bb = (x[k] - x[k + 1]) * kLeafScale - half_dlg;
-          for (int c = 0; c < L.columns; ++c) {
-            const double lo = L.column_lo(c);
-            const double hi = L.column_hi(c);
-            const double open = std::max(0.0, std::min(a, hi) - std::max(bb, lo)) / (hi - lo);
-            f[r * L.columns + c] = static_cast<float>(w * (t + (1.0 - t) * open));
-          }
-        }
+        open_fluence(arc, i, x, w, f);
         m.dose_per_mu.add_product(f.data(), local.data());
       }
     }
@@ -404,11 +390,16 @@ struct VmatPlanner::Impl::Refinement {
     opt.set_ftol_rel(1e-7);
     opt.set_vector_storage(10);
     fixed_ = leaves_fixed;
+    // With the leaves fixed the dose is linear in the MU: each aperture's dose once, then dense
+    // products (vmat_segment_mu.cpp).
+    if (leaves_fixed) aperture_doses_ = m.aperture_doses(x);
     opt.set_min_objective(
         [](const std::vector<double>& v, std::vector<double>& g, void* data) {
           auto* r = static_cast<Refinement*>(data);
           const auto te = Clock::now();
-          const double f = r->m.evaluate(v, g, r->terms, r->correction, r->fixed_);
+          const double f = r->fixed_
+                               ? r->m.evaluate_mu(r->aperture_doses_, v, g, r->terms, r->correction)
+                               : r->m.evaluate(v, g, r->terms, r->correction, false);
           r->result.evaluation_s += seconds_since(te);
           r->result.objective_history.push_back(f);
           ++r->result.evaluations;
@@ -423,11 +414,13 @@ struct VmatPlanner::Impl::Refinement {
     } catch (const std::runtime_error&) {
       // NLopt's generic failure after progress: keep the best point it returned in x.
     }
+    aperture_doses_ = {};
     return f;
   }
 
  private:
   bool fixed_ = false;
+  Eigen::MatrixXf aperture_doses_;  // points x control points while the leaves are fixed
 };
 
 VmatResult VmatPlanner::Impl::refine(bool spare, std::vector<double>& x) const {

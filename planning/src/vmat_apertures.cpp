@@ -17,6 +17,7 @@
 #include <limits>
 #include <nlopt.hpp>
 
+#include "dense_products.hpp"
 #include "linac/core/text.hpp"
 #include "thread_partials.hpp"
 #include "vmat_generator.hpp"
@@ -24,37 +25,6 @@
 namespace linac::planning {
 
 namespace {
-
-/// A `cols`-column block of `a` (from the left) times `w`, the points shared out over the threads:
-/// Eigen runs matrix-vector products on one thread, and the generator's matrix (points x control
-/// points, hundreds of MB) is read whole at every weight evaluation.
-Eigen::VectorXf times(const Eigen::MatrixXf& a, Eigen::Index cols, const Eigen::VectorXf& w) {
-  Eigen::VectorXf out(a.rows());
-#pragma omp parallel
-  {
-    const auto t = static_cast<Eigen::Index>(omp_get_thread_num());
-    const auto nt = static_cast<Eigen::Index>(omp_get_num_threads());
-    const Eigen::Index r0 = a.rows() * t / nt;
-    const Eigen::Index r1 = a.rows() * (t + 1) / nt;
-    out.segment(r0, r1 - r0).noalias() = a.block(r0, 0, r1 - r0, cols) * w;
-  }
-  return out;
-}
-
-/// The transpose of the same block times `g` (points), the columns shared out over the threads.
-Eigen::VectorXf transpose_times(const Eigen::MatrixXf& a, Eigen::Index cols,
-                                const Eigen::VectorXf& g) {
-  Eigen::VectorXf out(cols);
-#pragma omp parallel
-  {
-    const auto t = static_cast<Eigen::Index>(omp_get_thread_num());
-    const auto nt = static_cast<Eigen::Index>(omp_get_num_threads());
-    const Eigen::Index c0 = cols * t / nt;
-    const Eigen::Index c1 = cols * (t + 1) / nt;
-    out.segment(c0, c1 - c0).noalias() = a.middleCols(c0, c1 - c0).transpose() * g;
-  }
-  return out;
-}
 
 /// One leaf pair's open columns [b, a) minimising the sum of `h` over them, with b and a within
 /// `reach` and b <= a. Ties go to the closed pair nearest `centre`.

@@ -108,6 +108,10 @@ struct VmatPlanner::Impl {
   void project(std::vector<double>& x) const;
   /// Within project: each leaf's reversals blunted to what the MLC's acceleration follows.
   void limit_reversals(const Arc& arc, std::vector<double>& x) const;
+  /// The fluence each beamlet of control point `i` of `arc` lets through for the leaves of `x`
+  /// at `mu` (the open fraction, the MLC's transmission elsewhere), into `f` (layout order).
+  void open_fluence(const Arc& arc, int i, const std::vector<double>& x, double mu,
+                    Eigen::VectorXf& f) const;
   /// Dose at the optimisation points from the beamlet matrices (plus `correction`).
   void forward(const std::vector<double>& x, const Correction& correction,
                std::vector<double>& dose) const;
@@ -139,6 +143,16 @@ struct VmatPlanner::Impl {
   /// The MU-per-degree smoothness penalty (VmatOptions::mu_smoothness_weight) on the segment MU
   /// of `x`; its gradient added to `grad`.
   double mu_smoothness(const std::vector<double>& x, std::vector<double>& grad) const;
+  /// Dose per MU at the optimisation points of each control point's aperture in `x` (a column
+  /// per control point, the arcs in order; beamlet matrices, no correction): the segment-MU fits'
+  /// model while the leaves stay where they are (vmat_segment_mu.cpp).
+  [[nodiscard]] Eigen::MatrixXf aperture_doses(const std::vector<double>& x) const;
+  /// `evaluate` with the leaves fixed, from `doses` = aperture_doses(x's leaves): two dense
+  /// products per evaluation instead of two passes over the beamlet matrices; the leaves'
+  /// gradient entries 0.
+  double evaluate_mu(const Eigen::MatrixXf& doses, const std::vector<double>& x,
+                     std::vector<double>& grad, const std::vector<Term>& t,
+                     const Correction& correction) const;
   /// Objective and gradient.
   double evaluate(const std::vector<double>& x, std::vector<double>& grad,
                   const std::vector<Term>& t, const Correction& correction,
