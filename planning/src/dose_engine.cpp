@@ -167,11 +167,10 @@ void DoseEngine::add_field_dose(const PreparedPoints& p, const Field& a, double 
   const double sigma_e_water = model_.electron_sigma_at(1.0, r_mid);
   const KernelMap primary(a, boundaries_, model_, src[0], (1.0 - w) * (1.0 - f), sigma_e_water,
                           (1.0 - w) * f);
-  const KernelMap head(a, boundaries_, model_, src[1]);
   const KernelMap contamination(a, boundaries_, model_, src[2]);
   // The phantom's kernels vary per point (distance, density): ladders of widths over the
-  // points' range, interpolated per point.
-  const ScatterLadder scatter(a, boundaries_, model_, rmin, rmax);
+  // points' range, interpolated per point; the head scatter on their grid.
+  const BroadKernels broad(a, boundaries_, model_, src[1], rmin, rmax);
   const bool lung = rho_lo < 0.999F;
   const KernelLadder electron(
       a, boundaries_, model_, sigma_e_water,
@@ -182,15 +181,15 @@ void DoseEngine::add_field_dose(const PreparedPoints& p, const Field& a, double 
     const double v = static_cast<double>(p.v_mm[n]);
     const double r = static_cast<double>(p.r_mm[n]);
     const DepthRow t = depth_row(static_cast<double>(p.depth_mm[n]));
-    double phi = primary.at(u, v) + w * head.at(u, v);
+    const BroadKernels::Values wide = broad.at(u, v, r);
+    double phi = primary.at(u, v) + w * wide.head;
     if (lung && p.density[n] < 0.999F) {
       const double sigma = model_.electron_sigma_at(static_cast<double>(p.density[n]), r);
       phi += (1.0 - w) * f * (electron.at(u, v, sigma) - electron.at(u, v, sigma_e_water));
     }
     const double q = (u * u + v * v) / (150.0 * 150.0);
     const double horn = 1.0 + model_.p.horn * q * t.horn_decay;
-    const auto [c_s1, c_s2] = scatter.at(u, v, r);
-    double d = t.primary * (horn * phi + t.scatter1 * c_s1 + t.scatter2 * c_s2);
+    double d = t.primary * (horn * phi + t.scatter1 * wide.scatter1 + t.scatter2 * wide.scatter2);
     if (t.contamination > 1e-7) d += t.contamination * contamination.at(u, v);
     const double isq = (model_.sad_mm / r) * (model_.sad_mm / r);
     dose_gy[n] += static_cast<float>(mu * model_.k() * isq * d);

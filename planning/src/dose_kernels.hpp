@@ -228,6 +228,12 @@ struct Field {
   [[nodiscard]] bool intensity() const { return weights != nullptr; }
 };
 
+/// A map's pixel grid at the isocentre plane: its corner (mm), pixel size (mm) and size.
+struct MapGrid {
+  double u0 = 0.0, v0 = 0.0, px = 1.0;
+  int nu = 0, nv = 0;
+};
+
 /// A fluence map at the isocentre plane blurred by one Gaussian kernel.
 class KernelMap {
  public:
@@ -235,18 +241,63 @@ class KernelMap {
             double sigma_mm)
       : KernelMap(field, boundaries, m, sigma_mm, 1.0, sigma_mm, 0.0) {}
 
+  /// The pixels and margin a map of kernels up to `sigma_max_mm` wide, finest `sigma_min_mm`,
+  /// takes around `a`'s jaws.
+  static MapGrid grid_for(const Aperture& a, double sigma_min_mm, double sigma_max_mm) {
+    MapGrid g;
+    g.px = std::clamp(sigma_min_mm / 2.5, 0.5, 10.0);
+    const double margin = 4.0 * sigma_max_mm + 2.0 * g.px;
+    g.u0 = a.x1_mm - margin;
+    g.v0 = a.y1_mm - margin;
+    g.nu = static_cast<int>(std::ceil((a.x2_mm - a.x1_mm + 2 * margin) / g.px));
+    g.nv = static_cast<int>(std::ceil((a.y2_mm - a.y1_mm + 2 * margin) / g.px));
+    return g;
+  }
+
+  /// One kernel on a given grid (ScatterLadder: the levels' maps on one grid).
+  KernelMap(const Field& field, const std::vector<double>& boundaries, const BeamModel& m,
+            double sigma_mm, const MapGrid& grid) {
+    init(field, boundaries, m, grid, sigma_mm, 1.0, sigma_mm, 0.0);
+  }
+
   /// weight_a x (F * G(sigma_a)) + weight_b x (F * G(sigma_b)) on one grid (sigma_a the
   /// narrower): two kernels that share a depth function, looked up once.
   KernelMap(const Field& field, const std::vector<double>& boundaries, const BeamModel& m,
             double sigma_a, double weight_a, double sigma_b, double weight_b) {
+    init(field, boundaries, m, grid_for(field.aperture, sigma_a, std::max(sigma_a, sigma_b)),
+         sigma_a, weight_a, sigma_b, weight_b);
+  }
+
+  [[nodiscard]] double at(double u, double v) const {
+    const double fi = (u - u0_) * inv_px_ - 0.5;
+    const double fj = (v - v0_) * inv_px_ - 0.5;
+    if (!(fi >= 0.0 && fj >= 0.0 && fi < nu_ - 1 && fj < nv_ - 1)) {
+      return static_cast<double>(outside_);
+    }
+    const int i = static_cast<int>(fi);
+    const int j = static_cast<int>(fj);
+    const double a = fi - i;
+    const double b = fj - j;
+    const float* r0 = map_.ptr<float>(j);
+    const float* r1 = map_.ptr<float>(j + 1);
+    auto f = [](float x) { return static_cast<double>(x); };
+    return (f(r0[i]) * (1 - a) + f(r0[i + 1]) * a) * (1 - b) +
+           (f(r1[i]) * (1 - a) + f(r1[i + 1]) * a) * b;
+  }
+
+  [[nodiscard]] const cv::Mat& map() const { return map_; }
+  [[nodiscard]] float outside() const { return outside_; }
+
+ private:
+  void init(const Field& field, const std::vector<double>& boundaries, const BeamModel& m,
+            const MapGrid& grid, double sigma_a, double weight_a, double sigma_b, double weight_b) {
     const Aperture& a = field.aperture;
-    const double sigma_mm = sigma_a;
-    px_ = std::clamp(sigma_mm / 2.5, 0.5, 10.0);
-    const double margin = 4.0 * std::max(sigma_a, sigma_b) + 2.0 * px_;
-    u0_ = a.x1_mm - margin;
-    v0_ = a.y1_mm - margin;
-    nu_ = static_cast<int>(std::ceil((a.x2_mm - a.x1_mm + 2 * margin) / px_));
-    nv_ = static_cast<int>(std::ceil((a.y2_mm - a.y1_mm + 2 * margin) / px_));
+    px_ = grid.px;
+    inv_px_ = 1.0 / px_;
+    u0_ = grid.u0;
+    v0_ = grid.v0;
+    nu_ = grid.nu;
+    nv_ = grid.nv;
     double outside = field.intensity() ? 0.0 : m.jaw_transmission;
     if (field.parts != nullptr) {
       outside = 0.0;
@@ -266,24 +317,6 @@ class KernelMap {
     blur_into_map(field, boundaries, m, sigma_a, weight_a, sigma_b, weight_b);
   }
 
-  [[nodiscard]] double at(double u, double v) const {
-    const double fi = (u - u0_) / px_ - 0.5;
-    const double fj = (v - v0_) / px_ - 0.5;
-    if (!(fi >= 0.0 && fj >= 0.0 && fi < nu_ - 1 && fj < nv_ - 1)) {
-      return static_cast<double>(outside_);
-    }
-    const int i = static_cast<int>(fi);
-    const int j = static_cast<int>(fj);
-    const double a = fi - i;
-    const double b = fj - j;
-    const float* r0 = map_.ptr<float>(j);
-    const float* r1 = map_.ptr<float>(j + 1);
-    auto f = [](float x) { return static_cast<double>(x); };
-    return (f(r0[i]) * (1 - a) + f(r0[i + 1]) * a) * (1 - b) +
-           (f(r1[i]) * (1 - a) + f(r1[i + 1]) * a) * b;
-  }
-
- private:
   /// The aperture's transmission map; with `add`, `weight` x its departure from the jaws'
   /// transmission added to the map (which holds the parts' jaw transmission already).
   void rasterise_leaves(const Aperture& a, const std::vector<double>& boundaries,
@@ -441,7 +474,7 @@ class KernelMap {
     outside_ = static_cast<float>(static_cast<double>(outside_) * (weight_a + weight_b));
   }
 
-  double u0_ = 0.0, v0_ = 0.0, px_ = 1.0;
+  double u0_ = 0.0, v0_ = 0.0, px_ = 1.0, inv_px_ = 1.0;
   int nu_ = 0, nv_ = 0;
   float outside_ = 0.0F;
   cv::Mat map_;
@@ -479,37 +512,94 @@ class KernelLadder {
   std::vector<KernelMap> maps_;
 };
 
-/// The two phantom-scatter kernels at a ladder of distances from the source (their width at the
-/// isocentre plane is sigma_k SAD / r): levels evenly spaced in r, at most 13 % apart, both
-/// kernels interpolated with one weight per point.
-class ScatterLadder {
+/// The broad kernels on one grid: the head scatter (projective: one width) and the two
+/// phantom-scatter kernels at a ladder of distances from the source (their width at the
+/// isocentre plane is sigma_k SAD / r; levels evenly spaced in r, at most 13 % apart, both
+/// interpolated with one weight per point). The maps are stored interleaved, pixel by pixel
+/// (channels: the head scatter, then level 0's C_s1 and C_s2, level 1's, ...), so a point's five
+/// look-ups share one index computation and mostly one cache line.
+class BroadKernels {
  public:
-  ScatterLadder(const Field& a, const std::vector<double>& boundaries, const BeamModel& m,
-                double r_min, double r_max) {
+  BroadKernels(const Field& a, const std::vector<double>& boundaries, const BeamModel& m,
+               double head_sigma_mm, double r_min, double r_max) {
     const int steps =
         std::max(1, static_cast<int>(std::ceil((r_max - r_min) / (0.13 * r_min) - 1e-9)));
     r0_ = r_min;
     dr_ = std::max(1e-6, (r_max - r_min) / steps);
+    inv_dr_ = 1.0 / dr_;
+    levels_ = steps + 1;
+    channels_ = 1 + 2 * levels_;
+    std::vector<double> sigmas{head_sigma_mm};
     for (int k = 0; k <= steps; ++k) {
       const double r = r_min + dr_ * k;
-      first_.emplace_back(a, boundaries, m, m.scatter_sigma_at(0, r));
-      second_.emplace_back(a, boundaries, m, m.scatter_sigma_at(1, r));
+      sigmas.push_back(m.scatter_sigma_at(0, r));
+      sigmas.push_back(m.scatter_sigma_at(1, r));
+    }
+    const auto [lo, hi] = std::minmax_element(sigmas.begin(), sigmas.end());
+    grid_ = KernelMap::grid_for(a.aperture, *lo, *hi);
+    inv_px_ = 1.0 / grid_.px;
+    const auto stride = static_cast<std::size_t>(channels_);
+    const auto nu = static_cast<std::size_t>(grid_.nu);
+    data_.assign(nu * static_cast<std::size_t>(grid_.nv) * stride, 0.0F);
+    for (std::size_t c = 0; c < stride; ++c) {
+      const KernelMap map(a, boundaries, m, sigmas[c], grid_);
+      outside_.push_back(static_cast<double>(map.outside()));
+      for (int j = 0; j < grid_.nv; ++j) {
+        const float* row = map.map().ptr<float>(j);
+        float* out = &data_[static_cast<std::size_t>(j) * nu * stride + c];
+        for (std::size_t i = 0; i < nu; ++i) out[i * stride] = row[i];
+      }
     }
   }
-  /// C_s1 and C_s2 at (u, v) for a point at distance r.
-  [[nodiscard]] std::pair<double, double> at(double u, double v, double r) const {
-    const double t = std::clamp((r - r0_) / dr_, 0.0, static_cast<double>(first_.size() - 1));
-    const auto i = std::min(static_cast<std::size_t>(t), first_.size() - 2);
-    const double f = t - static_cast<double>(i);
-    return {(1.0 - f) * first_[i].at(u, v) + f * first_[i + 1].at(u, v),
-            (1.0 - f) * second_[i].at(u, v) + f * second_[i + 1].at(u, v)};
+
+  struct Values {
+    double head, scatter1, scatter2;  // head scatter, C_s1, C_s2
+  };
+  /// The kernels at (u, v) for a point at distance r.
+  [[nodiscard]] Values at(double u, double v, double r) const {
+    const double t = std::clamp((r - r0_) * inv_dr_, 0.0, static_cast<double>(levels_ - 1));
+    const int k = std::min(static_cast<int>(t), levels_ - 2);
+    const double f = t - static_cast<double>(k);
+    const auto c = static_cast<std::size_t>(1 + 2 * k);  // level k's C_s1; k + 1's at c + 2
+    const double fi = (u - grid_.u0) * inv_px_ - 0.5;
+    const double fj = (v - grid_.v0) * inv_px_ - 0.5;
+    std::array<double, 5> x{};  // head, level k's two, level k + 1's two
+    if (!(fi >= 0.0 && fj >= 0.0 && fi < grid_.nu - 1 && fj < grid_.nv - 1)) {
+      x[0] = outside_[0];
+      for (std::size_t q = 0; q < 4; ++q) x[q + 1] = outside_[c + q];
+    } else {
+      const int i = static_cast<int>(fi);
+      const int j = static_cast<int>(fj);
+      const double a = fi - i;
+      const double b = fj - j;
+      const auto stride = static_cast<std::size_t>(channels_);
+      const float* p00 = &data_[(static_cast<std::size_t>(j) * static_cast<std::size_t>(grid_.nu) +
+                                 static_cast<std::size_t>(i)) *
+                                stride];
+      const float* p01 = p00 + stride;
+      const float* p10 = p00 + static_cast<std::size_t>(grid_.nu) * stride;
+      const float* p11 = p10 + stride;
+      auto value = [&](std::size_t ch) {
+        auto g = [](float y) { return static_cast<double>(y); };
+        return (g(p00[ch]) * (1 - a) + g(p01[ch]) * a) * (1 - b) +
+               (g(p10[ch]) * (1 - a) + g(p11[ch]) * a) * b;
+      };
+      x[0] = value(0);
+      for (std::size_t q = 0; q < 4; ++q) x[q + 1] = value(c + q);
+    }
+    return {x[0], (1.0 - f) * x[1] + f * x[3], (1.0 - f) * x[2] + f * x[4]};
   }
 
  private:
   double r0_ = 0.0;
   double dr_ = 1.0;
-  std::vector<KernelMap> first_;
-  std::vector<KernelMap> second_;
+  double inv_dr_ = 1.0;
+  int levels_ = 0;
+  int channels_ = 0;
+  MapGrid grid_;
+  double inv_px_ = 1.0;
+  std::vector<float> data_;  // pixel by pixel, channels_ values each
+  std::vector<double> outside_;
 };
 
 /// erf from a table (step 1/1024 on [-6, 6], linear interpolation: error below 1e-7), for the
