@@ -254,10 +254,23 @@ class KernelMap {
     return g;
   }
 
-  /// One kernel on a given grid (ScatterLadder: the levels' maps on one grid).
+  /// The field's map on `grid` before any kernel blurs it (what `raster`'s constructor below
+  /// blurs: kernels on one grid rasterise the field once).
   KernelMap(const Field& field, const std::vector<double>& boundaries, const BeamModel& m,
-            double sigma_mm, const MapGrid& grid) {
-    init(field, boundaries, m, grid, sigma_mm, 1.0, sigma_mm, 0.0);
+            const MapGrid& grid) {
+    rasterise(field, boundaries, m, grid);
+  }
+
+  /// An unblurred map's field blurred by one kernel, on its grid.
+  KernelMap(const KernelMap& raster, double sigma_mm)
+      : u0_(raster.u0_),
+        v0_(raster.v0_),
+        px_(raster.px_),
+        inv_px_(raster.inv_px_),
+        nu_(raster.nu_),
+        nv_(raster.nv_),
+        outside_(raster.outside_) {
+    blur(raster.map_, sigma_mm, map_);
   }
 
   /// weight_a x (F * G(sigma_a)) + weight_b x (F * G(sigma_b)) on one grid (sigma_a the
@@ -291,6 +304,12 @@ class KernelMap {
  private:
   void init(const Field& field, const std::vector<double>& boundaries, const BeamModel& m,
             const MapGrid& grid, double sigma_a, double weight_a, double sigma_b, double weight_b) {
+    rasterise(field, boundaries, m, grid);
+    blur_into_map(field, boundaries, m, sigma_a, weight_a, sigma_b, weight_b);
+  }
+
+  void rasterise(const Field& field, const std::vector<double>& boundaries, const BeamModel& m,
+                 const MapGrid& grid) {
     const Aperture& a = field.aperture;
     px_ = grid.px;
     inv_px_ = 1.0 / px_;
@@ -314,7 +333,6 @@ class KernelMap {
     } else {
       rasterise_leaves(a, boundaries, m, 1.0, false);
     }
-    blur_into_map(field, boundaries, m, sigma_a, weight_a, sigma_b, weight_b);
   }
 
   /// The aperture's transmission map; with `add`, `weight` x its departure from the jaws'
@@ -326,20 +344,31 @@ class KernelMap {
     const double t_mlc = m.mlc_transmission;
     const double t_jaw = m.jaw_transmission;
     const int pairs = static_cast<int>(boundaries.size()) - 1;
+    // Leaf rows crossing a pixel row inside the Y jaws: weight and open interval.
+    struct RowPart {
+      double w, lo, hi;
+      bool operator==(const RowPart&) const = default;
+    };
+    std::vector<RowPart> parts;
+    std::vector<RowPart> last_parts;  // the previous row's, whose values `values` holds
+    double last_fy = -1.0;
+    std::vector<float> values;
+    int first_pair = 0;
+    const int i0 = std::max(0, static_cast<int>(std::floor((a.x1_mm - u0_) / px_)) - 1);
+    const int i1 = std::min(nu_ - 1, static_cast<int>(std::floor((a.x2_mm - u0_) / px_)) + 1);
+    if (i1 < i0) return;
     for (int j = 0; j < nv_; ++j) {
       const double vlo = v0_ + j * px_;
       const double vhi = vlo + px_;
       const double fy = overlap(vlo, vhi, a.y1_mm, a.y2_mm) / px_;
       if (fy <= 0.0) continue;
-      // Leaf rows crossing this pixel row inside the Y jaws: weight and open interval.
-      struct RowPart {
-        double w, lo, hi;
-      };
-      std::vector<RowPart> parts;
+      parts.clear();
       const double clo = std::max(vlo, a.y1_mm);
       const double chi = std::min(vhi, a.y2_mm);
       if (leaves) {
-        for (int n = 0; n < pairs; ++n) {
+        // Rows of pixels go up in v: the leaf pairs below this one are below every next one.
+        while (first_pair + 1 < pairs && boundaries[first_pair + 1] <= clo) ++first_pair;
+        for (int n = first_pair; n < pairs && boundaries[n] < chi; ++n) {
           const double w = overlap(clo, chi, boundaries[n], boundaries[n + 1]) / px_;
           if (w <= 0.0) continue;
           double lo = a.leaf_b_mm[n] - half_dlg;
@@ -351,33 +380,41 @@ class KernelMap {
       } else {
         parts.push_back({fy, a.x1_mm, a.x2_mm});
       }
-      // Each part's open fraction added over the pixels it reaches (pixels outside the X jaws
-      // keep the map's jaw transmission): the same sums as per pixel over all parts.
-      const int i0 = std::max(0, static_cast<int>(std::floor((a.x1_mm - u0_) / px_)) - 1);
-      const int i1 = std::min(nu_ - 1, static_cast<int>(std::floor((a.x2_mm - u0_) / px_)) + 1);
-      if (i1 < i0) continue;
-      line_.assign(static_cast<std::size_t>(i1 - i0 + 1), 0.0);
-      for (const auto& p : parts) {
-        if (!(p.hi > p.lo)) continue;
-        const int p0 = std::max(i0, static_cast<int>(std::floor((p.lo - u0_) / px_)) - 1);
-        const int p1 = std::min(i1, static_cast<int>(std::floor((p.hi - u0_) / px_)) + 1);
-        for (int i = p0; i <= p1; ++i) {
-          const double ulo = u0_ + i * px_;
-          line_[static_cast<std::size_t>(i - i0)] +=
-              p.w * overlap(ulo, ulo + px_, p.lo, p.hi) / px_;
-        }
-      }
       auto* row = map_.ptr<float>(j);
+      // Pixel rows within one leaf pair repeat the row before them (10 or 20 at the finest
+      // pixel): its values again, the same numbers.
+      if (fy != last_fy || parts != last_parts) {
+        // Each part's open fraction added over the pixels it reaches (pixels outside the X
+        // jaws keep the map's jaw transmission): the same sums as per pixel over all parts.
+        line_.assign(static_cast<std::size_t>(i1 - i0 + 1), 0.0);
+        for (const auto& p : parts) {
+          if (!(p.hi > p.lo)) continue;
+          const int p0 = std::max(i0, static_cast<int>(std::floor((p.lo - u0_) / px_)) - 1);
+          const int p1 = std::min(i1, static_cast<int>(std::floor((p.hi - u0_) / px_)) + 1);
+          for (int i = p0; i <= p1; ++i) {
+            const double ulo = u0_ + i * px_;
+            line_[static_cast<std::size_t>(i - i0)] +=
+                p.w * overlap(ulo, ulo + px_, p.lo, p.hi) / px_;
+          }
+        }
+        values.resize(line_.size());
+        for (int i = i0; i <= i1; ++i) {
+          const double ulo = u0_ + i * px_;
+          const double uhi = ulo + px_;
+          const double jaw = fy * overlap(ulo, uhi, a.x1_mm, a.x2_mm) / px_;
+          const double open = line_[static_cast<std::size_t>(i - i0)];
+          const double value = t_jaw * (1.0 - jaw) + t_mlc * (jaw - open) + open;
+          values[static_cast<std::size_t>(i - i0)] =
+              add ? static_cast<float>(weight * (value - t_jaw)) : static_cast<float>(value);
+        }
+        last_fy = fy;
+        last_parts = parts;
+      }
       for (int i = i0; i <= i1; ++i) {
-        const double ulo = u0_ + i * px_;
-        const double uhi = ulo + px_;
-        const double jaw = fy * overlap(ulo, uhi, a.x1_mm, a.x2_mm) / px_;
-        const double open = line_[static_cast<std::size_t>(i - i0)];
-        const double value = t_jaw * (1.0 - jaw) + t_mlc * (jaw - open) + open;
         if (add) {
-          row[i] += static_cast<float>(weight * (value - t_jaw));
+          row[i] += values[static_cast<std::size_t>(i - i0)];
         } else {
-          row[i] = static_cast<float>(value);
+          row[i] = values[static_cast<std::size_t>(i - i0)];
         }
       }
     }
@@ -419,13 +456,15 @@ class KernelMap {
     }
   }
 
+  /// `in` blurred by a Gaussian of `sigma` mm into `out`. The area-averaged pixel and the
+  /// bilinear look-up blur by about px^2/6 between them.
+  void blur(const cv::Mat& in, double sigma, cv::Mat& out) const {
+    const double sigma_px = std::sqrt(std::max(0.09, std::pow(sigma / px_, 2) - 1.0 / 6.0));
+    cv::GaussianBlur(in, out, cv::Size(0, 0), sigma_px, sigma_px, cv::BORDER_REPLICATE);
+  }
+
   void blur_into_map(const Field& field, const std::vector<double>& boundaries, const BeamModel& m,
                      double sigma_a, double weight_a, double sigma_b, double weight_b) {
-    // The area-averaged pixel and the bilinear look-up blur by about px^2/6 between them.
-    auto blur = [this](const cv::Mat& in, double sigma, cv::Mat& out) {
-      const double sigma_px = std::sqrt(std::max(0.09, std::pow(sigma / px_, 2) - 1.0 / 6.0));
-      cv::GaussianBlur(in, out, cv::Size(0, 0), sigma_px, sigma_px, cv::BORDER_REPLICATE);
-    };
     if (weight_b == 0.0) {
       blur(map_, sigma_a, map_);
     } else if (sigma_b / px_ <= 4.0) {
@@ -541,8 +580,9 @@ class BroadKernels {
     const auto stride = static_cast<std::size_t>(channels_);
     const auto nu = static_cast<std::size_t>(grid_.nu);
     data_.assign(nu * static_cast<std::size_t>(grid_.nv) * stride, 0.0F);
+    const KernelMap raster(a, boundaries, m, grid_);  // every channel blurs one raster
     for (std::size_t c = 0; c < stride; ++c) {
-      const KernelMap map(a, boundaries, m, sigmas[c], grid_);
+      const KernelMap map(raster, sigmas[c]);
       outside_.push_back(static_cast<double>(map.outside()));
       for (int j = 0; j < grid_.nv; ++j) {
         const float* row = map.map().ptr<float>(j);
