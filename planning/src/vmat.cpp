@@ -431,11 +431,14 @@ VmatResult VmatPlanner::Impl::refine(bool spare, std::vector<double>& x) const {
   Refinement r(*this, terms, result);
   r.start();
   const int mu_fit = std::max(10, options.iterations / 5);  // evaluations of each MU-only fit
-  if (options.start != VmatOptions::Start::kConformal) {
+  const bool generated = options.start != VmatOptions::Start::kConformal;
+  if (generated && options.iterations > 0) {  // the DAO starts from the generation's MU fitted
     r.correct();
     const double f = r.run(mu_fit, true);
     say(what + ": apertures generated in " + format_number(result.generation_s) +
         " s, segment MU fitted, objective " + format_number(f));
+  } else if (generated) {  // the generated apertures are the plan: one MU fit, twice as long
+    say(what + ": apertures generated in " + format_number(result.generation_s) + " s");
   }
   for (int done = 0; done < options.iterations;) {  // leaves and MU, corrected every so often
     const int n = std::min(options.iterations - done, options.correction_every);
@@ -448,7 +451,7 @@ VmatResult VmatPlanner::Impl::refine(bool spare, std::vector<double>& x) const {
   // Sequencing: the machine's limits, then the segment MU with the leaves fixed.
   project(r.x);
   r.correct();
-  const double f_mu = r.run(mu_fit, true);
+  const double f_mu = r.run(generated && options.iterations == 0 ? 2 * mu_fit : mu_fit, true);
   say(what + ": apertures sequenced, segment MU refined, objective " + format_number(f_mu));
   {  // the optimiser's own view of the target, to compare with the voxels' normalisation
     std::vector<double> d;
