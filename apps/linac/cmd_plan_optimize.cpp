@@ -133,10 +133,13 @@ po::options_description optimize_options(OptimizeRequest& r, planning::VmatOptio
       "exchange-sweeps", po::value(&vo.exchange_sweeps)->default_value(4),
       "generated and routed starts: sweeps of aperture exchange after the apertures are "
       "generated (each control point in turn takes the aperture its neighbours' reach prices "
-      "best)")("overlap", po::value(&r.overlap)->default_value("target"),
-               "where the target and the spared structure overlap: target (optimised to the "
-               "prescription) or spared (the target optimised and normalised without the spared "
-               "structure's voxels)")(
+      "best)")("reroute-passes", po::value(&vo.reroute_passes)->default_value(1),
+               "routed start: passes of whole-arc re-routing after the exchange (each arc's "
+               "leaf trajectories chosen again on the objective's prices)")(
+      "overlap", po::value(&r.overlap)->default_value("target"),
+      "where the target and the spared structure overlap: target (optimised to the "
+      "prescription) or spared (the target optimised and normalised without the spared "
+      "structure's voxels)")(
       "leaf-travel-fraction", po::value(&vo.leaf_travel_fraction)->default_value(0.8),
       "leaf travel per control point the plan may use, as a fraction of what the MLC moves "
       "while the gantry turns one control point's spacing at full speed (above 1 the machine "
@@ -166,6 +169,9 @@ void check_optimize_options(OptimizeRequest& r, planning::VmatOptions& vo) {
   }
   if (vo.exchange_sweeps < 0 || vo.exchange_sweeps > 50) {
     throw InputError("--exchange-sweeps", "must lie in [0, 50]");
+  }
+  if (vo.reroute_passes < 0 || vo.reroute_passes > 10) {
+    throw InputError("--reroute-passes", "must lie in [0, 10]");
   }
   if (!(vo.leaf_travel_fraction > 0.0 && vo.leaf_travel_fraction <= 4.0)) {
     throw InputError("--leaf-travel-fraction", "must lie in (0, 4]");
@@ -341,6 +347,7 @@ void add_optimiser_summary(nlohmann::ordered_json& j, const planning::VmatResult
   j["overlap"] = r.overlap;
   j["border_points"] = vo.target_border_points;
   j["exchange_sweeps"] = vo.exchange_sweeps;
+  j["reroute_passes"] = vo.reroute_passes;
   j["leaf_travel_fraction"] = vo.leaf_travel_fraction;
   j["generation_travel_fraction"] = vo.generation_travel_fraction;
   j["optimised_target"] = vo.target;
@@ -464,6 +471,7 @@ std::optional<Case> planning_case(const OptimizeRequest& r, const po::variables_
     if (!vm["generation-travel-fraction"].defaulted()) {
       vo.generation_travel_fraction = vm["generation-travel-fraction"].as<double>();
     }
+    if (!vm["reroute-passes"].defaulted()) vo.reroute_passes = vm["reroute-passes"].as<int>();
   };
   fs::path source = !r.structures_dir.empty() ? fs::path(r.structures_dir) : fs::path(r.case_dir);
   if (!source.empty()) {

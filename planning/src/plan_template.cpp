@@ -115,6 +115,13 @@ PlanTemplate read_plan_template(const std::filesystem::path& path) {
           file, "'" + std::string(key) + "' " + format_number(**value) + " lies outside (0, 4]");
     }
   }
+  if (j.contains("reroute_passes")) {
+    const auto& v = j["reroute_passes"];
+    if (!v.is_number_integer() || v.get<long long>() < 0 || v.get<long long>() > 10) {
+      throw InputError(file, "'reroute_passes' must be an integer in [0, 10]");
+    }
+    t.reroute_passes = v.get<int>();
+  }
   if (!j.contains("objectives") || !j["objectives"].is_array() || j["objectives"].empty()) {
     throw InputError(file, "'objectives' is missing or empty");
   }
@@ -170,6 +177,7 @@ void apply_plan_template(const PlanTemplate& t, const std::vector<std::string>& 
   if (t.generation_travel_fraction) {
     options.generation_travel_fraction = *t.generation_travel_fraction;
   }
+  if (t.reroute_passes) options.reroute_passes = *t.reroute_passes;
   options.objectives.clear();
   for (const auto& item : t.objectives) {
     if (!known(item.structure)) {

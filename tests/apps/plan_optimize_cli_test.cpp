@@ -162,6 +162,8 @@ TEST(CliPlanOptimize, TheOverlapPolicySparesTheFlsInsideThePtvMargin) {
                                                         {"--beamlet-cutoff-mm", "500"},
                                                         {"--exchange-sweeps", "-1"},
                                                         {"--exchange-sweeps", "51"},
+                                                        {"--reroute-passes", "-1"},
+                                                        {"--reroute-passes", "11"},
                                                         {"--leaf-travel-fraction", "0"},
                                                         {"--leaf-travel-fraction", "5"},
                                                         {"--generation-travel-fraction", "-1"},

@@ -185,6 +185,28 @@ TEST(PlanTemplate, DvhObjectivesAndRefusals) {
       EXPECT_NE(std::string(e.what()).find("travel_fraction"), std::string::npos) << e.what();
     }
   }
+  // The routed start's re-routing passes: taken when given, refused unless an integer in [0, 10].
+  test::write_text(dir / "reroute.json", R"({"prescription_gy": 20, "fractions": 5,
+    "reroute_passes": 0,
+    "objectives": [{"structure": "PTV", "type": "min_dose", "dose_gy": 20, "weight": 1}]})");
+  VmatOptions orr;
+  EXPECT_EQ(orr.reroute_passes, 1);
+  apply_plan_template(read_plan_template(dir / "reroute.json"), {"body", "PTV"}, orr);
+  EXPECT_EQ(orr.reroute_passes, 0);
+  for (const std::string bad : {"-1", "11", "1.5", "\"two\""}) {
+    test::write_text(dir / "reroute_bad.json",
+                     R"({"prescription_gy": 20, "fractions": 5, "reroute_passes": )" + bad + R"(,
+      "objectives": [{"structure": "PTV", "type": "min_dose", "dose_gy": 20, "weight": 1}]})");
+    try {
+      (void)read_plan_template(dir / "reroute_bad.json");
+      ADD_FAILURE() << "reroute_passes " << bad << " was accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("'reroute_passes' must be an integer in [0, 10]"),
+                std::string::npos)
+          << e.what();
+      EXPECT_NE(std::string(e.what()).find("reroute_bad.json"), std::string::npos) << e.what();
+    }
+  }
   test::write_text(dir / "rough.json", R"({"prescription_gy": 20, "fractions": 5,
     "mu_smoothness": -1,
     "objectives": [{"structure": "PTV", "type": "min_dose", "dose_gy": 20, "weight": 1}]})");

@@ -14,7 +14,9 @@
 // (VmatOptions::mu_smoothness_weight); optional "leaf_travel_fraction" and
 // "generation_travel_fraction" (in (0, 4]) the leaf travel per control point the plan and its
 // generated or routed apertures may use (VmatOptions::leaf_travel_fraction,
-// generation_travel_fraction): the modulation bought with beam time.
+// generation_travel_fraction): the modulation bought with beam time. An optional
+// "reroute_passes" (integer in [0, 10]) sets the routed start's whole-arc re-routing passes
+// (VmatOptions::reroute_passes).
 // Every value is checked; errors name the file and the objective.
 #include <filesystem>
 #include <optional>
@@ -34,6 +36,7 @@ struct PlanTemplate {
   std::optional<double> mu_smoothness;               // absent: VmatOptions' default
   std::optional<double> leaf_travel_fraction;        // absent: VmatOptions' default
   std::optional<double> generation_travel_fraction;  // absent: VmatOptions' default
+  std::optional<int> reroute_passes;                 // absent: VmatOptions' default
   struct Item {
     std::string structure;
     Objective::Kind kind = Objective::Kind::kMaxDose;
