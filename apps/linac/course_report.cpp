@@ -2,6 +2,7 @@
 #include "course_report.hpp"
 
 #include <cstdio>
+#include <ostream>
 #include <sstream>
 
 #include "html.hpp"
@@ -21,23 +22,12 @@ std::string num(const json& v, int digits = 2) {
   return buf;
 }
 
-}  // namespace
-
-void write_course_report(const fs::path& dir, const CourseReportInputs& in) {
+/// Prescription, fractions treated, MU delivered against planned, the course's time.
+void write_summary(std::ostream& h, const fs::path& /*dir*/, const CourseReportInputs& in) {
   const json& course = *in.course;
   const json& plan_json = *in.plan;
-  const json& fractions = *in.fractions;
   const CourseOptions& o = *in.options;
   const unsigned treated = in.treated;
-  std::ostringstream h;
-  h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-       "<title>Treatment course report</title><style>"
-       "body{font-family:sans-serif;margin:2em;max-width:1100px}"
-       "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #bbb;padding:3px 8px;"
-       "text-align:right}th{background:#eee}td:first-child,th:first-child{text-align:left}"
-       "img{max-width:100%;border:1px solid #ddd;margin:4px}.missing{color:#a00}"
-       ".flex{display:flex;flex-wrap:wrap}.flex img{max-width:360px}</style></head><body>\n";
-  h << "<h1>Treatment course: " << esc(in.patient) << "</h1>\n";
   h << "<section id=\"summary\"><h2>Summary</h2><table>"
     << "<tr><th>prescription</th><td>" << num(plan_json["prescription_gy"], 1) << " Gy in "
     << plan_json["fractions"].get<int>() << " fractions to the PTV</td></tr>"
@@ -46,6 +36,11 @@ void write_course_report(const fs::path& dir, const CourseReportInputs& in) {
     << num(course["planned_mu_total"]) << "</td></tr>"
     << "<tr><th>course time</th><td>" << num(course["seconds"], 0) << " s</td></tr>"
     << "</table></section>\n";
+}
+
+/// The plan beside its baseline: figures, the liver's tolerances, DVH, dose and difference maps.
+void write_plan(std::ostream& h, const fs::path& dir, const CourseReportInputs& in) {
+  const json& plan_json = *in.plan;
   h << "<section id=\"plan\"><h2>Plan</h2><table><tr><th></th><th>plan</th><th>baseline (no FLS "
        "objective)</th></tr>";
   const auto& st = plan_json["structures"];
@@ -91,6 +86,11 @@ void write_course_report(const fs::path& dir, const CourseReportInputs& in) {
       << img(in.plan_dir / "difference_sagittal.png", "difference sagittal") << "</div>";
   }
   h << "</section>\n";
+}
+
+/// Each fraction's drawn set-up error, couch correction, decision and residual.
+void write_setups(std::ostream& h, const fs::path& /*dir*/, const CourseReportInputs& in) {
+  const json& fractions = *in.fractions;
   h << "<section id=\"setup\"><h2>Set-up corrections</h2><table><tr><th>fraction</th>"
        "<th>drawn error (mm; deg)</th><th>couch correction (lat, long, vert mm; rot, pitch, roll "
        "deg)</th><th>decision</th><th>residual (mm)</th></tr>";
@@ -112,6 +112,11 @@ void write_course_report(const fs::path& dir, const CourseReportInputs& in) {
       << "</td></tr>";
   }
   h << "</table></section>\n";
+}
+
+/// Each beam's planned and delivered MU (both chambers), beam holds and status.
+void write_deliveries(std::ostream& h, const fs::path& /*dir*/, const CourseReportInputs& in) {
+  const json& fractions = *in.fractions;
   h << "<section id=\"delivery\"><h2>Delivery: MU per fraction</h2><table><tr><th>fraction</th>"
        "<th>beam</th><th>planned MU</th><th>delivered MU (primary)</th><th>secondary</th>"
        "<th>beam holds</th><th>status</th></tr>";
@@ -124,6 +129,11 @@ void write_course_report(const fs::path& dir, const CourseReportInputs& in) {
     }
   }
   h << "</table></section>\n";
+}
+
+/// Every interrupt of every beam, or "None."
+void write_interruptions(std::ostream& h, const fs::path& /*dir*/, const CourseReportInputs& in) {
+  const json& fractions = *in.fractions;
   h << "<section id=\"interruptions\"><h2>Interruptions</h2>";
   int interruptions = 0;
   for (const auto& f : fractions) {
@@ -140,6 +150,11 @@ void write_course_report(const fs::path& dir, const CourseReportInputs& in) {
     }
   }
   h << (interruptions ? "</table>" : "<p>None.</p>") << "</section>\n";
+}
+
+/// Each log's leaf errors and gamma, with each fraction's histogram and gamma maps.
+void write_qa(std::ostream& h, const fs::path& dir, const CourseReportInputs& in) {
+  const json& fractions = *in.fractions;
   h << "<section id=\"qa\"><h2>Delivery QA</h2><table><tr><th>fraction</th><th>log</th>"
        "<th>leaf RMS mean (mm)</th><th>max (mm)</th><th>gamma pass (%)</th></tr>";
   for (const auto& f : fractions) {
@@ -170,6 +185,13 @@ void write_course_report(const fs::path& dir, const CourseReportInputs& in) {
     h << "</div>";
   }
   h << "</section>\n";
+}
+
+/// The dose estimated from the trajectory logs beside the plan's.
+void write_delivered_dose(std::ostream& h, const fs::path& /*dir*/, const CourseReportInputs& in) {
+  const json& course = *in.course;
+  const CourseOptions& o = *in.options;
+  const unsigned treated = in.treated;
   h << "<section id=\"dose\"><h2>Delivered dose (from the trajectory logs)</h2><table><tr><th>"
        "</th><th>planned ("
     << in.plan_fractions
@@ -189,6 +211,24 @@ void write_course_report(const fs::path& dir, const CourseReportInputs& in) {
   }
   h << "</table><p>On a " << format_number(o.delivered_dose_grid_mm)
     << " mm grid; the planned figures are the plan's dose on the same grid.</p></section>\n";
+}
+
+}  // namespace
+
+void write_course_report(const fs::path& dir, const CourseReportInputs& in) {
+  std::ostringstream h;
+  h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+       "<title>Treatment course report</title><style>"
+       "body{font-family:sans-serif;margin:2em;max-width:1100px}"
+       "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #bbb;padding:3px 8px;"
+       "text-align:right}th{background:#eee}td:first-child,th:first-child{text-align:left}"
+       "img{max-width:100%;border:1px solid #ddd;margin:4px}.missing{color:#a00}"
+       ".flex{display:flex;flex-wrap:wrap}.flex img{max-width:360px}</style></head><body>\n";
+  h << "<h1>Treatment course: " << esc(in.patient) << "</h1>\n";
+  for (const auto& section : {write_summary, write_plan, write_setups, write_deliveries,
+                              write_interruptions, write_qa, write_delivered_dose}) {
+    section(h, dir, in);
+  }
   h << "<section id=\"files\"><h2>Files</h2><ul><li>course.json</li><li>plan/ (RT Plan, RT "
        "Dose, DVH)</li><li>record.db (treatment record)</li><li>fractions/N/ (CBCT set-up, "
        "Dynalogs, trajectory logs, QA)</li></ul></section>\n</body></html>\n";
