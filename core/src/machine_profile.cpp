@@ -81,10 +81,8 @@ void axis_to(const AxisProfile& a, pb::AxisProfile* m) {
   m->set_servo_time_constant_s(a.servo_time_constant_s);
 }
 
-}  // namespace
-
-void validate_machine_profile(const MachineProfile& p, const std::string& where) {
-  const Check c(where);
+/// The machine's names and its source-axis distance.
+void check_identity(const Check& c, const MachineProfile& p) {
   if (p.machine_name.empty()) c.fail("machine_name", "missing");
   for (std::size_t i = 0; i < p.machine_aliases.size(); ++i) {
     const std::string field = "machine_aliases[" + std::to_string(i) + "]";
@@ -92,8 +90,10 @@ void validate_machine_profile(const MachineProfile& p, const std::string& where)
     if (p.machine_aliases[i] == p.machine_name) c.fail(field, "repeats machine_name");
   }
   c.positive(p.source_axis_distance_mm, "source_axis_distance_mm");
+}
 
-  const MlcProfile& m = p.mlc;
+/// The MLC: leaf pairs and boundaries, speeds, reach and span, gap, transmission, servo.
+void check_mlc(const Check& c, const MlcProfile& m) {
   if (m.leaf_pairs <= 0)
     c.fail("mlc.leaf_pairs", "= " + std::to_string(m.leaf_pairs) + " must be positive");
   if (m.leaf_boundaries_mm.size() != static_cast<std::size_t>(m.leaf_pairs) + 1) {
@@ -125,8 +125,10 @@ void validate_machine_profile(const MachineProfile& p, const std::string& where)
   c.non_negative(m.encoder_noise_mm, "mlc.encoder_noise_mm");
   c.at_most(m.encoder_noise_mm, m.position_tolerance_mm / 5.0, "mlc.encoder_noise_mm",
             "position_tolerance_mm / 5");
+}
 
-  const JawProfile& j = p.jaws;
+/// The jaws: opening, overtravel, speed and servo.
+void check_jaws(const Check& c, const JawProfile& j) {
   c.positive(j.x_max_open_mm, "jaws.x_max_open_mm");
   c.non_negative(j.x_max_overtravel_mm, "jaws.x_max_overtravel_mm");
   c.at_most(j.x_max_overtravel_mm, j.x_max_open_mm, "jaws.x_max_overtravel_mm", "x_max_open_mm");
@@ -137,11 +139,10 @@ void validate_machine_profile(const MachineProfile& p, const std::string& where)
   c.positive(j.position_tolerance_mm, "jaws.position_tolerance_mm");
   c.positive(j.servo_time_constant_s, "jaws.servo_time_constant_s");
   c.non_negative(j.encoder_noise_mm, "jaws.encoder_noise_mm");
+}
 
-  axis_checks(c, p.gantry, "gantry");
-  axis_checks(c, p.collimator, "collimator");
-
-  const DoseProfile& d = p.dose;
+/// The dose channels: energies, dose rates, MU per degree, calibration, the two chambers' limits.
+void check_dose(const Check& c, const DoseProfile& d) {
   if (d.nominal_energies_mv.empty()) c.fail("dose.nominal_energies_mv", "missing");
   for (std::size_t n = 0; n < d.nominal_energies_mv.size(); ++n) {
     c.positive(d.nominal_energies_mv[n], "dose.nominal_energies_mv[" + std::to_string(n) + "]");
@@ -178,8 +179,10 @@ void validate_machine_profile(const MachineProfile& p, const std::string& where)
   c.at_most(d.dose_rate_ripple_pct, d.dose_rate_tolerance_pct / 2.0, "dose.dose_rate_ripple_pct",
             "dose_rate_tolerance_pct / 2");
   c.positive(d.dose_rate_servo_time_constant_s, "dose.dose_rate_servo_time_constant_s");
+}
 
-  const CouchProfile& k = p.couch;
+/// The couch: ranges, the correction's rotation, speeds and tolerances.
+void check_couch(const Check& c, const CouchProfile& k) {
   c.positive(k.lateral_range_mm, "couch.lateral_range_mm");
   c.positive(k.longitudinal_range_mm, "couch.longitudinal_range_mm");
   c.positive(k.vertical_range_mm, "couch.vertical_range_mm");
@@ -193,8 +196,10 @@ void validate_machine_profile(const MachineProfile& p, const std::string& where)
   c.positive(k.max_speed_deg_per_s, "couch.max_speed_deg_per_s");
   c.positive(k.position_tolerance_mm, "couch.position_tolerance_mm");
   c.positive(k.position_tolerance_deg, "couch.position_tolerance_deg");
+}
 
-  const ImagerProfile& im = p.imager;
+/// The kV imager: geometry, panel, half-fan offset, beam, scatter.
+void check_imager(const Check& c, const ImagerProfile& im) {
   c.positive(im.source_axis_distance_mm, "imager.source_axis_distance_mm");
   c.positive(im.source_imager_distance_mm, "imager.source_imager_distance_mm");
   if (im.source_imager_distance_mm <= im.source_axis_distance_mm) {
@@ -224,8 +229,10 @@ void validate_machine_profile(const MachineProfile& p, const std::string& where)
   if (im.projections_per_rotation <= 0) c.fail("imager.projections_per_rotation", "missing");
   c.non_negative(im.scatter_scale, "imager.scatter_scale");
   c.at_most(im.scatter_scale, 0.05, "imager.scatter_scale", "0.05");
+}
 
-  const InterlockProfile& il = p.interlocks;
+/// The interlocks' timing: control cycle, heartbeat, Dynalog sampling.
+void check_interlocks(const Check& c, const InterlockProfile& il) {
   c.positive(il.control_cycle_s, "interlocks.control_cycle_s");
   c.positive(il.heartbeat_period_s, "interlocks.heartbeat_period_s");
   if (il.heartbeat_loss_cycles < 1)
@@ -233,6 +240,21 @@ void validate_machine_profile(const MachineProfile& p, const std::string& where)
   c.positive(il.dynalog_sample_period_s, "interlocks.dynalog_sample_period_s");
   c.at_most(il.control_cycle_s, il.dynalog_sample_period_s, "interlocks.control_cycle_s",
             "dynalog_sample_period_s");
+}
+
+}  // namespace
+
+void validate_machine_profile(const MachineProfile& p, const std::string& where) {
+  const Check c(where);
+  check_identity(c, p);
+  check_mlc(c, p.mlc);
+  check_jaws(c, p.jaws);
+  axis_checks(c, p.gantry, "gantry");
+  axis_checks(c, p.collimator, "collimator");
+  check_dose(c, p.dose);
+  check_couch(c, p.couch);
+  check_imager(c, p.imager);
+  check_interlocks(c, p.interlocks);
 }
 
 MachineProfile machine_profile_from_json(const std::string& json, const std::string& where) {
