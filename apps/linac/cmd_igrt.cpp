@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <numbers>
+#include <optional>
 
 #include "cli.hpp"
 #include "linac/core/error.hpp"
@@ -85,33 +86,41 @@ Volume<T> moved_by(const Volume<T>& v, const Eigen::Vector3d& offset_mm) {
   return out;
 }
 
-}  // namespace
-
-int cmd_igrt_setup(const std::vector<std::string>& args) {
-  po::options_description opts("options");
+/// `linac igrt setup`'s command line.
+struct SetupRequest {
   std::string case_dir, out, error_text, daemon, server_key, client_key, record_path, plan_path,
       preset;
   int fraction = 1;
   igrt::SetupOptions so;
   std::uint64_t seed = 1;
-  opts.add_options()("case", po::value(&case_dir),
+  bool use_sim = false;
+  bool json = false;
+  RigidTransform error;  // the patient's set-up error (identity: none given)
+};
+
+/// The options parsed and checked (InputError naming the option); empty for --help.
+std::optional<SetupRequest> parse_setup(const std::vector<std::string>& args) {
+  SetupRequest r;
+  igrt::SetupOptions& so = r.so;
+  po::options_description opts("options");
+  opts.add_options()("case", po::value(&r.case_dir),
                      "planning case (AIP as CT, PTV); default: the built-in patient")(
-      "fraction", po::value(&fraction)->default_value(1), "fraction number")(
-      "setup-error", po::value(&error_text),
+      "fraction", po::value(&r.fraction)->default_value(1), "fraction number")(
+      "setup-error", po::value(&r.error_text),
       "the patient's set-up error tx,ty,tz,rx,ry,rz (mm, deg): placed so with --sim, the truth "
       "to report against with --daemon")("sim", "the in-process simulated Clinac")(
-      "daemon", po::value(&daemon), "the machine link endpoint")(
-      "server-key", po::value(&server_key), "the daemon's public key (.pub)")(
-      "client-key", po::value(&client_key), "this controller's key pair (.key)")(
-      "out", po::value(&out)->required(), "folder for the CBCT, pictures and setup.json")(
+      "daemon", po::value(&r.daemon), "the machine link endpoint")(
+      "server-key", po::value(&r.server_key), "the daemon's public key (.pub)")(
+      "client-key", po::value(&r.client_key), "this controller's key pair (.key)")(
+      "out", po::value(&r.out)->required(), "folder for the CBCT, pictures and setup.json")(
       "projections", po::value(&so.projections)->default_value(180), "projections over 360 deg")(
       "dof", po::value(&so.dof)->default_value(6), "registration degrees of freedom: 3 or 6")(
-      "record", po::value(&record_path), "treatment record to add the set-up to (needs --plan)")(
-      "plan", po::value(&plan_path), "the plan the record belongs to")(
-      "seed", po::value(&seed)->default_value(1), "simulator noise seed")(
+      "record", po::value(&r.record_path), "treatment record to add the set-up to (needs --plan)")(
+      "plan", po::value(&r.plan_path), "the plan the record belongs to")(
+      "seed", po::value(&r.seed)->default_value(1), "simulator noise seed")(
       "photons-per-pixel", po::value(&so.photons_per_pixel)->default_value(0.0),
       "quantum noise of the scan: photons reaching each (binned) panel pixel unattenuated, e.g. "
-      "20000; 0: none")("preset", po::value(&preset)->default_value("body"),
+      "20000; 0: none")("preset", po::value(&r.preset)->default_value("body"),
                         "region the registration matches: bone, soft-tissue or body")(
       "no-scatter-correction",
       "reconstruct the CBCT without taking the imager profile's scatter kernel off the "
@@ -121,84 +130,83 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
              "[--case DIR] [--fraction N] [--setup-error tx,ty,tz,rx,ry,rz] (--sim | --daemon "
              "ENDPOINT --server-key PUB --client-key KEY) --out DIR [--json]",
              opts, {}, args, vm)) {
-    return kOk;
+    return std::nullopt;
   }
-  const bool use_sim = vm.count("sim") != 0;
-  if (use_sim == !daemon.empty()) throw InputError("igrt setup", "give one of --sim, --daemon");
+  r.use_sim = vm.count("sim") != 0;
+  if (r.use_sim == !r.daemon.empty()) throw InputError("igrt setup", "give one of --sim, --daemon");
   so.scatter_correction = vm.count("no-scatter-correction") == 0;
   if (so.dof != 3 && so.dof != 6) throw InputError("--dof", "must be 3 or 6");
   if (!(so.photons_per_pixel >= 0.0 && so.photons_per_pixel <= 1e9)) {
     throw InputError("--photons-per-pixel", "must be 0 to 1e9");
   }
-  if (!record_path.empty() && plan_path.empty()) throw InputError("--record", "needs --plan");
-  const RigidTransform error =
-      error_text.empty() ? RigidTransform() : parse_setup_error("--setup-error", error_text);
-  const bool json = vm.count("json") != 0;
-  so.progress = [&](const std::string& s) {
-    if (!json) std::cerr << s << std::endl;
-  };
-  const MachineProfile profile = default_machine_profile();
-  Case c;
-  if (case_dir.empty()) {
-    sim::PhantomOptions po;
-    po.spacing_mm = 3.0;
-    c = sim::make_builtin_patient(po);
-  } else {
-    c = load_case_or_dicom(case_dir);
+  if (!r.record_path.empty() && r.plan_path.empty()) {
+    throw InputError("--record", "needs --plan");
   }
-  const Eigen::Vector3d iso = treatment_isocentre_mm(c);
-  const ImageHU reference = centred_on(c.ct, iso);
-  const Mask roi = centred_on(igrt::registration_region(c, preset), iso);
-  const Structure* target = c.find("PTV") != nullptr ? c.find("PTV") : c.find("liver");
-  const Mask target_mask = target != nullptr ? centred_on(target->mask, iso) : roi;
+  r.error =
+      r.error_text.empty() ? RigidTransform() : parse_setup_error("--setup-error", r.error_text);
+  r.json = vm.count("json") != 0;
+  return r;
+}
 
+/// The machine the set-up runs on, brought up: the simulated Clinac (the case's imaging subject
+/// placed with the set-up error) or the daemon over the machine link.
+struct SetupMachine {
   std::unique_ptr<sim::SimulatedMachine> simulated;
   std::unique_ptr<hal::RemoteMachine> remote;
   hal::Machine* machine = nullptr;
-  if (use_sim) {
-    simulated = std::make_unique<sim::SimulatedMachine>(seed);
-    simulated->set_imaging_subject(std::make_shared<Volume<float>>(sim::imaging_subject(c, error)),
-                                   c.patient_position);
-    machine = &simulated->machine();
-  } else {
-    hal::RemoteMachineOptions ro;
-    ro.endpoint = daemon;
-    ro.server_public_key = hal::read_curve_public_key(server_key);
-    ro.client_keys = hal::read_curve_keypair(client_key);
-    ro.reply_timeout_s = 2.0;  // a projection takes longer than a control cycle
-    remote = std::make_unique<hal::RemoteMachine>(ro);
-    if (!remote->connect(3.0)) throw InputError(daemon, "no answer from the machine within 3 s");
-    machine = &remote->machine();
-  }
-  if (auto f = machine->bring_up(profile)) {
-    throw InputError("machine", "bring-up failed: " + f->describe());
-  }
-  so.position = c.patient_position;
-  const igrt::SetupResult r = igrt::run_setup(*machine, profile, reference, &roi, so);
 
-  const fs::path dir(out);
-  fs::create_directories(dir);
+  SetupMachine(const SetupRequest& r, const Case& c, const MachineProfile& profile) {
+    if (r.use_sim) {
+      simulated = std::make_unique<sim::SimulatedMachine>(r.seed);
+      simulated->set_imaging_subject(
+          std::make_shared<Volume<float>>(sim::imaging_subject(c, r.error)), c.patient_position);
+      machine = &simulated->machine();
+    } else {
+      hal::RemoteMachineOptions ro;
+      ro.endpoint = r.daemon;
+      ro.server_public_key = hal::read_curve_public_key(r.server_key);
+      ro.client_keys = hal::read_curve_keypair(r.client_key);
+      ro.reply_timeout_s = 2.0;  // a projection takes longer than a control cycle
+      remote = std::make_unique<hal::RemoteMachine>(ro);
+      if (!remote->connect(3.0))
+        throw InputError(r.daemon, "no answer from the machine within 3 s");
+      machine = &remote->machine();
+    }
+    if (auto f = machine->bring_up(profile)) {
+      throw InputError("machine", "bring-up failed: " + f->describe());
+    }
+  }
+};
+
+/// The CBCT back in the case's coordinates, the voxels every projection measured (for igrt
+/// register --moving-mask) and the comparisons with the reference before and after the
+/// registration.
+void write_setup_images(const fs::path& dir, const igrt::SetupResult& r, const ImageHU& reference,
+                        const Eigen::Vector3d& iso) {
+  if (r.cbct.image.empty()) return;
+  write_metaimage(dir / "cbct.mha", moved_by(r.cbct.image, iso), {true});
+  write_metaimage(dir / "cbct_measured.mha", moved_by(r.cbct.measured, iso), {true});
+  const ImageHU before =
+      resample(r.cbct.image, reference.grid(), Interpolation::kLinear, std::int16_t{-1000});
+  write_comparisons(dir, "before", reference, before);
+  if (r.registration.evaluations > 0) {
+    const ImageHU after = resample(r.cbct.image, reference.grid(), Interpolation::kLinear,
+                                   std::int16_t{-1000}, r.registration.fixed_to_moving);
+    write_comparisons(dir, "after", reference, after);
+  }
+}
+
+/// setup.json: the decision, the true error, the correction and registration, the residual at
+/// the target's corners after the couch moved, the couch's final offset and the stages' times.
+nlohmann::json setup_json(const SetupRequest& q, const igrt::SetupResult& r, const Case& c,
+                          const Eigen::Vector3d& iso, const Mask& target_mask) {
   nlohmann::json j;
-  j["fraction"] = fraction;
+  j["fraction"] = q.fraction;
   j["isocentre_mm"] = vec(iso);
   j["decision"] = r.decision;
   if (!r.reason.empty()) j["reason"] = r.reason;
-  j["true_error"] = {{"translation_mm", vec(error.translation_mm())},
-                     {"rotation_deg", vec(error.euler_deg())}};
-  if (!r.cbct.image.empty()) {
-    // Back in the case's coordinates: the CBCT, and the voxels every projection measured (for
-    // igrt register --moving-mask).
-    write_metaimage(dir / "cbct.mha", moved_by(r.cbct.image, iso), {true});
-    write_metaimage(dir / "cbct_measured.mha", moved_by(r.cbct.measured, iso), {true});
-    const ImageHU before =
-        resample(r.cbct.image, reference.grid(), Interpolation::kLinear, std::int16_t{-1000});
-    write_comparisons(dir, "before", reference, before);
-    if (r.registration.evaluations > 0) {
-      const ImageHU after = resample(r.cbct.image, reference.grid(), Interpolation::kLinear,
-                                     std::int16_t{-1000}, r.registration.fixed_to_moving);
-      write_comparisons(dir, "after", reference, after);
-    }
-  }
+  j["true_error"] = {{"translation_mm", vec(q.error.translation_mm())},
+                     {"rotation_deg", vec(q.error.euler_deg())}};
   if (r.registration.evaluations > 0) {
     j["correction"] = correction_json(r.correction);
     j["registration"] = {{"translation_mm", vec(r.registration.translation_mm)},
@@ -208,40 +216,79 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
   }
   const RigidTransform planned = iec::patient_to_fixed(c.patient_position, {});
   const hal::CouchPose final_couch = r.couch_moved ? r.couch_after : r.couch_before;
-  j["residual_mm"] =
-      residual_mm(iec::patient_to_fixed(c.patient_position, hal::couch_state(final_couch)) * error,
-                  planned, target_mask);
+  j["residual_mm"] = residual_mm(
+      iec::patient_to_fixed(c.patient_position, hal::couch_state(final_couch)) * q.error, planned,
+      target_mask);
   j["couch_moved"] = r.couch_moved;
   j["couch_after"] = correction_json(igrt::difference(final_couch, hal::CouchPose{}));
   j["projections"] = r.cbct.projections;
-  j["scatter_correction"] = so.scatter_correction;
+  j["scatter_correction"] = q.so.scatter_correction;
   j["acquire_s"] = r.acquire_s;
   j["recon_s"] = r.recon_s;
   j["register_s"] = r.register_s;
-  if (!record_path.empty()) {
-    const Plan plan = read_plan(plan_path);
-    delivery::TreatmentRecord record(record_path, plan_checksum(plan), plan.label);
-    record.record_setup(fraction, r.decision, j.dump());
-    j["record"] = record_path;
+  return j;
+}
+
+/// The decision, the couch correction and the residual on stdout.
+void print_setup(const igrt::SetupResult& r, const nlohmann::json& j) {
+  std::printf("decision: %s%s\n", r.decision.c_str(),
+              r.reason.empty() ? "" : (" (" + r.reason + ")").c_str());
+  if (r.registration.evaluations > 0) {
+    std::printf("couch correction: %s %s %s mm, rotation %s pitch %s roll %s deg\n",
+                format_measured(r.correction.translation_mm.x(), 2).c_str(),
+                format_measured(r.correction.translation_mm.y(), 2).c_str(),
+                format_measured(r.correction.translation_mm.z(), 2).c_str(),
+                format_measured(r.correction.rotation_deg, 2).c_str(),
+                format_measured(r.correction.pitch_deg, 2).c_str(),
+                format_measured(r.correction.roll_deg, 2).c_str());
+  }
+  std::printf("residual %s mm; recon %.2f s, registration %.2f s\n",
+              format_measured(j["residual_mm"].get<double>(), 2).c_str(), r.recon_s, r.register_s);
+}
+
+}  // namespace
+
+int cmd_igrt_setup(const std::vector<std::string>& args) {
+  std::optional<SetupRequest> request = parse_setup(args);
+  if (!request) return kOk;
+  SetupRequest& q = *request;
+  q.so.progress = [&q](const std::string& s) {
+    if (!q.json) std::cerr << s << std::endl;
+  };
+  const MachineProfile profile = default_machine_profile();
+  Case c;
+  if (q.case_dir.empty()) {
+    sim::PhantomOptions po;
+    po.spacing_mm = 3.0;
+    c = sim::make_builtin_patient(po);
+  } else {
+    c = load_case_or_dicom(q.case_dir);
+  }
+  const Eigen::Vector3d iso = treatment_isocentre_mm(c);
+  const ImageHU reference = centred_on(c.ct, iso);
+  const Mask roi = centred_on(igrt::registration_region(c, q.preset), iso);
+  const Structure* target = c.find("PTV") != nullptr ? c.find("PTV") : c.find("liver");
+  const Mask target_mask = target != nullptr ? centred_on(target->mask, iso) : roi;
+
+  SetupMachine m(q, c, profile);
+  q.so.position = c.patient_position;
+  const igrt::SetupResult r = igrt::run_setup(*m.machine, profile, reference, &roi, q.so);
+
+  const fs::path dir(q.out);
+  fs::create_directories(dir);
+  write_setup_images(dir, r, reference, iso);
+  nlohmann::json j = setup_json(q, r, c, iso, target_mask);
+  if (!q.record_path.empty()) {
+    const Plan plan = read_plan(q.plan_path);
+    delivery::TreatmentRecord record(q.record_path, plan_checksum(plan), plan.label);
+    record.record_setup(q.fraction, r.decision, j.dump());
+    j["record"] = q.record_path;
   }
   write_file_atomically(dir / "setup.json", {j.dump(1)});
-  if (json) {
+  if (q.json) {
     std::cout << j.dump() << "\n";
   } else {
-    std::printf("decision: %s%s\n", r.decision.c_str(),
-                r.reason.empty() ? "" : (" (" + r.reason + ")").c_str());
-    if (r.registration.evaluations > 0) {
-      std::printf("couch correction: %s %s %s mm, rotation %s pitch %s roll %s deg\n",
-                  format_measured(r.correction.translation_mm.x(), 2).c_str(),
-                  format_measured(r.correction.translation_mm.y(), 2).c_str(),
-                  format_measured(r.correction.translation_mm.z(), 2).c_str(),
-                  format_measured(r.correction.rotation_deg, 2).c_str(),
-                  format_measured(r.correction.pitch_deg, 2).c_str(),
-                  format_measured(r.correction.roll_deg, 2).c_str());
-    }
-    std::printf("residual %s mm; recon %.2f s, registration %.2f s\n",
-                format_measured(j["residual_mm"].get<double>(), 2).c_str(), r.recon_s,
-                r.register_s);
+    print_setup(r, j);
   }
   return r.decision == "apply" ? kOk : kNotCompleted;
 }
