@@ -293,85 +293,93 @@ int cmd_igrt_setup(const std::vector<std::string>& args) {
   return r.decision == "apply" ? kOk : kNotCompleted;
 }
 
-int cmd_igrt_register(const std::vector<std::string>& args) {
-  po::options_description opts("options");
+namespace {
+
+/// `linac igrt register`'s command line.
+struct RegisterRequest {
   std::string reference_path, moving_path, mask_path, moving_mask_path,
       metric = "mean_squares", position = "HFS", case_dir, preset;
   int dof = 6;
   double high_pass_mm = kCbctHighPassMm;
-  opts.add_options()("reference", po::value(&reference_path),
+  bool json = false;
+};
+
+/// The options parsed and checked (InputError naming the option); empty for --help.
+std::optional<RegisterRequest> parse_register(const std::vector<std::string>& args) {
+  RegisterRequest q;
+  po::options_description opts("options");
+  opts.add_options()("reference", po::value(&q.reference_path),
                      "planning image (.mha, or a folder with a DICOM CT series), isocentre at its "
-                     "origin")("moving", po::value(&moving_path)->required(),
+                     "origin")("moving", po::value(&q.moving_path)->required(),
                                "the day's image (.mha or a DICOM series folder, e.g. a CBCT)")(
-      "mask", po::value(&mask_path), "region of the reference to match (.mha mask)")(
-      "moving-mask", po::value(&moving_mask_path),
+      "mask", po::value(&q.mask_path), "region of the reference to match (.mha mask)")(
+      "moving-mask", po::value(&q.moving_mask_path),
       "region of the moving image to trust (.mha mask on its grid), e.g. a CBCT's measured "
       "voxels (cbct_measured.mha from igrt setup, --measured-out of igrt recon)")(
-      "case", po::value(&case_dir),
+      "case", po::value(&q.case_dir),
       "the planning case as the reference (its CT) instead of --reference")(
-      "preset", po::value(&preset),
+      "preset", po::value(&q.preset),
       "with --case, the region to match: bone, soft-tissue or body (default body)")(
-      "dof", po::value(&dof)->default_value(6), "3 (translations) or 6")(
-      "metric", po::value(&metric)->default_value("mean_squares"),
+      "dof", po::value(&q.dof)->default_value(6), "3 (translations) or 6")(
+      "metric", po::value(&q.metric)->default_value("mean_squares"),
       "mean_squares, ncc or mattes_mi")(
-      "high-pass-mm", po::value(&high_pass_mm)->default_value(kCbctHighPassMm),
+      "high-pass-mm", po::value(&q.high_pass_mm)->default_value(kCbctHighPassMm),
       "sigma (mm) of the smooth background (a CBCT's cupping and scatter) taken off both images "
       "on the fine levels (mean squares, ncc); 0: off, e.g. for two CTs")(
-      "position", po::value(&position)->default_value("HFS"), "patient position");
+      "position", po::value(&q.position)->default_value("HFS"), "patient position");
   po::variables_map vm;
   if (!parse("igrt register",
              "(--reference A.mha|DIR [--mask M.mha] | --case DIR [--preset bone|soft-tissue|body]) "
              "--moving B.mha|DIR [--moving-mask M.mha] [--dof 3|6] [--json]",
              opts, {}, args, vm)) {
-    return kOk;
+    return std::nullopt;
   }
-  if (dof != 3 && dof != 6) throw InputError("--dof", "must be 3 or 6");
-  if (!(high_pass_mm >= 0.0 && high_pass_mm <= 100.0)) {
+  if (q.dof != 3 && q.dof != 6) throw InputError("--dof", "must be 3 or 6");
+  if (!(q.high_pass_mm >= 0.0 && q.high_pass_mm <= 100.0)) {
     throw InputError("--high-pass-mm", "must be 0 to 100 mm");
   }
-  RegistrationOptions o;
-  o.dof = dof;
-  o.metric = parse_registration_metric(metric);
-  o.high_pass_mm = high_pass_mm;
-  const auto pos = iec::parse_patient_position(position);
-  // A MetaImage, or a folder holding one DICOM CT series (a planning CT, a CBCT).
-  auto image = [](const std::string& path) {
-    return std::filesystem::is_directory(path) ? formats::import_dicom_case(path).ct
-                                               : read_metaimage<std::int16_t>(path);
-  };
-  if (case_dir.empty() == reference_path.empty()) {
+  q.json = vm.count("json") != 0;
+  return q;
+}
+
+/// A MetaImage, or a folder holding one DICOM CT series (a planning CT, a CBCT).
+ImageHU read_image(const std::string& path) {
+  return std::filesystem::is_directory(path) ? formats::import_dicom_case(path).ct
+                                             : read_metaimage<std::int16_t>(path);
+}
+
+/// The reference and its region to match: the case's CT in its own frame (as `--reference CT`)
+/// and the preset's region of it, or the given image and mask.
+void read_reference(const RegisterRequest& q, Volume<float>& reference, Mask& mask,
+                    RegistrationOptions& o) {
+  if (q.case_dir.empty() == q.reference_path.empty()) {
     throw InputError("igrt register", "give one of --reference, --case");
   }
-  if (!preset.empty() && case_dir.empty()) throw InputError("--preset", "needs --case");
-  if (!case_dir.empty() && !mask_path.empty()) throw InputError("--mask", "not with --case");
-  Mask mask;
-  Volume<float> reference;
-  if (!case_dir.empty()) {
-    // The planning CT in its own frame (as `--reference CT`) and the preset's region of it.
-    const Case c = load_case_or_dicom(case_dir);
+  if (!q.preset.empty() && q.case_dir.empty()) throw InputError("--preset", "needs --case");
+  if (!q.case_dir.empty() && !q.mask_path.empty()) throw InputError("--mask", "not with --case");
+  if (!q.case_dir.empty()) {
+    const Case c = load_case_or_dicom(q.case_dir);
     reference = to_float(c.ct);
-    mask = igrt::registration_region(c, preset.empty() ? "body" : preset);
+    mask = igrt::registration_region(c, q.preset.empty() ? "body" : q.preset);
     o.fixed_mask = &mask;
   } else {
-    reference = to_float(image(reference_path));
-    if (!mask_path.empty()) {
-      mask = read_metaimage<std::uint8_t>(mask_path);
+    reference = to_float(read_image(q.reference_path));
+    if (!q.mask_path.empty()) {
+      mask = read_metaimage<std::uint8_t>(q.mask_path);
       o.fixed_mask = &mask;
     }
   }
-  const Volume<float> moving = to_float(image(moving_path));
-  Mask moving_mask;
-  if (!moving_mask_path.empty()) {
-    moving_mask = read_metaimage<std::uint8_t>(moving_mask_path);
-    o.moving_mask = &moving_mask;
-  }
-  const auto r = register_rigid(reference, moving, o);
-  // A result that failed (SAFETY.md: no couch move, re-image) gives no correction.
-  const std::string refusal = igrt::registration_refusal(r);
+}
+
+/// The couch correction (or the refusal: SAFETY.md, no couch move, re-image), the registration
+/// and where its evaluations went (one entry per pyramid level, coarse to fine).
+nlohmann::json register_json(const RegisterRequest& q, const RegistrationOptions& o,
+                             const RegistrationResult& r, const std::string& refusal) {
   nlohmann::json j;
   if (refusal.empty()) {
-    hal::CouchPose couch = igrt::corrected_couch(r.fixed_to_moving, pos, {});
-    if (dof == 3) couch.rotation_deg = couch.pitch_deg = couch.roll_deg = 0.0;
+    hal::CouchPose couch =
+        igrt::corrected_couch(r.fixed_to_moving, iec::parse_patient_position(q.position), {});
+    if (q.dof == 3) couch.rotation_deg = couch.pitch_deg = couch.roll_deg = 0.0;
     j["correction"] = correction_json(igrt::difference(couch, {}));
   } else {
     j["correction"] = nullptr;
@@ -380,7 +388,7 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
   j["registration"] = {{"translation_mm", vec(r.translation_mm)},
                        {"rotation_deg", vec(r.rotation_deg)},
                        {"centre_mm", vec(r.centre_mm)},
-                       {"metric", metric},
+                       {"metric", q.metric},
                        {"high_pass_mm", o.high_pass_mm},
                        {"converged", r.converged},
                        {"at_search_bound", r.at_search_bound},
@@ -388,7 +396,6 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
                        {"correlation", r.correlation},
                        {"evaluations", r.evaluations},
                        {"seconds", r.seconds}};
-  // Where the evaluations went: one entry per pyramid level, coarse to fine.
   j["registration"]["levels"] = nlohmann::json::array();
   for (const auto& level : r.levels) {
     j["registration"]["levels"].push_back({{"voxel_mm", level.voxel_mm},
@@ -398,11 +405,33 @@ int cmd_igrt_register(const std::vector<std::string>& args) {
                                            {"prepare_s", level.prepare_seconds},
                                            {"optimise_s", level.optimise_seconds}});
   }
-  if (vm.count("json") != 0) {
-    std::cout << j.dump() << "\n";
-  } else {
-    std::cout << j.dump(1) << "\n";
+  return j;
+}
+
+}  // namespace
+
+int cmd_igrt_register(const std::vector<std::string>& args) {
+  const std::optional<RegisterRequest> request = parse_register(args);
+  if (!request) return kOk;
+  const RegisterRequest& q = *request;
+  RegistrationOptions o;
+  o.dof = q.dof;
+  o.metric = parse_registration_metric(q.metric);
+  o.high_pass_mm = q.high_pass_mm;
+  (void)iec::parse_patient_position(q.position);  // refused before any image is read
+  Mask mask;
+  Volume<float> reference;
+  read_reference(q, reference, mask, o);
+  const Volume<float> moving = to_float(read_image(q.moving_path));
+  Mask moving_mask;
+  if (!q.moving_mask_path.empty()) {
+    moving_mask = read_metaimage<std::uint8_t>(q.moving_mask_path);
+    o.moving_mask = &moving_mask;
   }
+  const auto r = register_rigid(reference, moving, o);
+  const std::string refusal = igrt::registration_refusal(r);
+  const nlohmann::json j = register_json(q, o, r, refusal);
+  std::cout << (q.json ? j.dump() : j.dump(1)) << "\n";
   if (!refusal.empty()) {
     std::cerr << "linac igrt register: no couch correction: " << refusal << "\n";
     return kNotCompleted;
