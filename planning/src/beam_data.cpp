@@ -273,24 +273,16 @@ BeamData read_json(const std::filesystem::path& path) {
 /// `curve` is pdd, profile_x, profile_y or output_factor (dose_pct then holds 100 x the factor);
 /// lengths may be given in mm or cm (`_mm` / `_cm`), doses only in % (`_pct`). Consecutive rows
 /// of the same curve, field, SSD (and depth for profiles) form one curve.
-BeamData read_csv(const std::filesystem::path& path) {
-  const std::string file = path.string();
-  std::istringstream in(read_text_file(path));
-  std::string line;
-  std::size_t line_no = 0;
-  std::vector<std::string> header;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty() || line[0] == '#' || line.find_first_not_of(" \t\r") == std::string::npos) {
-      continue;
-    }
-    header = split(line, ',');
-    break;
-  }
-  if (header.empty()) throw InputError(file, "empty: no header line");
-  const std::string hwhere = file + ":" + std::to_string(line_no);
-  // Column -> (index, scale to mm or %).
-  std::map<std::string, std::pair<std::size_t, double>> col;
+bool blank_or_comment(const std::string& line) {
+  return line.empty() || line[0] == '#' || line.find_first_not_of(" \t\r") == std::string::npos;
+}
+
+/// A CSV's columns by what they hold (curve, field_x, field_y, ssd, depth, position, dose): index
+/// and the scale to mm or %; refused (at `where`, the header's line) when one is unknown, in
+/// units it cannot tell, or missing.
+using CsvColumns = std::map<std::string, std::pair<std::size_t, double>>;
+CsvColumns csv_columns(const std::vector<std::string>& header, const std::string& where) {
+  CsvColumns col;
   for (std::size_t n = 0; n < header.size(); ++n) {
     const std::string& h = header[n];
     if (h == "curve") {
@@ -310,39 +302,37 @@ BeamData read_csv(const std::filesystem::path& path) {
       known = true;
     }
     if (!known) {
-      throw InputError(hwhere, "column '" + h +
-                                   "': unknown, or units it cannot tell (lengths in _mm or _cm, "
-                                   "doses in _pct)");
+      throw InputError(where, "column '" + h +
+                                  "': unknown, or units it cannot tell (lengths in _mm or _cm, "
+                                  "doses in _pct)");
     }
   }
   for (const char* need : {"curve", "field_x", "field_y", "ssd", "depth", "position", "dose"}) {
     if (col.count(need) == 0) {
-      throw InputError(hwhere, std::string("no column for '") + need + "'");
+      throw InputError(where, std::string("no column for '") + need + "'");
     }
   }
+  return col;
+}
+
+/// A CSV's rows gathered into curves (consecutive rows of one curve, field and SSD, and for
+/// profiles one depth) and output factors, each checked as it ends.
+struct CsvCurves {
+  const CsvColumns& col;
   BeamData d;
-  d.source = file;
   BeamCurve current;
   std::string current_key;
   std::string current_where;
-  auto flush = [&]() {
+
+  void flush() {
     if (current.points.empty()) return;
     check_curve(current, current_where);
     d.curves.push_back(current);
     current = BeamCurve{};
     current_key.clear();
-  };
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty() || line[0] == '#' || line.find_first_not_of(" \t\r") == std::string::npos) {
-      continue;
-    }
-    const std::string where = file + ":" + std::to_string(line_no);
-    const auto cells = split(line, ',');
-    if (cells.size() != header.size()) {
-      throw InputError(where, "has " + std::to_string(cells.size()) + " columns, the header " +
-                                  std::to_string(header.size()) + " (truncated?)");
-    }
+  }
+
+  void add(const std::vector<std::string>& cells, const std::string& where) {
     auto value = [&](const char* key) {
       const auto [n, scale] = col.at(key);
       return scale * parse_number(cells[n], where, std::string(key));
@@ -360,7 +350,7 @@ BeamData read_csv(const std::filesystem::path& path) {
       }
       d.output_factors.push_back({fx, fy, dose / 100.0, where});
       d.ssd_mm = ssd;
-      continue;
+      return;
     }
     const auto parsed = curve_kind(type);
     if (!parsed) {
@@ -394,9 +384,38 @@ BeamData read_csv(const std::filesystem::path& path) {
     }
     current.points.emplace_back(x, dose);
   }
-  flush();
-  if (d.empty()) throw InputError(file, "no curves or output factors after the header");
-  return d;
+};
+
+BeamData read_csv(const std::filesystem::path& path) {
+  const std::string file = path.string();
+  std::istringstream in(read_text_file(path));
+  std::string line;
+  std::size_t line_no = 0;
+  std::vector<std::string> header;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (blank_or_comment(line)) continue;
+    header = split(line, ',');
+    break;
+  }
+  if (header.empty()) throw InputError(file, "empty: no header line");
+  const CsvColumns col = csv_columns(header, file + ":" + std::to_string(line_no));
+  CsvCurves rows{col, {}, {}, {}, {}};
+  rows.d.source = file;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (blank_or_comment(line)) continue;
+    const std::string where = file + ":" + std::to_string(line_no);
+    const auto cells = split(line, ',');
+    if (cells.size() != header.size()) {
+      throw InputError(where, "has " + std::to_string(cells.size()) + " columns, the header " +
+                                  std::to_string(header.size()) + " (truncated?)");
+    }
+    rows.add(cells, where);
+  }
+  rows.flush();
+  if (rows.d.empty()) throw InputError(file, "no curves or output factors after the header");
+  return rows.d;
 }
 
 /// PTW MEPHYSTO mcc export: BEGIN_SCAN_DATA, scans with KEY=VALUE headers and a
