@@ -52,12 +52,7 @@ void VmatPlanner::Impl::forward(const std::vector<double>& x, const Correction& 
     }
     partials.add_to(dose);
   }
-  if (!correction.scale.empty()) {
-    for (std::size_t p = 0; p < np; ++p) {
-      dose[p] = static_cast<double>(correction.scale[p]) * dose[p] +
-                static_cast<double>(correction.offset[p]);
-    }
-  }
+  for (std::size_t p = 0; p < np; ++p) dose[p] = correction.at(p, dose[p]);
 }
 
 double VmatPlanner::Impl::mu_smoothness(const std::vector<double>& x,

@@ -177,10 +177,7 @@ void VmatPlanner::Impl::Generator::dose_at(const Eigen::VectorXd& weights,
   if (n > 0) v = times(dose_of, n, weights.cast<float>());
   d.resize(np);
   for (std::size_t p = 0; p < np; ++p) {
-    const double x = static_cast<double>(v[static_cast<Eigen::Index>(p)]);
-    d[p] = correction.scale.empty() ? x
-                                    : static_cast<double>(correction.scale[p]) * x +
-                                          static_cast<double>(correction.offset[p]);
+    d[p] = correction.at(p, static_cast<double>(v[static_cast<Eigen::Index>(p)]));
   }
 }
 

@@ -119,11 +119,7 @@ FluenceOptimum VmatPlanner::fluence_optimum(const VmatResult& from, bool spare,
   };
   Correction correction;
   auto corrected = [&](std::vector<double>& dose) {
-    if (correction.scale.empty()) return;
-    for (std::size_t p = 0; p < np; ++p) {
-      dose[p] = static_cast<double>(correction.scale[p]) * dose[p] +
-                static_cast<double>(correction.offset[p]);
-    }
+    for (std::size_t p = 0; p < np; ++p) dose[p] = correction.at(p, dose[p]);
   };
   // The full model's dose of the intensities at the points (no cut-off).
   auto full = [&](const std::vector<double>& x) {

@@ -43,6 +43,10 @@ struct Arc {
 struct Correction {
   std::vector<float> scale;
   std::vector<float> offset;
+  /// The full model's dose at point `p` from the beamlets' dose `m` there (`m` when empty).
+  [[nodiscard]] double at(std::size_t p, double m) const {
+    return scale.empty() ? m : static_cast<double>(scale[p]) * m + static_cast<double>(offset[p]);
+  }
 };
 
 struct VmatPlanner::Impl {

@@ -68,10 +68,7 @@ double VmatPlanner::Impl::evaluate_mu(const Eigen::MatrixXf& doses, const std::v
   const std::size_t np = opt_points.size();
   std::vector<double> dose(np);
   for (std::size_t p = 0; p < np; ++p) {
-    const auto v = static_cast<double>(beamlets[static_cast<Eigen::Index>(p)]);
-    dose[p] = correction.scale.empty() ? v
-                                       : static_cast<double>(correction.scale[p]) * v +
-                                             static_cast<double>(correction.offset[p]);
+    dose[p] = correction.at(p, static_cast<double>(beamlets[static_cast<Eigen::Index>(p)]));
   }
   std::vector<double> g;
   double f = objective_terms(t, dose, rx_fraction(), g);

@@ -204,21 +204,25 @@ TEST(CliPlanTemplate, FreeFluenceOnTheTg119CShapeReachesTheTextbookFigures) {
 }
 
 TEST(CliPlanTemplate, TheLeafTravelComesFromTheTemplateUnlessTheCommandLineGivesIt) {
-  // The template allows 1.2 of the full-speed leaf travel in the plan and 2 in the generation;
-  // the command line's generation travel wins over the template's. plan.json says what was used,
-  // and the plan, its turning points blunted, is deliverable.
+  // The template allows 1.2 of the full-speed leaf travel in the plan and 2 in the generation,
+  // and asks for 3 re-routing passes; the command line's generation travel and re-routing passes
+  // win over the template's. plan.json says what was used, and the plan, its turning points
+  // blunted, is deliverable.
   std::string text = kTemplate;
   text.insert(text.find('{') + 1,
-              R"("leaf_travel_fraction": 1.2, "generation_travel_fraction": 2, )");
+              R"("leaf_travel_fraction": 1.2, "generation_travel_fraction": 2, )"
+              R"("reroute_passes": 3, )");
   test::TempDir dir;
-  const auto r = optimize_c_shape(dir,
-                                  {"--iterations", "0", "--points", "400", "--apertures",
-                                   "generated", "--generation-travel-fraction", "1.5"},
-                                  text);
+  const auto r =
+      optimize_c_shape(dir,
+                       {"--iterations", "0", "--points", "400", "--apertures", "generated",
+                        "--generation-travel-fraction", "1.5", "--reroute-passes", "2"},
+                       text);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["leaf_travel_fraction"].get<double>(), 1.2);
   EXPECT_EQ(j["generation_travel_fraction"].get<double>(), 1.5);
+  EXPECT_EQ(j["reroute_passes"].get<int>(), 2);
   EXPECT_TRUE(j["deliverable"].get<bool>());
 }
 
